@@ -1,0 +1,400 @@
+"""The bundled Proxmox API descriptions, and the router over them.
+
+`ApiDescription.load("pve")` reads `data/pve.api.json.gz` (written by
+`tools/regen_apidata.py`) into a segment trie of `ApiNode`s, each holding its `Operation`s.
+Routing a request costs one dict lookup per path segment, whatever the size of the API.
+Everything per operation that is costly (the parameter validator) is built on first use,
+because loading is on the startup path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import orjson
+
+if TYPE_CHECKING:
+    from .params import Validator
+
+_DATA_SUFFIX = ".api.json.gz"
+
+# Calls whose `returns` schema says something other than what the server does, checked
+# against the Proxmox sources. True: answers a task UPID; False: answers something else.
+_UPID_OVERRIDES: dict[str, dict[tuple[str, str], bool]] = {
+    "pve": {
+        # Bare-string returns that are a lock token, monitor output and nothing task-like.
+        ("POST", "/cluster/sdn/lock"): False,
+        ("POST", "/nodes/{node}/qemu/{vmid}/monitor"): False,
+        ("POST", "/nodes/{node}/replication/{id}/schedule_now"): False,
+    },
+    "pbs": {
+        # The #[api] macro declares no return type, but the handlers return the worker's UPID.
+        ("POST", "/admin/prune/{id}/run"): True,
+        ("POST", "/admin/sync/{id}/run"): True,
+        ("POST", "/admin/verify/{id}/run"): True,
+        ("POST", "/pull"): True,
+        ("POST", "/push"): True,
+        ("POST", "/nodes/{node}/services/{service}/start"): True,
+        ("POST", "/nodes/{node}/services/{service}/stop"): True,
+        ("POST", "/nodes/{node}/services/{service}/restart"): True,
+        ("POST", "/nodes/{node}/services/{service}/reload"): True,
+    },
+}
+
+_UPID_WORDS = re.compile(r"\b(?:task|upid)", re.IGNORECASE)
+_LINK_FIELD = re.compile(r"^\{([^{}/]+)\}$")
+
+
+class UnknownApi(LookupError):
+    """No bundled description for the requested service or version; the message lists them."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Operation:
+    """One (path, HTTP method) of the API, as the description declares it."""
+
+    __slots__ = (
+        "node",
+        "method",
+        "label",
+        "name",
+        "description",
+        "parameters",
+        "returns",
+        "permissions",
+        "protected",
+        "proxyto",
+        "allowtoken",
+        "download_allowed",
+        "returns_upid",
+        "_validator",
+    )
+
+    def __init__(self, node: ApiNode, method: str, raw: dict[str, Any], returns_upid: bool) -> None:
+        self.node = node
+        self.method = method
+        # PBS/PDM label streaming calls DOWNLOAD/UPLOAD; the HTTP verb is still `method`.
+        self.label: str = raw.get("method", method)
+        self.name: str | None = raw.get("name")
+        self.description: str = raw.get("description") or ""
+        self.parameters: dict[str, Any] = raw.get("parameters") or {}
+        self.returns: dict[str, Any] = raw.get("returns") or {}
+        self.permissions: dict[str, Any] | None = raw.get("permissions")
+        self.protected = bool(raw.get("protected"))
+        self.proxyto: str | None = raw.get("proxyto")
+        # Only PVE says; PBS and PDM accept API tokens everywhere.
+        self.allowtoken = bool(raw.get("allowtoken", 1))
+        self.download_allowed = bool(raw.get("download_allowed"))
+        self.returns_upid = returns_upid
+        self._validator: Validator | None = None
+
+    @property
+    def path(self) -> str:
+        return self.node.path
+
+    @property
+    def validator(self) -> Validator:
+        """Compiled on first use: most operations of a description are never called."""
+        if self._validator is None:
+            from .params import compile_validator
+
+            self._validator = compile_validator(self)
+        return self._validator
+
+    def __repr__(self) -> str:
+        return f"<Operation {self.method} {self.node.path}>"
+
+
+class ApiNode:
+    """One path template of the API and its place in the routing trie.
+
+    `kind` drives the generic behaviour: a `collection` has a `{param}` child (`key` names
+    it; `key_field` is the item field that carries the key in its listing, e.g. `name` for
+    snapshots keyed by `{snapname}`), an `index` lists its literal children under
+    `index_field`, and everything else is a `leaf`.
+    """
+
+    __slots__ = (
+        "path",
+        "segments",
+        "parent",
+        "literal_children",
+        "param_child",
+        "param",
+        "ops",
+        "kind",
+        "key",
+        "key_field",
+        "index_field",
+    )
+
+    def __init__(self, segments: tuple[str, ...], parent: ApiNode | None) -> None:
+        self.path = "/" + "/".join(segments)
+        self.segments = segments
+        self.parent = parent
+        self.literal_children: dict[str, ApiNode] = {}
+        self.param_child: ApiNode | None = None
+        last = segments[-1] if segments else ""
+        self.param: str | None = last[1:-1] if _is_param(last) else None
+        self.ops: dict[str, Operation] = {}
+        self.kind = "leaf"
+        self.key: str | None = None
+        self.key_field: str | None = None
+        self.index_field: str | None = None
+
+    def children(self) -> Iterator[ApiNode]:
+        yield from self.literal_children.values()
+        if self.param_child is not None:
+            yield self.param_child
+
+    def __repr__(self) -> str:
+        return f"<ApiNode {self.path} {self.kind}>"
+
+
+class ApiDescription:
+    """A whole Proxmox API (one service, one version) with its router."""
+
+    def __init__(self, service: str, version: str, source: str, paths: list[dict[str, Any]]) -> None:
+        self.service = service
+        self.version = version
+        self.source = source
+        # The trie root; PVE's tree has no "/" entry, so there it is a method-less node
+        # that is not in `nodes`.
+        self.root = ApiNode((), None)
+        self.nodes: list[ApiNode] = []
+        self.by_template: dict[str, ApiNode] = {}
+        overrides = _UPID_OVERRIDES.get(service, {})
+        for entry in paths:
+            node = self._insert(entry["path"])
+            for method, raw in entry["methods"].items():
+                upid = overrides.get((method, node.path))
+                if upid is None:
+                    upid = _returns_upid(method, raw.get("returns") or {})
+                node.ops[method] = Operation(node, method, raw, upid)
+            self.nodes.append(node)
+            self.by_template[node.path] = node
+        self._classify(self.root)
+
+    @classmethod
+    def load(cls, service: str, version: str | None = None) -> ApiDescription:
+        """The bundled description of `service`; `version` may be a prefix ("9" for "9.2")."""
+        return _load(service.lower(), None if version is None else str(version))
+
+    def _insert(self, path: str) -> ApiNode:
+        node = self.root
+        segments = tuple(s for s in path.split("/") if s)
+        for i, seg in enumerate(segments):
+            if _is_param(seg):
+                child = node.param_child
+                if child is None:
+                    child = node.param_child = ApiNode(segments[: i + 1], node)
+                elif child.segments[-1] != seg:
+                    raise ValueError(f"{path}: {seg} beside {child.path} (one parameter per level)")
+            else:
+                child = node.literal_children.get(seg)
+                if child is None:
+                    child = node.literal_children[seg] = ApiNode(segments[: i + 1], node)
+            node = child
+        return node
+
+    def _classify(self, node: ApiNode) -> None:
+        get = node.ops.get("GET")
+        if node.param_child is not None:
+            node.kind = "collection"
+            node.key = node.param_child.param
+            node.key_field = _link_field(get) or node.key
+        elif node.literal_children:
+            field = _link_field(get) or _subdir_index(get)
+            if field is not None:
+                node.kind = "index"
+                node.index_field = field
+        for child in node.children():
+            self._classify(child)
+
+    # --- routing --------------------------------------------------------------------------
+
+    def resolve(self, path: str) -> tuple[ApiNode, dict[str, str]] | None:
+        """Route a decoded path relative to /api2/json ('/nodes/pve1/qemu/100/config')."""
+        path = path.strip("/")
+        return self.resolve_segments(path.split("/") if path else [])
+
+    def resolve_segments(self, segments: Sequence[str]) -> tuple[ApiNode, dict[str, str]] | None:
+        """Route already split (and individually decoded) segments.
+
+        Use this when a segment may contain an encoded '/' (%2F), which decoding the whole
+        path first would split. Literal segments win over `{param}`; a literal branch that
+        dead-ends falls back to the parameter branch.
+        """
+        node = self.root
+        i, n = 0, len(segments)
+        pending: list[tuple[ApiNode, int]] = []
+        while i < n:
+            seg = segments[i]
+            literal = node.literal_children.get(seg)
+            param = node.param_child if seg else None
+            if literal is not None:
+                if param is not None:
+                    pending.append((param, i + 1))
+                node, i = literal, i + 1
+            elif param is not None:
+                node, i = param, i + 1
+            elif pending:
+                node, i = pending.pop()
+            else:
+                return None
+        params: dict[str, str] = {}
+        cur: ApiNode | None = node
+        while cur is not None:
+            if cur.param is not None:
+                params[cur.param] = segments[len(cur.segments) - 1]
+            cur = cur.parent
+        return node, dict(reversed(params.items()))
+
+    def match_template(self, pattern_segments: Sequence[str]) -> list[ApiNode]:
+        """The nodes a `when` path pattern can reach, sorted by path.
+
+        Pattern segments: a literal (matches that literal or any `{param}` template
+        segment), `{name}` or `*` (any one segment), `**` (the rest, possibly nothing).
+        """
+        pattern = [s for s in pattern_segments if s]
+        found: dict[int, ApiNode] = {}
+        self._match(self.root, pattern, 0, found)
+        return sorted(found.values(), key=lambda n: n.path)
+
+    def _match(self, node: ApiNode, pattern: list[str], i: int, found: dict[int, ApiNode]) -> None:
+        if i == len(pattern):
+            found[id(node)] = node
+            return
+        pat = pattern[i]
+        if pat == "**":
+            self._match(node, pattern, i + 1, found)
+            for child in node.children():
+                self._match(child, pattern, i, found)
+            return
+        if pat == "*" or _is_param(pat):
+            nexts: Iterator[ApiNode] | list[ApiNode] = node.children()
+        else:
+            literal = node.literal_children.get(pat)
+            nexts = [c for c in (literal, node.param_child) if c is not None]
+        for child in nexts:
+            self._match(child, pattern, i + 1, found)
+
+    def nearest(self, path: str) -> str | None:
+        """The closest real path template, for "did you mean" ('/nodes/pve1/qemus' ->
+        '/nodes/{node}/qemu'). Error path only: it may look at every template."""
+        import difflib  # not on the startup path
+
+        segments = [s for s in path.split("/") if s]
+        node = self.root
+        for i, seg in enumerate(segments):
+            child = node.literal_children.get(seg)
+            if child is None and node.param_child is not None:
+                child = node.param_child
+            if child is None:
+                close = difflib.get_close_matches(seg, list(node.literal_children), n=1, cutoff=0.6)
+                if close:
+                    child = node.literal_children[close[0]]
+            if child is None:
+                rest = "/".join(segments[i:])
+                return self._closest_template(node.path.rstrip("/") + "/" + rest)
+            node = child
+        if node.ops:
+            return node.path
+        return self._closest_template(node.path)
+
+    def _closest_template(self, text: str) -> str | None:
+        import difflib
+
+        templates = [n.path for n in self.nodes if n.ops and n.path != text]
+        close = difflib.get_close_matches(text, templates, n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def operations(self) -> Iterator[tuple[ApiNode, Operation]]:
+        """Every (node, operation), sorted by path then method name."""
+        for node in sorted(self.nodes, key=lambda n: n.path):
+            for method in sorted(node.ops):
+                yield node, node.ops[method]
+
+    def __repr__(self) -> str:
+        return f"<ApiDescription {self.service} {self.version}: {len(self.nodes)} paths>"
+
+
+def _is_param(segment: str) -> bool:
+    return len(segment) > 2 and segment[0] == "{" and segment[-1] == "}"
+
+
+def _link_field(get: Operation | None) -> str | None:
+    """PVE's listings name the item field that forms each child's path: links [{href: '{x}'}]."""
+    if get is None or get.returns.get("type") != "array":
+        return None
+    for link in get.returns.get("links") or ():
+        m = _LINK_FIELD.match(link.get("href", ""))
+        if m:
+            return m.group(1)
+    return None
+
+
+def _subdir_index(get: Operation | None) -> str | None:
+    """proxmox-router's list_subdirs_api_method (PBS, PDM) declares no return schema, but
+    answers [{"subdir": name}, ...]."""
+    if get is not None and get.description == "Directory index." and get.returns.get("type") in (None, "null"):
+        return "subdir"
+    return None
+
+
+def _returns_upid(method: str, returns: dict[str, Any]) -> bool:
+    """Whether the call answers a worker task's UPID.
+
+    PBS and PDM say so (a UPID pattern, "Unique Process/Task Identifier", "A remote UPID");
+    PVE mostly returns a bare string, so a non-GET string with no description, pattern or
+    format counts too (exceptions are in _UPID_OVERRIDES). A GET never starts a task.
+    """
+    if method == "GET" or returns.get("type") != "string":
+        return False
+    pattern = returns.get("pattern") or ""
+    description = returns.get("description") or ""
+    if "UPID" in pattern or _UPID_WORDS.search(description):
+        return True
+    return not description and not pattern and "format" not in returns
+
+
+def _data_dir() -> Any:
+    return resources.files("scenariod") / "data"
+
+
+def _bundled_services() -> list[str]:
+    return sorted(
+        entry.name[: -len(_DATA_SUFFIX)] for entry in _data_dir().iterdir() if entry.name.endswith(_DATA_SUFFIX)
+    )
+
+
+def _bundled_summary() -> str:
+    return ", ".join(f"{s} {_load_service(s).version}" for s in _bundled_services()) or "none"
+
+
+@cache
+def _load_service(service: str) -> ApiDescription:
+    if service not in _bundled_services():
+        raise UnknownApi(f"no bundled API description for '{service}' (bundled: {_bundled_summary()})")
+    resource = _data_dir() / f"{service}{_DATA_SUFFIX}"
+    doc = orjson.loads(gzip.decompress(resource.read_bytes()))
+    return ApiDescription(doc["service"], doc["version"], doc["source"], doc["paths"])
+
+
+@cache
+def _load(service: str, version: str | None) -> ApiDescription:
+    api = _load_service(service)
+    if version is not None:
+        wanted = [p for p in version.strip().split(".") if p]
+        if not wanted or api.version.split(".")[: len(wanted)] != wanted:
+            raise UnknownApi(
+                f"no bundled API description for {service} version '{version}' (bundled: {_bundled_summary()})"
+            )
+    return api

@@ -1,0 +1,149 @@
+"""The command line: run, check, schema, routes."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fnmatch
+import signal
+import sys
+from importlib import resources
+
+from . import __version__, wire
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scenariod", description="Declarative mock server for the Proxmox REST APIs.")
+    p.add_argument("--version", action="version", version=f"scenariod {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve scenario files (one listener each)")
+    run.add_argument("files", nargs="+", metavar="FILE")
+    run.add_argument("--host", help="address to bind (default 127.0.0.1, or the file's listen.host)")
+    run.add_argument("--port", type=int, help="port (only with one FILE; 0 picks a free one)")
+    run.add_argument("--http", action="store_true", help="serve plain HTTP instead of HTTPS")
+    run.add_argument("--no-tui", action="store_true", help="plain log lines even on a terminal")
+    run.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
+    run.add_argument("--reset-on-reload", action="store_true", help="start from the seed on every reload")
+    run.add_argument("--no-reload", action="store_true", help="do not watch the files")
+    run.add_argument("--control-token", help="require this token on /_scenariod/ (default: the file's auth.control_token)")
+    run.add_argument("--journal-size", type=int, help="requests kept in the journal (default: limits.journal)")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.set_defaults(func=cmd_check)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    schema.set_defaults(func=cmd_schema)
+
+    routes = sub.add_parser("routes", help="list the API paths and methods served")
+    routes.add_argument("pattern", nargs="?", help="a glob over paths, e.g. '/nodes/*/qemu*'")
+    routes.add_argument("--service", choices=wire.SERVICES, default="pve")
+    routes.add_argument("--api", help="a bundled API version (default: the newest)")
+    routes.set_defaults(func=cmd_routes)
+    return p
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .scenario import check_files
+
+    problems = check_files(args.files)
+    for diag in problems:
+        print(diag, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {len(args.files)} file(s)", file=sys.stderr)
+        return 1
+    for name in args.files:
+        print(f"{name}: ok")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(resources.files("scenariod").joinpath("data/scenario.schema.json").read_text())
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    from .apidesc import ApiDescription, UnknownApi
+
+    try:
+        api = ApiDescription.load(args.service, args.api)
+    except UnknownApi as exc:
+        print(f"scenariod: {exc}", file=sys.stderr)
+        return 1
+    count = 0
+    for node, op in api.operations():
+        if args.pattern and not fnmatch.fnmatchcase(node.path, args.pattern):
+            continue
+        marks = " (task)" if op.returns_upid else ""
+        print(f"{op.method:<7}{node.path}{marks}  {_first_line(op.description)}")
+        count += 1
+    print(f"{count} operation(s), {args.service} {api.version}", file=sys.stderr)
+    return 0
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0][:80]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .scenario import ScenarioInvalid, load_scenario
+
+    if args.port is not None and len(args.files) > 1:
+        print("scenariod: --port applies to one FILE; give each file its own listen.port", file=sys.stderr)
+        return 2
+    scenarios = []
+    failed = False
+    for name in args.files:
+        try:
+            scenarios.append(load_scenario(name))
+        except ScenarioInvalid as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+        except OSError as exc:
+            print(f"{name}: cannot read: {exc.strerror}", file=sys.stderr)
+            failed = True
+    if failed:
+        return 1
+    try:
+        asyncio.run(_serve(scenarios, args))
+    except OSError as exc:
+        print(f"scenariod: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(scenarios: list, args: argparse.Namespace) -> None:
+    from .reqlog import LineLog
+    from .server import Service
+
+    services = [
+        Service(s, host=args.host, port=args.port, tls=False if args.http else None) for s in scenarios
+    ]
+    log = LineLog(fmt=args.log_format, several=len(services) > 1)
+    for service in services:
+        await service.start()
+        service.listeners.append(log)
+        ca = f"  (CA: {service.ca_file})" if service.ca_file else ""
+        print(f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "
+              f"at {service.url}/api2/json{ca}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for service in services:
+            await service.stop()
+        print("scenariod: stopped", flush=True)

@@ -1,0 +1,267 @@
+"""PVE cluster views computed from state, so that every view agrees with every other.
+
+A scenario seeds nodes, storages, guests and pools; this module fills what a real
+cluster would have around them (a node when none is seeded, per-node storage status)
+and computes `/cluster/resources`, `/cluster/status`, `/cluster/nextid`,
+`/nodes/{node}/status` and `/version` from the same state. Computed views are cached
+per state generation, so an unchanged cluster costs a dict lookup.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .. import wire
+from ..state import MISSING
+from . import handles, prepares
+
+if TYPE_CHECKING:
+    from ..scenario import Scenario
+    from ..state import StateStore
+    from ..world import Call, World
+
+GiB = 1024**3
+
+DEFAULT_NODE = {
+    "status": "online",
+    "level": "",
+    "maxcpu": 8,
+    "cpu": 0.02,
+    "maxmem": 32 * GiB,
+    "mem": 6 * GiB,
+    "maxdisk": 100 * GiB,
+    "disk": 12 * GiB,
+    "uptime": 864000,
+}
+
+DEFAULT_STORAGES = [
+    {"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup,import", "shared": 0},
+    {"storage": "local-lvm", "type": "lvmthin", "vgname": "pve", "thinpool": "data", "content": "rootdir,images",
+     "shared": 0},
+]
+
+DEFAULT_VERSION = {"version": "9.2.0", "release": "9.2", "repoid": "4a9b1f2c", "console": "xtermjs"}
+
+GUEST_TYPES = ("qemu", "lxc")
+
+
+# --- filling in a plausible cluster -----------------------------------------------------------
+
+
+@prepares("pve")
+def default_cluster(world: "World", scenario: "Scenario") -> None:
+    store = world.store
+    if not store.keys("/nodes"):
+        store.set(("nodes", "pve"), {"node": "pve"})
+    for index, name in enumerate(store.keys("/nodes"), start=1):
+        item = store.get(("nodes", name))
+        filled = {**DEFAULT_NODE, **item, "node": name}
+        filled.setdefault("id", f"node/{name}")
+        filled.setdefault("type", "node")
+        filled.setdefault("nodeid", index)
+        filled.setdefault("ssl_fingerprint", _fingerprint(scenario.seed, name))
+        if filled["status"] != "online":
+            for key in ("cpu", "mem", "uptime"):
+                filled[key] = 0
+        store.set(("nodes", name), filled)
+    if not store.keys("/storage") and "/storage" not in scenario.state:
+        for item in DEFAULT_STORAGES:
+            store.set(("storage", item["storage"]), dict(item))
+    sync_node_storage(store)
+
+
+def sync_node_storage(store: "StateStore") -> None:
+    """Each node lists the storages configured for it (`nodes` restricts), with usage."""
+    storages = store.items("/storage")
+    for node in store.keys("/nodes"):
+        for cfg in storages:
+            sid = cfg.get("storage")
+            allowed = str(cfg.get("nodes") or "")
+            if allowed and node not in allowed.split(","):
+                continue
+            path = ("nodes", node, "storage", sid)
+            current = store.get(path)
+            if current is MISSING:
+                total = int(cfg.get("total", 100 * GiB))
+                used = int(cfg.get("used", total // 5))
+                current = {"total": total, "used": used, "avail": total - used}
+            item = {
+                **current,
+                "storage": sid,
+                "type": cfg.get("type", "dir"),
+                "content": cfg.get("content", "images"),
+                "shared": int(cfg.get("shared", 0) or 0),
+                "enabled": 0 if cfg.get("disable") else 1,
+                "active": 0 if cfg.get("disable") else 1,
+            }
+            if item["total"]:
+                item["used_fraction"] = round(item["used"] / item["total"], 6)
+            store.set(path, item)
+
+
+def _fingerprint(seed: int, name: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return ":".join(f"{b:02X}" for b in digest)
+
+
+# --- walking the cluster --------------------------------------------------------------------
+
+
+def guests(store: "StateStore") -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(node, type, list item) for every guest in the cluster."""
+    for node in store.keys("/nodes"):
+        for kind in GUEST_TYPES:
+            for item in store.items(("nodes", node, kind)):
+                yield node, kind, item
+
+
+def find_guest(store: "StateStore", vmid: Any) -> tuple[str, str] | None:
+    key = str(vmid)
+    for node in store.keys("/nodes"):
+        for kind in GUEST_TYPES:
+            if store.has(("nodes", node, kind, key)):
+                return node, kind
+    return None
+
+
+def cached(world: "World", key: Any, build: Callable[[], Any]) -> Any:
+    """A view computed once per state generation."""
+    hit = world.cache.get(key)
+    generation = world.store.generation
+    if hit is not None and hit[0] == generation:
+        return hit[1]
+    value = build()
+    world.cache[key] = (generation, value)
+    return value
+
+
+# --- views ----------------------------------------------------------------------------------
+
+
+def resources(store: "StateStore") -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for node in store.items("/nodes"):
+        name = node["node"]
+        online = node.get("status") == "online"
+        out.append({
+            "id": f"node/{name}", "type": "node", "node": name, "status": node.get("status", "online"),
+            "cpu": node.get("cpu", 0), "maxcpu": node.get("maxcpu", 0), "mem": node.get("mem", 0),
+            "maxmem": node.get("maxmem", 0), "disk": node.get("disk", 0), "maxdisk": node.get("maxdisk", 0),
+            "uptime": node.get("uptime", 0) if online else 0, "level": node.get("level", ""),
+            "cgroup-mode": 2,
+        })
+    for node, kind, item in guests(store):
+        vmid = item.get("vmid")
+        entry = {
+            "id": f"{kind}/{vmid}", "type": kind, "node": node, "vmid": vmid,
+            "name": item.get("name", f"{'VM' if kind == 'qemu' else 'CT'} {vmid}"),
+            "status": item.get("status", "stopped"), "template": int(item.get("template", 0) or 0),
+            "cpu": item.get("cpu", 0), "maxcpu": item.get("cpus", item.get("maxcpu", 1)),
+            "mem": item.get("mem", 0), "maxmem": item.get("maxmem", 0),
+            "disk": item.get("disk", 0), "maxdisk": item.get("maxdisk", 0),
+            "uptime": item.get("uptime", 0), "netin": item.get("netin", 0), "netout": item.get("netout", 0),
+            "diskread": item.get("diskread", 0), "diskwrite": item.get("diskwrite", 0),
+        }
+        for optional in ("pool", "tags", "lock", "hastate"):
+            if item.get(optional) not in (None, ""):
+                entry[optional] = item[optional]
+        out.append(entry)
+    for node in store.keys("/nodes"):
+        for st in store.items(("nodes", node, "storage")):
+            sid = st.get("storage")
+            out.append({
+                "id": f"storage/{node}/{sid}", "type": "storage", "node": node, "storage": sid,
+                "status": "available" if st.get("active", 1) else "unknown",
+                "plugintype": st.get("type", "dir"), "content": st.get("content", ""),
+                "shared": st.get("shared", 0), "disk": st.get("used", 0), "maxdisk": st.get("total", 0),
+            })
+    for pool in store.items("/pools"):
+        out.append({"id": f"/pool/{pool.get('poolid')}", "type": "pool", "pool": pool.get("poolid")})
+    return out
+
+
+_RESOURCE_TYPES = {"vm": ("qemu", "lxc"), "storage": ("storage",), "node": ("node",), "pool": ("pool",),
+                   "sdn": ("sdn",)}
+
+
+@handles("GET", "/cluster/resources")
+def cluster_resources(call: "Call") -> Any:
+    wanted = call.args.get("type")
+    everything = cached(call.world, "resources", lambda: resources(call.store))
+    if not wanted:
+        return everything
+    kinds = _RESOURCE_TYPES.get(str(wanted), (str(wanted),))
+    return cached(call.world, ("resources", wanted), lambda: [r for r in everything if r["type"] in kinds])
+
+
+@handles("GET", "/cluster/status")
+def cluster_status(call: "Call") -> Any:
+    stored = call.store.get("/cluster/status")
+    if stored is not MISSING:
+        return stored
+    nodes = call.store.items("/nodes")
+    out: list[dict[str, Any]] = []
+    if len(nodes) > 1:
+        online = sum(1 for n in nodes if n.get("status") == "online")
+        out.append({"id": "cluster", "type": "cluster", "name": call.scenario.name, "nodes": len(nodes),
+                    "quorate": int(online * 2 > len(nodes)), "version": len(nodes) + 1})
+    for i, n in enumerate(nodes):
+        out.append({"id": f"node/{n['node']}", "type": "node", "name": n["node"], "nodeid": n.get("nodeid", i + 1),
+                    "online": int(n.get("status") == "online"), "local": int(i == 0), "level": n.get("level", ""),
+                    "ip": n.get("ip", f"192.0.2.{10 + i}")})
+    return out
+
+
+@handles("GET", "/cluster/nextid")
+def cluster_nextid(call: "Call") -> Any:
+    taken = {int(item.get("vmid")) for _, _, item in guests(call.store) if str(item.get("vmid", "")).isdigit()}
+    asked = call.args.get("vmid")
+    if asked is not None:
+        if int(asked) in taken:
+            raise wire.ApiError(400, f"VM {asked} already exists")
+        return str(asked)
+    vmid = 100
+    while vmid in taken:
+        vmid += 1
+    return str(vmid)
+
+
+@handles("GET", "/version")
+def version(call: "Call") -> Any:
+    stored = call.store.get("/version")
+    return DEFAULT_VERSION if stored is MISSING else stored
+
+
+@handles("GET", "/nodes/{node}/status")
+def node_status(call: "Call") -> Any:
+    name = call.params["node"]
+    stored = call.store.get(("nodes", name, "status"))
+    if stored is not MISSING:
+        return stored
+    node = call.store.get(("nodes", name))
+    if node.get("status") != "online":
+        raise wire.ApiError(595, "no route to host")
+    maxmem, mem = int(node.get("maxmem", 0)), int(node.get("mem", 0))
+    maxdisk, disk = int(node.get("maxdisk", 0)), int(node.get("disk", 0))
+    cpus = int(node.get("maxcpu", 1))
+    release = version(call)
+    return {
+        "uptime": node.get("uptime", 0),
+        "cpu": node.get("cpu", 0),
+        "wait": 0.0,
+        "loadavg": ["0.10", "0.12", "0.09"],
+        "idle": 0,
+        "cpuinfo": {"cpus": cpus, "cores": max(1, cpus // 2), "sockets": 1, "model": "QEMU Virtual CPU",
+                    "mhz": "2400.000", "hvm": "1", "flags": "fpu vme de pse", "user_hz": 100},
+        "memory": {"total": maxmem, "used": mem, "free": maxmem - mem, "available": maxmem - mem},
+        "swap": {"total": 8 * GiB, "used": 0, "free": 8 * GiB},
+        "rootfs": {"total": maxdisk, "used": disk, "free": maxdisk - disk, "avail": maxdisk - disk},
+        "ksm": {"shared": 0},
+        "kversion": "Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 x86_64",
+        "pveversion": f"pve-manager/{release.get('version', '9.2.0')}/{release.get('repoid', '0')}",
+        "current-kernel": {"sysname": "Linux", "release": "6.14.8-2-pve", "machine": "x86_64",
+                           "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2"},
+        "boot-info": {"mode": "efi", "secureboot": 0},
+    }

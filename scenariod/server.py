@@ -1,0 +1,345 @@
+"""The HTTP server: one Service per scenario file, and the request pipeline.
+
+`Service.handle_api` is the whole pipeline, top to bottom: resolve, parse, fault, auth,
+route, validate, behave, answer. Each step is a call into the module that owns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from aiohttp import web
+
+from . import __version__, generic, wire
+from .journal import AUTH, BUILTIN, ROUTE, TASK, Entry, Journal
+from .matching import Matcher, Request, RuleIndex, Template
+from .proxmox import handler_for
+from .proxmox.auth import Authenticator
+from .scenario import MISSING, Respond, Scenario, TaskRule
+from .tasks import TaskRequest
+from .world import Call, World
+
+log = logging.getLogger("scenariod")
+
+_JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(slots=True)
+class CompiledRoute:
+    respond: Respond
+    data: Template | None
+    body: Template | None
+    headers: Template
+    source: str
+
+
+@dataclass(slots=True)
+class CompiledTask:
+    rule: TaskRule
+    log: list[tuple[float, Template]]
+
+
+class Runtime:
+    """A scenario compiled for serving: its rule indexes and templates.
+
+    Built once per load and swapped whole on reload, so a request in flight keeps the
+    consistent scenario it started with.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        api = scenario.api
+        self.routes: RuleIndex[CompiledRoute] = RuleIndex(
+            api,
+            (
+                (
+                    Matcher(r.when),
+                    CompiledRoute(
+                        r.respond,
+                        Template(r.respond.data) if r.respond.data is not MISSING else None,
+                        Template(r.respond.body) if r.respond.body is not None else None,
+                        Template(r.respond.headers or {}),
+                        r.when.source,
+                    ),
+                )
+                for r in scenario.routes
+            ),
+        )
+        self.tasks: RuleIndex[CompiledTask] = RuleIndex(
+            api, ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks)
+        )
+        self.auth = Authenticator(scenario)
+
+
+class Service:
+    """One scenario served on one listener."""
+
+    def __init__(self, scenario: Scenario, *, host: str | None = None, port: int | None = None,
+                 tls: bool | None = None) -> None:
+        self.runtime = Runtime(scenario)
+        self.world = World(scenario)
+        self.sessions: dict[str, World] = {}
+        self.host = host or scenario.listen.host or "127.0.0.1"
+        self.port = port if port is not None else (scenario.listen.port or wire.DEFAULT_PORTS[scenario.service])
+        self.tls = scenario.listen.tls if tls is None else tls
+        self.listeners: list[Any] = []  # callables(entry) fed every finished request
+        self.reloads = 0
+        self.last_error: str | None = None
+        self._runner: web.ServerRunner | None = None
+        self.ca_file: str | None = None
+        self._attach(self.world)
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.runtime.scenario
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def _attach(self, world: World) -> None:
+        world.journal.listeners.append(self._emit)
+
+    def _emit(self, entry: Entry) -> None:
+        for listener in self.listeners:
+            listener(self, entry)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        ssl_context = None
+        if self.tls:
+            from .tls import server_context
+
+            ssl_context, self.ca_file = server_context(self.scenario.listen, self.host)
+        server = web.Server(self.handle, handler_cancellation=True)
+        self._runner = web.ServerRunner(server, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_context, reuse_address=True)
+        await site.start()
+        if self.port == 0:  # an ephemeral port was asked for: learn which one we got
+            sockets = site._server.sockets  # type: ignore[union-attr]
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.world.tasks.cancel_all()
+        for world in self.sessions.values():
+            world.tasks.cancel_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- the front door -----------------------------------------------------------------------
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        raw = request.raw_path.split("?", 1)[0]
+        if raw.startswith("/api2/"):
+            return await self.handle_api(request, raw, self.world, None)
+        if raw == "/health":
+            return _json({"status": "ok"})
+        if raw == "/":
+            scenario = self.scenario
+            return _json({
+                "service": scenario.service,
+                "product": wire.PRODUCT_NAMES[scenario.service],
+                "scenario": scenario.name,
+                "scenariod": __version__,
+                "api": scenario.api.version,
+            })
+        if raw == "/openapi.json":
+            from .openapi import build_openapi
+
+            return web.Response(body=orjson.dumps(build_openapi(self.scenario.api, self.url)), headers=_JSON_HEADERS)
+        return web.Response(status=404, text="Not Found\n")
+
+    # -- the pipeline ---------------------------------------------------------------------------
+
+    async def handle_api(self, request: web.BaseRequest, raw: str, world: World, session: str | None) -> web.StreamResponse:
+        started = time.perf_counter()
+        runtime = self.runtime  # one consistent scenario for the whole request
+        scenario = runtime.scenario
+
+        # 1. format and path
+        rest = raw[6:]  # after "/api2/"
+        fmt, _, api_path = rest.partition("/")
+        segments = [unquote(s) for s in api_path.split("/") if s]
+        path = "/" + "/".join(segments)
+        method = request.method
+        if method == "HEAD":
+            method = "GET"
+        extjs = fmt == "extjs"
+
+        # 2. parse query and body (before resolving, so the journal shows what was sent)
+        query = dict(request.query) if request.query_string else {}
+        try:
+            body = await _read_body(request) if request.body_exists else {}
+        except wire.ApiError as err:
+            body = {}
+            entry = world.journal.open(method, path, query, body, {}, session, fmt)
+            return self._finish(entry, world, _error(err, extjs), err.status, BUILTIN, err.message, started)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        entry = world.journal.open(method, path, query, body, headers, session, fmt)
+
+        if fmt not in wire.FORMATS:
+            err = wire.not_implemented(method, path, fmt)
+            return self._finish(entry, world, _error(err, False), 501, BUILTIN, err.message, started)
+
+        # 3. resolve in the API description
+        resolved = scenario.api.resolve_segments(segments)
+        node = resolved[0] if resolved else None
+        op = node.ops.get(method) if node is not None else None
+        if op is None:
+            err = wire.not_implemented(method, path, fmt)
+            return self._finish(entry, world, _error(err, extjs), 501, BUILTIN, err.message, started)
+        params = resolved[1]  # type: ignore[index]
+        req = Request(method, path, segments, params, query, body, headers, world.options)
+
+        # 4. faults (issue 4) come here, before everything the scenario does not break.
+
+        # 5. auth
+        try:
+            user = runtime.auth.authenticate(request, method, world, node, req)
+        except wire.ApiError as err:
+            return self._finish(entry, world, _error(err, extjs), err.status, AUTH, err.message, started)
+        req.user = entry.user = user
+
+        # 6. the scenario's routes
+        if runtime.routes:
+            found = runtime.routes.first(node, req)
+            if found is not None:
+                route, bound = found
+                response = await self._respond(route, req, bound, extjs)
+                return self._finish(entry, world, response, response.status, ROUTE, route.source, started)
+
+        # 7. parameter validation, 8. behaviour
+        call = Call(scenario, world, node, op, method, segments, params, req, user)
+        answered_by = BUILTIN
+        try:
+            raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
+            call.args = op.validator.validate(raw_args)
+            task_rule = runtime.tasks.first(node, req) if runtime.tasks else None
+            if task_rule is not None:
+                call.as_task = True
+            handler = handler_for(scenario.service, method, node.path) or generic.handle
+            result = handler(call)
+            if isinstance(result, TaskRequest):
+                compiled = task_rule[0] if task_rule else None
+                result = world.tasks.start(
+                    result,
+                    compiled.rule if compiled else None,
+                    req,
+                    compiled.log if compiled else None,
+                )
+                answered_by = TASK
+        except wire.ApiError as err:
+            return self._finish(entry, world, _error(err, extjs), err.status, BUILTIN, err.message, started)
+        except Exception as exc:  # a bug of ours must still answer in Proxmox's shape
+            log.exception("internal error on %s %s", method, path)
+            err = wire.ApiError(500, f"scenariod internal error: {type(exc).__name__}: {exc}")
+            return self._finish(entry, world, _error(err, extjs), 500, BUILTIN, err.message, started)
+
+        # 9. envelope
+        if isinstance(result, wire.Reply):
+            data, extra = result.data, result.extra
+        else:
+            data, extra = result, None
+        if extjs:
+            payload = wire.encode_extjs(data, 200, extra)
+        else:
+            payload = wire.encode_json(data, extra)
+        response = web.Response(body=payload, headers=_JSON_HEADERS)
+        return self._finish(entry, world, response, 200, answered_by, "", started)
+
+    def _finish(self, entry: Entry, world: World, response: web.StreamResponse, status: int,
+                answered_by: str, detail: str, started: float) -> web.StreamResponse:
+        entry.status = status
+        entry.answered_by = answered_by
+        entry.detail = detail
+        entry.latency = time.perf_counter() - started
+        world.journal.close(entry)
+        return response
+
+    async def _respond(self, route: CompiledRoute, req: Request, bound: dict[str, str], extjs: bool) -> web.Response:
+        """A route's `respond`: its data in the envelope, or its raw body, after its delay."""
+        respond = route.respond
+        if bound:
+            req.params = {**req.params, **bound}
+            req._context = None
+        if respond.delay is not None:
+            from .faults import draw_delay
+
+            await asyncio.sleep(draw_delay(respond.delay, None))
+        headers = dict(_JSON_HEADERS)
+        headers.update({k: str(v) for k, v in route.headers.render(req).items()})
+        status = respond.status
+        if route.body is not None:
+            body = route.body.render(req)
+            text = body if isinstance(body, str) else orjson.dumps(body).decode()
+            return web.Response(text=text, status=status, headers=headers)
+        if route.data is None and status >= 400:
+            err = wire.ApiError(status, _reason(status))
+            return _error(err, extjs, headers)
+        data = route.data.render(req) if route.data is not None else None
+        if extjs:
+            return web.Response(body=wire.encode_extjs(data, status), headers=headers)
+        return web.Response(body=wire.encode_json(data), status=status, headers=headers)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(value), status=status, headers=_JSON_HEADERS)
+
+
+def _error(err: wire.ApiError, extjs: bool, headers: dict[str, str] | None = None) -> web.Response:
+    if extjs:
+        return web.Response(body=wire.extjs_error_body(err), headers=headers or _JSON_HEADERS)
+    return web.Response(
+        body=wire.error_body(err), status=err.status, reason=wire.reason_for(err.message), headers=headers or _JSON_HEADERS
+    )
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
+    """Form-encoded or JSON parameters, as Proxmox accepts both."""
+    ctype = request.content_type
+    if ctype == "application/json":
+        raw = await request.read()
+        if not raw.strip():
+            return {}
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise wire.ApiError(400, f"malformed JSON in request body - {exc}") from None
+        if not isinstance(value, dict):
+            raise wire.ApiError(400, "malformed JSON in request body - expected an object of parameters")
+        return value
+    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    # Clients that forget the content type: Proxmox parses the body as a form.
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))

@@ -1,0 +1,244 @@
+"""The state store: what the mock cluster holds, as a tree of concrete API paths.
+
+A collection's items live at their own paths (`/nodes/pve1/qemu/100`), so that deleting
+an item removes everything below it and listing a collection is a walk over one node's
+children. `generation` changes on every write, so derived views can be cached until then.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterator
+
+from .apidesc import ApiDescription, ApiNode
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class _Node:
+    __slots__ = ("value", "children")
+
+    def __init__(self) -> None:
+        self.value: Any = MISSING
+        self.children: dict[str, _Node] = {}
+
+
+def normalize(path: str) -> str:
+    """`/api2/json/nodes/` -> `/nodes`; the one spelling every module uses."""
+    if path.startswith("/api2/json"):
+        path = path[len("/api2/json"):]
+    path = path.strip("/")
+    return "/" + path if path else "/"
+
+
+PathLike = str | tuple[str, ...] | list[str]
+
+
+def split(path: PathLike) -> list[str]:
+    """Segments of a path; a tuple or list is taken as already split (keys may hold '/')."""
+    if isinstance(path, str):
+        return [s for s in path.split("/") if s]
+    return list(path)
+
+
+def join(segs: PathLike) -> str:
+    return "/" + "/".join(split(segs))
+
+
+class StateStore:
+    """A tree of values keyed by concrete API path segments."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self.generation = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _find(self, path: PathLike) -> _Node | None:
+        node = self._root
+        for seg in split(path):
+            node = node.children.get(seg)  # type: ignore[assignment]
+            if node is None:
+                return None
+        return node
+
+    def get(self, path: PathLike, default: Any = MISSING) -> Any:
+        node = self._find(path)
+        if node is None or node.value is MISSING:
+            return default
+        return node.value
+
+    def has(self, path: PathLike) -> bool:
+        node = self._find(path)
+        return node is not None and node.value is not MISSING
+
+    def exists(self, path: PathLike) -> bool:
+        """True when anything is stored at or below `path`."""
+        return self._find(path) is not None
+
+    def items(self, path: PathLike) -> list[Any]:
+        """The values stored directly below `path` (a collection's items), in insertion order."""
+        node = self._find(path)
+        if node is None:
+            return []
+        return [c.value for c in node.children.values() if c.value is not MISSING]
+
+    def keys(self, path: PathLike) -> list[str]:
+        node = self._find(path)
+        if node is None:
+            return []
+        return [k for k, c in node.children.items() if c.value is not MISSING]
+
+    def export(self) -> dict[str, Any]:
+        """Every stored value by path: what the control API shows."""
+        out: dict[str, Any] = {}
+
+        def walk(node: _Node, prefix: str) -> None:
+            if node.value is not MISSING:
+                out[prefix or "/"] = node.value
+            for seg, child in node.children.items():
+                walk(child, f"{prefix}/{seg}")
+
+        walk(self._root, "")
+        return out
+
+    def walk(self, path: PathLike = "/") -> Iterator[tuple[str, Any]]:
+        node = self._find(path)
+        if node is None:
+            return
+        stack = [(join(path).rstrip("/"), node)]
+        while stack:
+            prefix, n = stack.pop()
+            if n.value is not MISSING:
+                yield prefix or "/", n.value
+            stack.extend((f"{prefix}/{s}", c) for s, c in reversed(n.children.items()))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def set(self, path: PathLike, value: Any) -> None:
+        node = self._root
+        for seg in split(path):
+            child = node.children.get(seg)
+            if child is None:
+                child = node.children[seg] = _Node()
+            node = child
+        node.value = value
+        self.generation += 1
+
+    def setdefault(self, path: PathLike, value: Any) -> Any:
+        current = self.get(path)
+        if current is MISSING:
+            self.set(path, value)
+            return value
+        return current
+
+    def delete(self, path: PathLike) -> bool:
+        """Remove the value at `path` and everything below it."""
+        segs = split(path)
+        if not segs:
+            self._root = _Node()
+            self.generation += 1
+            return True
+        parent = self._find(segs[:-1])
+        if parent is None or segs[-1] not in parent.children:
+            return False
+        del parent.children[segs[-1]]
+        self.generation += 1
+        return True
+
+    def move(self, src: PathLike, dst: PathLike) -> None:
+        """Move a subtree (a migrated guest changes node with everything below it)."""
+        segs = split(src)
+        parent = self._find(segs[:-1])
+        if parent is None or segs[-1] not in parent.children:
+            return
+        subtree = parent.children.pop(segs[-1])
+        dsegs = split(dst)
+        node = self._root
+        for seg in dsegs[:-1]:
+            node = node.children.setdefault(seg, _Node())
+        node.children[dsegs[-1]] = subtree
+        self.generation += 1
+
+    def touch(self) -> None:
+        """Mark a change made in place to a stored value."""
+        self.generation += 1
+
+    def copy(self) -> "StateStore":
+        other = StateStore()
+        other._root = copy.deepcopy(self._root)
+        return other
+
+
+# --- seeding -----------------------------------------------------------------------------------
+
+
+def coerce_key(collection: ApiNode, key: str) -> Any:
+    """Item keys come from path segments as text; store them typed as the API declares."""
+    child = collection.param_child
+    if child is not None and _key_is_integer(collection):
+        try:
+            return int(key)
+        except ValueError:
+            return key
+    return key
+
+
+def _key_is_integer(collection: ApiNode) -> bool:
+    get = collection.ops.get("GET")
+    if get is not None:
+        props = (get.returns.get("items") or {}).get("properties") or {}
+        spec = props.get(collection.key_field or collection.key)
+        if spec is not None:
+            return spec.get("type") == "integer"
+    child = collection.param_child
+    for op in (child.ops.values() if child else ()):
+        spec = (op.parameters.get("properties") or {}).get(collection.key)
+        if spec is not None:
+            return spec.get("type") == "integer"
+    return False
+
+
+def ensure_ancestors(store: StateStore, api: ApiDescription, path: PathLike) -> None:
+    """Seeding `/nodes/pve1/qemu/100/config` implies node pve1 and guest 100 exist."""
+    segs = split(path)
+    for i in range(1, len(segs)):
+        resolved = api.resolve_segments(segs[:i])
+        if resolved is None:
+            continue
+        node, _ = resolved
+        if node.kind == "collection":
+            item_path = segs[: i + 1]
+            if not store.has(item_path):
+                store.set(item_path, {node.key_field or node.key: coerce_key(node, segs[i])})
+
+
+def seed(store: StateStore, api: ApiDescription, state: dict[str, Any]) -> None:
+    """Load a scenario's `state` section (already validated) into `store`."""
+    for raw_path, value in state.items():
+        path = normalize(raw_path)
+        resolved = api.resolve(path)
+        if resolved is None:
+            continue
+        node, _ = resolved
+        ensure_ancestors(store, api, path)
+        if node.kind == "collection" and isinstance(value, list):
+            for item in value:
+                item = copy.deepcopy(item)
+                key = item.get(node.key_field or node.key)
+                if key is None:
+                    continue
+                store.set([*split(path), str(key)], item)
+            if not value:
+                # An explicitly empty collection: remember it exists.
+                store.set(path, store.get(path, {}))
+        else:
+            store.set(path, copy.deepcopy(value))

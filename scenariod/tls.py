@@ -1,0 +1,68 @@
+"""The self-signed certificate a scenario serves HTTPS with, made on first use and kept.
+
+A CA and a server certificate for localhost and the listen address are written to the
+user's cache directory, so a client can verify against `ca.pem` run after run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .scenario import Listen
+
+
+def cache_dir() -> Path:
+    """$SCENARIOD_CACHE, else the user's cache directory (XDG) + scenariod."""
+    explicit = os.environ.get("SCENARIOD_CACHE")
+    if explicit:
+        path = Path(explicit)
+    else:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenariod"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
+    """(ca.pem, cert.pem, key.pem) for `host`, created once and reused."""
+    folder = cache_dir()
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / f"{_safe(host)}-cert.pem", folder / f"{_safe(host)}-key.pem"
+    if ca_file.exists() and cert_file.exists() and key_file.exists():
+        return ca_file, cert_file, key_file
+    import trustme
+
+    ca_key_file = folder / "ca-key.pem"
+    if ca_file.exists() and ca_key_file.exists():
+        ca = trustme.CA.from_pem(ca_file.read_bytes(), ca_key_file.read_bytes())
+    else:
+        ca = trustme.CA(organization_name="scenariod", organization_unit_name="scenariod local CA")
+        ca.cert_pem.write_to_path(str(ca_file))
+        ca.private_key_pem.write_to_path(str(ca_key_file))
+        os.chmod(ca_key_file, 0o600)
+    names = {"localhost", "127.0.0.1", "::1", socket.gethostname()}
+    if host not in ("0.0.0.0", "::", ""):
+        names.add(host)
+    cert = ca.issue_cert(*sorted(names))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    os.chmod(key_file, 0o600)
+    return ca_file, cert_file, key_file
+
+
+def server_context(listen: "Listen", host: str) -> tuple[ssl.SSLContext, str | None]:
+    """The server's TLS context and the CA file clients can verify against (None if user-given)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if listen.cert and listen.key:
+        ctx.load_cert_chain(listen.cert, listen.key)
+        return ctx, None
+    ca_file, cert_file, key_file = ensure_certificate(host)
+    ctx.load_cert_chain(str(cert_file), str(key_file))
+    return ctx, str(ca_file)
+
+
+def _safe(host: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in ".-" else "_" for ch in host) or "any"

@@ -1,0 +1,73 @@
+"""A world is one copy of everything a client can change: state, tasks, journal, counters.
+
+The server has a default world; each test session (`/_session/{id}/...`) gets its own,
+so parallel tests never see each other's changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .journal import Journal
+from .matching import Request, jmespath_options
+from .state import StateStore, seed
+
+if TYPE_CHECKING:
+    from .apidesc import ApiNode, Operation
+    from .scenario import Scenario
+
+
+class World:
+    """State plus everything else a session owns."""
+
+    def __init__(self, scenario: "Scenario", name: str = "default") -> None:
+        from .tasks import TaskRegistry  # tasks depends on world's Call; import late
+
+        self.name = name
+        self.store = StateStore()
+        self.fault_counts: dict[int, int] = {}
+        self.journal = Journal(scenario.limits.journal)
+        self.tasks = TaskRegistry(scenario)
+        self.options = jmespath_options(self.read)
+        self.cache: dict[Any, tuple[int, Any]] = {}
+        self.secrets: dict[str, dict[str, str]] = {"passwords": {}, "tokens": {}}
+        self.clock_offset = 0.0  # seconds the control API moved this world's clock forward
+        self.seed_from(scenario)
+
+    def seed_from(self, scenario: "Scenario") -> None:
+        from .proxmox import prepare_state
+
+        seed(self.store, scenario.api, scenario.state)
+        prepare_state(self, scenario)
+
+    def read(self, path: str) -> Any:
+        """What `state(path)` returns in expressions: the stored answer for a GET of `path`."""
+        from .generic import read_path
+
+        return read_path(self, path)
+
+
+@dataclass(slots=True)
+class Call:
+    """One API request on its way through the pipeline to a behaviour."""
+
+    scenario: "Scenario"
+    world: World
+    node: "ApiNode"
+    op: "Operation"
+    method: str
+    segments: list[str]
+    params: dict[str, str]
+    request: Request
+    user: str = "root@pam"
+    args: dict[str, Any] = field(default_factory=dict)
+    as_task: bool = False  # a scenario `tasks` rule matched: answer with a UPID whatever the op
+
+    @property
+    def store(self) -> StateStore:
+        return self.world.store
+
+    @property
+    def path(self) -> str:
+        return self.request.path
