@@ -26,7 +26,6 @@ _CONTROL_PARAMS = frozenset({"delete", "digest", "revert", "skiplock", "backgrou
 def handle(call: Call) -> Any:
     method = call.method
     node = call.node
-    check_ancestors(call.store, node, call.segments, call.params)
     if method == "GET":
         return _get(call)
     if method == "POST":
@@ -49,7 +48,7 @@ def handle(call: Call) -> Any:
 
 def _get(call: Call) -> Any:
     node, store, segs = call.node, call.store, call.segments
-    if node.kind == "collection":
+    if node.kind == "collection" and call.op.returns.get("type") == "array":
         items = store.items(segs)
         return filter_items(node, items, call.args)
     stored = store.get(segs)

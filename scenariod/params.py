@@ -192,6 +192,10 @@ INDEX_LIMITS: dict[str, int] = {
 }
 
 
+# Accepted values remembered per parameter (see _Compiler.pve_scalar).
+_MEMO_SIZE = 512
+
+
 class _Invalid(Exception):
     """Raised by a check closure; `errors` maps error paths to messages."""
 
@@ -626,26 +630,28 @@ _PVE_FORMATS["storage-pair"] = _idmap_verifier("pve-storage-id")
 _PVE_FORMATS["bridge-pair"] = _idmap_verifier("pve-bridge-id")
 
 
-def _pve_named_format(name: str) -> Callable[[str, str], str | None] | None:
+def _pve_named_format(name: str) -> Callable[[str], str | None] | None:
     """The verifier for a named format (with -list / -opt), or None when not known."""
+    verify = _PVE_FORMATS.get(name)
+    if verify is not None:
+        return verify
     m = _FORMAT_SUFFIX_RE.match(name)
-    base, kind = (m.group(1), m.group(2)) if m else (name, None)
-    verify = _PVE_FORMATS.get(base) if kind else _PVE_FORMATS.get(name)
-    if verify is None:
+    if m is None or m.group(2) is None:
         return None
-    if kind in ("list", "alist"):
+    base = _PVE_FORMATS.get(m.group(1))
+    if base is None:
+        return None
+    if m.group(2) == "opt":
+        return lambda value: base(value) if _perl_true(value) else None
 
-        def check_list(value: str, path: str) -> str | None:
-            for item in split_list(value):
-                err = verify(item)
-                if err is not None:
-                    return err
-            return None
+    def check_list(value: str) -> str | None:
+        for item in split_list(value):
+            err = base(item)
+            if err is not None:
+                return err
+        return None
 
-        return check_list
-    if kind == "opt":
-        return lambda value, path: verify(value) if _perl_true(value) else None
-    return lambda value, path: verify(value)
+    return check_list
 
 
 # --------------------------------------------------------------------------------------------
@@ -793,33 +799,7 @@ class _Compiler:
             return self.pve_object_prop(schema)
         if isinstance(type_, list):
             return self.pve_union(schema, type_)
-
-        conv = _pve_scalar_conv(type_)
-        steps = self.pve_scalar_steps(schema)
-        fmt = schema.get("format")
-        join_list = top and type_ == "string" and isinstance(fmt, str) and fmt.endswith("-list")
-
-        if not steps:
-            if not join_list:
-
-                def check_plain(value: Any, path: str) -> Any:
-                    return conv(value, path)[1]
-
-                return check_plain
-
-        def check(value: Any, path: str) -> Any:
-            if join_list and type(value) is list and value:
-                # PVE::RESTHandler: arrays for '-list' strings are joined with ','
-                value = ",".join(_perl_str(v) for v in value)
-            s, typed = conv(value, path)
-            if s is not None:
-                for step in steps:
-                    message = step(s, path)
-                    if message is not None:
-                        raise _Invalid({path: message})
-            return typed
-
-        return check
+        return self.pve_scalar(schema, type_, top)
 
     def pve_union(self, schema: Mapping[str, Any], types: list[Any]) -> Check:
         alternatives = [self.pve_prop({**schema, "type": t}) for t in types]
@@ -835,73 +815,127 @@ class _Compiler:
 
         return check
 
-    def pve_scalar_steps(self, schema: Mapping[str, Any]) -> tuple[Callable[[str, str], str | None], ...]:
+    def pve_scalar(self, schema: Mapping[str, Any], type_: Any, top: bool) -> Check:
+        """check_type, then format, pattern, maxLength, minLength, maximum, minimum, enum.
+
+        One closure with every check inlined: each request pays a type test and a few
+        `is None` tests per parameter, not a walk over the schema.
+        """
         w = self.w
-        steps: list[Callable[[str, str], str | None]] = []
+        slow_conv = _pve_scalar_conv(type_)
+        kind = {"integer": 1, "number": 2, "boolean": 3, "string": 4}.get(type_, 0) if isinstance(type_, str) else 0
+        type_msg = w["type"]
 
         fmt = schema.get("format")
+        fmt_verify: Callable[[str], str | None] | None = None
+        prop_string: Callable[[str, str], str | None] | None = None
         if isinstance(fmt, dict):
-            ps = self.pve_property_string(fmt)
-            steps.append(ps)
+            prop_string = self.pve_property_string(fmt)
         elif isinstance(fmt, str) and fmt and fmt != "regex":
-            named = _pve_named_format(fmt)
-            if named is not None:
-                fmt_msg = w["format"]
+            fmt_verify = _pve_named_format(fmt)
+        fmt_msg = w["format"]
+        join_list = top and kind == 4 and isinstance(fmt, str) and fmt.endswith("-list")
 
-                def step_format(s: str, path: str, named: Callable[[str, str], str | None] = named) -> str | None:
-                    err = named(s, path)
-                    return None if err is None else fmt_msg.format(message=err)
-
-                steps.append(step_format)
-
+        pattern_search = None
         pattern = schema.get("pattern")
         if isinstance(pattern, str) and pattern:
             compiled = _compile_pattern(pattern, "pve")
             if compiled is not None:
-                pat_msg = w["pattern"]
-                search = compiled.search
-                steps.append(lambda s, path: None if search(s) else pat_msg)
+                pattern_search = compiled.search
+        pat_msg = w["pattern"]
 
-        max_len = schema.get("maxLength")
-        if max_len is not None:
-            limit = _as_number(max_len)
-            msg = w["max_length"].format(limit=_limit_text(max_len))
-            if limit is not None:
-                steps.append(lambda s, path: msg if len(s) > limit else None)
-        min_len = schema.get("minLength")
-        if min_len is not None:
-            limit_min = _as_number(min_len)
-            msg_min = w["min_length"].format(limit=_limit_text(min_len))
-            if limit_min is not None:
-                steps.append(lambda s, path: msg_min if len(s) < limit_min else None)
+        max_len = _as_number(schema.get("maxLength"))
+        min_len = _as_number(schema.get("minLength"))
+        max_len_msg = w["max_length"].format(limit=_limit_text(schema.get("maxLength"))) if max_len is not None else ""
+        min_len_msg = w["min_length"].format(limit=_limit_text(schema.get("minLength"))) if min_len is not None else ""
 
         maximum, minimum = schema.get("maximum"), schema.get("minimum")
         max_n, min_n = _as_number(maximum), _as_number(minimum)
-        if max_n is not None or min_n is not None:
-            max_msg = w["maximum"].format(limit=_limit_text(maximum)) if max_n is not None else ""
-            min_msg = w["minimum"].format(limit=_limit_text(minimum)) if min_n is not None else ""
-
-            def step_range(s: str, path: str) -> str | None:
-                if not _NUM_RE.match(s):
-                    return None
-                v = int(s) if _INT_RE.match(s) else float(s)
-                if max_n is not None and v > max_n:
-                    return max_msg
-                if min_n is not None and v < min_n:
-                    return min_msg
-                return None
-
-            steps.append(step_range)
+        has_range = max_n is not None or min_n is not None
+        max_msg = w["maximum"].format(limit=_limit_text(maximum)) if max_n is not None else ""
+        min_msg = w["minimum"].format(limit=_limit_text(minimum)) if min_n is not None else ""
 
         enum = schema.get("enum")
-        if isinstance(enum, list) and enum:
-            allowed = frozenset(_perl_str(e) for e in enum)
-            enum_msg = w["enum"]
-            values = ", ".join(_perl_str(e) for e in enum)
-            steps.append(
-                lambda s, path: None if s in allowed else enum_msg.format(value=s, values=values)
-            )
-        return tuple(steps)
+        enum_set = frozenset(_perl_str(e) for e in enum) if isinstance(enum, list) and enum else None
+        enum_msg = w["enum"]
+        enum_values = ", ".join(_perl_str(e) for e in enum) if enum_set is not None else ""
+
+        int_match = _INT_RE.match
+        num_match = _NUM_RE.match
+        # Accepted string values -> typed value.  Every check here is a pure function of the
+        # string, so a value that passed once passes again; most requests repeat node names,
+        # VM IDs, storage IDs and property strings.
+        memo: dict[str, Any] = {}
+        memo_get = memo.get
+
+        def check(value: Any, path: str) -> Any:
+            if type(value) is str:
+                typed = memo_get(value)
+                if typed is not None:
+                    return typed
+                s = value
+                if kind == 4 or kind == 0:
+                    typed = s
+                elif kind == 1:
+                    if s.isdecimal():
+                        typed = int(s)
+                    elif int_match(s) is None:
+                        raise _Invalid({path: type_msg.format(type="integer", value=s)})
+                    else:
+                        typed = int(s)
+                elif kind == 3:
+                    if s == "1":
+                        typed = 1
+                    elif s == "0":
+                        typed = 0
+                    else:
+                        raise _Invalid({path: type_msg.format(type="boolean", value=s)})
+                else:
+                    if num_match(s) is None:
+                        raise _Invalid({path: type_msg.format(type="number", value=s)})
+                    typed = int(s) if int_match(s) else float(s)
+            else:
+                if join_list and type(value) is list and value:
+                    # PVE::RESTHandler: an array for a '-list' string is joined with ','
+                    return check(",".join(_perl_str(v) for v in value), path)
+                s, typed = slow_conv(value, path)
+                if s is None:
+                    return typed
+            if fmt_verify is not None:
+                err = fmt_verify(s)
+                if err is not None:
+                    raise _Invalid({path: fmt_msg.format(message=err)})
+            elif prop_string is not None:
+                err = prop_string(s, path)
+                if err is not None:
+                    raise _Invalid({path: err})
+            if pattern_search is not None and pattern_search(s) is None:
+                raise _Invalid({path: pat_msg})
+            if max_len is not None and len(s) > max_len:
+                raise _Invalid({path: max_len_msg})
+            if min_len is not None and len(s) < min_len:
+                raise _Invalid({path: min_len_msg})
+            if has_range:
+                if kind == 1 or kind == 2:
+                    number = typed
+                elif num_match(s) is not None:
+                    number = int(s) if int_match(s) else float(s)
+                else:
+                    number = None
+                if number is not None:
+                    if max_n is not None and number > max_n:
+                        raise _Invalid({path: max_msg})
+                    if min_n is not None and number < min_n:
+                        raise _Invalid({path: min_msg})
+            if enum_set is not None and s not in enum_set:
+                raise _Invalid({path: enum_msg.format(value=s, values=enum_values)})
+            if s is value:
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[s] = typed
+            return typed
+
+        return check
 
     def pve_property_string(self, fmt: Mapping[str, Any]) -> Callable[[str, str], str | None]:
         """parse_property_string + check_object over a hash format."""
@@ -910,7 +944,7 @@ class _Compiler:
         default_key = next((k for k, v in entries.items() if _truthy_flag(v.get("default_key"))), None)
         bools = frozenset(k for k, v in entries.items() if v.get("type") == "boolean")
         checks: dict[str, Check | None] = {}
-        required: set[str] = set()
+        required: list[str] = []
         requires: dict[str, str] = {}
         for key, sub in entries.items():
             if sub.get("alias"):
@@ -918,7 +952,7 @@ class _Compiler:
                 continue
             checks[key] = self.pve_prop(sub)
             if not (_truthy_flag(sub.get("optional")) or sub.get("group")):
-                required.add(key)
+                required.append(key)
             if isinstance(sub.get("requires"), str):
                 requires[key] = sub["requires"]
         fmt_msg = w["format"]
@@ -930,11 +964,13 @@ class _Compiler:
             res: dict[str, Any] = {}
             used_default: str | None = None
             for part in s.split(","):
-                if _BLANK_RE.match(part):
+                if not part or part.isspace():
                     continue
-                m = _KV_RE.match(part)
-                if m:
-                    k, v = m.group(1), m.group(2)
+                k, eq, v = part.partition("=")
+                if eq and k and v and "\n" in v:
+                    m = _KV_RE.match(part)  # Perl's /^([^=]+)=(.+)$/ around newlines
+                    k, v = (m.group(1), m.group(2)) if m else ("", "")
+                if k and v:
                     if k in res:
                         return fail(w["ps_duplicate_key"].format(key=k))
                     sub = entries.get(k)
@@ -953,7 +989,7 @@ class _Compiler:
                         if parsed is not None:
                             v = parsed
                     res[k] = v
-                elif "=" not in part:
+                elif not eq:
                     if used_default:
                         return fail(w["ps_duplicate_key"].format(key=used_default))
                     if default_key is None:
@@ -966,26 +1002,25 @@ class _Compiler:
                     return fail(w["ps_missing_key"])
 
             errors: dict[str, str] = {}
-            for key, sub_check in checks.items():
-                value = res.get(key)
-                sub_path = f"{path}.{key}"
-                if value is None:
-                    if key in required:
-                        _add_error(errors, sub_path, w["missing"], w)
-                    continue
-                if sub_check is not None:
-                    try:
-                        sub_check(value, sub_path)
-                    except _Invalid as exc:
-                        for p, m in exc.errors.items():
-                            _add_error(errors, p, m, w)
-            for key in res:
+            for key, value in res.items():
                 if key not in entries:
                     _add_error(errors, f"{path}.{key}", w["not_defined"], w)
                     continue
-                req = requires.get(key)
-                if req is not None and res.get(req) is None:
-                    _add_error(errors, f"{path}.{req}", w["requires"].format(key=f"{path}.{key}"), w)
+                sub_check = checks[key]
+                if sub_check is not None:
+                    try:
+                        sub_check(value, f"{path}.{key}")
+                    except _Invalid as exc:
+                        for p, m in exc.errors.items():
+                            _add_error(errors, p, m, w)
+                if requires:
+                    req = requires.get(key)
+                    if req is not None and res.get(req) is None:
+                        _add_error(errors, f"{path}.{req}", w["requires"].format(key=f"{path}.{key}"), w)
+            if required:
+                for key in required:
+                    if key not in res:
+                        _add_error(errors, f"{path}.{key}", w["missing"], w)
             if errors:
                 text = w["ps_format_error"] + "".join(
                     w["ps_error_line"].format(path=p, message=m) for p, m in errors.items()
@@ -1133,9 +1168,13 @@ class _Compiler:
 
             verify = verify_enum
 
+        memo: dict[str, str] = {}
+
         def check(value: Any, path: str) -> Any:
             if type(value) is not str:
                 raise _Invalid({path: w["expected_string"]})
+            if value in memo:
+                return value
             if min_len is not None or max_len is not None:
                 length = len(value)
                 if min_len is not None and length < min_len:
@@ -1144,6 +1183,9 @@ class _Compiler:
                     raise _Invalid({path: w["max_length"].format(limit=_limit_text(max_len))})
             if verify is not None:
                 verify(value, path)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[value] = value
             return value
 
         return check

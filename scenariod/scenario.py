@@ -362,9 +362,24 @@ def compile_expression(expr: str) -> ParsedResult:
 
 
 def _jmespath_problem(exc: JMESPathError) -> str:
+    """jmespath's error, in a few words with a 1-based column."""
+    from jmespath.exceptions import IncompleteExpressionError, LexerError, ParseError
+
+    if isinstance(exc, IncompleteExpressionError):
+        return "the expression is incomplete"
+    if isinstance(exc, LexerError):
+        where = getattr(exc, "lexer_position", None)
+        text = getattr(exc, "message", None) or "cannot read it"
+        return f"{text} at column {where + 1}" if isinstance(where, int) else text
+    if isinstance(exc, ParseError):
+        if getattr(exc, "token_type", None) in ("eof", "EOF"):
+            return "the expression ends too early"
+        where = getattr(exc, "lex_position", None)
+        token = getattr(exc, "token_value", None)
+        if isinstance(where, int):
+            return f"unexpected {token!r} at column {where + 1}" if token else f"parse error at column {where + 1}"
     first = str(exc).split("\n", 1)[0].rstrip()
-    first = re.sub(r",? for expression:?$", "", first).rstrip(":").strip()
-    return first or exc.__class__.__name__
+    return re.sub(r",? for expression:?$", "", first).rstrip(":").strip() or exc.__class__.__name__
 
 
 def _closing_brace(s: str, start: int) -> int:
@@ -545,6 +560,7 @@ def _plain(x: Any) -> Any:
 
 # --- author-friendly rendering ----------------------------------------------------------------
 
+_LOOKS_TYPED = re.compile(r"^(?:[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|true|false|null|~)$", re.I)
 _PLAIN_SCALAR = re.compile(r"^[^\s'\"{}\[\],&*#?|<>=!%@`-][^\n]*$")
 
 
@@ -562,7 +578,14 @@ def _flow(v: Any) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        if v and v == v.strip() and _PLAIN_SCALAR.match(v) and ": " not in v and not v.endswith(":"):
+        if (
+            v
+            and v == v.strip()
+            and _PLAIN_SCALAR.match(v)
+            and ": " not in v
+            and not v.endswith(":")
+            and not _LOOKS_TYPED.match(v)
+        ):
             return v
         return "'" + v.replace("'", "''").replace("\n", "\\n") + "'"
     if isinstance(v, dict):
@@ -690,6 +713,18 @@ def _branch_title(branch: dict) -> str:
     return "something else"
 
 
+def _one_of(choices: list[str]) -> str:
+    """'a, b or c'; "true or false" counts as two choices."""
+    items: list[str] = []
+    for c in choices:
+        items.extend(["true", "false"] if c == _TYPE_NOUNS["boolean"] else [c])
+    if len(items) == 1:
+        return items[0]
+    if items[-2:] == ["true", "false"] and len(items) > 2:
+        return ", ".join(items[:-2]) + ", true or false"
+    return ", ".join(items[:-1]) + " or " + items[-1]
+
+
 def _present(instance: Any, keys: Iterable[str]) -> list[str]:
     if not isinstance(instance, dict):
         return []
@@ -801,8 +836,7 @@ def _translate(e: Any) -> list[Problem]:
             from jsonschema.exceptions import best_match
 
             return _translate(best_match([x for g in fitting for x in g]))
-        titles = [_branch_title(b) for b in e.validator_value]
-        return [(path, "value", f"{_label(path, inst)} must be {' or '.join(titles)}")]
+        return [(path, "value", f"{_label(path, inst)} must be {_one_of([_branch_title(b) for b in e.validator_value])}")]
     if v == "additionalProperties":
         props = e.schema.get("properties", {})
         patterns = list(e.schema.get("patternProperties", {}))
@@ -825,7 +859,7 @@ def _translate(e: Any) -> list[Problem]:
         ]
     if v == "type":
         types = e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
-        msg = f"{_label(path, inst)} must be {' or '.join(_TYPE_NOUNS.get(t, t) for t in types)}"
+        msg = f"{_label(path, inst)} must be {_one_of([_TYPE_NOUNS.get(t, t) for t in types])}"
         if "string" in types and isinstance(inst, (int, float, bool)):
             msg += "; put it in quotes"
         return [(path, "value", msg)]
@@ -1072,6 +1106,11 @@ class _Compiler:
         except UnknownApi as exc:
             detail = getattr(exc, "message", None) or str(exc)
             self.add(("api",), f"`api: \"{pin_text}\"`: {detail}")
+        if pin_text is None:
+            return None
+        try:  # check the rest of the file against the bundled description all the same
+            return ApiDescription.load(service)
+        except UnknownApi:
             return None
 
     def duration(self, path: tuple, default: float | None = None) -> float | None:
@@ -1260,6 +1299,9 @@ class _Compiler:
 
     def pattern(self, path: tuple, raw: str) -> str | None:
         """Normalize a `when` path pattern; report what is wrong with it at `path`."""
+        if "?" in raw:
+            self.add(path, f"`{raw}`: a `when` path has no query string; use the mapping form with `query:`")
+            return None
         norm = _strip_prefix(raw)
         segments = [s for s in norm.split("/") if s]
         names: set[str] = set()
@@ -1356,7 +1398,8 @@ class _Compiler:
 
     def check_when_api(self, api: Any, methods: frozenset[str] | None, pattern: str, path_path: tuple, method_path: tuple) -> None:
         segments = [s for s in pattern.split("/") if s]
-        nodes = api.match_template(segments)
+        # Nodes without operations (intermediate paths) answer 501 before any rule runs.
+        nodes = [n for n in api.match_template(segments) if n.ops]
         if not nodes:
             self.add(path_path, f"`{pattern}` is not a path of the {self.service_label} API{self.did_you_mean(api, pattern)}")
             return
@@ -1364,13 +1407,17 @@ class _Compiler:
             return
         have = sorted({m for n in nodes for m in n.ops}, key=_method_order)
         have_text = ", ".join(have) or "no operations"
+        written = self.get(method_path)
         for m in sorted(methods, key=_method_order):
             if m in have:
                 continue
+            at = method_path
+            if isinstance(written, list):  # point at the list item
+                at = method_path + (next(i for i, w in enumerate(written) if w.upper() == m),)
             if len(nodes) == 1:
-                self.add(method_path, f"{m} is not an operation of {nodes[0].path} (it has {have_text})")
+                self.add(at, f"{m} is not an operation of {nodes[0].path} (it has {have_text})")
             else:
-                self.add(method_path, f"{m} is not an operation of any of the {len(nodes)} API paths `{pattern}` matches (they have {have_text})")
+                self.add(at, f"{m} is not an operation of any of the {len(nodes)} API paths `{pattern}` matches (they have {have_text})")
 
     def template(self, path: tuple, value: Any) -> None:
         """Check every `${...}` in the strings of `value` (recursively)."""

@@ -231,6 +231,8 @@ class Service:
             if task_rule is not None:
                 call.as_task = True
             handler = handler_for(scenario.service, method, node.path) or generic.handle
+            if not getattr(handler, "finds_own_objects", False):
+                generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
             if isinstance(result, TaskRequest):
                 compiled = task_rule[0] if task_rule else None

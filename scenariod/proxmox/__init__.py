@@ -19,10 +19,18 @@ Preparer = Callable[["World", "Scenario"], None]
 _PREPARERS: dict[str, list[Preparer]] = {}
 
 
-def handles(method: str, template: str, services: tuple[str, ...] = ("pve",)) -> Callable[[Handler], Handler]:
-    """Register a handler for an operation (by its API path template)."""
+def handles(method: str, template: str, services: tuple[str, ...] = ("pve",), *,
+            finds_own_objects: bool = False) -> Callable[[Handler], Handler]:
+    """Register a handler for an operation (by its API path template).
+
+    The pipeline first checks that every item named on the path exists in state (a
+    missing guest is Proxmox's error); `finds_own_objects` skips that for handlers whose
+    objects live elsewhere (tasks live in the task registry).
+    """
 
     def register(fn: Handler) -> Handler:
+        if finds_own_objects:
+            fn.finds_own_objects = True  # type: ignore[attr-defined]
         for service in services:
             _HANDLERS[(service, method, template)] = fn
         return fn

@@ -62,7 +62,7 @@ def sync_guest(store: "StateStore", node: str, kind: str, vmid: Any, **runtime: 
     cores = int(cfg.get("cores", 1) or 1) * (int(cfg.get("sockets", 1) or 1) if kind == "qemu" else 1)
     status = item.get("status", "stopped")
     running = status == "running"
-    maxmem = int(cfg.get("memory", 512) or 512) * MiB
+    maxmem = _memory_mib(cfg.get("memory")) * MiB
     item.update({
         "vmid": vmid_int,
         "name": name,
@@ -93,6 +93,17 @@ def sync_guest(store: "StateStore", node: str, kind: str, vmid: Any, **runtime: 
             item.pop(field, None)
     store.set(item_path, item)
     return item
+
+
+def _memory_mib(value: Any) -> int:
+    """`memory` is a property string since PVE 8 (`[current=]<MiB>`); plain numbers still work."""
+    text = str(value if value not in (None, "") else 512)
+    for part in text.split(","):
+        key, _, val = part.partition("=")
+        candidate = val if _ else key
+        if (not _ or key == "current") and candidate.strip().isdigit():
+            return int(candidate)
+    return 512
 
 
 def _disk_size(cfg: dict[str, Any]) -> int:

@@ -69,18 +69,18 @@ def cluster_tasks(call: "Call") -> list[dict[str, Any]]:
     return [task.list_entry() for task in call.world.tasks]
 
 
-@handles("GET", "/nodes/{node}/tasks/{upid}", ("pve", "pbs", "pdm"))
+@handles("GET", "/nodes/{node}/tasks/{upid}", ("pve", "pbs", "pdm"), finds_own_objects=True)
 def task_index(call: "Call") -> list[dict[str, str]]:
     _task(call)
     return [{"name": "log"}, {"name": "status"}]
 
 
-@handles("GET", "/nodes/{node}/tasks/{upid}/status", ("pve", "pbs", "pdm"))
+@handles("GET", "/nodes/{node}/tasks/{upid}/status", ("pve", "pbs", "pdm"), finds_own_objects=True)
 def task_status(call: "Call") -> dict[str, Any]:
     return _task(call).status()
 
 
-@handles("GET", "/nodes/{node}/tasks/{upid}/log", ("pve", "pbs", "pdm"))
+@handles("GET", "/nodes/{node}/tasks/{upid}/log", ("pve", "pbs", "pdm"), finds_own_objects=True)
 def task_log(call: "Call") -> wire.Reply:
     lines = _task(call).lines()
     start = int(call.args.get("start", 0) or 0)
@@ -89,7 +89,7 @@ def task_log(call: "Call") -> wire.Reply:
     return wire.Reply(page, {"total": len(lines)})
 
 
-@handles("DELETE", "/nodes/{node}/tasks/{upid}", ("pve", "pbs", "pdm"))
+@handles("DELETE", "/nodes/{node}/tasks/{upid}", ("pve", "pbs", "pdm"), finds_own_objects=True)
 def stop_task(call: "Call") -> None:
     call.world.tasks.stop(_task(call).upid)
     return None
