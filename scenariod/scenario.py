@@ -741,6 +741,8 @@ def _h_duration(e: Any) -> list[Problem]:
 
 
 def _h_delay_range(e: Any) -> list[Problem]:
+    if not isinstance(e.instance, dict):  # the type error says it all
+        return []
     path = tuple(e.absolute_path)
     inst = e.instance if isinstance(e.instance, dict) else {}
     uniform = [k for k in ("min",) if k in inst]
@@ -757,6 +759,8 @@ def _h_delay_range(e: Any) -> list[Problem]:
 
 
 def _h_fault_effects(e: Any) -> list[Problem]:
+    if not isinstance(e.instance, dict):  # the type error says it all
+        return []
     path = tuple(e.absolute_path)
     effects = _present(e.instance, EFFECTS)
     if not effects:
@@ -770,11 +774,15 @@ def _h_fault_effects(e: Any) -> list[Problem]:
 
 
 def _h_respond_not(e: Any) -> list[Problem]:
+    if not isinstance(e.instance, dict):  # the type error says it all
+        return []
     path = tuple(e.absolute_path)
     return [(path + ("body",), "key", f"{_noun(path)} has both 'data' and 'body'; give one of them")]
 
 
 def _h_expect_not(e: Any) -> list[Problem]:
+    if not isinstance(e.instance, dict):  # the type error says it all
+        return []
     path = tuple(e.absolute_path)
     keys = _present(e.instance, ("count", "min", "max", "never"))
     at = keys[1] if len(keys) > 1 else None
