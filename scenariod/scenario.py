@@ -1022,6 +1022,8 @@ class _Compiler:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "cannot parse"
             line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            if problem == "but found another document":
+                problem = "a scenario file holds one YAML document, and a second one starts here"
             self.add_at(line, col, f"YAML syntax error: {problem}")
             return False
         except YAMLError as exc:

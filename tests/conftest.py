@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import textwrap
 import threading
 from pathlib import Path
@@ -27,7 +28,8 @@ class Running:
         self.url = service.url
         self.api = f"{service.url}/api2/json"
         self.ca_file = service.ca_file
-        self.client = httpx.Client(base_url=self.api, verify=self.ca_file or False, timeout=10)
+        verify = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else False
+        self.client = httpx.Client(base_url=self.api, verify=verify, timeout=10)
 
     def call(self, fn: Any) -> Any:
         """Run a coroutine function on the server's loop (e.g. to reload)."""

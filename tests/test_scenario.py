@@ -224,6 +224,10 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
     text = HEAD + "routes:\n  - when: GET /version\n    respond: {data: [1, 2}\n"
     assert problems(tmp_path, text) == ["5:26: YAML syntax error: expected ',' or ']', but got '}'"]
     assert problems(tmp_path, HEAD + "  bad: indent\n") == ["3:6: YAML syntax error: mapping values are not allowed here"]
+    assert problems(tmp_path, HEAD + "---\nname: y\n") == [
+        "3:1: YAML syntax error: a scenario file holds one YAML document, and a second one starts here"
+    ]
+    assert problems(tmp_path, HEAD + "description: *nope\n") == ["3:14: YAML syntax error: found undefined alias 'nope'"]
 
 
 def test_duplicate_keys_are_all_reported(tmp_path: Path) -> None:
@@ -912,3 +916,50 @@ def test_load_time(tmp_path: Path) -> None:
     for _ in range(5):
         load_scenario(ROOT / "scenarios" / "two-node.yaml")
     assert (time.perf_counter() - start) / 5 < 0.1
+
+
+def test_items_of_the_wrong_type_get_one_message_each(tmp_path: Path) -> None:
+    text = HEAD + textwrap.dedent("""\
+        faults: [GET /x]
+        expect: [5]
+        routes: [{when: GET /version, respond: 5}, {when: GET /version, respond: {delay: [1]}}]
+        tasks: [{when: [GET]}, {when: GET /version, log: "one line"}]
+        """)
+    assert problems(tmp_path, text) == [
+        "3:10: `GET /x` in `faults` must be a mapping",
+        "4:10: `5` in `expect` must be a mapping",
+        "5:40: `respond: 5` must be a mapping",
+        "5:82: `delay: [1]` must be a duration (250ms, 2s, 1m) or a {min, max} or {median, sigma, max} mapping",
+        "6:16: `when: [GET]` must be a \"METHOD PATH\" string or a mapping",
+        "6:50: `log: one line` must be a list",
+    ]
+
+
+def test_parse_scenario_from_text() -> None:
+    s = sc.parse_scenario(HEAD + "routes: [{when: GET /version, respond: {data: 1}}]\n")
+    assert s.file == Path("<string>") and s.routes[0].respond.data == 1
+    with pytest.raises(ScenarioInvalid) as info:
+        sc.parse_scenario("scenariod: 1\n", "inline.yaml")
+    assert str(info.value) == "inline.yaml:1:1: a scenario needs 'name'"
+
+
+def test_schema_examples_are_valid() -> None:
+    schema = sc.load_schema()
+    checked = 0
+
+    def walk(node: object) -> None:
+        nonlocal checked
+        if isinstance(node, dict):
+            for example in node.get("examples", []):
+                sub = {k: v for k, v in node.items() if k != "examples"}
+                validator = Draft202012Validator({**sub, "$defs": schema["$defs"]})
+                assert list(validator.iter_errors(example)) == [], (node.get("description"), example)
+                checked += 1
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    assert checked > 40
