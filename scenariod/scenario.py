@@ -155,11 +155,12 @@ class AuthSpec:
     """`auth`, with defaults applied.
 
     `mode`: "enforce" | "any" | "none" (default enforce when users or tokens are declared).
-    `users`: dicts with every key present: userid, password (None: cannot log in with a
-    password), enable (bool), expire (int, 0 = never), groups (list[str]), comment, email,
-    firstname, lastname (None when absent).
+    `users`: dicts with userid, enable (bool, default True) and expire (int, 0 = never)
+    always present, and password, groups (list[str]; a comma-separated string is split),
+    comment, email, firstname, lastname only when the file gives them (a user without
+    `password` cannot log in with a password).
     `tokens`: dicts with tokenid ("user@realm!name"), userid, name (the part after '!'),
-    secret, privsep (bool, default False), expire (int), comment (None when absent).
+    secret, privsep (bool, default False), expire (int, default 0), and comment when given.
     `ticket_lifetime` in seconds (default 7200). `control_token`: required as
     `Authorization: Bearer <token>` on /_scenariod/ when not None.
     """
@@ -1185,20 +1186,13 @@ class _Compiler:
             if uid in seen:
                 self.add(path + ("userid",), f"user {uid} is declared twice (first at line {seen[uid]})")
             seen.setdefault(uid, self.line_of(path + ("userid",)))
-            groups = u.get("groups", [])
-            if isinstance(groups, str):
-                groups = [g.strip() for g in groups.split(",") if g.strip()]
-            users.append({
-                "userid": uid,
-                "password": u.get("password"),
-                "enable": u.get("enable", True),
-                "expire": u.get("expire", 0),
-                "groups": list(groups),
-                "comment": u.get("comment"),
-                "email": u.get("email"),
-                "firstname": u.get("firstname"),
-                "lastname": u.get("lastname"),
-            })
+            user = {"userid": uid, "enable": u.get("enable", True), "expire": u.get("expire", 0)}
+            for k in ("password", "groups", "comment", "email", "firstname", "lastname"):
+                if k in u:
+                    user[k] = u[k]
+            if isinstance(user.get("groups"), str):
+                user["groups"] = [g.strip() for g in user["groups"].split(",") if g.strip()]
+            users.append(user)
         seen = {}
         for i, t in enumerate(spec.get("tokens") if isinstance(spec.get("tokens"), list) else []):
             path = ("auth", "tokens", i)
@@ -1209,15 +1203,17 @@ class _Compiler:
                 self.add(path + ("tokenid",), f"token {tid} is declared twice (first at line {seen[tid]})")
             seen.setdefault(tid, self.line_of(path + ("tokenid",)))
             userid, _, name = tid.rpartition("!")
-            tokens.append({
+            token = {
                 "tokenid": tid,
                 "userid": userid,
                 "name": name,
                 "secret": t["secret"],
                 "privsep": t.get("privsep", False),
                 "expire": t.get("expire", 0),
-                "comment": t.get("comment"),
-            })
+            }
+            if "comment" in t:
+                token["comment"] = t["comment"]
+            tokens.append(token)
         mode = spec.get("mode") or ("enforce" if users or tokens else "any")
         lifetime = self.duration(("auth", "ticket_lifetime"), DEFAULT_TICKET_LIFETIME)
         return AuthSpec(

@@ -645,6 +645,7 @@ auth:
     - {userid: ci@pve, enable: false, expire: 1900000000, groups: "ops, ci", comment: robot, email: ci@example.com}
   tokens:
     - {tokenid: "root@pam!ci", secret: s3cret, privsep: true, expire: 5, comment: pipeline}
+    - {tokenid: "ci@pve!x", secret: "y"}
   ticket_lifetime: 5m
   control_token: hunter2
 state:
@@ -731,14 +732,14 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
     assert s.auth == AuthSpec(
         mode="enforce",
         users=(
-            {"userid": "root@pam", "password": "secret", "enable": True, "expire": 0, "groups": [],
-             "comment": None, "email": None, "firstname": None, "lastname": None},
-            {"userid": "ci@pve", "password": None, "enable": False, "expire": 1900000000, "groups": ["ops", "ci"],
-             "comment": "robot", "email": "ci@example.com", "firstname": None, "lastname": None},
+            {"userid": "root@pam", "password": "secret", "enable": True, "expire": 0},
+            {"userid": "ci@pve", "enable": False, "expire": 1900000000, "groups": ["ops", "ci"],
+             "comment": "robot", "email": "ci@example.com"},
         ),
         tokens=(
             {"tokenid": "root@pam!ci", "userid": "root@pam", "name": "ci", "secret": "s3cret", "privsep": True,
              "expire": 5, "comment": "pipeline"},
+            {"tokenid": "ci@pve!x", "userid": "ci@pve", "name": "x", "secret": "y", "privsep": False, "expire": 0},
         ),
         ticket_lifetime=300.0,
         control_token="hunter2",
