@@ -716,6 +716,12 @@ limits: {journal: 10, tasks: 20, sessions: 3}
 """
 
 
+def L(snippet: str, exact: bool = False) -> int:
+    """1-based line of the first line of FULL containing (or, exact, being) `snippet`."""
+    lines = FULL.splitlines()
+    return next(i for i, line in enumerate(lines, 1) if (line.strip() == snippet if exact else snippet in line))
+
+
 def test_full_vocabulary_loads(tmp_path: Path) -> None:
     (tmp_path / "c.pem").write_text("cert")
     (tmp_path / "k.pem").write_text("key")
@@ -754,9 +760,9 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
 
     r0, r1, r2, r3 = s.routes
     assert r0 == Route(
-        when=When(methods=frozenset({"GET"}), path="/version", source="GET /version", line=26),
+        when=When(methods=frozenset({"GET"}), path="/version", source="GET /version", line=L("- when: GET /version")),
         respond=Respond(data={"version": "9.1.2"}),
-        line=26,
+        line=L("- when: GET /version"),
         index=0,
     )
     assert r1.when == When(
@@ -768,7 +774,7 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
         if_expr="query.timeframe == 'hour'",
         source="GET|PUT /nodes/{node}/qemu/{vmid}/config query {timeframe: hour} headers {x-test: '1'} "
         "body {cf: AVERAGE} if query.timeframe == 'hour'",
-        line=30,
+        line=L("method: [get, PUT]"),
     )
     assert r1.respond == Respond(
         data=MISSING,
@@ -777,11 +783,11 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
         headers={"Retry-After": "5", "X-Flag": "true"},
         delay=Delay("lognormal", median=0.2, sigma=0.5, max=math.inf),
     )
-    assert r1.line == 29 and r1.index == 1
+    assert r1.line == L("method: [get, PUT]") - 1 and r1.index == 1
     assert r2.when.methods is None and r2.when.path == "/nodes/**"
     assert r2.respond == Respond(data=None, delay=Delay("uniform", min=0.1, max=2.0))
     assert r2.respond.data is None
-    assert r3.when == When(methods=None, path="/cluster/*", source="/cluster/*", line=43)
+    assert r3.when == When(methods=None, path="/cluster/*", source="/cluster/*", line=L("- when: \"/cluster/*\""))
     assert r3.respond == Respond(status=204, delay=Delay("fixed", seconds=1.5))
 
     f = s.faults
@@ -789,11 +795,11 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
         "delay", "error", "reset", "hang", "truncate", "empty", "garbage", "garbage", "dribble", "dribble", "error",
     ]
     assert f[0] == Fault(
-        when=When(frozenset({"GET"}), "/cluster/resources", source="GET /cluster/resources", line=46),
+        when=When(frozenset({"GET"}), "/cluster/resources", source="GET /cluster/resources", line=L("- when: GET /cluster/resources")),
         effect="delay",
         delay=Delay("fixed", seconds=0.25),
         index=0,
-        line=46,
+        line=L("- when: GET /cluster/resources"),
     )
     assert f[1].error == {"status": 595, "message": "no route to host", "errors": None}
     assert (f[1].times, f[1].probability, f[1].after) == (2, None, None)
@@ -808,7 +814,7 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
     t0, t1 = s.tasks
     assert t0 == TaskRule(
         when=When(frozenset({"POST"}), "/nodes/{node}/qemu/{vmid}/status/start",
-                  source="POST /nodes/{node}/qemu/{vmid}/status/start", line=64),
+                  source="POST /nodes/{node}/qemu/{vmid}/status/start", line=L("- when: POST /nodes/{node}/qemu/{vmid}/status/start")),
         duration=2.0,
         log=(
             (0.0, "starting VM ${params.vmid} on ${params.node}"),
@@ -818,23 +824,23 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
         ),
         exitstatus="command failed",
         type="qmstart",
-        line=64,
+        line=L("- when: POST /nodes/{node}/qemu/{vmid}/status/start"),
         index=0,
     )
     assert t1 == TaskRule(
-        when=When(frozenset({"POST"}), "/nodes/{node}/qemu", source="POST /nodes/{node}/qemu", line=73),
-        line=73,
+        when=When(frozenset({"POST"}), "/nodes/{node}/qemu", source="POST /nodes/{node}/qemu", line=L("- when: POST /nodes/{node}/qemu", exact=True)),
+        line=L("- when: POST /nodes/{node}/qemu", exact=True),
         index=1,
     )
     assert t1.duration is None and t1.exitstatus == "OK" and t1.type is None and t1.log == ()
 
     assert [(e.min, e.max) for e in s.expect] == [(1, 1), (0, 0), (2, None), (0, 4), (1, 3), (1, None)]
     assert s.expect[0] == Expect(
-        when=When(frozenset({"POST"}), "/access/ticket", source="POST /access/ticket", line=75),
+        when=When(frozenset({"POST"}), "/access/ticket", source="POST /access/ticket", line=L("- when: POST /access/ticket")),
         description="the client logs in",
         min=1,
         max=1,
-        line=75,
+        line=L("- when: POST /access/ticket"),
         index=0,
     )
     assert s.limits == Limits(journal=10, tasks=20, sessions=3)
