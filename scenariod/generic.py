@@ -49,8 +49,9 @@ def handle(call: Call) -> Any:
 def _get(call: Call) -> Any:
     node, store, segs = call.node, call.store, call.segments
     if node.kind == "collection" and call.op.returns.get("type") == "array":
-        items = store.items(segs)
-        return filter_items(node, items, call.args)
+        if not _filters(node, call.args):
+            return call.world.cached(("items", *segs), lambda: wire.Encoded(store.items(segs)))
+        return filter_items(node, store.items(segs), call.args)
     stored = store.get(segs)
     if node.param is not None and stored is MISSING:
         raise _missing_item(node, segs, call.params)
@@ -77,14 +78,17 @@ def read_path(world: World, path: str) -> Any:
     return None if value is MISSING else value
 
 
+def _filters(node: ApiNode, args: dict[str, Any]) -> dict[str, Any]:
+    """The query parameters of a listing that are item fields (not path parameters)."""
+    if not args:
+        return {}
+    fields = ((node.ops["GET"].returns.get("items") or {}).get("properties") or {}).keys()
+    return {k: v for k, v in args.items() if k in fields and "{" + k + "}" not in node.segments}
+
+
 def filter_items(node: ApiNode, items: list[Any], args: dict[str, Any]) -> list[Any]:
     """Filter a listing on query parameters that are item fields, as Proxmox's lists do."""
-    if not args:
-        return items
-    get = node.ops["GET"]
-    fields = ((get.returns.get("items") or {}).get("properties") or {}).keys()
-    path_params = set(node.segments)
-    wanted = {k: v for k, v in args.items() if k in fields and "{" + k + "}" not in path_params}
+    wanted = _filters(node, args)
     if not wanted:
         return items
     return [item for item in items if isinstance(item, dict) and all(_field_matches(item.get(k), v) for k, v in wanted.items())]

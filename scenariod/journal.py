@@ -10,7 +10,7 @@ import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 # What answered a request, as the request log names it.
 FAULT, ROUTE, TASK, AUTH, BUILTIN, CONTROL = "fault", "route", "task", "auth", "built-in", "control"
@@ -24,7 +24,7 @@ class Entry:
     path: str  # the API path, without /api2/json
     query: dict[str, Any]
     body: dict[str, Any]
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # the request's own case-insensitive headers
     session: str | None = None
     fmt: str = "json"
     status: int = 0
@@ -65,7 +65,7 @@ class Journal:
             self._entries = deque(self._entries, maxlen=size)
 
     def open(self, method: str, path: str, query: dict[str, Any], body: dict[str, Any],
-             headers: dict[str, str], session: str | None, fmt: str) -> Entry:
+             headers: Mapping[str, str], session: str | None, fmt: str) -> Entry:
         entry = Entry(next(self._ids), time.time(), method, path, query, body, headers, session, fmt)
         self._entries.append(entry)
         self.total += 1

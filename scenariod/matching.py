@@ -6,7 +6,7 @@ that could match it: cost grows with the rules on its own path, not with the sce
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 import jmespath
 import jmespath.functions
@@ -33,7 +33,7 @@ class Request:
         params: dict[str, str],
         query: dict[str, Any],
         body: dict[str, Any],
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         options: jmespath.Options,
         user: str | None = None,
     ) -> None:
@@ -57,7 +57,7 @@ class Request:
                 "params": self.params,
                 "query": self.query,
                 "body": self.body,
-                "headers": self.headers,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
                 "user": self.user,
             }
         return self._context
@@ -143,7 +143,7 @@ def _match_path(pattern: tuple[str, ...], segments: Sequence[str], bound: dict[s
     return len(pattern) == n
 
 
-def _subset(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+def _subset(expected: dict[str, Any], actual: Mapping[str, Any]) -> bool:
     for key, want in expected.items():
         if key not in actual:
             return False

@@ -52,6 +52,16 @@ class Reply:
     extra: dict[str, Any] | None = None
 
 
+class Encoded:
+    """An answer whose JSON envelope is serialized once: a cached view served as bytes."""
+
+    __slots__ = ("data", "json")
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.json = encode_json(data)
+
+
 def reason_for(message: str) -> str:
     """Proxmox uses the first line of the error message as the HTTP reason phrase."""
     line = message.split("\n", 1)[0].strip()
@@ -128,6 +138,8 @@ _MISSING_OBJECT = {
     "/config/datastore": "unable to find datastore '{key}'",
     "/admin/datastore": "no such datastore '{key}'",
     "/remotes/remote": "no such remote '{key}'",
+    "/pve/remotes": "no such remote '{key}'",
+    "/pbs/remotes": "no such remote '{key}'",
 }
 
 
@@ -199,23 +211,102 @@ def format_upid(node: str, pid: int, pstart: int, starttime: int, task_type: str
     return f"UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{task_type}:{task_id}:{user}:"
 
 
+def format_rest_server_upid(node: str, pid: int, pstart: int, task_no: int, starttime: int, task_type: str,
+                            task_id: str, auth_id: str) -> str:
+    """PBS and PDM (proxmox-rest-server): `UPID:NODE:PID:PSTART:TASKNO:STARTTIME:TYPE:ID:AUTHID:`.
+
+    TASKNO counts the daemon's workers from 0; the worker id is systemd-escaped
+    (`store1:vm/100` is written `store1\\x3avm-100`).
+    """
+    wid = escape_unit(task_id)
+    return f"UPID:{node}:{pid:08X}:{pstart:08X}:{task_no:08X}:{starttime:08X}:{task_type}:{wid}:{auth_id}:"
+
+
+def format_service_upid(service: str, node: str, pid: int, pstart: int, task_no: int, starttime: int,
+                        task_type: str, task_id: str, user: str) -> str:
+    """The UPID in the format of `service` (PVE's, or proxmox-rest-server's for PBS and PDM)."""
+    if service in REST_SERVER_SERVICES:
+        return format_rest_server_upid(node, pid, pstart, task_no, starttime, task_type, task_id, user)
+    return format_upid(node, pid, pstart, starttime, task_type, task_id, user)
+
+
+# Services whose tasks are proxmox-rest-server workers (UPIDs with a task number, escaped ids).
+REST_SERVER_SERVICES = ("pbs", "pdm")
+
+
+def escape_unit(text: str) -> str:
+    """systemd unit-name escaping as proxmox-rest-server applies it to worker ids:
+    `/` becomes `-`, every byte but `[A-Za-z0-9_.]` (and a leading `.`) becomes `\\xNN`."""
+    out = []
+    for i, byte in enumerate(text.encode()):
+        if byte == 0x2F:
+            out.append("-")
+        elif (i == 0 and byte == 0x2E) or not (chr(byte).isascii() and (chr(byte).isalnum() or byte in (0x5F, 0x2E))):
+            out.append(f"\\x{byte:02x}")
+        else:
+            out.append(chr(byte))
+    return "".join(out)
+
+
+def unescape_unit(text: str) -> str:
+    """The inverse of `escape_unit` (`-` reads back as `/`)."""
+    raw = bytearray()
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and text[i + 1:i + 2] == "x" and i + 3 < len(text) + 1:
+            try:
+                raw.append(int(text[i + 2:i + 4], 16))
+                i += 4
+                continue
+            except ValueError:
+                pass
+        raw.extend(b"/" if ch == "-" else ch.encode())
+        i += 1
+    return raw.decode("utf-8", "replace")
+
+
 def parse_upid(upid: str) -> dict[str, Any] | None:
-    parts = upid.split(":")
+    """The fields of a PVE UPID (9 colon-separated parts) or a PBS/PDM one (10 parts: with the
+    task number, and the worker id unescaped). A PDM remote UPID (`REMOTE!UPID:...`) parses
+    as the UPID after the `!`, with `remote` set."""
+    remote = None
+    if not upid.startswith("UPID:") and "!UPID:" in upid:
+        remote, _, upid_part = upid.partition("!")
+    else:
+        upid_part = upid
+    parts = upid_part.split(":")
     if len(parts) < 9 or parts[0] != "UPID":
         return None
     try:
-        return {
-            "upid": upid,
-            "node": parts[1],
-            "pid": int(parts[2], 16),
-            "pstart": int(parts[3], 16),
-            "starttime": int(parts[4], 16),
-            "type": parts[5],
-            "id": parts[6],
-            "user": parts[7],
-        }
+        if len(parts) >= 10:
+            out: dict[str, Any] = {
+                "upid": upid,
+                "node": parts[1],
+                "pid": int(parts[2], 16),
+                "pstart": int(parts[3], 16),
+                "task_no": int(parts[4], 16),
+                "starttime": int(parts[5], 16),
+                "type": parts[6],
+                "id": unescape_unit(parts[7]),
+                "user": parts[8],
+            }
+        else:
+            out = {
+                "upid": upid,
+                "node": parts[1],
+                "pid": int(parts[2], 16),
+                "pstart": int(parts[3], 16),
+                "starttime": int(parts[4], 16),
+                "type": parts[5],
+                "id": parts[6],
+                "user": parts[7],
+            }
     except ValueError:
         return None
+    if remote is not None:
+        out["remote"] = remote
+    return out
 
 
 # The UPID type of the worker each operation starts, as PVE names them.
@@ -256,4 +347,32 @@ TASK_TYPES: dict[tuple[str, str], str] = {
     ("POST", "/nodes/{node}/startall"): "startall",
     ("POST", "/nodes/{node}/stopall"): "stopall",
     ("POST", "/nodes/{node}/apt/update"): "aptupdate",
+    ("POST", "/nodes/{node}/services/{service}/start"): "srvstart",
+    ("POST", "/nodes/{node}/services/{service}/stop"): "srvstop",
+    ("POST", "/nodes/{node}/services/{service}/restart"): "srvrestart",
+    ("POST", "/nodes/{node}/services/{service}/reload"): "srvreload",
+    # PBS (proxmox-backup) worker types
+    ("POST", "/config/datastore"): "create-datastore",
+    ("DELETE", "/config/datastore/{name}"): "delete-datastore",
+    ("POST", "/admin/datastore/{store}/gc"): "garbage_collection",
+    ("POST", "/admin/datastore/{store}/prune"): "prune",
+    ("POST", "/admin/datastore/{store}/prune-datastore"): "prune",
+    ("POST", "/admin/datastore/{store}/verify"): "verify",
+    ("POST", "/admin/datastore/{store}/mount"): "mount-device",
+    ("POST", "/admin/datastore/{store}/unmount"): "unmount-device",
+    ("POST", "/admin/sync/{id}/run"): "syncjob",
+    ("POST", "/admin/verify/{id}/run"): "verificationjob",
+    ("POST", "/admin/prune/{id}/run"): "prunejob",
+    ("POST", "/pull"): "sync",
+    ("POST", "/push"): "sync",
+    ("POST", "/tape/backup"): "tape-backup",
+    ("POST", "/tape/restore"): "tape-restore",
+    ("POST", "/nodes/{node}/disks/zfs"): "zfscreate",
+    ("POST", "/nodes/{node}/disks/directory"): "dircreate",
+    ("POST", "/nodes/{node}/disks/initgpt"): "diskinit",
+    ("PUT", "/nodes/{node}/disks/wipedisk"): "wipedisk",
+    ("POST", "/access/domains/{realm}/sync"): "realm-sync",
+    # PDM (proxmox-datacenter-manager) worker types
+    ("POST", "/remotes/tasks/refresh"): "refresh-remote-tasks",
+    ("POST", "/remotes/updates/refresh"): "refresh-remote-updates",
 }

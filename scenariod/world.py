@@ -7,7 +7,7 @@ so parallel tests never see each other's changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .journal import Journal
 from .matching import Request, jmespath_options
@@ -40,6 +40,16 @@ class World:
 
         seed(self.store, scenario.api, scenario.state)
         prepare_state(self, scenario)
+
+    def cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        """A value computed once per state generation (views of an unchanged cluster are free)."""
+        hit = self.cache.get(key)
+        generation = self.store.generation
+        if hit is not None and hit[0] == generation:
+            return hit[1]
+        value = build()
+        self.cache[key] = (generation, value)
+        return value
 
     def read(self, path: str) -> Any:
         """What `state(path)` returns in expressions: the stored answer for a GET of `path`."""

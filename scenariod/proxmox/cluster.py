@@ -9,7 +9,7 @@ per state generation, so an unchanged cluster costs a dict lookup.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import wire
 from ..state import MISSING
@@ -126,17 +126,6 @@ def find_guest(store: "StateStore", vmid: Any) -> tuple[str, str] | None:
     return None
 
 
-def cached(world: "World", key: Any, build: Callable[[], Any]) -> Any:
-    """A view computed once per state generation."""
-    hit = world.cache.get(key)
-    generation = world.store.generation
-    if hit is not None and hit[0] == generation:
-        return hit[1]
-    value = build()
-    world.cache[key] = (generation, value)
-    return value
-
-
 # --- views ----------------------------------------------------------------------------------
 
 
@@ -189,11 +178,13 @@ _RESOURCE_TYPES = {"vm": ("qemu", "lxc"), "storage": ("storage",), "node": ("nod
 @handles("GET", "/cluster/resources")
 def cluster_resources(call: "Call") -> Any:
     wanted = call.args.get("type")
-    everything = cached(call.world, "resources", lambda: resources(call.store))
+    world = call.world
+    everything = world.cached("resources", lambda: wire.Encoded(resources(call.store)))
     if not wanted:
         return everything
     kinds = _RESOURCE_TYPES.get(str(wanted), (str(wanted),))
-    return cached(call.world, ("resources", wanted), lambda: [r for r in everything if r["type"] in kinds])
+    return world.cached(("resources", wanted),
+                        lambda: wire.Encoded([r for r in everything.data if r["type"] in kinds]))
 
 
 @handles("GET", "/cluster/status")
@@ -216,7 +207,8 @@ def cluster_status(call: "Call") -> Any:
 
 @handles("GET", "/cluster/nextid")
 def cluster_nextid(call: "Call") -> Any:
-    taken = {int(item.get("vmid")) for _, _, item in guests(call.store) if str(item.get("vmid", "")).isdigit()}
+    taken = call.world.cached("vmids", lambda: {
+        int(item["vmid"]) for _, _, item in guests(call.store) if str(item.get("vmid", "")).isdigit()})
     asked = call.args.get("vmid")
     if asked is not None:
         if int(asked) in taken:
