@@ -1,4 +1,4 @@
-"""The command line: run, check, schema, routes."""
+"""The command line: run, check, schema, routes, verify."""
 
 from __future__ import annotations
 
@@ -51,7 +51,25 @@ def _parser() -> argparse.ArgumentParser:
     routes.add_argument("--service", choices=wire.SERVICES, default="pve")
     routes.add_argument("--api", help="a bundled API version (default: the newest)")
     routes.set_defaults(func=cmd_routes)
+
+    verify = sub.add_parser("verify", help="check a running instance's journal against expectations; exit 1 if unmet")
+    verify.add_argument("url", metavar="URL", help="the instance, e.g. https://127.0.0.1:8006 (or .../_session/ID)")
+    verify.add_argument("file", nargs="?", metavar="FILE",
+                        help="check this file's `expect` section (default: the served scenario's)")
+    verify.add_argument("--session", help="check this session's journal (`*`: every session and the default)")
+    verify.add_argument("--cacert", metavar="CA", help="CA file to verify HTTPS with (default: the system's and scenariod's own)")
+    verify.add_argument("-k", "--insecure", action="store_true", help="do not verify the HTTPS certificate")
+    verify.add_argument("--token", help="the control token (default: $SCENARIOD_CONTROL_TOKEN)")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=cmd_verify)
     return p
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import run_verify
+
+    return run_verify(args.url, args.file, session=args.session, cafile=args.cacert, insecure=args.insecure,
+                      token=args.token, as_json=args.json)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -124,26 +142,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _serve(scenarios: list, args: argparse.Namespace) -> None:
-    from .reqlog import LineLog
+    from .reqlog import LineLog, LiveLog
     from .server import Service
 
     services = [
-        Service(s, host=args.host, port=args.port, tls=False if args.http else None) for s in scenarios
+        Service(s, host=args.host, port=args.port, tls=False if args.http else None,
+                control_token=getattr(args, "control_token", None)) for s in scenarios
     ]
-    log = LineLog(fmt=args.log_format, several=len(services) > 1)
+    # The live view on a terminal; plain lines (text or JSON) otherwise, or with --no-tui.
+    tui = not args.no_tui and args.log_format == "text" and sys.stdout.isatty()
+    watching = not getattr(args, "no_reload", False)
+    log = LiveLog(services, watching=watching) if tui else LineLog(fmt=args.log_format, several=len(services) > 1)
     for service in services:
         await service.start()
         service.listeners.append(log)
         ca = f"  (CA: {service.ca_file})" if service.ca_file else ""
         print(f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "
               f"at {service.url}/api2/json{ca}", flush=True)
+        if service.control_warning:
+            print(f"scenariod: {service.control_warning}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    background = []
+    if watching:  # hot reload: a saved edit is served within a few tens of milliseconds
+        from .reload import watch
+
+        background.append(asyncio.create_task(watch(services, reset=args.reset_on_reload, stop_event=stop)))
+    if tui:
+        background.append(asyncio.create_task(log.run(stop)))
     try:
         await stop.wait()
     finally:
+        stop.set()
+        if background:
+            _, pending = await asyncio.wait(background, timeout=2)
+            for task in pending:
+                task.cancel()
         for service in services:
             await service.stop()
         print("scenariod: stopped", flush=True)

@@ -17,8 +17,8 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from . import __version__, generic, wire
-from .journal import AUTH, BUILTIN, ROUTE, TASK, Entry, Journal
+from . import __version__, faults, generic, wire
+from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry, Journal
 from .matching import Matcher, Request, RuleIndex, Template
 from .proxmox import handler_for
 from .proxmox.auth import Authenticator
@@ -77,16 +77,19 @@ class Runtime:
             api, ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks)
         )
         self.auth = Authenticator(scenario)
+        self.faults = faults.FaultIndex(scenario)  # falsy when the scenario has none
 
 
 class Service:
     """One scenario served on one listener."""
 
     def __init__(self, scenario: Scenario, *, host: str | None = None, port: int | None = None,
-                 tls: bool | None = None) -> None:
+                 tls: bool | None = None, control_token: str | None = None) -> None:
         self.runtime = Runtime(scenario)
         self.world = World(scenario)
-        self.sessions: dict[str, World] = {}
+        self.sessions: dict[str, World] = {}  # least recently used first (see session_world)
+        self.session_times: dict[str, list[float]] = {}  # id -> [created, last used] (wall clock)
+        self._control_token = control_token  # overrides the scenario's auth.control_token
         self.host = host or scenario.listen.host or "127.0.0.1"
         self.port = port if port is not None else (scenario.listen.port or wire.DEFAULT_PORTS[scenario.service])
         self.tls = scenario.listen.tls if tls is None else tls
@@ -95,6 +98,7 @@ class Service:
         self.last_error: str | None = None
         self._runner: web.ServerRunner | None = None
         self.ca_file: str | None = None
+        self.hangs = faults.Hangs()  # requests held by `hang` faults (issue 4)
         self._attach(self.world)
 
     @property
@@ -114,6 +118,59 @@ class Service:
         for listener in self.listeners:
             listener(self, entry)
 
+    # -- sessions: a World per parallel test (/_session/{id}/api2/..., X-Scenariod-Session) --
+
+    @staticmethod
+    def valid_session_id(sid: str) -> bool:
+        """1-128 ASCII letters, digits and `-_.:@+~=`."""
+        return 0 < len(sid) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.:@+~=") for c in sid)
+
+    def session_world(self, sid: str) -> World:
+        """The session's World, seeded on first use; beyond `limits.sessions`, the least
+        recently used session is discarded."""
+        now = time.time()
+        world = self.sessions.pop(sid, None)
+        if world is None:
+            limit = max(1, self.scenario.limits.sessions)
+            while len(self.sessions) >= limit:
+                self.drop_session(next(iter(self.sessions)))
+            world = World(self.scenario, name=sid)
+            self._attach(world)
+            self.session_times[sid] = [now, now]
+        else:
+            self.session_times.setdefault(sid, [now, now])[1] = now
+        self.sessions[sid] = world  # (re)inserted last: the dict is in least-recent-use order
+        return world
+
+    def drop_session(self, sid: str) -> bool:
+        """Discard a session's World (its tasks stop); False when there was none."""
+        world = self.sessions.pop(sid, None)
+        self.session_times.pop(sid, None)
+        if world is None:
+            return False
+        world.tasks.cancel_all()
+        return True
+
+    @property
+    def control_token(self) -> str | None:
+        """The bearer token /_scenariod/ requires: `--control-token`, else `auth.control_token`."""
+        return self._control_token if self._control_token is not None else self.scenario.auth.control_token
+
+    @property
+    def control_warning(self) -> str | None:
+        """A warning to print when the control API is open beyond this machine."""
+        from ipaddress import ip_address
+
+        if self.control_token is not None or self.host in ("localhost", "localhost.localdomain"):
+            return None
+        try:
+            if ip_address(self.host.strip("[]")).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return (f"warning: {self.url}/_scenariod/ (the control API: state, journal, reset) is open to "
+                f"anyone who can reach {self.host}; set auth.control_token or --control-token")
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -131,7 +188,26 @@ class Service:
             sockets = site._server.sockets  # type: ignore[union-attr]
             self.port = sockets[0].getsockname()[1]
 
+    def release_hangs(self, stopping: bool = False) -> None:
+        """Close the connections of requests held by `hang` faults: on reload and on stop.
+        `stopping` also cuts delay and dribble faults short, so they never hold a stop up."""
+        self.hangs.release(stopping)
+
+    async def reload(self, source: Any = None, *, reset: bool = False) -> bool:
+        """Serve a new version of the scenario (hot reload, issue 4); see reload.py.
+
+        `source`: a loaded Scenario, a file, or None for this service's own file. Loading
+        runs off the event loop; the swap of Runtime and state is one synchronous step, so a
+        request in flight finishes against the Runtime it started with. Live state follows
+        the seed's change (`reset`: fresh Worlds instead). An invalid file keeps the last
+        good version serving, sets `last_error` and returns False; a good one clears it.
+        """
+        from .reload import reload_service
+
+        return await reload_service(self, source, reset=reset)
+
     async def stop(self) -> None:
+        self.release_hangs(stopping=True)
         self.world.tasks.cancel_all()
         for world in self.sessions.values():
             world.tasks.cancel_all()
@@ -144,7 +220,28 @@ class Service:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         raw = request.raw_path.split("?", 1)[0]
         if raw.startswith("/api2/"):
-            return await self.handle_api(request, raw, self.world, None)
+            sid = request.headers.get("X-Scenariod-Session")
+            if not sid:
+                return await self.handle_api(request, raw, self.world, None)
+            if not self.valid_session_id(sid):
+                return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
+            return await self.handle_api(request, raw, self.session_world(sid), sid)
+        if raw.startswith("/_session/"):  # /_session/{id}/api2/... and /_session/{id}/_scenariod/...
+            sid, _, rest = raw[10:].partition("/")
+            sid = unquote(sid)
+            if not self.valid_session_id(sid):
+                return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
+            if rest.startswith("api2/"):
+                return await self.handle_api(request, "/" + rest, self.session_world(sid), sid)
+            if rest == "_scenariod" or rest.startswith("_scenariod/"):
+                from .control import handle_control
+
+                return await handle_control(self, request, "/" + rest, sid)
+            return web.Response(status=404, text="Not Found\n")
+        if raw == "/_scenariod" or raw.startswith("/_scenariod/"):
+            from .control import handle_control
+
+            return await handle_control(self, request, raw, None)
         if raw == "/health":
             return _json({"status": "ok"})
         if raw == "/":
@@ -187,7 +284,7 @@ class Service:
             body = {}
             entry = world.journal.open(method, path, query, body, {}, session, fmt)
             return self._finish(entry, world, _error(err, extjs), err.status, BUILTIN, err.message, started)
-        headers = {k.lower(): v for k, v in request.headers.items()}
+        headers = request.headers  # case-insensitive; lower-cased only if an expression reads it
         entry = world.journal.open(method, path, query, body, headers, session, fmt)
 
         if fmt not in wire.FORMATS:
@@ -204,7 +301,22 @@ class Service:
         params = resolved[1]  # type: ignore[index]
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
-        # 4. faults (issue 4) come here, before everything the scenario does not break.
+        # 4. faults, before everything the scenario does not break (see faults.py): the first
+        # fault that fires answers with an error, breaks the connection, or (delay, truncate,
+        # dribble) lets the request go on and shapes its answer in _finish.
+        if runtime.faults:
+            fired = runtime.faults.pick(node, req, world)
+            if fired is not None:
+                if fired.error is not None:
+                    response = _error(fired.error, extjs)
+                    return self._finish(entry, world, response, fired.error.status, FAULT, fired.detail, started)
+                try:
+                    dropped = await fired.apply(request, entry, self.hangs)
+                except asyncio.CancelledError:  # the client left during a delay or a hang
+                    self._finish(entry, world, None, 0, FAULT, fired.detail + "; client went away", started)
+                    raise
+                if dropped is not None:
+                    return self._finish(entry, world, dropped, 0, FAULT, fired.detail, started)
 
         # 5. auth
         try:
@@ -251,19 +363,21 @@ class Service:
             return self._finish(entry, world, _error(err, extjs), 500, BUILTIN, err.message, started)
 
         # 9. envelope
-        if isinstance(result, wire.Reply):
-            data, extra = result.data, result.extra
+        if isinstance(result, wire.Encoded):
+            payload = wire.encode_extjs(result.data) if extjs else result.json
         else:
-            data, extra = result, None
-        if extjs:
-            payload = wire.encode_extjs(data, 200, extra)
-        else:
-            payload = wire.encode_json(data, extra)
+            if isinstance(result, wire.Reply):
+                data, extra = result.data, result.extra
+            else:
+                data, extra = result, None
+            payload = wire.encode_extjs(data, 200, extra) if extjs else wire.encode_json(data, extra)
         response = web.Response(body=payload, headers=_JSON_HEADERS)
         return self._finish(entry, world, response, 200, answered_by, "", started)
 
     def _finish(self, entry: Entry, world: World, response: web.StreamResponse, status: int,
                 answered_by: str, detail: str, started: float) -> web.StreamResponse:
+        if entry.answered_by is FAULT:  # a delay, truncate or dribble fault fired in step 4
+            response, answered_by, detail = faults.settle(entry, response, answered_by, detail)
         entry.status = status
         entry.answered_by = answered_by
         entry.detail = detail

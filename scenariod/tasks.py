@@ -36,6 +36,8 @@ class TaskRequest:
     log: list[str] = field(default_factory=list)
     error: str | None = None  # the worker fails with this text (PVE refuses inside the worker)
     duration: float | None = None
+    remote: str | None = None  # PDM: the task runs on this remote; its UPID reads `REMOTE!UPID:...`
+    upid_format: str | None = None  # whose UPID format (pve, pbs, pdm); default: the scenario's service
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class Task:
     effect: Callable[[], Any] | None
     endtime: int | None = None
     handle: asyncio.TimerHandle | None = None
+    remote: str | None = None
 
     @property
     def running(self) -> bool:
@@ -110,6 +113,9 @@ class TaskRegistry:
         self._tasks: OrderedDict[str, Task] = OrderedDict()
         self._pids = itertools.count(1000 + scenario.seed % 50000)
         self._pstart = 0x1B5F + scenario.seed % 0xFFFF
+        # PBS and PDM run every worker in one daemon: one PID, and a task number per worker.
+        self._daemon_pid = 700 + scenario.seed % 30000
+        self._task_no = itertools.count(0)
 
     def start(
         self,
@@ -126,14 +132,18 @@ class TaskRegistry:
         if rule is not None:
             if rule.duration is not None:
                 duration = rule.duration
-            if log_templates is not None and request is not None:
+            if log_templates and request is not None:  # a rule without log lines keeps the built-in ones
                 log = [(at * scale, str(t.render(request))) for at, t in log_templates]
             exitstatus = rule.exitstatus if req.error is None else req.error
             task_type = rule.type or task_type
         duration *= scale
         starttime = int(time.time())
-        pid = next(self._pids)
-        upid = wire.format_upid(req.node, pid, self._pstart, starttime, task_type, req.id, req.user)
+        service = req.upid_format or self.scenario.service
+        pid = self._daemon_pid if service in wire.REST_SERVER_SERVICES else next(self._pids)
+        upid = wire.format_service_upid(service, req.node, pid, self._pstart, next(self._task_no), starttime,
+                                        task_type, req.id, req.user)
+        if req.remote:
+            upid = f"{req.remote}!{upid}"
         task = Task(
             upid=upid,
             node=req.node,
@@ -148,6 +158,7 @@ class TaskRegistry:
             log=log,
             exitstatus=exitstatus,
             effect=req.effect,
+            remote=req.remote,
         )
         self._remember(task)
         if duration <= 0:

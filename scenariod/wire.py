@@ -254,7 +254,7 @@ def unescape_unit(text: str) -> str:
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "\\" and text[i + 1:i + 2] == "x" and i + 3 < len(text) + 1:
+        if ch == "\\" and text[i + 1:i + 2] == "x" and i + 4 <= len(text):
             try:
                 raw.append(int(text[i + 2:i + 4], 16))
                 i += 4
@@ -376,3 +376,79 @@ TASK_TYPES: dict[tuple[str, str], str] = {
     ("POST", "/remotes/tasks/refresh"): "refresh-remote-tasks",
     ("POST", "/remotes/updates/refresh"): "refresh-remote-updates",
 }
+
+
+# --- PBS and PDM wording ---------------------------------------------------------------------
+# proxmox-rest-server daemons (PBS, PDM) answer most refusals with 400 and the error text.
+
+
+def rest_token_exists(userid: str, name: str) -> str:
+    return f"token '{name}' for user '{userid}' already exists."
+
+
+def rest_token_missing(userid: str, name: str) -> str:
+    return f"no such token '{userid}!{name}'"
+
+
+def rest_bad_upid(upid: str) -> str:
+    return f"unable to parse UPID '{upid}'"
+
+
+def rest_task_missing(upid: str) -> str:
+    return f"no such task '{upid}'"
+
+
+def pbs_datastore_exists(name: str) -> str:
+    return f"datastore '{name}' already exists."
+
+
+def pbs_datastore_missing(name: str) -> str:
+    return f"datastore '{name}' does not exist."
+
+
+def pbs_snapshot_missing(snapshot: str) -> str:
+    return f"backup snapshot '{snapshot}' does not exist"
+
+
+def pbs_group_missing(group: str) -> str:
+    return f"backup group '{group}' does not exist"
+
+
+def pbs_snapshot_protected(snapshot: str) -> str:
+    return f"cannot remove protected snapshot '{snapshot}'"
+
+
+def pbs_group_partially_deleted(group: str) -> str:
+    return f"group '{group}' only partially deleted due to protected snapshots"
+
+
+def pbs_namespace_exists(ns: str) -> str:
+    return f"namespace '{ns}' already exists"
+
+
+def pbs_namespace_missing(ns: str) -> str:
+    return f"namespace '{ns}' does not exist" if ns else "cannot delete root namespace"
+
+
+def pbs_namespace_not_empty(ns: str) -> str:
+    return f"namespace '{ns}' is not empty (use delete-groups to remove its backup groups)"
+
+
+def pbs_store_and_ns(store: str, ns: str) -> str:
+    """How PBS names a datastore and namespace in task logs."""
+    return f"datastore '{store}', namespace '{ns}'" if ns else f"datastore '{store}', root namespace"
+
+
+PBS_VERIFY_FAILED = "verification failed - please check the log for details"
+
+
+def pdm_remote_exists(remote: str) -> str:
+    return f"remote '{remote}' already exists"
+
+
+def pdm_remote_missing(remote: str) -> str:
+    return f"no such remote '{remote}'"
+
+
+def pdm_guest_missing(remote: str, vmid: Any) -> str:
+    return f"no such guest '{vmid}' on remote '{remote}'"

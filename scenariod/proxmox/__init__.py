@@ -59,4 +59,4 @@ def prepare_state(world: "World", scenario: "Scenario") -> None:
 
 
 # Importing the behaviour modules registers their handlers.
-from . import auth, cluster, guests, tasks  # noqa: E402,F401
+from . import auth, cluster, guests, tasks, pbs, pdm  # noqa: E402,F401
