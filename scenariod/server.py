@@ -277,7 +277,7 @@ class Service:
         extjs = fmt == "extjs"
 
         # 2. parse query and body (before resolving, so the journal shows what was sent)
-        query = dict(request.query) if request.query_string else {}
+        query = _multi(request.query) if request.query_string else {}
         try:
             body = await _read_body(request) if request.body_exists else {}
         except wire.ApiError as err:
@@ -435,6 +435,22 @@ def _reason(status: int) -> str:
         return "Error"
 
 
+def _multi(pairs: Any) -> dict[str, Any]:
+    """Query or form parameters; a repeated key keeps all its values (Proxmox array parameters)."""
+    if len(set(pairs.keys())) == len(pairs):
+        return {k: v for k, v in pairs.items() if isinstance(v, str)}
+    out: dict[str, Any] = {}
+    for key, value in pairs.items():
+        if not isinstance(value, str):
+            continue
+        if key in out:
+            previous = out[key]
+            out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            out[key] = value
+    return out
+
+
 async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
     """Form-encoded or JSON parameters, as Proxmox accepts both."""
     ctype = request.content_type
@@ -451,7 +467,7 @@ async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
         return value
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.post()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        return _multi(form)
     raw = await request.read()
     if not raw.strip():
         return {}

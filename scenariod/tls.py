@@ -28,28 +28,36 @@ def cache_dir() -> Path:
 
 
 def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
-    """(ca.pem, cert.pem, key.pem) for `host`, created once and reused."""
+    """(ca.pem, cert.pem, key.pem) for `host`, created once and reused.
+
+    Several processes may start at once on a fresh cache (pytest-xdist workers): creation
+    runs under a file lock, so no one reads a certificate whose key another is writing.
+    """
+    import fcntl
+
     folder = cache_dir()
     ca_file, cert_file, key_file = folder / "ca.pem", folder / f"{_safe(host)}-cert.pem", folder / f"{_safe(host)}-key.pem"
-    if ca_file.exists() and cert_file.exists() and key_file.exists():
-        return ca_file, cert_file, key_file
-    import trustme
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ca_file.exists() and cert_file.exists() and key_file.exists():
+            return ca_file, cert_file, key_file
+        import trustme
 
-    ca_key_file = folder / "ca-key.pem"
-    if ca_file.exists() and ca_key_file.exists():
-        ca = trustme.CA.from_pem(ca_file.read_bytes(), ca_key_file.read_bytes())
-    else:
-        ca = trustme.CA(organization_name="scenariod", organization_unit_name="scenariod local CA")
-        ca.cert_pem.write_to_path(str(ca_file))
-        ca.private_key_pem.write_to_path(str(ca_key_file))
-        os.chmod(ca_key_file, 0o600)
-    names = {"localhost", "127.0.0.1", "::1", socket.gethostname()}
-    if host not in ("0.0.0.0", "::", ""):
-        names.add(host)
-    cert = ca.issue_cert(*sorted(names))
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    cert.private_key_pem.write_to_path(str(key_file))
-    os.chmod(key_file, 0o600)
+        ca_key_file = folder / "ca-key.pem"
+        if ca_file.exists() and ca_key_file.exists():
+            ca = trustme.CA.from_pem(ca_file.read_bytes(), ca_key_file.read_bytes())
+        else:
+            ca = trustme.CA(organization_name="scenariod", organization_unit_name="scenariod local CA")
+            ca.private_key_pem.write_to_path(str(ca_key_file))
+            os.chmod(ca_key_file, 0o600)
+            ca.cert_pem.write_to_path(str(ca_file))
+        names = {"localhost", "127.0.0.1", "::1", socket.gethostname()}
+        if host not in ("0.0.0.0", "::", ""):
+            names.add(host)
+        cert = ca.issue_cert(*sorted(names))
+        cert.private_key_pem.write_to_path(str(key_file))
+        os.chmod(key_file, 0o600)
+        cert.cert_chain_pems[0].write_to_path(str(cert_file))
     return ca_file, cert_file, key_file
 
 
