@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -234,9 +235,23 @@ def bench_transport(specs: dict[str, ServerSpec], servers: list[str], tls: bool,
 
 def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, workdir: Path, runs: int,
                   quiet_wait: float) -> dict[str, Any]:
-    """Spawn to first authenticated 200, `runs` times per server, the servers taking turns."""
+    """Spawn to first authenticated 200, `runs` times per server, the servers taking turns.
+
+    scenariod is first started once more with no memo of its file in the cache (scenariod/cache.py):
+    that first start of an unseen or edited file also checks the schema and writes the memo.
+    """
     times: dict[str, list[float]] = {n: [] for n in names}
     rss: dict[str, list[float]] = {n: [] for n in names}
+    cold: dict[str, float] = {}
+    for name in names:
+        if not name.startswith("scenariod"):
+            continue
+        memos = Path(specs[name].env().get("SCENARIOD_CACHE", "")) / "scenarios"
+        shutil.rmtree(memos, ignore_errors=True)
+        harness.wait_quiet(quiet_wait)
+        running = start_server(specs[name], tls, workdir)
+        cold[name] = running.ready_after
+        running.stop()
     for i in range(runs):
         harness.wait_quiet(quiet_wait)
         for name in names[i % len(names):] + names[:i % len(names)]:
@@ -248,7 +263,8 @@ def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, wor
                 running.stop()
             time.sleep(0.2)
     return {name: {"runs_s": [round(t, 4) for t in times[name]], "median_s": round(median(times[name]), 4),
-                   "idle_rss_kib_median": median(rss[name])} for name in names}
+                   "idle_rss_kib_median": median(rss[name]),
+                   **({"first_start_s": round(cold[name], 4)} if name in cold else {})} for name in names}
 
 
 RELOAD_ROUTE = """
@@ -427,9 +443,12 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
     md.append("## Startup and memory\n")
     md.append("Startup: spawn to the first 200 on `GET /api2/json/nodes` with the API token, polled every 5 ms, "
-              f"median of {c['startup_runs']}. Peak RSS: VmHWM after the load runs above.\n")
-    md.append("| transport | server | startup s (median) | ÷ bare | idle RSS MiB | peak RSS MiB | peak ÷ bare |")
-    md.append("|---|---|---:|---:|---:|---:|---:|")
+              f"median of {c['startup_runs']}. First start: scenariod started once before those with no memo "
+              "of the file in its cache (an unseen or edited file: the schema is checked and the memo written; "
+              "scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n")
+    md.append("| transport | server | startup s (median) | ÷ bare | first start s | ÷ bare | idle RSS MiB | peak RSS MiB "
+              "| peak ÷ bare |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for transport in c["transports"]:
         st = res["startup"].get(transport, {})
         tr = res["load"].get(transport, {})
@@ -441,13 +460,19 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 continue
             peak = tr.get(name, {}).get("peak_rss_kib")
             idle = s.get("idle_rss_kib_median")
+            first = s.get("first_start_s")
+            first_cells = f"{first:.3f} | {fmt_ratio(ratio(first, bare_st))}" if first is not None else " | "
             md.append(f"| {transport.upper()} | {name} | {s['median_s']:.3f} | {fmt_ratio(ratio(s['median_s'], bare_st))} | "
-                      f"{idle / 1024 if idle else 0:.1f} | {peak / 1024 if peak else 0:.1f} | "
+                      f"{first_cells} | {idle / 1024 if idle else 0:.1f} | {peak / 1024 if peak else 0:.1f} | "
                       f"{fmt_ratio(ratio(peak, bare_peak))} |")
             if name == "scenariod":
                 r = ratio(s["median_s"], bare_st)
                 targets.append((f"startup ≤ {STARTUP_TARGET} × bare, {transport.upper()}", fmt_ratio(r),
                                 f"≤ {STARTUP_TARGET}", None if r is None else r <= STARTUP_TARGET))
+                if first is not None:
+                    r = ratio(first, bare_st)
+                    targets.append((f"first start of an unseen file ≤ {STARTUP_TARGET} × bare, {transport.upper()}",
+                                    fmt_ratio(r), f"≤ {STARTUP_TARGET}", None if r is None else r <= STARTUP_TARGET))
                 r = ratio(peak, bare_peak)
                 targets.append((f"peak RSS ≤ {RSS_TARGET} × bare, {transport.upper()}", fmt_ratio(r),
                                 f"≤ {RSS_TARGET}", None if r is None else r <= RSS_TARGET))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fnmatch
+import gc
 import signal
 import sys
 from importlib import resources
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-reload", action="store_true", help="do not watch the files")
     run.add_argument("--control-token", help="require this token on /_scenariod/ (default: the file's auth.control_token)")
     run.add_argument("--journal-size", type=int, help="requests kept in the journal (default: limits.journal)")
+    run.add_argument("--task-limit", type=int, help="tasks kept per world (default: limits.tasks)")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
@@ -115,6 +117,9 @@ def _first_line(text: str | None) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # Start-up builds long-lived, acyclic structures (scenario, API description, state): no
+    # cyclic collection until serving; then they are frozen out of every later collection.
+    gc.disable()
     from .scenario import ScenarioInvalid, load_scenario
 
     if args.port is not None and len(args.files) > 1:
@@ -147,7 +152,8 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
 
     services = [
         Service(s, host=args.host, port=args.port, tls=False if args.http else None,
-                control_token=getattr(args, "control_token", None)) for s in scenarios
+                control_token=getattr(args, "control_token", None),
+                limits={"journal": args.journal_size, "tasks": args.task_limit}) for s in scenarios
     ]
     # The live view on a terminal; plain lines (text or JSON) otherwise, or with --no-tui.
     tui = not args.no_tui and args.log_format == "text" and sys.stdout.isatty()
@@ -161,6 +167,8 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
         ca = f"  (CA: {service.ca_file})" if service.ca_file else ""
         print(f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "
               f"at {service.url}/api2/json{ca}", flush=True)
+    gc.freeze()
+    gc.enable()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -45,7 +45,6 @@ import random
 import socket
 import struct
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,9 +59,6 @@ if TYPE_CHECKING:
     from .journal import Entry
     from .scenario import Delay, Fault, Scenario
     from .world import World
-
-# Statuses Proxmox uses that HTTP does not name: what a fault's error says when it gives no message.
-_PROXMOX_REASONS = {595: "No route to host", 596: "Connection timed out"}
 
 # Effects that let the request go on through the pipeline (and may shape its delivery).
 _GO_ON = frozenset({"delay", "truncate", "dribble"})
@@ -141,13 +137,7 @@ def _error_of(f: "Fault") -> wire.ApiError | None:
     errors = spec.get("errors") or None
     message = spec.get("message")
     if message is None:
-        if errors and status == 400:
-            message = wire.PARAMETER_VERIFICATION_FAILED
-        else:
-            try:
-                message = HTTPStatus(status).phrase
-            except ValueError:
-                message = _PROXMOX_REASONS.get(status, "Error")
+        message = wire.PARAMETER_VERIFICATION_FAILED if errors and status == 400 else wire.status_message(status)
     message = str(message).rstrip("\n") or "Error"
     return wire.ApiError(status, message, {str(k): str(v) for k, v in errors.items()} if errors else None)
 

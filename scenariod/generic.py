@@ -56,12 +56,13 @@ def _get(call: Call) -> Any:
     if node.param is not None and stored is MISSING:
         raise _missing_item(node, segs, call.params)
     if stored is not MISSING and node.kind != "index":
-        return with_digest(call.op.returns, stored)
+        return with_digest(call.op.returns, stored, call.scenario.service)
     if node.kind == "index":
         return [{node.index_field: seg} for seg in node.literal_children]
     value = synth.generate(call.op.returns, call.scenario.seed, join(segs), call.params)
     store.set(segs, value)
-    return value
+    # The digest of the value as kept, so that the first answer's digest guards an update too.
+    return with_digest(call.op.returns, value, call.scenario.service)
 
 
 def read_path(world: World, path: str) -> Any:
@@ -104,16 +105,21 @@ def _field_matches(have: Any, want: Any) -> bool:
     return False
 
 
-def digest_of(value: Any) -> str:
-    """A SHA-1 over the value's canonical JSON: the `digest` Proxmox hands out for edits."""
+_HASHES = {service: getattr(hashlib, name) for service, name in wire.DIGEST_ALGORITHMS.items()}
+
+
+def digest_of(value: Any, service: str) -> str:
+    """The `digest` `service` hands out for edits (SHA-1 on PVE, SHA-256 on PBS and PDM), over
+    the value's canonical JSON without its own `digest`: the same content, the same digest."""
     if isinstance(value, dict):
         value = {k: v for k, v in value.items() if k != "digest"}
-    return hashlib.sha1(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _HASHES[service](orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def with_digest(returns: dict[str, Any], value: Any) -> Any:
+def with_digest(returns: dict[str, Any], value: Any, service: str) -> Any:
+    """`value` with its `digest` when the answer's schema declares one."""
     if isinstance(value, dict) and "digest" in (returns.get("properties") or {}):
-        return {**value, "digest": digest_of(value)}
+        return {**value, "digest": digest_of(value, service)}
     return value
 
 
@@ -144,7 +150,7 @@ def _missing_item(node: ApiNode, segs: list[str], params: dict[str, str]) -> wir
 
 def _check_digest(call: Call, current: Any) -> None:
     want = call.args.get("digest")
-    if want and isinstance(current, dict) and str(want) != digest_of(current):
+    if want and isinstance(current, dict) and str(want) != digest_of(current, call.scenario.service):
         raise wire.DIGEST_MISMATCH
 
 

@@ -131,7 +131,7 @@ def certificate_lock(tls: bool) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no lock
         yield
         return
-    from .tls import cache_dir
+    from .cache import cache_dir
 
     with open(cache_dir() / ".pytest-plugin.lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

@@ -27,7 +27,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .scenario import ScenarioInvalid, load_scenario
 from .state import MISSING, StateStore
@@ -66,20 +66,10 @@ class SeedDiff:
         return bool(self.sets or self.removals or any(o != n for o, n in self.secrets.values()))
 
 
-def walk_store(store: StateStore) -> Iterator[tuple[Segs, Any]]:
-    """Every stored value with its path as segments (keys may hold '/'), parents first."""
-    stack: list[tuple[Segs, Any]] = [((), store._root)]  # noqa: SLF001 - the store's own tree
-    while stack:
-        segs, node = stack.pop()
-        if node.value is not MISSING:
-            yield segs, node.value
-        stack.extend((segs + (k,), c) for k, c in reversed(list(node.children.items())))
-
-
 def diff_seeds(old: "World", new: "World") -> SeedDiff:
     """The change from `old`'s seeded state to `new`'s (both fresh Worlds)."""
-    before = dict(walk_store(old.store))
-    after = dict(walk_store(new.store))
+    before = dict(old.store.entries())
+    after = dict(new.store.entries())
     diff = SeedDiff(old_seed=before, new_seed=after, inner=frozenset(p[:i] for p in after for i in range(len(p))))
     for path, value in after.items():
         prev = before.get(path, MISSING)
@@ -119,11 +109,7 @@ def apply_diff(world: "World", diff: SeedDiff, scenario: "Scenario") -> None:
     store = world.store
     for path in diff.removals:
         if path in diff.inner:
-            # The value went, its subtree did not: clear the value only.
-            node = store._find(path)  # noqa: SLF001
-            if node is not None and node.value is not MISSING:
-                node.value = MISSING
-                store.touch()
+            store.clear(path)  # the value went, its subtree did not
         else:
             store.delete(path)
     for path, old, new in diff.sets:
@@ -155,7 +141,7 @@ def apply_diff(world: "World", diff: SeedDiff, scenario: "Scenario") -> None:
     # Derived fields follow (a guest's list item takes its name from its config, ...): the
     # service's preparers run again. They also re-declare what the seed declares, which
     # must not undo what clients changed and the seed did not: that is put back after.
-    values = {path: (dict(v) if isinstance(v, dict) else v) for path, v in walk_store(store)}
+    values = {path: (dict(v) if isinstance(v, dict) else v) for path, v in store.entries()}
     secrets = {kind: dict(v) for kind, v in world.secrets.items()}
     prepare_state(world, scenario)
     _keep_client_changes(world, diff, values, secrets)
@@ -182,7 +168,7 @@ def _keep_client_changes(world: "World", diff: SeedDiff, before: dict[Segs, Any]
     """
     store = world.store
     changed = {path: old for path, old, _ in diff.sets}
-    for path, value in walk_store(store):
+    for path, value in store.entries():
         live = before.get(path, MISSING)
         if live is MISSING or live == value or not (isinstance(live, dict) and isinstance(value, dict)):
             continue
@@ -237,6 +223,7 @@ def prepare(service: "Service", source: "Scenario | str | Path | None", reset: b
         scenario = load_scenario(source if source is not None else old.file)
     else:
         scenario = source
+    scenario = service.adopt(scenario)
     runtime = Runtime(scenario)
     reset = reset or scenario.service != old.service  # another product: nothing carries over
     diff = None if reset else diff_seeds(World(old), World(scenario))

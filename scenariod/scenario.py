@@ -1,11 +1,16 @@
 """Scenario files: loading, validation with positions, and normalization.
 
-A scenario file is read with ruamel.yaml in round-trip mode (so every node knows its line and
-column), validated against the JSON Schema in `data/scenario.schema.json`, checked against
-the service's API description (paths, methods, collection keys, JMESPath expressions), and
-compiled into frozen dataclasses holding plain Python values (dict, list, str, int, float,
-bool, None). Every problem found is reported as a `Diagnostic` that prints as
-`FILE:LINE:COLUMN: message`, pointing at the YAML node at fault, in words for authors.
+A scenario file is read into plain Python values (dict, list, str, int, float, bool, None),
+validated against the JSON Schema in `data/scenario.schema.json`, checked against the
+service's API description (paths, methods, collection keys, JMESPath expressions), and
+compiled into frozen dataclasses. Every problem found is reported as a `Diagnostic` that
+prints as `FILE:LINE:COLUMN: message`, pointing at the YAML node at fault, in words for
+authors.
+
+Two readings give the same values (see `_Compiler`): the fast one (fastload: JSON, or YAML
+through libyaml) for valid files, with the few positions a Scenario keeps found by reading
+its small rule sections with ruamel.yaml; and the exact one, ruamel.yaml's round trip of
+the whole file, where every node knows its line and column: it reports the problems.
 
 Public surface:
 
@@ -36,6 +41,9 @@ from typing import Any, Iterable, Sequence
 import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
+
+from . import cache, fastload
+from .gcpause import gc_paused
 
 __all__ = [
     "MISSING",
@@ -477,6 +485,46 @@ def load_schema() -> dict:
     return _schema
 
 
+_ANNOTATIONS = frozenset({"title", "description", "examples", "default", "$comment", "deprecated"})
+_ROOT_KEYWORDS = _ANNOTATIONS | {"$schema", "$id", "$defs", "type", "required", "properties", "patternProperties",
+                                 "additionalProperties"}
+
+
+def _only_a_mapping(sub: Any, schema: dict) -> bool:
+    """True when `sub` asks no more of a value than to be a mapping (its items are free-form)."""
+    if sub is True:
+        return True
+    if not isinstance(sub, dict) or not set(sub) <= _ANNOTATIONS | {"$ref", "type", "additionalProperties"}:
+        return False
+    if sub.get("type", "object") != "object":
+        return False
+    extra = sub.get("additionalProperties", True)
+    if extra is not True and not (isinstance(extra, dict) and set(extra) <= _ANNOTATIONS):
+        return False
+    ref = sub.get("$ref")
+    if ref is None:
+        return True
+    if not ref.startswith("#/$defs/") or ref[8:] not in schema["$defs"]:
+        return False
+    return _only_a_mapping(schema["$defs"][ref[8:]], schema)
+
+
+@functools.cache
+def _state_is_free_form() -> bool:
+    """Whether the schema asks nothing of `state` but to be a mapping.
+
+    Then validating the file with an empty mapping as its `state` finds the very same
+    problems, and a state of 100,000 guests costs nothing to validate. A constraint added
+    to the schema for `state` turns this off by itself.
+    """
+    schema = load_schema()
+    if not set(schema) <= _ROOT_KEYWORDS:
+        return False
+    applying = [schema.get("properties", {}).get("state", True)]
+    applying += [sub for pattern, sub in schema.get("patternProperties", {}).items() if re.search(pattern, "state")]
+    return all(_only_a_mapping(sub, schema) for sub in applying)
+
+
 def _get_validator() -> Any:
     global _validator
     if _validator is None:
@@ -906,6 +954,14 @@ def _translate(e: Any) -> list[Problem]:
 
 # --- the compiler -----------------------------------------------------------------------------
 
+# The sections whose positions a valid scenario keeps: rule sources (`FILE:LINE`).
+_POSITIONED = ("routes", "faults", "tasks", "expect")
+
+
+class _Retry(Exception):
+    """The fast reading needs a position it does not have (a diagnostic): read exactly."""
+
+
 _API_PREFIX = "/api2/json"
 _PARAM_SEGMENT = re.compile(r"^\{[A-Za-z0-9_.-]+\}$")
 _EXAMPLE_VALUES = {"node": "pve1", "vmid": "100", "storage": "local", "userid": "root@pam", "remote": "remote1"}
@@ -920,16 +976,67 @@ def _strip_prefix(path: str) -> str:
 
 
 def _normalize_path(path: str) -> str:
+    if path.startswith("/") and not path.startswith(_API_PREFIX) and _NORMAL_PATH.fullmatch(path):
+        return path  # already normal: the common case, 100,000 times in a large state
     segments = [s for s in _strip_prefix(path).split("/") if s]
     return "/" + "/".join(segments)
+
+
+_NORMAL_PATH = re.compile(r"(?:/[^/\s]+)+")
 
 
 def _method_order(m: str) -> tuple:
     return (METHODS.index(m) if m in METHODS else len(METHODS), m)
 
 
+def _position_in(root: Any, path: Sequence, at: str) -> tuple[int, int]:
+    """0-based line and column of the node at `path` in a ruamel tree (its key: at="key")."""
+    node = root
+    lc = getattr(node, "lc", None)
+    line, col = (lc.line, lc.col) if lc is not None and lc.line is not None else (0, 0)
+    last = len(path) - 1
+    for step, k in enumerate(path):
+        key_pos = value_pos = None
+        child: Any = MISSING
+        if isinstance(node, dict):
+            orig = k
+            if k not in node:
+                orig = next((ok for ok in node if _key_text(ok) == k), MISSING)
+            if orig is not MISSING:
+                child = node[orig]
+                try:
+                    key_pos = tuple(node.lc.key(orig))
+                    value_pos = tuple(node.lc.value(orig))
+                except Exception:  # noqa: BLE001 - merged keys carry no position
+                    pass
+        elif isinstance(node, list) and isinstance(k, int) and 0 <= k < len(node):
+            child = node[k]
+            try:
+                key_pos = value_pos = tuple(node.lc.item(k))
+            except Exception:  # noqa: BLE001
+                pass
+        if child is MISSING:
+            break
+        clc = getattr(child, "lc", None)
+        if value_pos is None and clc is not None and clc.line is not None:
+            value_pos = (clc.line, clc.col)
+        if value_pos is not None:
+            line, col = value_pos
+        if at == "key" and step == last and key_pos is not None:
+            line, col = key_pos
+        node = child
+    return line, col
+
+
 class _Compiler:
-    """One file: diagnostics, positions, and the Scenario built from it."""
+    """One file: diagnostics, positions, and the Scenario built from it.
+
+    It reads the file one of two ways. The exact way (`parse`) keeps ruamel.yaml's whole
+    tree, so every diagnostic has its position. The fast way (`read_fast`) keeps only plain
+    values and the extent of each top-level section; the positions a valid scenario keeps
+    (rule sources) come from reading those small sections alone with ruamel.yaml. Any
+    diagnostic raises `_Retry` there, and the file is read again the exact way.
+    """
 
     def __init__(self, file: str, text: str, base_dir: Path) -> None:
         self.file = file
@@ -940,52 +1047,60 @@ class _Compiler:
         self.doc: Any = None
         self.bad: list[tuple] = []
         self.service_label = "PVE"
+        self.sections: dict[str, fastload.Section] | None = None  # set by the fast reading
+        self.section_roots: dict[str, tuple[Any, int, int]] = {}
+        self.known: cache.Positions | None = None  # remembered from a clean load of this text
+        self.found: cache.Positions = {}  # positions looked up, for the memo
 
     # diagnostics and positions
 
     def add_at(self, line: int, column: int, message: str) -> None:
+        if self.sections is not None:
+            raise _Retry
         self.diags.append(Diagnostic(self.file, line, column, message))
 
     def add(self, path: Sequence, message: str, at: str = "value") -> None:
+        if self.sections is not None:
+            raise _Retry
         line, col = self.position(path, at)
         self.add_at(line, col, message)
 
     def position(self, path: Sequence, at: str = "value") -> tuple[int, int]:
-        node = self.root
-        lc = getattr(node, "lc", None)
-        line, col = (lc.line, lc.col) if lc is not None and lc.line is not None else (0, 0)
-        last = len(path) - 1
-        for step, k in enumerate(path):
-            key_pos = value_pos = None
-            child: Any = MISSING
-            if isinstance(node, dict):
-                orig = k
-                if k not in node:
-                    orig = next((ok for ok in node if _key_text(ok) == k), MISSING)
-                if orig is not MISSING:
-                    child = node[orig]
-                    try:
-                        key_pos = tuple(node.lc.key(orig))
-                        value_pos = tuple(node.lc.value(orig))
-                    except Exception:  # noqa: BLE001 - merged keys carry no position
-                        pass
-            elif isinstance(node, list) and isinstance(k, int) and 0 <= k < len(node):
-                child = node[k]
-                try:
-                    key_pos = value_pos = tuple(node.lc.item(k))
-                except Exception:  # noqa: BLE001
-                    pass
-            if child is MISSING:
-                break
-            clc = getattr(child, "lc", None)
-            if value_pos is None and clc is not None and clc.line is not None:
-                value_pos = (clc.line, clc.col)
-            if value_pos is not None:
-                line, col = value_pos
-            if at == "key" and step == last and key_pos is not None:
-                line, col = key_pos
-            node = child
-        return line + 1, col + 1
+        """1-based line and column of the node at `path` (of its key with at="key")."""
+        key = (tuple(path), at)
+        if self.known is not None and key in self.known:
+            return self.known[key]
+        root, first_line, first_col = self.tree_for(path)
+        line, col = _position_in(root, path, at)
+        found = self.found[key] = (first_line + line + 1, (first_col if line == 0 else 0) + col + 1)
+        return found
+
+    def tree_for(self, path: Sequence) -> tuple[Any, int, int]:
+        """The ruamel tree that holds `path`, and the 0-based line and column where its text
+        starts in the file (the whole file's tree, or after a fast reading its section's)."""
+        if self.sections is None:
+            return self.root, 0, 0
+        if not path or path[0] not in _POSITIONED:
+            raise _Retry
+        name = path[0]
+        if name not in self.section_roots:
+            self.section_roots[name] = self.read_section(name)
+        return self.section_roots[name]
+
+    def read_section(self, name: str) -> tuple[Any, int, int]:
+        """One top-level section read alone the exact way; `_Retry` unless it reads the same."""
+        section = self.sections.get(name)  # type: ignore[union-attr]
+        if section is None:  # a memo's document has no sections: read the file exactly
+            raise _Retry
+        piece = self.text[section.start:section.end]
+        try:
+            tree = _yaml_loader().load("{" + piece + "}" if section.flow else piece)
+        except Exception:  # noqa: BLE001 - any doubt: read the whole file exactly
+            raise _Retry from None
+        if not isinstance(tree, dict) or _plain(tree) != {name: self.doc[name]}:
+            raise _Retry
+        line, col = fastload.line_col(self.text, section.start)
+        return tree, line, col - 1 if section.flow else col  # "{" came before the section
 
     def line_of(self, path: Sequence) -> int:
         return self.position(path)[0]
@@ -1007,6 +1122,14 @@ class _Compiler:
         return node
 
     # stage 1: YAML
+
+    def read_fast(self) -> bool:
+        """Plain values without positions (see fastload); False when only `parse` may read it."""
+        loaded = fastload.load(self.text)
+        if loaded is None:
+            return False
+        self.doc, self.sections = loaded.doc, loaded.sections
+        return True
 
     def parse(self) -> bool:
         from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -1052,7 +1175,10 @@ class _Compiler:
     def validate(self) -> None:
         validator = _get_validator()
         seen: set[tuple] = set()
-        for err in validator.iter_errors(self.doc):
+        doc = self.doc
+        if isinstance(doc.get("state"), dict) and _state_is_free_form():
+            doc = {**doc, "state": {}}
+        for err in validator.iter_errors(doc):
             self.bad.append(tuple(err.absolute_path))
             for path, at, msg in _translate(err):
                 self.bad.append(tuple(path))
@@ -1177,15 +1303,15 @@ class _Compiler:
             return AuthSpec()
         users: list[dict] = []
         tokens: list[dict] = []
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple] = {}  # id -> where it is first declared
         for i, u in enumerate(spec.get("users") if isinstance(spec.get("users"), list) else []):
             path = ("auth", "users", i)
             if not isinstance(u, dict) or not self.clean(path):
                 continue
             uid = u["userid"]
             if uid in seen:
-                self.add(path + ("userid",), f"user {uid} is declared twice (first at line {seen[uid]})")
-            seen.setdefault(uid, self.line_of(path + ("userid",)))
+                self.add(path + ("userid",), f"user {uid} is declared twice (first at line {self.line_of(seen[uid])})")
+            seen.setdefault(uid, path + ("userid",))
             user = {"userid": uid, "enable": u.get("enable", True), "expire": u.get("expire", 0)}
             for k in ("password", "groups", "comment", "email", "firstname", "lastname"):
                 if k in u:
@@ -1200,8 +1326,8 @@ class _Compiler:
                 continue
             tid = t["tokenid"]
             if tid in seen:
-                self.add(path + ("tokenid",), f"token {tid} is declared twice (first at line {seen[tid]})")
-            seen.setdefault(tid, self.line_of(path + ("tokenid",)))
+                self.add(path + ("tokenid",), f"token {tid} is declared twice (first at line {self.line_of(seen[tid])})")
+            seen.setdefault(tid, path + ("tokenid",))
             userid, _, name = tid.rpartition("!")
             token = {
                 "tokenid": tid,
@@ -1236,31 +1362,33 @@ class _Compiler:
         out: dict[str, Any] = {}
         if not isinstance(spec, dict):
             return out
-        seen: dict[str, tuple[str, int]] = {}
+        if self.known is not None:  # a memo: these exact paths passed the checks below before
+            return {_normalize_path(key): value for key, value in spec.items()}
+        seen: dict[str, str] = {}  # normalized path -> the key that first gave it
         for key, value in spec.items():
             kpath = ("state", key)
             norm = _normalize_path(key)
-            segments = [s for s in norm.split("/") if s]
-            if any("{" in s or "}" in s for s in segments):
+            segments = norm.split("/")[1:] if norm != "/" else []
+            if "{" in norm or "}" in norm:
                 concrete = "/" + "/".join(
                     _EXAMPLE_VALUES.get(s[1:-1], s[1:-1] + "1") if _PARAM_SEGMENT.match(s) else s for s in segments
                 )
                 self.add(kpath, f"state keys are concrete paths; write {concrete}, not {norm}", "key")
                 continue
-            if any(s in ("*", "**") for s in segments):
+            if "*" in norm and any(s in ("*", "**") for s in segments):
                 self.add(kpath, f"state keys are concrete paths; `{key}` is a pattern (patterns belong in `when`)", "key")
                 continue
             if norm in seen:
-                first, line = seen[norm]
+                first = seen[norm]
+                line = self.position(("state", first), "key")[0]
                 self.add(kpath, f"`{key}` is the same path as `{first}` (line {line})", "key")
                 continue
-            seen[norm] = (key, self.position(kpath, "key")[0])
+            seen[norm] = key
             if api is not None:
-                resolved = api.resolve(norm)
-                if resolved is None:
+                node = api.path_nodes(segments)[-1]
+                if node is None:
                     self.add(kpath, f"`{key}` is not a path of the {self.service_label} API{self.did_you_mean(api, norm)}", "key")
                     continue
-                node, _params = resolved
                 if "GET" not in node.ops:
                     have = ", ".join(sorted(node.ops, key=_method_order)) or "no operations"
                     self.add(kpath, f"`{key}` cannot hold state: {node.path} has no GET in the {self.service_label} API (it has {have})", "key")
@@ -1282,26 +1410,25 @@ class _Compiler:
         if not isinstance(value, list):
             self.add(kpath, f"{norm} is a collection; give a list of items, each with {wanted}")
             return
-        seen: dict[str, int] = {}
-        for i, item in enumerate(value):
-            ipath = kpath + (i,)
+        seen: dict[str, tuple] = {}  # key -> where it first appears
+        for i, item in enumerate(value):  # kept lean: it runs for every seeded guest
             if not isinstance(item, dict):
-                self.add(ipath, f"an item under {norm} must be a mapping with {wanted}")
+                self.add(kpath + (i,), f"an item under {norm} must be a mapping with {wanted}")
                 continue
             keyname = next((n for n in names if n in item), None)
             if keyname is None:
-                self.add(ipath, f"an item under {norm} needs {wanted} (the key of {item_template})")
+                self.add(kpath + (i,), f"an item under {norm} needs {wanted} (the key of {item_template})")
                 continue
             kv = item[keyname]
-            vpath = ipath + (keyname,)
-            if isinstance(kv, bool) or not isinstance(kv, (str, int)) or (isinstance(kv, str) and (not kv or "/" in kv)):
-                self.add(vpath, f"`{keyname}: {_fmt(kv)}` must be a name or a number without '/'")
+            text = kv if type(kv) is str else str(kv)
+            if (type(kv) is not int and type(kv) is not str) or not text or "/" in text:
+                self.add(kpath + (i, keyname), f"`{keyname}: {_fmt(kv)}` must be a name or a number without '/'")
                 continue
-            text = str(kv)
             if text in seen:
-                self.add(vpath, f"{keyname} {text} appears twice under {norm} (first at line {seen[text]})")
+                first = kpath + seen[text]
+                self.add(kpath + (i, keyname), f"{keyname} {text} appears twice under {norm} (first at line {self.line_of(first)})")
                 continue
-            seen[text] = self.line_of(vpath)
+            seen[text] = (i, keyname)
 
     def pattern(self, path: tuple, raw: str) -> str | None:
         """Normalize a `when` path pattern; report what is wrong with it at `path`."""
@@ -1604,6 +1731,33 @@ def _when_source(methods: frozenset[str] | None, pattern: str | None, query: Any
 
 
 def _compile_text(text: str, file: str, base_dir: Path) -> Scenario:
+    with gc_paused():
+        return _compile(text, file, base_dir)
+
+
+def _compile(text: str, file: str, base_dir: Path) -> Scenario:
+    """The fast reading when it is sure and the file is valid, else the exact one."""
+    fast = _Compiler(file, text, base_dir)
+    memo = cache.recall(text)  # this exact text loaded clean before: no parsing, no schema
+    known = None if memo is None else memo.doc if memo.doc is not None else fastload.load_known(text)
+    if known is not None:
+        ready, fast.doc, fast.sections = True, known, {}
+    else:
+        ready = fast.read_fast()
+    if ready:
+        doc = cache.encode_doc(text, fast.doc) if memo is None else None
+        try:
+            if memo is None:
+                fast.validate()
+            else:
+                fast.known = memo.positions
+            result = fast.build()
+        except _Retry:
+            result = None
+        if result is not None:
+            if memo is None:
+                cache.remember(text, doc, fast.found)
+            return result
     c = _Compiler(file, text, base_dir)
     if c.parse():
         c.validate()

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,7 +24,7 @@ from .proxmox import handler_for
 from .proxmox.auth import Authenticator
 from .scenario import MISSING, Respond, Scenario, TaskRule
 from .tasks import TaskRequest
-from .world import Call, World
+from .world import Answer, Call, World
 
 log = logging.getLogger("scenariod")
 
@@ -78,13 +78,27 @@ class Runtime:
         )
         self.auth = Authenticator(scenario)
         self.faults = faults.FaultIndex(scenario)  # falsy when the scenario has none
+        self._ruleless: dict[int, bool] = {}
+
+    def ruleless(self, node: Any) -> bool:
+        """No route, fault or task rule can match a GET of this API node."""
+        found = self._ruleless.get(id(node))
+        if found is None:
+            found = self._ruleless[id(node)] = not (
+                self.routes.candidates(node, "GET") or self.faults.candidates(node, "GET")
+                or self.tasks.candidates(node, "GET"))
+        return found
 
 
 class Service:
     """One scenario served on one listener."""
 
     def __init__(self, scenario: Scenario, *, host: str | None = None, port: int | None = None,
-                 tls: bool | None = None, control_token: str | None = None) -> None:
+                 tls: bool | None = None, control_token: str | None = None,
+                 limits: dict[str, int | None] | None = None) -> None:
+        # The command line's limits (--journal-size, --task-limit) win over every version of the file.
+        self.limit_overrides = {k: v for k, v in (limits or {}).items() if v is not None}
+        scenario = self.adopt(scenario)
         self.runtime = Runtime(scenario)
         self.world = World(scenario)
         self.sessions: dict[str, World] = {}  # least recently used first (see session_world)
@@ -110,6 +124,12 @@ class Service:
         scheme = "https" if self.tls else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{scheme}://{host}:{self.port}"
+
+    def adopt(self, scenario: Scenario) -> Scenario:
+        """The scenario as this service serves it: with the command line's limits applied."""
+        if not self.limit_overrides:
+            return scenario
+        return replace(scenario, limits=replace(scenario.limits, **self.limit_overrides))
 
     def _attach(self, world: World) -> None:
         world.journal.listeners.append(self._emit)
@@ -266,6 +286,19 @@ class Service:
         runtime = self.runtime  # one consistent scenario for the whole request
         scenario = runtime.scenario
 
+        # 0. a repeat of a GET whose answer depends on nothing that changed since: replay it
+        replay_key = None
+        if request.method in _READ_METHODS and not request.body_exists:
+            headers = request.headers
+            replay_key = (request.raw_path, headers.get("Authorization"), headers.get("Cookie"))
+            answer = world.answers.get(replay_key)
+            if (answer is not None and answer.runtime is runtime and answer.generation == world.store.generation
+                    and time.time() + world.clock_offset < answer.until):
+                entry = world.journal.open("GET", answer.path, answer.query, {}, headers, session, answer.fmt)
+                entry.user = answer.user
+                response = web.Response(body=answer.payload, headers=_JSON_HEADERS)
+                return self._finish(entry, world, response, 200, BUILTIN, "", started)
+
         # 1. format and path
         rest = raw[6:]  # after "/api2/"
         fmt, _, api_path = rest.partition("/")
@@ -371,6 +404,10 @@ class Service:
             else:
                 data, extra = result, None
             payload = wire.encode_extjs(data, 200, extra) if extjs else wire.encode_json(data, extra)
+        if (replay_key is not None and user is not None and answered_by is BUILTIN
+                and (handler is generic.handle or getattr(handler, "stable", False)) and runtime.ruleless(node)):
+            world.keep_answer(replay_key, Answer(runtime, world.store.generation,
+                                                 runtime.auth.horizon(request, user, world), path, fmt, query, user, payload))
         response = web.Response(body=payload, headers=_JSON_HEADERS)
         return self._finish(entry, world, response, 200, answered_by, "", started)
 
@@ -403,7 +440,7 @@ class Service:
             text = body if isinstance(body, str) else orjson.dumps(body).decode()
             return web.Response(text=text, status=status, headers=headers)
         if route.data is None and status >= 400:
-            err = wire.ApiError(status, _reason(status))
+            err = wire.ApiError(status, wire.status_message(status))
             return _error(err, extjs, headers)
         data = route.data.render(req) if route.data is not None else None
         if extjs:
@@ -424,15 +461,6 @@ def _error(err: wire.ApiError, extjs: bool, headers: dict[str, str] | None = Non
     return web.Response(
         body=wire.error_body(err), status=err.status, reason=wire.reason_for(err.message), headers=headers or _JSON_HEADERS
     )
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def _multi(pairs: Any) -> dict[str, Any]:

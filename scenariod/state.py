@@ -11,6 +11,7 @@ import copy
 from typing import Any, Iterator
 
 from .apidesc import ApiDescription, ApiNode
+from .gcpause import gc_paused
 
 
 class _Missing:
@@ -111,15 +112,22 @@ class StateStore:
         return out
 
     def walk(self, path: PathLike = "/") -> Iterator[tuple[str, Any]]:
+        """Every value at or below `path` with its path, parents first."""
+        for segs, value in self.entries(path):
+            yield join(segs), value
+
+    def entries(self, path: PathLike = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+        """`walk` with paths as segments, for callers whose keys may hold '/' (a joined path
+        would not split back into the same keys)."""
         node = self._find(path)
         if node is None:
             return
-        stack = [(join(path).rstrip("/"), node)]
+        stack = [(tuple(split(path)), node)]
         while stack:
-            prefix, n = stack.pop()
+            segs, n = stack.pop()
             if n.value is not MISSING:
-                yield prefix or "/", n.value
-            stack.extend((f"{prefix}/{s}", c) for s, c in reversed(n.children.items()))
+                yield segs, n.value
+            stack.extend((segs + (s,), c) for s, c in reversed(n.children.items()))
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -168,6 +176,40 @@ class StateStore:
         node.children[dsegs[-1]] = subtree
         self.generation += 1
 
+    def clear(self, path: PathLike) -> bool:
+        """Remove the value at `path` but keep what is stored below it (`delete` removes both)."""
+        node = self._find(path)
+        if node is None or node.value is MISSING:
+            return False
+        node.value = MISSING
+        self.generation += 1
+        return True
+
+    def alias(self, path: PathLike, target: PathLike) -> bool:
+        """Make `path` a second name for the subtree at `target`: from then on a write through
+        either name is read through both (PBS and PDM answer for their host as `localhost`).
+
+        What was stored under `path` only is kept, moved under `target` (where both hold a
+        value, `target`'s wins). False when nothing is stored at or below `target`, or the two
+        already are one.
+        """
+        segs, tsegs = split(path), split(target)
+        shared = self._find(tsegs)
+        if shared is None or self._find(segs) is shared:
+            return False
+        if segs[:len(tsegs)] == tsegs or tsegs[:len(segs)] == segs:
+            raise ValueError(f"{join(segs)} cannot name its own ancestor or descendant {join(tsegs)}")
+        for below, value in list(self.entries(segs)):
+            moved = [*tsegs, *below[len(segs):]]
+            if not self.has(moved):
+                self.set(moved, value)
+        parent = self._root
+        for seg in segs[:-1]:
+            parent = parent.children.setdefault(seg, _Node())
+        parent.children[segs[-1]] = shared
+        self.generation += 1
+        return True
+
     def touch(self) -> None:
         """Mark a change made in place to a stored value."""
         self.generation += 1
@@ -210,35 +252,67 @@ def _key_is_integer(collection: ApiNode) -> bool:
 def ensure_ancestors(store: StateStore, api: ApiDescription, path: PathLike) -> None:
     """Seeding `/nodes/pve1/qemu/100/config` implies node pve1 and guest 100 exist."""
     segs = split(path)
-    for i in range(1, len(segs)):
-        resolved = api.resolve_segments(segs[:i])
-        if resolved is None:
-            continue
-        node, _ = resolved
-        if node.kind == "collection":
-            item_path = segs[: i + 1]
-            if not store.has(item_path):
-                store.set(item_path, {node.key_field or node.key: coerce_key(node, segs[i])})
+    _descend(store, segs, api.path_nodes(segs))
+    store.generation += 1
+
+
+def _descend(store: StateStore, segs: list[str], nodes: list[ApiNode | None]) -> _Node:
+    """The tree node at `segs`, made on the way down with the collection items the path
+    implies (`nodes`: the API node of each prefix, `path_nodes`). One walk from the root,
+    where has() and set() per item would walk from the root again for each."""
+    tree = store._root
+    for i, seg in enumerate(segs):
+        child = tree.children.get(seg)
+        if child is None:
+            child = tree.children[seg] = _Node()
+        collection = nodes[i]  # the API node of segs[:i]: is `seg` one of its items?
+        if collection is not None and collection.kind == "collection" and child.value is MISSING:
+            child.value = {collection.key_field or collection.key: coerce_key(collection, seg)}
+        tree = child
+    return tree
+
+
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_plain(value: Any) -> Any:
+    """A deep copy of plain data (dicts, lists, scalars), many times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: v if type(v) in _ATOMIC else copy_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [v if type(v) in _ATOMIC else copy_plain(v) for v in value]
+    return value
 
 
 def seed(store: StateStore, api: ApiDescription, state: dict[str, Any]) -> None:
-    """Load a scenario's `state` section (already validated) into `store`."""
+    """Load a scenario's `state` section (already validated) into `store`.
+
+    Values are copied: each world changes its own, and the scenario stays as loaded.
+    """
+    with gc_paused():
+        _seed(store, api, state)
+
+
+def _seed(store: StateStore, api: ApiDescription, state: dict[str, Any]) -> None:
     for raw_path, value in state.items():
-        path = normalize(raw_path)
-        resolved = api.resolve(path)
-        if resolved is None:
+        segs = split(normalize(raw_path))
+        nodes = api.path_nodes(segs)
+        node = nodes[-1]
+        if node is None:
             continue
-        node, _ = resolved
-        ensure_ancestors(store, api, path)
+        tree = _descend(store, segs, nodes)
         if node.kind == "collection" and isinstance(value, list):
+            key_field = node.key_field or node.key
             for item in value:
-                item = copy.deepcopy(item)
-                key = item.get(node.key_field or node.key)
+                key = item.get(key_field)
                 if key is None:
                     continue
-                store.set([*split(path), str(key)], item)
-            if not value:
-                # An explicitly empty collection: remember it exists.
-                store.set(path, store.get(path, {}))
+                item_node = tree.children.get(str(key))
+                if item_node is None:
+                    item_node = tree.children[str(key)] = _Node()
+                item_node.value = copy_plain(item)
+            if not value and tree.value is MISSING:
+                tree.value = {}  # an explicitly empty collection: remember it exists
         else:
-            store.set(path, copy.deepcopy(value))
+            tree.value = copy_plain(value)
+    store.generation += 1

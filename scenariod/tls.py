@@ -12,19 +12,10 @@ import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cache import cache_dir
+
 if TYPE_CHECKING:
     from .scenario import Listen
-
-
-def cache_dir() -> Path:
-    """$SCENARIOD_CACHE, else the user's cache directory (XDG) + scenariod."""
-    explicit = os.environ.get("SCENARIOD_CACHE")
-    if explicit:
-        path = Path(explicit)
-    else:
-        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenariod"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def ensure_certificate(host: str) -> tuple[Path, Path, Path]:

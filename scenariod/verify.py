@@ -286,7 +286,7 @@ class ControlClient:
             else:  # the system's CAs, plus scenariod's own CA when this machine made one
                 ctx = ssl.create_default_context()
                 try:
-                    from .tls import cache_dir
+                    from .cache import cache_dir
 
                     ca = cache_dir() / "ca.pem"
                     if ca.is_file():

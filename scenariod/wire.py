@@ -7,6 +7,7 @@ is spelled here and nowhere else, so that a fidelity fix is a one-line change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -165,6 +166,22 @@ def already_exists(collection_template: str, key: str, params: dict[str, str]) -
 
 
 DIGEST_MISMATCH = ApiError(500, "checksum mismatch (file change by other user?)")
+
+# The hash behind a configuration's `digest`: PVE hands out SHA-1 (40 hex digits); PBS and PDM
+# SHA-256 (64 hex digits, the `^[a-f0-9]{64}$` their API descriptions declare). A PDM view of a
+# remote PVE guest's config carries the remote's SHA-1, so the hash follows who owns the file.
+DIGEST_ALGORITHMS = {"pve": "sha1", "pbs": "sha256", "pdm": "sha256"}
+
+# Statuses Proxmox answers that HTTP does not name (a node the proxy cannot reach).
+PROXMOX_REASONS = {595: "No route to host", 596: "Connection timed out"}
+
+
+def status_message(status: int) -> str:
+    """The message of an error given only its status: HTTP's phrase, or Proxmox's for 595/596."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return PROXMOX_REASONS.get(status, "Error")
 
 
 # --- auth ----------------------------------------------------------------------------------

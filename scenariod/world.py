@@ -7,7 +7,7 @@ so parallel tests never see each other's changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from .journal import Journal
 from .matching import Request, jmespath_options
@@ -16,6 +16,30 @@ from .state import StateStore, seed
 if TYPE_CHECKING:
     from .apidesc import ApiNode, Operation
     from .scenario import Scenario
+
+
+MAX_ANSWERS = 4096  # replayable answers kept per world
+MAX_ANSWER_BYTES = 64 << 20  # and their encoded size
+
+
+@dataclass(slots=True)
+class Answer:
+    """An encoded GET answer, replayed for identical repeats while nothing it depends on changed.
+
+    Only answers that are a function of (request line, credentials, state) are kept: no rule of
+    the scenario could match the request and its behaviour reads state alone. It holds for one
+    Runtime (a reload drops it), one state generation (any write drops it), and until `until`
+    on the world's clock (the caller's ticket or account expires).
+    """
+
+    runtime: object
+    generation: int
+    until: float
+    path: str
+    fmt: str
+    query: dict[str, Any]
+    user: str
+    payload: bytes
 
 
 class World:
@@ -33,6 +57,8 @@ class World:
         self.cache: dict[Any, tuple[int, Any]] = {}
         self.secrets: dict[str, dict[str, str]] = {"passwords": {}, "tokens": {}}
         self.clock_offset = 0.0  # seconds the control API moved this world's clock forward
+        self.answers: dict[Hashable, Answer] = {}  # replayable GET answers (see Answer)
+        self._answer_bytes = 0
         self.seed_from(scenario)
 
     def seed_from(self, scenario: "Scenario") -> None:
@@ -50,6 +76,14 @@ class World:
         value = build()
         self.cache[key] = (generation, value)
         return value
+
+    def keep_answer(self, key: Hashable, answer: "Answer") -> None:
+        """Remember a replayable answer; past the bounds, forget them all (they are cheap to redo)."""
+        if len(self.answers) >= MAX_ANSWERS or self._answer_bytes + len(answer.payload) > MAX_ANSWER_BYTES:
+            self.answers.clear()
+            self._answer_bytes = 0
+        self.answers[key] = answer
+        self._answer_bytes += len(answer.payload)
 
     def read(self, path: str) -> Any:
         """What `state(path)` returns in expressions: the stored answer for a GET of `path`."""

@@ -79,6 +79,17 @@ def start_service(path: Path, tls: bool = False, **kwargs: Any) -> tuple[Running
     return running, stop
 
 
+def serving(path: Path, tls: bool = False, login: bool = False) -> Iterator[Running]:
+    """A fixture's body: `path` served (logged in as root@pam if asked) until the fixture ends."""
+    running, stop = start_service(path, tls=tls)
+    try:
+        if login:
+            running.login()
+        yield running
+    finally:
+        stop()
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
     """serve(yaml_text_or_path, tls=False) -> Running; stopped after the test."""
@@ -102,7 +113,4 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def two_node() -> Iterator[Running]:
     """scenarios/two-node.yaml over plain HTTP, logged in as root@pam; shared by a module."""
-    running, stop = start_service(SCENARIOS / "two-node.yaml")
-    running.login()
-    yield running
-    stop()
+    yield from serving(SCENARIOS / "two-node.yaml", login=True)

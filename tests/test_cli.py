@@ -78,7 +78,8 @@ def test_routes_lists_every_operation_and_filters():
 
 def test_run_serves_until_interrupted(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scenariod", "run", "scenarios/two-node.yaml", "--http", "--port", "0", "--no-tui"],
+        [sys.executable, "-m", "scenariod", "run", "scenarios/two-node.yaml", "--http", "--port", "0", "--no-tui",
+         "--journal-size", "2", "--task-limit", "5"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "SCENARIOD_CACHE": str(tmp_path)},
     )
@@ -89,6 +90,12 @@ def test_run_serves_until_interrupted(tmp_path):
         assert httpx.get(f"{url}/health").status_code == 200
         r = httpx.post(f"{url}/api2/json/access/ticket", data={"username": "root@pam", "password": "secret"})
         assert r.json()["data"]["username"] == "root@pam"
+        # The limits flags bound the journal and the task list, whatever the file says.
+        assert httpx.get(f"{url}/_scenariod/scenario").json()["limits"]["journal"] == 2
+        assert httpx.get(f"{url}/_scenariod/scenario").json()["limits"]["tasks"] == 5
+        for _ in range(3):
+            httpx.get(f"{url}/api2/json/version")
+        assert len(httpx.get(f"{url}/_scenariod/journal").json()["entries"]) == 2
     finally:
         proc.send_signal(2)
         out, _ = proc.communicate(timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from scenariod.generic import digest_of
 from sweep import bindings, required_query, type_ok
 
 NO_AUTH = """
@@ -100,6 +101,33 @@ def test_collection_crud_with_delete_and_digest(serve):
     assert c.delete("/pools/dev").status_code == 200
     assert c.get("/pools/dev").status_code == 500
     assert [p["poolid"] for p in c.get("/pools").json()["data"]] == ["ops"]
+
+
+@pytest.mark.parametrize(("service", "hexdigits"), [("pve", 40), ("pbs", 64), ("pdm", 64)])
+def test_digest_of_is_the_services_hash_of_the_content(service: str, hexdigits: int) -> None:
+    value = {"search": "example.org", "dns1": "192.0.2.53"}
+    digest = digest_of(value, service)
+    assert len(digest) == hexdigits and int(digest, 16) >= 0
+    assert digest_of({**value, "digest": "stale"}, service) == digest  # its own digest is not content
+    assert digest_of(dict(reversed(value.items())), service) == digest  # nor is key order
+    assert digest_of({**value, "search": "example.com"}, service) != digest
+
+
+@pytest.mark.parametrize("service", ["pbs", "pdm"])
+def test_generic_config_digest_on_pbs_and_pdm_is_sha256_and_guards_updates(serve, service: str) -> None:
+    """PBS and PDM declare `digest` as `^[a-f0-9]{64}$`: a SHA-1 could not even be sent back."""
+    s = serve(f"scenariod: 1\nname: {service}\nservice: {service}\nauth: {{mode: none}}\n")
+    c = s.client
+    first = c.get("/nodes/localhost/dns").json()["data"]
+    assert len(first["digest"]) == 64 and first["digest"] == digest_of(first, service)
+    assert c.get("/nodes/localhost/dns").json()["data"] == first  # the first answer's digest is the kept one's
+    ok = c.put("/nodes/localhost/dns", data={"search": "example.org", "digest": first["digest"]})
+    assert ok.status_code == 200, ok.text
+    after = c.get("/nodes/localhost/dns").json()["data"]
+    assert after["search"] == "example.org" and after["digest"] != first["digest"]
+    stale = c.put("/nodes/localhost/dns", data={"search": "example.com", "digest": first["digest"]})
+    assert stale.status_code == 500
+    assert stale.json()["message"] == "checksum mismatch (file change by other user?)\n"
 
 
 def test_directory_index_lists_children(serve):

@@ -139,6 +139,10 @@ def test_error_without_message_uses_the_status_wording(serve):
             error: {status: 595}
           - when: GET /cluster/options
             error: {}
+          - when: GET /cluster/log
+            error: {status: 596}
+          - when: GET /cluster/tasks
+            error: {status: 597}
     """)
     r = s.client.get("/version")
     assert (r.status_code, r.reason_phrase, r.json()["message"]) == (503, "Service Unavailable", "Service Unavailable\n")
@@ -146,6 +150,10 @@ def test_error_without_message_uses_the_status_wording(serve):
     assert (r.status_code, r.json()["message"]) == (595, "No route to host\n")
     r = s.client.get("/cluster/options")
     assert (r.status_code, r.json()["message"]) == (500, "Internal Server Error\n")
+    r = s.client.get("/cluster/log")
+    assert (r.status_code, r.reason_phrase, r.json()["message"]) == (596, "Connection timed out", "Connection timed out\n")
+    r = s.client.get("/cluster/tasks")  # neither HTTP nor Proxmox names it
+    assert (r.status_code, r.json()["message"]) == (597, "Error\n")
 
 
 # --- delay ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from proxmoxer.tools import Tasks
 
-from conftest import SCENARIOS, start_service
+from conftest import SCENARIOS, serving
 
 TOKEN = ("root@pam", "ci", "5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10")
 
@@ -19,9 +19,7 @@ TOKEN = ("root@pam", "ci", "5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10")
 def https(tmp_path, monkeypatch):
     """scenarios/two-node.yaml over HTTPS with a certificate made for this test."""
     monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
-    running, stop = start_service(SCENARIOS / "two-node.yaml", tls=True)
-    yield running
-    stop()
+    yield from serving(SCENARIOS / "two-node.yaml", tls=True)
 
 
 def _port(running) -> int:

@@ -310,24 +310,20 @@ def test_x_keys_hold_anchors(tmp_path: Path) -> None:
     assert s.routes[1].respond == Respond(data={"version": "9.1"}, status=201)
 
 
-def test_listen_problems(tmp_path: Path) -> None:
-    text = HEAD + "listen: {port: 70000, tls: \"yes\", hots: x}\n"
-    assert problems(tmp_path, text) == [
-        "3:16: `port: 70000` must be between 0 and 65535",
-        "3:28: `tls: yes` must be true, false or a {cert, key} mapping",
-        "3:35: unknown key 'hots' in `listen`; did you mean 'host'?",
-    ]
-
-
-def test_tls_files_must_exist(tmp_path: Path) -> None:
-    (tmp_path / "c.pem").write_text("x")
-    text = HEAD + "listen:\n  tls: {cert: c.pem, key: k.pem}\n"
-    assert problems(tmp_path, text) == [f"4:27: `key: k.pem`: no such file ({(tmp_path / 'k.pem').resolve()})"]
-    assert one(tmp_path, HEAD + "listen: {tls: {cert: c.pem}}\n") == "3:15: `listen.tls` needs 'key'"
-
-
-def test_auth_problems(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+# Each case: what follows HEAD in a file, and every diagnostic it draws, in file order
+# (`test_problems`, after API_PROBLEMS, checks them).
+SCHEMA_PROBLEMS = [
+    pytest.param(
+        "listen: {port: 70000, tls: \"yes\", hots: x}\n",
+        [
+            "3:16: `port: 70000` must be between 0 and 65535",
+            "3:28: `tls: yes` must be true, false or a {cert, key} mapping",
+            "3:35: unknown key 'hots' in `listen`; did you mean 'host'?",
+        ],
+        id="listen",
+    ),
+    pytest.param(
+        """\
         auth:
           mode: strict
           users:
@@ -342,23 +338,23 @@ def test_auth_problems(tmp_path: Path) -> None:
             - {tokenid: "root@pam!t", secret: s}
             - {tokenid: "root@pam!t", secret: s}
           ticket_lifetime: forever
-        """)
-    assert problems(tmp_path, text) == [
-        "4:9: `mode: strict` must be one of enforce, any, none",
-        "6:16: `userid: root` must look like user@realm, e.g. root@pam",
-        "6:32: `password: 1` must be a string; put it in quotes",
-        "7:7: a user needs 'userid'",
-        "8:32: `1` in `groups` must be a string; put it in quotes",
-        "10:16: user a@pve is declared twice (first at line 9)",
-        "12:17: `tokenid: root@pam` must look like user@realm!name, e.g. root@pam!ci",
-        "13:7: a token needs 'secret'",
-        "15:17: token root@pam!t is declared twice (first at line 14)",
-        "16:20: `ticket_lifetime: forever` is not a duration; write 250ms, 2s or 1m",
-    ]
-
-
-def test_route_problems(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "4:9: `mode: strict` must be one of enforce, any, none",
+            "6:16: `userid: root` must look like user@realm, e.g. root@pam",
+            "6:32: `password: 1` must be a string; put it in quotes",
+            "7:7: a user needs 'userid'",
+            "8:32: `1` in `groups` must be a string; put it in quotes",
+            "10:16: user a@pve is declared twice (first at line 9)",
+            "12:17: `tokenid: root@pam` must look like user@realm!name, e.g. root@pam!ci",
+            "13:7: a token needs 'secret'",
+            "15:17: token root@pam!t is declared twice (first at line 14)",
+            "16:20: `ticket_lifetime: forever` is not a duration; write 250ms, 2s or 1m",
+        ],
+        id="auth",
+    ),
+    pytest.param(
+        """\
         routes:
           - when: GET /version
             respnd: {data: 1}
@@ -373,28 +369,28 @@ def test_route_problems(tmp_path: Path) -> None:
             respond: {delay: {median: 1s, min: 1s, max: 2s}}
           - when: GET /version
             respond: {delay: {max: 1s, min: 2s}}
-        """)
-    assert problems(tmp_path, text) == [
-        "4:5: a route needs 'respond'",
-        "5:5: unknown key 'respnd' in a route; did you mean 'respond'?",
-        "6:11: `FETCH` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY",
-        "7:24: a route's `respond` has both 'data' and 'body'; give one of them",
-        "7:43: `status: 700` must be between 100 and 599",
-        "8:11: `when: 5` must be a \"METHOD PATH\" string or a mapping",
-        "9:22: `delay: soon` is not a duration; write 250ms, 2s or 1m",
-        "9:43: `X-A: [1]` must be a string, a number, true or false",
-        "10:5: a route needs 'when'",
-        "11:20: `method: PATCH` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY",
-        "11:43: unknown key 'iff' in a `when` mapping; did you mean 'if'?",
-        "12:22: a uniform delay needs both 'min' and 'max'",
-        "13:11: `when: {}` must not be empty",
-        "14:22: a delay mapping is either {min, max} (uniform) or {median, sigma, max} (log-normal), not both",
-        "16:28: `max: 1s` is shorter than `min: 2s`",
-    ]
-
-
-def test_fault_problems(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "4:5: a route needs 'respond'",
+            "5:5: unknown key 'respnd' in a route; did you mean 'respond'?",
+            "6:11: `FETCH` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY",
+            "7:24: a route's `respond` has both 'data' and 'body'; give one of them",
+            "7:43: `status: 700` must be between 100 and 599",
+            "8:11: `when: 5` must be a \"METHOD PATH\" string or a mapping",
+            "9:22: `delay: soon` is not a duration; write 250ms, 2s or 1m",
+            "9:43: `X-A: [1]` must be a string, a number, true or false",
+            "10:5: a route needs 'when'",
+            "11:20: `method: PATCH` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY",
+            "11:43: unknown key 'iff' in a `when` mapping; did you mean 'if'?",
+            "12:22: a uniform delay needs both 'min' and 'max'",
+            "13:11: `when: {}` must not be empty",
+            "14:22: a delay mapping is either {min, max} (uniform) or {median, sigma, max} (log-normal), not both",
+            "16:28: `max: 1s` is shorter than `min: 2s`",
+        ],
+        id="routes",
+    ),
+    pytest.param(
+        """\
         faults:
           - when: GET /cluster/resources
             delay: 1s
@@ -417,24 +413,24 @@ def test_fault_problems(tmp_path: Path) -> None:
             reset: true
           - when: GET /cluster/resources
             error: {status: 99, errors: {vmid: 1}}
-        """)
-    assert problems(tmp_path, text) == [
-        "6:5: a fault has two effects (delay, error); give each fault exactly one",
-        "7:5: a fault needs an effect: one of delay, error, reset, hang, truncate, empty, garbage, dribble",
-        "8:18: `probability: 2` must be between 0 and 1",
-        "10:12: `reset: false` must be true (or leave `reset` out)",
-        "12:14: `garbage: 5` must be true or a {bytes} mapping",
-        "14:14: `dribble: slow` is not a duration; write 250ms, 2s or 1m",
-        "17:12: `times: 0` must be at least 1",
-        "18:12: `after: -1` must be at least 0",
-        "21:5: a fault has three effects (empty, truncate, reset); give each fault exactly one",
-        "24:21: `status: 99` must be between 100 and 599",
-        "24:40: `vmid: 1` must be a string; put it in quotes",
-    ]
-
-
-def test_task_and_expect_problems(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "6:5: a fault has two effects (delay, error); give each fault exactly one",
+            "7:5: a fault needs an effect: one of delay, error, reset, hang, truncate, empty, garbage, dribble",
+            "8:18: `probability: 2` must be between 0 and 1",
+            "10:12: `reset: false` must be true (or leave `reset` out)",
+            "12:14: `garbage: 5` must be true or a {bytes} mapping",
+            "14:14: `dribble: slow` is not a duration; write 250ms, 2s or 1m",
+            "17:12: `times: 0` must be at least 1",
+            "18:12: `after: -1` must be at least 0",
+            "21:5: a fault has three effects (empty, truncate, reset); give each fault exactly one",
+            "24:21: `status: 99` must be between 100 and 599",
+            "24:40: `vmid: 1` must be a string; put it in quotes",
+        ],
+        id="faults",
+    ),
+    pytest.param(
+        """\
         tasks:
           - when: POST /nodes/{node}/qemu/{vmid}/status/start
             duration: soon
@@ -450,30 +446,57 @@ def test_task_and_expect_problems(tmp_path: Path) -> None:
           - {when: GET /version, min: 3, max: 1}
           - {when: GET /version, count: -1}
         limits: {journal: 0, tasks: x}
-        """)
-    assert problems(tmp_path, text) == [
-        "5:15: `duration: soon` is not a duration; write 250ms, 2s or 1m",
-        "6:11: `5` in `log` must be a string or an {at, line} mapping",
-        "6:14: a log line needs 'line'",
-        "6:29: `at: later` is not a duration; write 250ms, 2s or 1m",
-        "7:11: `type: a:b` must be one word without ':' (a UPID type such as qmstart)",
-        "8:17: `exitstatus: 1` must be a string; put it in quotes",
-        "12:5: an expectation takes `count`, `min`/`max` or `never`, not count and min together",
-        "14:12: `never: false` must be true (or leave `never` out)",
-        "15:39: `max: 1` is less than `min: 3`",
-        "16:33: `count: -1` must be at least 0",
-        "17:19: `journal: 0` must be at least 1",
-        "17:29: `tasks: x` must be a whole number",
-    ]
+        """,
+        [
+            "5:15: `duration: soon` is not a duration; write 250ms, 2s or 1m",
+            "6:11: `5` in `log` must be a string or an {at, line} mapping",
+            "6:14: a log line needs 'line'",
+            "6:29: `at: later` is not a duration; write 250ms, 2s or 1m",
+            "7:11: `type: a:b` must be one word without ':' (a UPID type such as qmstart)",
+            "8:17: `exitstatus: 1` must be a string; put it in quotes",
+            "12:5: an expectation takes `count`, `min`/`max` or `never`, not count and min together",
+            "14:12: `never: false` must be true (or leave `never` out)",
+            "15:39: `max: 1` is less than `min: 3`",
+            "16:33: `count: -1` must be at least 0",
+            "17:19: `journal: 0` must be at least 1",
+            "17:29: `tasks: x` must be a whole number",
+        ],
+        id="tasks-and-expect",
+    ),
+    pytest.param(
+        "routes: {when: x}\nstate: []\nauth: yes\n",
+        [
+            "3:9: `routes: {when: x}` must be a list",
+            "4:8: `state: []` must be a mapping",
+            "5:7: `auth: yes` must be a mapping",
+        ],
+        id="sections-of-the-wrong-type",
+    ),
+    pytest.param(
+        """\
+        faults: [GET /x]
+        expect: [5]
+        routes: [{when: GET /version, respond: 5}, {when: GET /version, respond: {delay: [1]}}]
+        tasks: [{when: [GET]}, {when: GET /version, log: "one line"}]
+        """,
+        [
+            "3:10: `GET /x` in `faults` must be a mapping",
+            "4:10: `5` in `expect` must be a mapping",
+            "5:40: `respond: 5` must be a mapping",
+            "5:82: `delay: [1]` must be a duration (250ms, 2s, 1m) or a {min, max} or {median, sigma, max} mapping",
+            "6:16: `when: [GET]` must be a \"METHOD PATH\" string or a mapping",
+            "6:50: `log: one line` must be a list",
+        ],
+        id="items-of-the-wrong-type",
+    ),
+]
 
 
-def test_sections_of_the_wrong_type(tmp_path: Path) -> None:
-    text = HEAD + "routes: {when: x}\nstate: []\nauth: yes\n"
-    assert problems(tmp_path, text) == [
-        "3:9: `routes: {when: x}` must be a list",
-        "4:8: `state: []` must be a mapping",
-        "5:7: `auth: yes` must be a mapping",
-    ]
+def test_tls_files_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("x")
+    text = HEAD + "listen:\n  tls: {cert: c.pem, key: k.pem}\n"
+    assert problems(tmp_path, text) == [f"4:27: `key: k.pem`: no such file ({(tmp_path / 'k.pem').resolve()})"]
+    assert one(tmp_path, HEAD + "listen: {tls: {cert: c.pem}}\n") == "3:15: `listen.tls` needs 'key'"
 
 
 # --- checks against the API description --------------------------------------------------------
@@ -487,8 +510,10 @@ def test_api_pin(tmp_path: Path) -> None:
     assert s.api.version.startswith("9")
 
 
-def test_state_problems(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+# As SCHEMA_PROBLEMS: problems found against the API description.
+API_PROBLEMS = [
+    pytest.param(
+        """\
         state:
           /nodes/pve1/qemus: []
           /nodes/{node}/qemu: []
@@ -506,40 +531,40 @@ def test_state_problems(tmp_path: Path) -> None:
             - {vmid: "100"}
             - {vmid: [1]}
             - {vmid: "a/b"}
-        """)
-    assert problems(tmp_path, text) == [
-        "4:3: `/nodes/pve1/qemus` is not a path of the PVE API; did you mean /nodes/{node}/qemu?",
-        "5:3: state keys are concrete paths; write /nodes/pve1/qemu, not /nodes/{node}/qemu",
-        "8:7: an item under /nodes needs 'node' (the key of /nodes/{node})",
-        "9:14: node pve1 appears twice under /nodes (first at line 7)",
-        "10:7: an item under /nodes must be a mapping with 'node'",
-        "11:3: `/nodes/` is the same path as `/api2/json/nodes` (line 6)",
-        "12:3: `/nodes/pve1/qemu/100/status/start` cannot hold state: "
-        "/nodes/{node}/qemu/{vmid}/status/start has no GET in the PVE API (it has POST)",
-        "13:21: /nodes/pve1/qemu is a collection; give a list of items, each with 'vmid'",
-        "14:3: state keys are concrete paths; `/cluster/*` is a pattern (patterns belong in `when`)",
-        "17:14: vmid 100 appears twice under /nodes/pve2/qemu (first at line 16)",
-        "18:14: `vmid: [1]` must be a name or a number without '/'",
-        "19:14: `vmid: a/b` must be a name or a number without '/'",
-    ]
-
-
-def test_collection_items_may_carry_the_listing_field(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "4:3: `/nodes/pve1/qemus` is not a path of the PVE API; did you mean /nodes/{node}/qemu?",
+            "5:3: state keys are concrete paths; write /nodes/pve1/qemu, not /nodes/{node}/qemu",
+            "8:7: an item under /nodes needs 'node' (the key of /nodes/{node})",
+            "9:14: node pve1 appears twice under /nodes (first at line 7)",
+            "10:7: an item under /nodes must be a mapping with 'node'",
+            "11:3: `/nodes/` is the same path as `/api2/json/nodes` (line 6)",
+            "12:3: `/nodes/pve1/qemu/100/status/start` cannot hold state: "
+            "/nodes/{node}/qemu/{vmid}/status/start has no GET in the PVE API (it has POST)",
+            "13:21: /nodes/pve1/qemu is a collection; give a list of items, each with 'vmid'",
+            "14:3: state keys are concrete paths; `/cluster/*` is a pattern (patterns belong in `when`)",
+            "17:14: vmid 100 appears twice under /nodes/pve2/qemu (first at line 16)",
+            "18:14: `vmid: [1]` must be a name or a number without '/'",
+            "19:14: `vmid: a/b` must be a name or a number without '/'",
+        ],
+        id="state",
+    ),
+    pytest.param(
+        """\
         state:
           /nodes/pve1/qemu/100/snapshot:
             - {name: before-upgrade}
             - {snapname: other}
             - {description: no key}
-        """)
-    assert problems(tmp_path, text) == [
-        "7:7: an item under /nodes/pve1/qemu/100/snapshot needs 'name' or 'snapname' "
-        "(the key of /nodes/{node}/qemu/{vmid}/snapshot/{snapname})",
-    ]
-
-
-def test_when_problems(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "7:7: an item under /nodes/pve1/qemu/100/snapshot needs 'name' or 'snapname' "
+            "(the key of /nodes/{node}/qemu/{vmid}/snapshot/{snapname})",
+        ],
+        id="items-may-carry-the-listing-field",
+    ),
+    pytest.param(
+        """\
         routes:
           - {when: POST /version, respond: {}}
           - {when: GET /nodes/pve1/qemus, respond: {}}
@@ -553,38 +578,40 @@ def test_when_problems(tmp_path: Path) -> None:
           - {when: PUT /nodes/*/qemu/*/status/*, respond: {}}
           - {when: {if: "a ||"}, respond: {}}
           - {when: GET /, respond: {}}
-        """)
-    assert problems(tmp_path, text) == [
-        "4:12: POST is not an operation of /version (it has GET)",
-        "5:12: `/nodes/pve1/qemus` is not a path of the PVE API; did you mean /nodes/{node}/qemu?",
-        "6:12: `when: GET` needs a path; write `GET /version`, or `GET /**` for every path",
-        "7:12: `**` must be the last segment of a path pattern (`/nodes/**/qemu`)",
-        "8:12: `qemu-{vmid}` in `/nodes/qemu-{vmid}`: a {name} placeholder must be a whole segment, like /qemu/{vmid}",
-        "9:12: `{node}` appears twice in `/nodes/{node}/qemu/{node}`; give each placeholder its own name",
-        "10:12: `/nodes?type=x`: a `when` path has no query string; use the mapping form with `query:`",
-        "11:27: POST is not an operation of /version (it has GET)",
-        "12:19: `/nodes/pve1/qemus` is not a path of the PVE API; did you mean /nodes/{node}/qemu?",
-        "13:12: PUT is not an operation of any of the 8 API paths `/nodes/*/qemu/*/status/*` matches (they have GET, POST)",
-        "14:17: `if: a ||` is not a valid JMESPath expression: the expression is incomplete",
-        "15:12: `/` is not a path of the PVE API",
-    ]
-
-
-def test_when_in_every_section_is_checked(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "4:12: POST is not an operation of /version (it has GET)",
+            "5:12: `/nodes/pve1/qemus` is not a path of the PVE API; did you mean /nodes/{node}/qemu?",
+            "6:12: `when: GET` needs a path; write `GET /version`, or `GET /**` for every path",
+            "7:12: `**` must be the last segment of a path pattern (`/nodes/**/qemu`)",
+            "8:12: `qemu-{vmid}` in `/nodes/qemu-{vmid}`: "
+            "a {name} placeholder must be a whole segment, like /qemu/{vmid}",
+            "9:12: `{node}` appears twice in `/nodes/{node}/qemu/{node}`; give each placeholder its own name",
+            "10:12: `/nodes?type=x`: a `when` path has no query string; use the mapping form with `query:`",
+            "11:27: POST is not an operation of /version (it has GET)",
+            "12:19: `/nodes/pve1/qemus` is not a path of the PVE API; did you mean /nodes/{node}/qemu?",
+            "13:12: PUT is not an operation of any of the 8 API paths `/nodes/*/qemu/*/status/*` matches "
+            "(they have GET, POST)",
+            "14:17: `if: a ||` is not a valid JMESPath expression: the expression is incomplete",
+            "15:12: `/` is not a path of the PVE API",
+        ],
+        id="when",
+    ),
+    pytest.param(
+        """\
         faults: [{when: GET /nodez, reset: true}]
         tasks: [{when: GET /nodez}]
         expect: [{when: GET /nodez}]
-        """)
-    assert problems(tmp_path, text) == [
-        "3:17: `/nodez` is not a path of the PVE API; did you mean /nodes?",
-        "4:16: `/nodez` is not a path of the PVE API; did you mean /nodes?",
-        "5:17: `/nodez` is not a path of the PVE API; did you mean /nodes?",
-    ]
-
-
-def test_templates_are_checked_where_they_render(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
+        """,
+        [
+            "3:17: `/nodez` is not a path of the PVE API; did you mean /nodes?",
+            "4:16: `/nodez` is not a path of the PVE API; did you mean /nodes?",
+            "5:17: `/nodez` is not a path of the PVE API; did you mean /nodes?",
+        ],
+        id="when-in-every-section",
+    ),
+    pytest.param(
+        """\
         routes:
           - when: GET /version
             respond:
@@ -597,14 +624,22 @@ def test_templates_are_checked_where_they_render(tmp_path: Path) -> None:
             log: ["${params.vmid", {at: 1s, line: "${a ||}"}, "fine ${params.node}"]
         state:
           /cluster/options: {keyboard: "${not a template here"}
-        """)
-    assert problems(tmp_path, text) == [
-        "6:21: `${params.}` is not a valid JMESPath expression: the expression ends too early",
-        "7:22: `${x` has no closing } for its ${",
-        "9:21: `${}` is empty; write a JMESPath expression inside, e.g. ${params.vmid}",
-        "12:11: `${params.vmid` has no closing } for its ${",
-        "12:43: `${a ||}` is not a valid JMESPath expression: the expression is incomplete",
-    ]
+        """,
+        [
+            "6:21: `${params.}` is not a valid JMESPath expression: the expression ends too early",
+            "7:22: `${x` has no closing } for its ${",
+            "9:21: `${}` is empty; write a JMESPath expression inside, e.g. ${params.vmid}",
+            "12:11: `${params.vmid` has no closing } for its ${",
+            "12:43: `${a ||}` is not a valid JMESPath expression: the expression is incomplete",
+        ],
+        id="templates-where-they-render",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), SCHEMA_PROBLEMS + API_PROBLEMS)
+def test_problems(tmp_path: Path, body: str, expected: list[str]) -> None:
+    assert problems(tmp_path, HEAD + textwrap.dedent(body)) == expected
 
 
 def test_other_services(tmp_path: Path) -> None:
@@ -923,23 +958,6 @@ def test_load_time(tmp_path: Path) -> None:
     for _ in range(5):
         load_scenario(ROOT / "scenarios" / "two-node.yaml")
     assert (time.perf_counter() - start) / 5 < 0.1
-
-
-def test_items_of_the_wrong_type_get_one_message_each(tmp_path: Path) -> None:
-    text = HEAD + textwrap.dedent("""\
-        faults: [GET /x]
-        expect: [5]
-        routes: [{when: GET /version, respond: 5}, {when: GET /version, respond: {delay: [1]}}]
-        tasks: [{when: [GET]}, {when: GET /version, log: "one line"}]
-        """)
-    assert problems(tmp_path, text) == [
-        "3:10: `GET /x` in `faults` must be a mapping",
-        "4:10: `5` in `expect` must be a mapping",
-        "5:40: `respond: 5` must be a mapping",
-        "5:82: `delay: [1]` must be a duration (250ms, 2s, 1m) or a {min, max} or {median, sigma, max} mapping",
-        "6:16: `when: [GET]` must be a \"METHOD PATH\" string or a mapping",
-        "6:50: `log: one line` must be a list",
-    ]
 
 
 def test_parse_scenario_from_text() -> None:

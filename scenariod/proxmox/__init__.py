@@ -20,17 +20,21 @@ _PREPARERS: dict[str, list[Preparer]] = {}
 
 
 def handles(method: str, template: str, services: tuple[str, ...] = ("pve",), *,
-            finds_own_objects: bool = False) -> Callable[[Handler], Handler]:
+            finds_own_objects: bool = False, stable: bool = False) -> Callable[[Handler], Handler]:
     """Register a handler for an operation (by its API path template).
 
     The pipeline first checks that every item named on the path exists in state (a
     missing guest is Proxmox's error); `finds_own_objects` skips that for handlers whose
-    objects live elsewhere (tasks live in the task registry).
+    objects live elsewhere (tasks live in the task registry). `stable`: the answer depends on
+    the request and state alone (not on the clock or running tasks), so the server may replay
+    it for identical GETs until state changes (world.Answer).
     """
 
     def register(fn: Handler) -> Handler:
         if finds_own_objects:
             fn.finds_own_objects = True  # type: ignore[attr-defined]
+        if stable:
+            fn.stable = True  # type: ignore[attr-defined]
         for service in services:
             _HANDLERS[(service, method, template)] = fn
         return fn

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import os
 import time
 import uuid
@@ -94,18 +95,40 @@ class Authenticator:
         plain, sep, signature = ticket.rpartition("::")
         if not sep or not hmac.compare_digest(_sign(plain), signature):
             return None
-        try:
-            prefix, user, stamp = plain.split(":", 2)
-            issued = int(stamp, 16)
-        except ValueError:
+        named = self._ticket_fields(plain)
+        if named is None:
             return None
-        if prefix != wire.TICKET_PREFIXES[self.service]:
-            return None
+        user, issued = named
         if clock(world) - issued > self.lifetime:
             return None
         if self.mode == "enforce" and not user_enabled(world, user):
             return None
         return user
+
+    def _ticket_fields(self, plain: str) -> tuple[str, int] | None:
+        """(user, issued) from a ticket's signed part, if it is one of this service's."""
+        try:
+            prefix, user, stamp = plain.split(":", 2)
+            issued = int(stamp, 16)
+        except ValueError:
+            return None
+        return (user, issued) if prefix == wire.TICKET_PREFIXES[self.service] else None
+
+    def horizon(self, request: "web.BaseRequest", user: str, world: "World") -> float:
+        """Until when (world clock) the request's credentials keep the verdict `user`, while
+        state is unchanged: the ticket's lifetime and the account's `expire`."""
+        if self.mode == "none":
+            return math.inf
+        until = math.inf
+        if not request.headers.get("Authorization"):
+            named = self._ticket_fields(request.cookies.get(self.cookie, "").rpartition("::")[0])
+            until = named[1] + self.lifetime if named else 0.0
+        if self.mode == "enforce":
+            account = world.store.get(("access", "users", user.split("!", 1)[0]))
+            expire = int(account.get("expire", 0) or 0) if isinstance(account, dict) else 0
+            if expire:
+                until = min(until, expire)
+        return until
 
     def _csrf_ok(self, token: str, user: str, world: "World") -> bool:
         stamp, _, signature = token.partition(":")

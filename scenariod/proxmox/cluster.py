@@ -175,7 +175,7 @@ _RESOURCE_TYPES = {"vm": ("qemu", "lxc"), "storage": ("storage",), "node": ("nod
                    "sdn": ("sdn",)}
 
 
-@handles("GET", "/cluster/resources")
+@handles("GET", "/cluster/resources", stable=True)
 def cluster_resources(call: "Call") -> Any:
     wanted = call.args.get("type")
     world = call.world
@@ -187,7 +187,7 @@ def cluster_resources(call: "Call") -> Any:
                         lambda: wire.Encoded([r for r in everything.data if r["type"] in kinds]))
 
 
-@handles("GET", "/cluster/status")
+@handles("GET", "/cluster/status", stable=True)
 def cluster_status(call: "Call") -> Any:
     stored = call.store.get("/cluster/status")
     if stored is not MISSING:
@@ -205,7 +205,7 @@ def cluster_status(call: "Call") -> Any:
     return out
 
 
-@handles("GET", "/cluster/nextid")
+@handles("GET", "/cluster/nextid", stable=True)
 def cluster_nextid(call: "Call") -> Any:
     taken = call.world.cached("vmids", lambda: {
         int(item["vmid"]) for _, _, item in guests(call.store) if str(item.get("vmid", "")).isdigit()})
@@ -220,13 +220,13 @@ def cluster_nextid(call: "Call") -> Any:
     return str(vmid)
 
 
-@handles("GET", "/version")
+@handles("GET", "/version", stable=True)
 def version(call: "Call") -> Any:
     stored = call.store.get("/version")
     return DEFAULT_VERSION if stored is MISSING else stored
 
 
-@handles("GET", "/nodes/{node}/status")
+@handles("GET", "/nodes/{node}/status", stable=True)
 def node_status(call: "Call") -> Any:
     name = call.params["node"]
     stored = call.store.get(("nodes", name, "status"))

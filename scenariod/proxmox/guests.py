@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import wire
+from ..gcpause import gc_paused
 from ..generic import digest_of
 from ..state import MISSING
 from ..tasks import TaskRequest
@@ -37,6 +38,7 @@ _NOT_CONFIG = frozenset({
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
 _UNITS = {"": 1, "K": 1024, "M": MiB, "G": GiB, "T": 1024 * GiB}
 _DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$|^rootfs$")
+_DISK_PREFIXES = ("scsi", "virtio", "sata", "ide", "efidisk", "tpmstate", "rootfs")  # a cheap test first
 
 
 def _paths(node: str, kind: str, vmid: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -55,7 +57,13 @@ def sync_guest(store: "StateStore", node: str, kind: str, vmid: Any, **runtime: 
     item = store.get(item_path)
     item = dict(item) if isinstance(item, dict) else {}
     item.update(runtime)
-    cfg = config_of(store, node, kind, vmid)
+    item = _derive_item(item, config_of(store, node, kind, vmid), kind, vmid)
+    store.set(item_path, item)
+    return item
+
+
+def _derive_item(item: dict[str, Any], cfg: dict[str, Any], kind: str, vmid: Any) -> dict[str, Any]:
+    """`item` (a copy the caller owns) with the fields derived from the configuration."""
     vmid_int = int(vmid)
     name = cfg.get("name" if kind == "qemu" else "hostname") or item.get("name") or (
         f"VM {vmid_int}" if kind == "qemu" else f"CT{vmid_int}")
@@ -91,12 +99,13 @@ def sync_guest(store: "StateStore", node: str, kind: str, vmid: Any, **runtime: 
             item[field] = cfg[field]
         else:
             item.pop(field, None)
-    store.set(item_path, item)
     return item
 
 
 def _memory_mib(value: Any) -> int:
     """`memory` is a property string since PVE 8 (`[current=]<MiB>`); plain numbers still work."""
+    if type(value) is int and value >= 0:
+        return value
     text = str(value if value not in (None, "") else 512)
     for part in text.split(","):
         key, _, val = part.partition("=")
@@ -108,7 +117,7 @@ def _memory_mib(value: Any) -> int:
 
 def _disk_size(cfg: dict[str, Any]) -> int:
     for key, value in cfg.items():
-        if _DISK_KEYS.match(key) and isinstance(value, str) and "media=cdrom" not in value:
+        if key.startswith(_DISK_PREFIXES) and _DISK_KEYS.match(key) and isinstance(value, str) and "media=cdrom" not in value:
             m = _SIZE.search(value)
             if m:
                 return int(float(m.group(1)) * _UNITS[m.group(2)])
@@ -118,12 +127,16 @@ def _disk_size(cfg: dict[str, Any]) -> int:
 @prepares("pve")
 def seed_guests(world: "World", scenario: "Scenario") -> None:
     """Seeded guests get a configuration when none was seeded, and list fields from it."""
-    store = world.store
+    with gc_paused():  # a new item for each of up to 100,000 guests
+        _seed_guests(world.store)
+
+
+def _seed_guests(store: "StateStore") -> None:
     for node in store.keys("/nodes"):
         for kind in KINDS:
-            for key in store.keys(("nodes", node, kind)):
-                item = store.get(("nodes", node, kind, key))
-                _, cfg_path = _paths(node, kind, key)
+            collection = ("nodes", node, kind)
+            for key, item in zip(store.keys(collection), store.items(collection)):
+                item_path, cfg_path = _paths(node, kind, key)
                 cfg = store.get(cfg_path)
                 if cfg is MISSING:
                     name_key = "name" if kind == "qemu" else "hostname"
@@ -134,7 +147,8 @@ def seed_guests(world: "World", scenario: "Scenario") -> None:
                     else:
                         cfg.update(ostype="l26", scsi0=f"local-lvm:vm-{key}-disk-0,size=32G")
                     store.set(cfg_path, cfg)
-                sync_guest(store, node, kind, key)
+                item = dict(item) if isinstance(item, dict) else {}
+                store.set(item_path, _derive_item(item, cfg if isinstance(cfg, dict) else {}, kind, key))
 
 
 # --- shared checks ------------------------------------------------------------------------------
@@ -231,8 +245,8 @@ def destroy_guest(call: "Call") -> TaskRequest:
 # --- configuration ----------------------------------------------------------------------------
 
 
-@handles("GET", "/nodes/{node}/qemu/{vmid}/config")
-@handles("GET", "/nodes/{node}/lxc/{vmid}/config")
+@handles("GET", "/nodes/{node}/qemu/{vmid}/config", stable=True)
+@handles("GET", "/nodes/{node}/lxc/{vmid}/config", stable=True)
 def get_config(call: "Call") -> dict[str, Any]:
     node, kind, vmid = _guest(call)
     cfg = config_of(call.store, node, kind, vmid)
@@ -242,7 +256,7 @@ def get_config(call: "Call") -> dict[str, Any]:
         if snap is MISSING:
             raise wire.ApiError(500, f"snapshot '{snapname}' does not exist")
         cfg = snap
-    return {**cfg, "digest": digest_of(cfg)}
+    return {**cfg, "digest": digest_of(cfg, call.scenario.service)}
 
 
 @handles("PUT", "/nodes/{node}/qemu/{vmid}/config")
@@ -254,7 +268,7 @@ def update_config(call: "Call") -> Any:
     cfg = config_of(store, node, kind, vmid)
     _check_lock(cfg, vmid, call)
     digest = call.args.get("digest")
-    if digest and digest != digest_of(cfg):
+    if digest and digest != digest_of(cfg, call.scenario.service):
         raise wire.DIGEST_MISMATCH
     fields = _config_fields(call.args)
     removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
@@ -277,8 +291,8 @@ def update_config(call: "Call") -> Any:
     return None
 
 
-@handles("GET", "/nodes/{node}/qemu/{vmid}/pending")
-@handles("GET", "/nodes/{node}/lxc/{vmid}/pending")
+@handles("GET", "/nodes/{node}/qemu/{vmid}/pending", stable=True)
+@handles("GET", "/nodes/{node}/lxc/{vmid}/pending", stable=True)
 def pending(call: "Call") -> list[dict[str, Any]]:
     node, kind, vmid = _guest(call)
     cfg = config_of(call.store, node, kind, vmid)
@@ -288,8 +302,8 @@ def pending(call: "Call") -> list[dict[str, Any]]:
 # --- runtime status -------------------------------------------------------------------------
 
 
-@handles("GET", "/nodes/{node}/qemu/{vmid}/status/current")
-@handles("GET", "/nodes/{node}/lxc/{vmid}/status/current")
+@handles("GET", "/nodes/{node}/qemu/{vmid}/status/current", stable=True)
+@handles("GET", "/nodes/{node}/lxc/{vmid}/status/current", stable=True)
 def status_current(call: "Call") -> dict[str, Any]:
     node, kind, vmid = _guest(call)
     item = call.store.get(_paths(node, kind, vmid)[0])
@@ -438,14 +452,15 @@ def _snap_base(node: str, kind: str, vmid: Any) -> tuple[str, ...]:
     return (*_paths(node, kind, vmid)[0], "snapshot")
 
 
-@handles("GET", "/nodes/{node}/qemu/{vmid}/snapshot")
-@handles("GET", "/nodes/{node}/lxc/{vmid}/snapshot")
+@handles("GET", "/nodes/{node}/qemu/{vmid}/snapshot", stable=True)
+@handles("GET", "/nodes/{node}/lxc/{vmid}/snapshot", stable=True)
 def list_snapshots(call: "Call") -> list[dict[str, Any]]:
     node, kind, vmid = _guest(call)
     snaps = [{k: v for k, v in s.items() if k != "config"} if isinstance(s, dict) else s
              for s in call.store.items(_snap_base(node, kind, vmid))]
     cfg = config_of(call.store, node, kind, vmid)
-    current: dict[str, Any] = {"name": "current", "description": "You are here!", "digest": digest_of(cfg)}
+    current: dict[str, Any] = {"name": "current", "description": "You are here!",
+                               "digest": digest_of(cfg, call.scenario.service)}
     if cfg.get("parent"):
         current["parent"] = cfg["parent"]
     if kind == "qemu":
@@ -525,8 +540,8 @@ def delete_snapshot(call: "Call") -> TaskRequest:
     return _task(call, effect)
 
 
-@handles("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config")
-@handles("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config")
+@handles("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config", stable=True)
+@handles("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config", stable=True)
 def snapshot_config(call: "Call") -> dict[str, Any]:
     _, _, _, name, base = _snapshot(call)
     value = call.store.get((*base, name, "config"))

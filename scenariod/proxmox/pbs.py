@@ -21,8 +21,6 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import orjson
-
 from .. import generic, wire
 from ..state import MISSING
 from ..tasks import TaskRequest
@@ -64,17 +62,8 @@ def alias_localhost(store: "StateStore", host: str) -> None:
     State seeded under either name is merged (the host's wins); from then on a write through
     one name is read through the other, as on a real PBS or PDM.
     """
-    if host == "localhost":
-        return
-    nodes = store._find(("nodes",))  # the store has no public aliasing; share the tree node
-    if nodes is None or nodes.children.get("localhost") is nodes.children.get(host):
-        return
-    prefix = "/nodes/localhost"
-    for path, value in list(store.walk(prefix)):
-        if path != prefix and not store.has(f"/nodes/{host}{path[len(prefix):]}"):
-            store.set(f"/nodes/{host}{path[len(prefix):]}", value)
-    nodes.children["localhost"] = nodes.children[host]
-    store.touch()
+    if host != "localhost":
+        store.alias(("nodes", "localhost"), ("nodes", host))
 
 
 def _is_node(store: "StateStore", name: str) -> bool:
@@ -295,7 +284,7 @@ def delete_token(call: "Call") -> None:
 
 
 # --- tasks ---------------------------------------------------------------------------------------
-# Registered after proxmox/tasks.py: these replace its PVE-shaped answers for PBS and PDM.
+# proxmox-rest-server's task API (PBS and PDM); proxmox/tasks.py answers PVE's.
 
 
 def task_list_entry(task: "Task") -> dict[str, Any]:
@@ -678,8 +667,8 @@ def prepare_pbs(world: "World", scenario: "Scenario") -> None:
 
 
 def _digest(store: "StateStore") -> str:
-    config = {name: config_of(store, name) for name in datastore_names(store)}
-    return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """The digest of datastore.cfg: one for every datastore, as PBS guards the whole file."""
+    return generic.digest_of([config_of(store, name) for name in datastore_names(store)], "pbs")
 
 
 def _need_datastore(call: "Call", name: str) -> dict[str, Any]:

@@ -549,7 +549,7 @@ def _guest_config(call: "Call", kind: str) -> dict[str, Any]:
                "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}
     if res.get("template"):
         cfg["template"] = True
-    cfg["digest"] = generic.digest_of(cfg)
+    cfg["digest"] = generic.digest_of(cfg, "pve")  # the remote PVE's file: its SHA-1
     return cfg
 
 

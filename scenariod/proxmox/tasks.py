@@ -1,4 +1,8 @@
-"""The task views: node and cluster task lists, a task's status and log, stopping a task."""
+"""PVE's task views: node and cluster task lists, a task's status and log, stopping a task.
+
+PBS and PDM answer the same paths in proxmox-rest-server's shapes: proxmox/pbs.py registers
+theirs, so no registration depends on which module is imported first.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def _task(call: "Call") -> "Task":
     return task
 
 
-@handles("GET", "/nodes/{node}/tasks", ("pve", "pbs", "pdm"))
+@handles("GET", "/nodes/{node}/tasks")
 def node_tasks(call: "Call") -> wire.Reply:
     args = call.args
     node = call.params["node"]
@@ -69,18 +73,18 @@ def cluster_tasks(call: "Call") -> list[dict[str, Any]]:
     return [task.list_entry() for task in call.world.tasks]
 
 
-@handles("GET", "/nodes/{node}/tasks/{upid}", ("pve", "pbs", "pdm"), finds_own_objects=True)
+@handles("GET", "/nodes/{node}/tasks/{upid}", finds_own_objects=True)
 def task_index(call: "Call") -> list[dict[str, str]]:
     _task(call)
     return [{"name": "log"}, {"name": "status"}]
 
 
-@handles("GET", "/nodes/{node}/tasks/{upid}/status", ("pve", "pbs", "pdm"), finds_own_objects=True)
+@handles("GET", "/nodes/{node}/tasks/{upid}/status", finds_own_objects=True)
 def task_status(call: "Call") -> dict[str, Any]:
     return _task(call).status()
 
 
-@handles("GET", "/nodes/{node}/tasks/{upid}/log", ("pve", "pbs", "pdm"), finds_own_objects=True)
+@handles("GET", "/nodes/{node}/tasks/{upid}/log", finds_own_objects=True)
 def task_log(call: "Call") -> wire.Reply:
     lines = _task(call).lines()
     start = int(call.args.get("start", 0) or 0)
@@ -89,7 +93,7 @@ def task_log(call: "Call") -> wire.Reply:
     return wire.Reply(page, {"total": len(lines)})
 
 
-@handles("DELETE", "/nodes/{node}/tasks/{upid}", ("pve", "pbs", "pdm"), finds_own_objects=True)
+@handles("DELETE", "/nodes/{node}/tasks/{upid}", finds_own_objects=True)
 def stop_task(call: "Call") -> None:
     call.world.tasks.stop(_task(call).upid)
     return None

@@ -1,0 +1,117 @@
+"""What scenariod keeps between runs in its cache directory ($SCENARIOD_CACHE).
+
+Two things live there: the self-signed CA and certificates (tls.py), and memos of scenario
+texts that loaded clean. A memo says "this exact text passed the JSON Schema, reads as this
+document, and its rule sources sit at these lines", so loading the unchanged file again skips
+the YAML parsers and jsonschema (their imports alone are most of a small scenario's start-up).
+It is keyed by the text's SHA-256 and by the code and schema that judged it, so an edit of
+either misses; a miss, or any error reading the cache, just takes the full path. The oldest
+memos go when there are too many or they take too much room (`MAX_MEMOS`, `MAX_MEMO_BYTES`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+
+MEMO_DIR = "scenarios"
+MAX_MEMOS = 256  # older memos are removed beyond this many...
+MAX_MEMO_BYTES = 512 << 20  # ...or beyond this size in all
+MAX_DOC_TEXT = 64 << 20  # keep the document of texts up to this size (characters)
+
+Position = tuple[int, int]
+Positions = dict[tuple[tuple[Any, ...], str], Position]  # (path, "key"|"value") -> (line, column)
+
+
+def cache_dir() -> Path:
+    """$SCENARIOD_CACHE, else the user's cache directory (XDG) + scenariod."""
+    explicit = os.environ.get("SCENARIOD_CACHE")
+    if explicit:
+        path = Path(explicit)
+    else:
+        path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenariod"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_judges: str | None = None
+
+
+def _judges_digest() -> str:
+    """A digest of what decides validity and positions: the loader's code, the schema, and
+    the API descriptions paths are checked against."""
+    global _judges
+    if _judges is None:
+        from . import __version__
+
+        here = Path(__file__).resolve().parent
+        digest = hashlib.sha256(__version__.encode())
+        for name in ("scenario.py", "fastload.py", "data/scenario.schema.json",
+                     "data/pve.api.json.gz", "data/pbs.api.json.gz", "data/pdm.api.json.gz"):
+            digest.update((here / name).read_bytes())
+        _judges = digest.hexdigest()[:16]
+    return _judges
+
+
+def _memo_file(text: str) -> Path:
+    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return cache_dir() / MEMO_DIR / f"{key[:40]}-{_judges_digest()}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Memo:
+    """What a clean load of one exact text found: its document (None for large texts) and the
+    positions its Scenario keeps."""
+
+    doc: dict[str, Any] | None
+    positions: Positions
+
+
+def encode_doc(text: str, doc: dict[str, Any]) -> str | None:
+    """The document as the memo keeps it (JSON that round-trips inf and nan), or None: for a
+    JSON text (orjson reads the text itself as fast, `fastload.load_known`) and beyond
+    `MAX_DOC_TEXT`. Taken before compiling, which may normalize in place."""
+    if len(text) > MAX_DOC_TEXT or text.lstrip(" \t\r\n").startswith("{"):
+        return None
+    return json.dumps(doc)
+
+
+def recall(text: str) -> Memo | None:
+    """The memo of `text` if it loaded clean before, else None."""
+    try:
+        raw = orjson.loads(_memo_file(text).read_bytes())
+        positions = {(tuple(path), at): (line, col) for path, at, line, col in raw["positions"]}
+        doc = json.loads(raw["doc"]) if raw.get("doc") is not None else None
+        return Memo(doc, positions)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember(text: str, doc: str | None, positions: Positions) -> None:
+    """Note that `text` loaded clean: its encoded document (`encode_doc`) and positions."""
+    try:
+        target = _memo_file(text)
+        target.parent.mkdir(exist_ok=True)
+        rows: list[Sequence[Any]] = [(list(path), at, line, col) for (path, at), (line, col) in positions.items()]
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(orjson.dumps({"doc": doc, "positions": rows}))
+        os.replace(partial, target)  # readers never see half a memo
+        _prune(target.parent)
+    except OSError:
+        pass  # a read-only or full cache only costs the next start its speed
+
+
+def _prune(folder: Path) -> None:
+    memos = [(p.stat(), p) for p in folder.glob("*.json")]
+    memos.sort(key=lambda sp: sp[0].st_mtime, reverse=True)  # newest first
+    total = 0
+    for count, (stat, path) in enumerate(memos, start=1):
+        total += stat.st_size
+        if count > MAX_MEMOS or total > MAX_MEMO_BYTES:
+            path.unlink(missing_ok=True)
