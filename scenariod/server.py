@@ -1,7 +1,8 @@
 """The HTTP server: one Service per scenario file, and the request pipeline.
 
-`Service.handle_api` is the whole pipeline, top to bottom: resolve, parse, fault, auth,
-route, validate, behave, answer. Each step is a call into the module that owns it.
+`Service.handle_api` is the whole pipeline, top to bottom: replay (an identical GET whose
+answer cannot have changed), resolve, parse, fault, auth, route, validate, behave, answer.
+Each step is a call into the module that owns it.
 """
 
 from __future__ import annotations
