@@ -233,25 +233,31 @@ def bench_transport(specs: dict[str, ServerSpec], servers: list[str], tls: bool,
 # --- startup, reload --------------------------------------------------------------------------
 
 
+FIRST_START_RUNS = 3
+
+
 def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, workdir: Path, runs: int,
                   quiet_wait: float) -> dict[str, Any]:
     """Spawn to first authenticated 200, `runs` times per server, the servers taking turns.
 
-    scenariod is first started once more with no memo of its file in the cache (scenariod/cache.py):
-    that first start of an unseen or edited file also checks the schema and writes the memo.
+    scenariod is also started `FIRST_START_RUNS` times with no memo of its file in the cache
+    (scenariod/cache.py), as the first start of an unseen or edited file, which also parses
+    the YAML, checks the schema and writes the memo: `first_start_s` is their median.
     """
     times: dict[str, list[float]] = {n: [] for n in names}
     rss: dict[str, list[float]] = {n: [] for n in names}
-    cold: dict[str, float] = {}
+    cold: dict[str, list[float]] = {}
+    harness.wait_quiet(quiet_wait)
     for name in names:
         if not name.startswith("scenariod"):
             continue
         memos = Path(specs[name].env().get("SCENARIOD_CACHE", "")) / "scenarios"
-        shutil.rmtree(memos, ignore_errors=True)
-        harness.wait_quiet(quiet_wait)
-        running = start_server(specs[name], tls, workdir)
-        cold[name] = running.ready_after
-        running.stop()
+        for _ in range(FIRST_START_RUNS):
+            shutil.rmtree(memos, ignore_errors=True)
+            running = start_server(specs[name], tls, workdir)
+            cold.setdefault(name, []).append(running.ready_after)
+            running.stop()
+            time.sleep(0.2)
     for i in range(runs):
         harness.wait_quiet(quiet_wait)
         for name in names[i % len(names):] + names[:i % len(names)]:
@@ -264,7 +270,7 @@ def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, wor
             time.sleep(0.2)
     return {name: {"runs_s": [round(t, 4) for t in times[name]], "median_s": round(median(times[name]), 4),
                    "idle_rss_kib_median": median(rss[name]),
-                   **({"first_start_s": round(cold[name], 4)} if name in cold else {})} for name in names}
+                   **({"first_start_s": round(median(cold[name]), 4)} if name in cold else {})} for name in names}
 
 
 RELOAD_ROUTE = """
@@ -443,9 +449,9 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
     md.append("## Startup and memory\n")
     md.append("Startup: spawn to the first 200 on `GET /api2/json/nodes` with the API token, polled every 5 ms, "
-              f"median of {c['startup_runs']}. First start: scenariod started once before those with no memo "
-              "of the file in its cache (an unseen or edited file: the schema is checked and the memo written; "
-              "scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n")
+              f"median of {c['startup_runs']}. First start: the median of {FIRST_START_RUNS} more starts of scenariod, "
+              "each with no memo of the file in its cache, as for a new or edited file (the YAML is parsed, the schema "
+              "checked and the memo written; scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n")
     md.append("| transport | server | startup s (median) | ÷ bare | first start s | ÷ bare | idle RSS MiB | peak RSS MiB "
               "| peak ÷ bare |")
     md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -478,8 +484,10 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
                                 f"≤ {RSS_TARGET}", None if r is None else r <= RSS_TARGET))
         extra = st.get("scenariod (reload on)")
         if extra:
+            first = extra.get("first_start_s")
+            first_cells = f"{first:.3f} | {fmt_ratio(ratio(first, bare_st))}" if first is not None else " | "
             md.append(f"| {transport.upper()} | scenariod, watching (no --no-reload) | {extra['median_s']:.3f} | "
-                      f"{fmt_ratio(ratio(extra['median_s'], bare_st))} | "
+                      f"{fmt_ratio(ratio(extra['median_s'], bare_st))} | {first_cells} | "
                       f"{(extra.get('idle_rss_kib_median') or 0) / 1024:.1f} | | |")
     md.append("")
     rl = res.get("reload")
