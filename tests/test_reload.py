@@ -367,6 +367,24 @@ def test_reload_of_a_scenario_object_and_the_journal_survives(serve):
     assert running.service.reloads == 2
 
 
+def test_seeds_are_built_only_when_an_edit_touches_what_they_are_built_from(serve, monkeypatch):
+    """An edit of routes or faults compares no seeds (two seeds of 100,000 guests take seconds);
+    an edit of the state still reaches live state."""
+    from scenariod import reload as reload_module
+    from scenariod.scenario import parse_scenario
+
+    running = serve(scenario("1"))
+    file = running.service.scenario.file
+    compared: list[int] = []
+    real = reload_module.diff_seeds
+    monkeypatch.setattr(reload_module, "diff_seeds", lambda a, b: compared.append(1) or real(a, b))
+    assert running.call(lambda: running.service.reload(parse_scenario(scenario("2"), file))) is True
+    assert served_version(running.client) == "2" and compared == []
+    assert running.call(lambda: running.service.reload(parse_scenario(scenario("2", name100="web-99"), file)))
+    assert compared == [1]
+    assert running.client.get("/nodes/pve1/qemu/100/config").json()["data"]["name"] == "web-99"
+
+
 # --- the command line ---------------------------------------------------------------------------------
 
 
