@@ -16,6 +16,7 @@ from .state import StateStore, seed
 if TYPE_CHECKING:
     from .apidesc import ApiNode, Operation
     from .scenario import Scenario
+    from .server import Runtime
 
 
 MAX_ANSWERS = 4096  # replayable answers kept per world
@@ -32,7 +33,7 @@ class Answer:
     on the world's clock (the caller's ticket or account expires).
     """
 
-    runtime: object
+    runtime: "Runtime"
     generation: int
     until: float
     path: str
@@ -82,6 +83,9 @@ class World:
         if len(self.answers) >= MAX_ANSWERS or self._answer_bytes + len(answer.payload) > MAX_ANSWER_BYTES:
             self.answers.clear()
             self._answer_bytes = 0
+        replaced = self.answers.get(key)
+        if replaced is not None:  # a stale answer of the same request
+            self._answer_bytes -= len(replaced.payload)
         self.answers[key] = answer
         self._answer_bytes += len(answer.payload)
 

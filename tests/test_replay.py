@@ -103,3 +103,14 @@ def test_paths_with_rules_are_never_replayed(serve):
     codes = [httpx.get(f"{s.api}/nodes", headers=ROOT).status_code for _ in range(3)]
     assert codes == [200, 200, 500]
     assert not s.service.world.answers
+
+
+def test_the_replay_memory_is_bounded(serve, monkeypatch):
+    from scenariod import world as world_module
+
+    monkeypatch.setattr(world_module, "MAX_ANSWERS", 3)
+    s = serve(scenario())
+    for kind in ("vm", "storage", "node", "sdn", "vm"):
+        assert httpx.get(f"{s.api}/cluster/resources", params={"type": kind}, headers=ROOT).status_code == 200
+        assert len(s.service.world.answers) <= 3
+    assert len(s.service.world.answers) == 2  # cleared to make room for the fourth (sdn), then vm again
