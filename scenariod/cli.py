@@ -118,7 +118,7 @@ def _first_line(text: str | None) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # Start-up builds long-lived, acyclic structures (scenario, API description, state): no
-    # cyclic collection until serving; then they are frozen out of every later collection.
+    # cyclic collection until serving (collections that walk a growing heap and free nothing).
     gc.disable()
     from .scenario import ScenarioInvalid, load_scenario
 
@@ -167,7 +167,6 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
         ca = f"  (CA: {service.ca_file})" if service.ca_file else ""
         print(f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "
               f"at {service.url}/api2/json{ca}", flush=True)
-    gc.freeze()
     gc.enable()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
