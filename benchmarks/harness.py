@@ -63,6 +63,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def write_results(out_dir: Path, name: str, res: dict[str, Any], md: str) -> None:
+    """`name`.json and `name`.md in `out_dir`; the tables also to stdout."""
+    (out_dir / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out_dir / f"{name}.md").write_text(md)
+    print(md)
+    log(f"written: {out_dir / f'{name}.json'}, {out_dir / f'{name}.md'}")
+
+
 def loadavg() -> list[float]:
     try:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]

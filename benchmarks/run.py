@@ -551,9 +551,7 @@ def main() -> int:
         res, md = build_report(res)
         out_dir = Path(args.out)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "latest.json").write_text(json.dumps(res, indent=1) + "\n")
-        (out_dir / "latest.md").write_text(md)
-        print(md)
+        harness.write_results(out_dir, "latest", res, md)
         return 0
     global SCENARIO
     if args.scenariod_src:
@@ -636,10 +634,7 @@ def main() -> int:
             log(f"    {res['reload']}")
     res["loadavg_after"] = harness.loadavg()
     res, md = build_report(res)
-    (out_dir / "latest.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out_dir / "latest.md").write_text(md)
-    print(md)
-    log(f"written: {out_dir / 'latest.json'}, {out_dir / 'latest.md'}")
+    harness.write_results(out_dir, "latest", res, md)
     return 0
 
 

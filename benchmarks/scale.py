@@ -383,10 +383,7 @@ def main() -> int:
             (out_dir / "scale.json").write_text(json.dumps(res, indent=1) + "\n")  # partial results survive
     res["loadavg_after"] = harness.loadavg()
     res, md = report(res)
-    (out_dir / "scale.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out_dir / "scale.md").write_text(md)
-    print(md)
-    log(f"written: {out_dir / 'scale.json'}, {out_dir / 'scale.md'}")
+    harness.write_results(out_dir, "scale", res, md)
     return 0
 
 

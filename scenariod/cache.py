@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import orjson
 
+from .fastload import starts_as_json
+
 MEMO_DIR = "scenarios"
 MAX_MEMOS = 256  # older memos are removed beyond this many...
 MAX_MEMO_BYTES = 512 << 20  # ...or beyond this size in all
@@ -77,7 +79,7 @@ def encode_doc(text: str, doc: dict[str, Any]) -> str | None:
     """The document as the memo keeps it (JSON that round-trips inf and nan), or None: for a
     JSON text (orjson reads the text itself as fast, `fastload.load_known`) and beyond
     `MAX_DOC_TEXT`. Taken before compiling, which may normalize in place."""
-    if len(text) > MAX_DOC_TEXT or text.lstrip(" \t\r\n").startswith("{"):
+    if len(text) > MAX_DOC_TEXT or starts_as_json(text):
         return None
     return json.dumps(doc)
 

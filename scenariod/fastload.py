@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Loaded", "Section", "line_col", "load", "load_known"]
+__all__ = ["Loaded", "Section", "line_col", "load", "load_known", "starts_as_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +54,20 @@ def load(text: str) -> Loaded | None:
     """The document in `text` as plain values, or None when only the exact path may read it."""
     from yaml import YAMLError
 
-    start = _skip_space(text, 0)
-    if text.startswith("{", start):
+    if starts_as_json(text):
         try:
-            return _load_json(text, start)
+            return _load_json(text, _skip_space(text, 0))
         except (ValueError, LookupError, _Unsure):
             pass  # not JSON after all (YAML flow style, comments): read it as YAML
     try:
         return _load_yaml(text)
     except (YAMLError, ValueError, LookupError, RecursionError, _Unsure):
         return None
+
+
+def starts_as_json(text: str) -> bool:
+    """The text opens as a JSON object does (it may still be YAML in flow style)."""
+    return text.startswith("{", _skip_space(text, 0))
 
 
 def line_col(text: str, offset: int) -> tuple[int, int]:
@@ -94,7 +98,7 @@ def load_known(text: str) -> dict[str, Any] | None:
     when it is not JSON or orjson refuses it (the caller then reads it with `load`)."""
     import orjson
 
-    if not text.startswith("{", _skip_space(text, 0)):
+    if not starts_as_json(text):
         return None
     try:
         doc = orjson.loads(text)

@@ -1123,6 +1123,35 @@ class _Compiler:
 
     # stage 1: YAML
 
+    def compile_fast(self) -> Scenario | None:
+        """The fast reading of a valid file, remembered for its next load (cache.py); None
+        when only the exact reading may read it or it has problems (`_Retry`)."""
+        if not self.read_fast():
+            return None
+        doc = cache.encode_doc(self.text, self.doc)  # before build(), which may normalize in place
+        try:
+            self.validate()
+            result = self.build()
+        except _Retry:
+            return None
+        if result is not None:
+            cache.remember(self.text, doc, self.found)
+        return result
+
+    def compile_remembered(self, memo: cache.Memo) -> Scenario | None:
+        """A text that loaded clean before: its remembered document (a JSON text is read
+        again with orjson) and positions, and no schema check; None as `compile_fast`."""
+        doc = memo.doc if memo.doc is not None else fastload.load_known(self.text)
+        if doc is not None:
+            self.doc, self.sections = doc, {}
+        elif not self.read_fast():
+            return None
+        self.known = memo.positions
+        try:
+            return self.build()
+        except _Retry:
+            return None
+
     def read_fast(self) -> bool:
         """Plain values without positions (see fastload); False when only `parse` may read it."""
         loaded = fastload.load(self.text)
@@ -1737,27 +1766,11 @@ def _compile_text(text: str, file: str, base_dir: Path) -> Scenario:
 
 def _compile(text: str, file: str, base_dir: Path) -> Scenario:
     """The fast reading when it is sure and the file is valid, else the exact one."""
-    fast = _Compiler(file, text, base_dir)
     memo = cache.recall(text)  # this exact text loaded clean before: no parsing, no schema
-    known = None if memo is None else memo.doc if memo.doc is not None else fastload.load_known(text)
-    if known is not None:
-        ready, fast.doc, fast.sections = True, known, {}
-    else:
-        ready = fast.read_fast()
-    if ready:
-        doc = cache.encode_doc(text, fast.doc) if memo is None else None
-        try:
-            if memo is None:
-                fast.validate()
-            else:
-                fast.known = memo.positions
-            result = fast.build()
-        except _Retry:
-            result = None
-        if result is not None:
-            if memo is None:
-                cache.remember(text, doc, fast.found)
-            return result
+    fast = _Compiler(file, text, base_dir)
+    result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
+    if result is not None:
+        return result
     c = _Compiler(file, text, base_dir)
     if c.parse():
         c.validate()

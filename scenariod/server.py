@@ -22,7 +22,7 @@ from . import __version__, faults, generic, wire
 from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry, Journal
 from .matching import Matcher, Request, RuleIndex, Template
 from .proxmox import handler_for
-from .proxmox.auth import Authenticator
+from .proxmox.auth import Authenticator, clock
 from .scenario import MISSING, Respond, Scenario, TaskRule
 from .tasks import TaskRequest
 from .world import Answer, Call, World
@@ -294,7 +294,7 @@ class Service:
             replay_key = (request.raw_path, headers.get("Authorization"), headers.get("Cookie"))
             answer = world.answers.get(replay_key)
             if (answer is not None and answer.runtime is runtime and answer.generation == world.store.generation
-                    and time.time() + world.clock_offset < answer.until):
+                    and clock(world) < answer.until):
                 entry = world.journal.open("GET", answer.path, answer.query, {}, headers, session, answer.fmt)
                 entry.user = answer.user
                 response = web.Response(body=answer.payload, headers=_JSON_HEADERS)
