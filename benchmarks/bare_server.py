@@ -28,9 +28,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", help="PEM certificate: serve HTTPS")
     parser.add_argument("--key", help="PEM key for --cert")
-    parser.add_argument("--body-file", help="answer GETs with these bytes instead of {\"data\": []}")
-    parser.add_argument("--route", action="append", default=[], metavar="PATH=FILE",
-                        help="answer GETs of PATH (query ignored) with the bytes of FILE (repeatable)")
+    parser.add_argument("--body-file", help='answer GETs with these bytes instead of {"data": []}')
+    parser.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="PATH=FILE",
+        help="answer GETs of PATH (query ignored) with the bytes of FILE (repeatable)",
+    )
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the benchmark servers listen on loopback only")

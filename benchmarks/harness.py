@@ -17,9 +17,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -100,7 +101,7 @@ def cpu_seconds(pid: int) -> float | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14 and 15 of stat)
 
 
@@ -157,8 +158,16 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
         proc.wait(5)
 
 
-def start_server(spec: ServerSpec, tls: bool, workdir: Path, *, port: int | None = None,
-                 wait_path: str = "/api2/json/nodes", timeout: float = 60.0, pinned: bool = True) -> Running:
+def start_server(
+    spec: ServerSpec,
+    tls: bool,
+    workdir: Path,
+    *,
+    port: int | None = None,
+    wait_path: str = "/api2/json/nodes",
+    timeout: float = 60.0,
+    pinned: bool = True,
+) -> Running:
     """Start a server and wait for the first authenticated 200 on `wait_path`."""
     port = port or free_port()
     argv = spec.argv(port, tls)
@@ -166,8 +175,15 @@ def start_server(spec: ServerSpec, tls: bool, workdir: Path, *, port: int | None
     log_path = workdir / f"{spec.name}-{'https' if tls else 'http'}-{port}.log"
     out = open(log_path, "wb")
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                            preexec_fn=pin(SERVER_CPU) if pinned else None, cwd=str(workdir))
+    proc = subprocess.Popen(
+        argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=pin(SERVER_CPU) if pinned else None,
+        cwd=str(workdir),
+    )
     out.close()
     running = Running(spec, proc, port, tls, log_path, started)
     try:
@@ -194,9 +210,16 @@ def connection(port: int, tls: bool, timeout: float = 10.0) -> http.client.HTTPC
     return http.client.HTTPConnection(HOST, port, timeout=timeout)
 
 
-def request(port: int, tls: bool, method: str, path: str, body: str | None = None,
-            headers: dict[str, str] | None = None, conn: http.client.HTTPConnection | None = None,
-            timeout: float = 10.0) -> tuple[int, bytes]:
+def request(
+    port: int,
+    tls: bool,
+    method: str,
+    path: str,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    conn: http.client.HTTPConnection | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
     own = conn is None
     conn = conn or connection(port, tls, timeout)
     hdrs = {"Authorization": AUTH, **(headers or {})}
@@ -217,8 +240,10 @@ def wait_ready(running: Running, path: str, timeout: float) -> float:
     last = ""
     while time.perf_counter() < deadline:
         if running.proc.poll() is not None:
-            raise RuntimeError(f"{running.spec.name} exited with {running.proc.returncode}; see {running.log_path}:\n"
-                               + _tail(running.log_path))
+            raise RuntimeError(
+                f"{running.spec.name} exited with {running.proc.returncode}; see {running.log_path}:\n"
+                + _tail(running.log_path)
+            )
         try:
             status, body = request(running.port, running.tls, "GET", path, timeout=2.0)
             if status == 200:
@@ -227,8 +252,10 @@ def wait_ready(running: Running, path: str, timeout: float) -> float:
         except (OSError, http.client.HTTPException) as exc:
             last = repr(exc)
         time.sleep(0.005)
-    raise RuntimeError(f"{running.spec.name} not ready after {timeout}s (last: {last}); see {running.log_path}:\n"
-                       + _tail(running.log_path))
+    raise RuntimeError(
+        f"{running.spec.name} not ready after {timeout}s (last: {last}); see {running.log_path}:\n"
+        + _tail(running.log_path)
+    )
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -288,23 +315,48 @@ def drive(driver: str, running: Running, load: Load, connections: int, duration:
             "BENCH_AUTH": AUTH,
             "BENCH_LIMIT": str(load.limit),
         }
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
-                "-s", str(HERE / "wrk" / "bench.lua"), running.url]
+        argv = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(HERE / "wrk" / "bench.lua"),
+            running.url,
+        ]
     else:
         env = dict(os.environ)
-        argv = [sys.executable, str(HERE / "loadgen.py"), "--url", running.url, "--path", load.path,
-                "--method", load.method, "--header", f"Authorization: {AUTH}",
-                "--connections", str(connections), "--duration", str(duration), "--limit", str(load.limit)]
+        argv = [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            "--url",
+            running.url,
+            "--path",
+            load.path,
+            "--method",
+            load.method,
+            "--header",
+            f"Authorization: {AUTH}",
+            "--connections",
+            str(connections),
+            "--duration",
+            str(duration),
+            "--limit",
+            str(load.limit),
+        ]
         if load.body is not None:
             argv += ["--body", load.body]
     cpu0 = cpu_seconds(running.pid)
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60,
-                          preexec_fn=pin(CLIENT_CPU), cwd=str(ROOT))
+    proc = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin(CLIENT_CPU), cwd=str(ROOT)
+    )
     cpu1 = cpu_seconds(running.pid)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"{driver} gave no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    raw = json.loads(line[len("BENCH_JSON "):])
+    raw = json.loads(line[len("BENCH_JSON ") :])
     dur = raw["duration_us"] / 1e6
     return LoadResult(
         requests=raw["requests"],
@@ -318,7 +370,8 @@ def drive(driver: str, running: Running, load: Load, connections: int, duration:
         socket_errors=raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"],
         issued=raw.get("issued", 0),
         cpu_us_per_req=round((cpu1 - cpu0) / raw["requests"] * 1e6, 1)
-        if cpu0 is not None and cpu1 is not None and raw["requests"] else None,
+        if cpu0 is not None and cpu1 is not None and raw["requests"]
+        else None,
         raw=raw,
     )
 
@@ -390,13 +443,24 @@ def precompile_scenariod(extra_env: dict[str, str] | None = None) -> str | None:
     would then measure the compiler. Returns the package folder compiled.
     """
     env = {**os.environ, **(extra_env or {})}
-    probe = subprocess.run([sys.executable, "-c", "import scenariod, os; print(os.path.dirname(scenariod.__file__))"],
-                           capture_output=True, text=True, env=env, cwd=tempfile_dir(), timeout=60)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import scenariod, os; print(os.path.dirname(scenariod.__file__))"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tempfile_dir(),
+        timeout=60,
+    )
     folder = probe.stdout.strip()
     if not folder:
         return None
-    subprocess.run([sys.executable, "-m", "compileall", "-q", folder], env=env, cwd=tempfile_dir(), timeout=300,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", folder],
+        env=env,
+        cwd=tempfile_dir(),
+        timeout=300,
+        capture_output=True,
+    )
     return folder
 
 

@@ -55,8 +55,10 @@ async def run(args: argparse.Namespace) -> dict:
     deadline = started + args.duration
     stop = False
 
-    async with aiohttp.ClientSession(args.url, connector=connector, timeout=timeout,
-                                     skip_auto_headers=("User-Agent",)) as session:
+    async with aiohttp.ClientSession(
+        args.url, connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
+    ) as session:
+
         async def worker() -> None:
             nonlocal issued, stop
             while not stop and time.perf_counter() < deadline:
@@ -74,7 +76,7 @@ async def run(args: argparse.Namespace) -> dict:
                     async with session.request(args.method, path, data=body, headers=headers) as resp:
                         await resp.read()
                         status = resp.status
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     errors["timeout"] += 1
                     continue
                 except aiohttp.ClientError:
@@ -86,7 +88,7 @@ async def run(args: argparse.Namespace) -> dict:
         workers = [asyncio.create_task(worker()) for _ in range(args.connections)]
         try:
             await asyncio.wait_for(asyncio.gather(*workers), args.duration + args.timeout + 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             for w in workers:
                 w.cancel()
             errors["timeout"] += 1

@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--token", action="append", default=[], help="TOKENID=SECRET (repeatable)")
     parser.add_argument("--cert")
     parser.add_argument("--key")
-    parser.add_argument("--guests", help="JSON file {\"guests\": [...]} as fakepve's CLI takes (default: two-node)")
+    parser.add_argument("--guests", help='JSON file {"guests": [...]} as fakepve\'s CLI takes (default: two-node)')
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the benchmark servers listen on loopback only")
@@ -35,15 +35,52 @@ def main() -> None:
 
 
 TWO_NODE = [
-    {"vmid": 100, "name": "web-01", "node": "pve1", "status": "running", "pool": "web",
-     "config": {"cores": 2, "sockets": 1, "memory": 2048, "ostype": "l26", "boot": "order=scsi0;net0",
-                "scsi0": "ceph-vm:vm-100-disk-0,size=32G", "net0": "virtio=BC:24:11:00:01:00,bridge=vmbr0"}},
-    {"vmid": 101, "name": "db-01", "node": "pve1", "status": "stopped",
-     "config": {"cores": 4, "sockets": 1, "memory": 8192, "ostype": "l26",
-                "scsi0": "ceph-vm:vm-101-disk-0,size=100G", "net0": "virtio=BC:24:11:00:01:01,bridge=vmbr0"}},
-    {"vmid": 200, "name": "dns-01", "node": "pve2", "status": "running", "type": "lxc",
-     "config": {"hostname": "dns-01", "cores": 1, "memory": 512, "swap": 512, "ostype": "debian",
-                "rootfs": "ceph-vm:vm-200-disk-0,size=8G", "net0": "name=eth0,bridge=vmbr0,ip=dhcp"}},
+    {
+        "vmid": 100,
+        "name": "web-01",
+        "node": "pve1",
+        "status": "running",
+        "pool": "web",
+        "config": {
+            "cores": 2,
+            "sockets": 1,
+            "memory": 2048,
+            "ostype": "l26",
+            "boot": "order=scsi0;net0",
+            "scsi0": "ceph-vm:vm-100-disk-0,size=32G",
+            "net0": "virtio=BC:24:11:00:01:00,bridge=vmbr0",
+        },
+    },
+    {
+        "vmid": 101,
+        "name": "db-01",
+        "node": "pve1",
+        "status": "stopped",
+        "config": {
+            "cores": 4,
+            "sockets": 1,
+            "memory": 8192,
+            "ostype": "l26",
+            "scsi0": "ceph-vm:vm-101-disk-0,size=100G",
+            "net0": "virtio=BC:24:11:00:01:01,bridge=vmbr0",
+        },
+    },
+    {
+        "vmid": 200,
+        "name": "dns-01",
+        "node": "pve2",
+        "status": "running",
+        "type": "lxc",
+        "config": {
+            "hostname": "dns-01",
+            "cores": 1,
+            "memory": 512,
+            "swap": 512,
+            "ostype": "debian",
+            "rootfs": "ceph-vm:vm-200-disk-0,size=8G",
+            "net0": "name=eth0,bridge=vmbr0,ip=dhcp",
+        },
+    },
 ]
 
 
@@ -64,8 +101,9 @@ async def serve(args: argparse.Namespace) -> None:
         if g.get("type") == "lxc":
             pve.add_ct(g["vmid"], g.get("name"), node=g["node"], status=g["status"], config=g.get("config", {}))
         else:
-            pve.add_vm(g["vmid"], g["name"], node=g["node"], status=g["status"], config=g.get("config", {}),
-                       pool=g.get("pool"))
+            pve.add_vm(
+                g["vmid"], g["name"], node=g["node"], status=g["status"], config=g.get("config", {}), pool=g.get("pool")
+            )
     for spec in args.token:
         tokenid, _, secret = spec.partition("=")
         pve.apitokens[tokenid] = secret

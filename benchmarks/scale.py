@@ -56,23 +56,42 @@ def scenariod_env(cache: Path) -> dict[str, str]:
 
 
 def flags() -> list[str]:
-    env = {**os.environ, **({"PYTHONPATH": os.environ["BENCH_SCENARIOD_SRC"]} if os.environ.get("BENCH_SCENARIOD_SRC") else {})}
-    helptext = subprocess.run([sys.executable, "-m", "scenariod", "run", "--help"], capture_output=True, text=True,
-                              timeout=60, cwd=tempfile.gettempdir(), env=env).stdout
+    env = {
+        **os.environ,
+        **({"PYTHONPATH": os.environ["BENCH_SCENARIOD_SRC"]} if os.environ.get("BENCH_SCENARIOD_SRC") else {}),
+    }
+    helptext = subprocess.run(
+        [sys.executable, "-m", "scenariod", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tempfile.gettempdir(),
+        env=env,
+    ).stdout
     return [f for f in ("--no-tui", "--no-reload") if f in helptext]
 
 
 def scenariod_spec(path: Path, cache: Path, run_flags: list[str]) -> ServerSpec:
     return ServerSpec(
         "scenariod",
-        lambda port, tls_: [sys.executable, "-m", "scenariod", "run", str(path), "--port", str(port), *run_flags,
-                            *([] if tls_ else ["--http"])],
+        lambda port, tls_: [
+            sys.executable,
+            "-m",
+            "scenariod",
+            "run",
+            str(path),
+            "--port",
+            str(port),
+            *run_flags,
+            *([] if tls_ else ["--http"]),
+        ],
         lambda: scenariod_env(cache),
     )
 
 
-def measure_startups(spec: ServerSpec, runs: int, args: argparse.Namespace, workdir: Path,
-                     out: dict[str, Any], prefix: str = "") -> harness.Running | None:
+def measure_startups(
+    spec: ServerSpec, runs: int, args: argparse.Namespace, workdir: Path, out: dict[str, Any], prefix: str = ""
+) -> harness.Running | None:
     """Start the server `runs` times (once when a start takes over a minute); record the start
     times, RSS and peak RSS when ready under `prefix`-named keys; the last server is left running
     (None when a start failed: `{prefix}startup_error` says why).
@@ -98,8 +117,10 @@ def measure_startups(spec: ServerSpec, runs: int, args: argparse.Namespace, work
         times.append(round(running.ready_after, 3))
         rss.append(status.get("VmRSS"))
         hwm.append(status.get("VmHWM"))
-        log(f"    {prefix.rstrip('_') + ' ' if prefix else ''}startup {running.ready_after:.2f} s, "
-            f"RSS {rss[-1] / 1024:.0f} MiB (peak {hwm[-1] / 1024:.0f} MiB)")
+        log(
+            f"    {prefix.rstrip('_') + ' ' if prefix else ''}startup {running.ready_after:.2f} s, "
+            f"RSS {rss[-1] / 1024:.0f} MiB (peak {hwm[-1] / 1024:.0f} MiB)"
+        )
         if i == runs - 1 or running.ready_after > 60:
             break
         running.stop()
@@ -111,23 +132,29 @@ def measure_startups(spec: ServerSpec, runs: int, args: argparse.Namespace, work
     return running
 
 
-def bench_size(size: int, args: argparse.Namespace, workdir: Path, cache: Path, cert: Path, key: Path,
-               run_flags: list[str]) -> dict[str, Any]:
+def bench_size(
+    size: int, args: argparse.Namespace, workdir: Path, cache: Path, cert: Path, key: Path, run_flags: list[str]
+) -> dict[str, Any]:
     tls = args.transport == "https"
     t0 = time.perf_counter()
-    path, manifest = gen_scale.write(size, args.nodes, workdir / "scenarios", seed=42, tasks=args.tasks,
-                                     fmt=args.format)
+    path, manifest = gen_scale.write(
+        size, args.nodes, workdir / "scenarios", seed=42, tasks=args.tasks, fmt=args.format
+    )
     gen_s = time.perf_counter() - t0
-    log(f"== {size} guests on {manifest['nodes']} nodes: {path.name}, {manifest['bytes'] / 1e6:.1f} MB "
-        f"(generated in {gen_s:.1f} s)")
+    log(
+        f"== {size} guests on {manifest['nodes']} nodes: {path.name}, {manifest['bytes'] / 1e6:.1f} MB "
+        f"(generated in {gen_s:.1f} s)"
+    )
     out: dict[str, Any] = {"guests": size, "nodes": manifest["nodes"], "file_mb": round(manifest["bytes"] / 1e6, 2)}
     if args.format != "yaml" and args.yaml_startup_runs > 0:
         # the same scenario as YAML, as people write it: its start-up too, honestly
-        yaml_path, yaml_manifest = gen_scale.write(size, args.nodes, workdir / "scenarios", seed=42,
-                                                   tasks=args.tasks, fmt="yaml")
+        yaml_path, yaml_manifest = gen_scale.write(
+            size, args.nodes, workdir / "scenarios", seed=42, tasks=args.tasks, fmt="yaml"
+        )
         out["yaml_file_mb"] = round(yaml_manifest["bytes"] / 1e6, 2)
-        started = measure_startups(scenariod_spec(yaml_path, cache, run_flags), args.yaml_startup_runs, args,
-                                   workdir, out, prefix="yaml_")
+        started = measure_startups(
+            scenariod_spec(yaml_path, cache, run_flags), args.yaml_startup_runs, args, workdir, out, prefix="yaml_"
+        )
         if started is not None:
             started.stop()
     running = measure_startups(scenariod_spec(path, cache, run_flags), args.startup_runs, args, workdir, out)
@@ -142,18 +169,26 @@ def bench_size(size: int, args: argparse.Namespace, workdir: Path, cache: Path, 
         for call in manifest["task_calls"]:
             status, _ = harness.request(running.port, tls, "POST", call, "", conn=conn)
             statuses[str(status)] = statuses.get(str(status), 0) + 1
-        out["task_calls"] = {"count": len(manifest["task_calls"]), "statuses": statuses,
-                             "seconds": round(time.perf_counter() - t0, 3)}
+        out["task_calls"] = {
+            "count": len(manifest["task_calls"]),
+            "statuses": statuses,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
         status, body = harness.request(running.port, tls, "GET", "/api2/json/cluster/tasks", conn=conn)
-        out["cluster_tasks"] = {"status": status, "count": len(json.loads(body).get("data") or [])
-                                if status == 200 else None}
+        out["cluster_tasks"] = {
+            "status": status,
+            "count": len(json.loads(body).get("data") or []) if status == 200 else None,
+        }
         # the bodies, fetched once (the first /cluster/resources is the cold one: timed)
         node, vm = manifest["first_node"], manifest["first_qemu"]
         endpoints = {
             "resources": Load("GET /cluster/resources", "GET", "/api2/json/cluster/resources"),
             "node_qemu": Load(f"GET /nodes/{node}/qemu", "GET", f"/api2/json/nodes/{node}/qemu"),
-            "guest": Load("GET one guest's status/current", "GET",
-                          f"/api2/json/nodes/{vm['node']}/qemu/{vm['vmid']}/status/current"),
+            "guest": Load(
+                "GET one guest's status/current",
+                "GET",
+                f"/api2/json/nodes/{vm['node']}/qemu/{vm['vmid']}/status/current",
+            ),
         }
         routes = []
         out["bodies"] = {}
@@ -167,13 +202,24 @@ def bench_size(size: int, args: argparse.Namespace, workdir: Path, cache: Path, 
             f = workdir / f"body-{size}-{key}.json"
             f.write_bytes(body)
             routes += ["--route", f"{load.path}={f}"]
-            out["bodies"][key] = {"status": status, "bytes": len(body), "first_ms": round(first_ms, 2),
-                                  "second_ms": round(second_ms, 2), "items": _count(body)}
+            out["bodies"][key] = {
+                "status": status,
+                "bytes": len(body),
+                "first_ms": round(first_ms, 2),
+                "second_ms": round(second_ms, 2),
+                "items": _count(body),
+            }
         conn.close()
         bare_spec = ServerSpec(
             "ceiling",
-            lambda port, tls_: [sys.executable, str(HERE / "bare_server.py"), "--port", str(port), *routes,
-                                *(["--cert", str(cert), "--key", str(key)] if tls_ else [])],
+            lambda port, tls_: [
+                sys.executable,
+                str(HERE / "bare_server.py"),
+                "--port",
+                str(port),
+                *routes,
+                *(["--cert", str(cert), "--key", str(key)] if tls_ else []),
+            ],
         )
         bare = start_server(bare_spec, tls, workdir)
         out["ceiling_rss_kib"] = proc_status(bare.pid).get("VmRSS")
@@ -189,8 +235,10 @@ def bench_size(size: int, args: argparse.Namespace, workdir: Path, cache: Path, 
                         harness.drive(args.driver, servers[name], load, args.connections, args.warmup)
                     r = harness.drive(args.driver, servers[name], load, args.connections, args.duration)
                     rounds[name].setdefault(key, []).append(r.as_dict())
-                    log(f"    {name:<10} {load.name:<34} {r.rps:>9.1f} req/s  p50 {r.p50_ms:8.2f} ms  "
-                        f"p99 {r.p99_ms:8.2f} ms{'  non-2xx ' + str(r.non2xx) if r.non2xx else ''}")
+                    log(
+                        f"    {name:<10} {load.name:<34} {r.rps:>9.1f} req/s  p50 {r.p50_ms:8.2f} ms  "
+                        f"p99 {r.p99_ms:8.2f} ms{'  non-2xx ' + str(r.non2xx) if r.non2xx else ''}"
+                    )
         out["loads"] = {}
         for key in endpoints:
             row: dict[str, Any] = {"name": endpoints[key].name}
@@ -240,79 +288,132 @@ def report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
     c = res["config"]
     fmt = c.get("format", "yaml").upper()
     md = [f"# scenariod scale benchmark ({c['started']})\n"]
-    md.append(f"Driver **{c['driver']}**, {c['connections']} connections, {c['duration_s']} s per endpoint and "
-              f"round, {c['rounds']} round(s) alternating scenariod and the ceiling (figures: medians), "
-              f"scenarios written as {fmt}, "
-              f"{c['transport'].upper()}; scenariod from {c['scenariod_src']}; {c['cpus']} CPUs, Python {c['python']}. "
-              "The ceiling is a bare aiohttp server answering each path with the bytes scenariod answered "
-              "(pre-serialized).\n")
-    md.append("CPU µs/req: the server's CPU time during the run ÷ requests answered; CPU capacity ÷ ceiling: the "
-              "ceiling's CPU µs/req ÷ scenariod's (robust to other processes on the machine).\n")
-    md.append("Startup: spawn to the first authenticated 200, median of the starts after the first; first start: "
-              "the first, with no memo of the file in the cache (a new or edited file: the schema is checked and "
-              "the memo written, scenariod/cache.py).\n")
-    md.append(f"| guests | nodes | file MB | startup s | first start s | RSS ready MiB | peak RSS MiB | finished tasks | "
-              f"first /cluster/resources ms | startup (YAML) s | first start (YAML) s | peak RSS at start (YAML) MiB |")
+    md.append(
+        f"Driver **{c['driver']}**, {c['connections']} connections, {c['duration_s']} s per endpoint and "
+        f"round, {c['rounds']} round(s) alternating scenariod and the ceiling (figures: medians), "
+        f"scenarios written as {fmt}, "
+        f"{c['transport'].upper()}; scenariod from {c['scenariod_src']}; {c['cpus']} CPUs, Python {c['python']}. "
+        "The ceiling is a bare aiohttp server answering each path with the bytes scenariod answered "
+        "(pre-serialized).\n"
+    )
+    md.append(
+        "CPU µs/req: the server's CPU time during the run ÷ requests answered; CPU capacity ÷ ceiling: the "
+        "ceiling's CPU µs/req ÷ scenariod's (robust to other processes on the machine).\n"
+    )
+    md.append(
+        "Startup: spawn to the first authenticated 200, median of the starts after the first; first start: "
+        "the first, with no memo of the file in the cache (a new or edited file: the schema is checked and "
+        "the memo written, scenariod/cache.py).\n"
+    )
+    md.append(
+        "| guests | nodes | file MB | startup s | first start s | RSS ready MiB | peak RSS MiB | finished tasks | "
+        "first /cluster/resources ms | startup (YAML) s | first start (YAML) s | peak RSS at start (YAML) MiB |"
+    )
     md.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in res["sizes"]:
         if fmt == "YAML":
             yaml_cells = f"{_startup_cell(s)} | {_first_cell(s)} | {_mib(s.get('ready_hwm_kib'))}"
         else:
-            yaml_cells = f"{_startup_cell(s, 'yaml_')} | {_first_cell(s, 'yaml_')} | {_mib(s.get('yaml_ready_hwm_kib'))}"
+            yaml_cells = (
+                f"{_startup_cell(s, 'yaml_')} | {_first_cell(s, 'yaml_')} | {_mib(s.get('yaml_ready_hwm_kib'))}"
+            )
         if "startup_error" in s and not s.get("startup_runs_s"):
-            md.append(f"| {s['guests']} | {s['nodes']} | {s['file_mb']} | failed: {s['startup_error']} | | | | | | "
-                      f"{yaml_cells} |")
+            md.append(
+                f"| {s['guests']} | {s['nodes']} | {s['file_mb']} | failed: {s['startup_error']} | | | | | | "
+                f"{yaml_cells} |"
+            )
             continue
-        md.append(f"| {s['guests']} | {s['nodes']} | {s['file_mb']} | {_startup_cell(s)} | {_first_cell(s)} | "
-                  f"{_mib(s.get('idle_rss_kib'))} | {_mib(s.get('peak_rss_kib'))} | "
-                  f"{(s.get('cluster_tasks') or {}).get('count', '—')} | "
-                  f"{s.get('bodies', {}).get('resources', {}).get('first_ms', '—')} | {yaml_cells} |")
+        md.append(
+            f"| {s['guests']} | {s['nodes']} | {s['file_mb']} | {_startup_cell(s)} | {_first_cell(s)} | "
+            f"{_mib(s.get('idle_rss_kib'))} | {_mib(s.get('peak_rss_kib'))} | "
+            f"{(s.get('cluster_tasks') or {}).get('count', '—')} | "
+            f"{s.get('bodies', {}).get('resources', {}).get('first_ms', '—')} | {yaml_cells} |"
+        )
     md.append("")
-    md.append("| guests | endpoint | body KB | scenariod req/s | p50 ms | p99 ms | ceiling req/s | ceiling p50 ms | "
-              "req/s ÷ ceiling | CPU µs/req | ceiling CPU µs/req | CPU capacity ÷ ceiling |")
+    md.append(
+        "| guests | endpoint | body KB | scenariod req/s | p50 ms | p99 ms | ceiling req/s | ceiling p50 ms | "
+        "req/s ÷ ceiling | CPU µs/req | ceiling CPU µs/req | CPU capacity ÷ ceiling |"
+    )
     md.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in res["sizes"]:
         for key, row in (s.get("loads") or {}).items():
             sd, ce = row["scenariod"], row["ceiling"]
             kb = s["bodies"][key]["bytes"] / 1024
-            md.append(f"| {s['guests']} | {row['name']} | {kb:.0f} | {sd['rps']:.0f} | {sd['p50_ms']:.2f} | "
-                      f"{sd['p99_ms']:.2f} | {ce['rps']:.0f} | {ce['p50_ms']:.2f} | "
-                      f"{'—' if row['ratio'] is None else format(row['ratio'], '.2f')} | "
-                      f"{sd.get('cpu_us_per_req') or '—'} | {ce.get('cpu_us_per_req') or '—'} | "
-                      f"{'—' if row.get('cpu_ratio') is None else format(row['cpu_ratio'], '.2f')} |")
+            md.append(
+                f"| {s['guests']} | {row['name']} | {kb:.0f} | {sd['rps']:.0f} | {sd['p50_ms']:.2f} | "
+                f"{sd['p99_ms']:.2f} | {ce['rps']:.0f} | {ce['p50_ms']:.2f} | "
+                f"{'—' if row['ratio'] is None else format(row['ratio'], '.2f')} | "
+                f"{sd.get('cpu_us_per_req') or '—'} | {ce.get('cpu_us_per_req') or '—'} | "
+                f"{'—' if row.get('cpu_ratio') is None else format(row['cpu_ratio'], '.2f')} |"
+            )
     md.append("")
     targets = []
     by = {s["guests"]: s for s in res["sizes"]}
     if 10_000 in by and by[10_000].get("loads"):
         r = by[10_000]["loads"]["resources"]["ratio"]
         cr = by[10_000]["loads"]["resources"].get("cpu_ratio")
-        targets.append(("10,000 guests: GET /cluster/resources ≥ 25% of the pre-serialized ceiling",
-                        ("—" if r is None else f"{r:.0%}") + ("" if cr is None else f" (CPU capacity {cr:.0%})"),
-                        "≥ 25%", None if r is None else r >= RESOURCES_TARGET))
+        targets.append(
+            (
+                "10,000 guests: GET /cluster/resources ≥ 25% of the pre-serialized ceiling",
+                ("—" if r is None else f"{r:.0%}") + ("" if cr is None else f" (CPU capacity {cr:.0%})"),
+                "≥ 25%",
+                None if r is None else r >= RESOURCES_TARGET,
+            )
+        )
     if 100_000 in by:
         s = by[100_000]
         starts = [(fmt, "")] + ([("YAML", "yaml_")] if fmt != "YAML" and "yaml_file_mb" in s else [])
         for label, prefix in starts:
             st = s.get(f"{prefix}startup_median_s")
-            targets.append((f"100,000 guests: startup ({label})", "failed" if st is None else f"{st:.2f} s",
-                            "< 5 s", False if st is None else st < START_TARGET_S))
+            targets.append(
+                (
+                    f"100,000 guests: startup ({label})",
+                    "failed" if st is None else f"{st:.2f} s",
+                    "< 5 s",
+                    False if st is None else st < START_TARGET_S,
+                )
+            )
             first = s.get(f"{prefix}first_start_s")
             if first is not None:
-                targets.append((f"100,000 guests: first start of the file ({label})", f"{first:.2f} s", "< 5 s",
-                                first < START_TARGET_S))
+                targets.append(
+                    (
+                        f"100,000 guests: first start of the file ({label})",
+                        f"{first:.2f} s",
+                        "< 5 s",
+                        first < START_TARGET_S,
+                    )
+                )
         peak = s.get("peak_rss_kib") or s.get("idle_rss_kib")
-        targets.append((f"100,000 guests: peak RSS ({fmt})", "—" if not peak else f"{peak / 1024:.0f} MiB",
-                        "< 1024 MiB", None if not peak else peak < RSS_TARGET_KIB))
+        targets.append(
+            (
+                f"100,000 guests: peak RSS ({fmt})",
+                "—" if not peak else f"{peak / 1024:.0f} MiB",
+                "< 1024 MiB",
+                None if not peak else peak < RSS_TARGET_KIB,
+            )
+        )
         if fmt != "YAML" and s.get("yaml_ready_hwm_kib"):
             peak = s["yaml_ready_hwm_kib"]
-            targets.append(("100,000 guests: peak RSS at start (YAML)", f"{peak / 1024:.0f} MiB", "< 1024 MiB",
-                            peak < RSS_TARGET_KIB))
+            targets.append(
+                (
+                    "100,000 guests: peak RSS at start (YAML)",
+                    f"{peak / 1024:.0f} MiB",
+                    "< 1024 MiB",
+                    peak < RSS_TARGET_KIB,
+                )
+            )
     sizes = sorted(k for k in by if by[k].get("loads"))
     if len(sizes) >= 2:
         lo, hi = by[sizes[0]]["loads"]["guest"]["scenariod"]["rps"], by[sizes[-1]]["loads"]["guest"]["scenariod"]["rps"]
         r = hi / lo if lo else None
-        targets.append((f"single guest lookup at {sizes[-1]:,} ÷ at {sizes[0]:,} guests (independent of size: ≈ 1)",
-                        "—" if r is None else f"{r:.2f}", "≈ 1 (≥ 0.8)", None if r is None else r >= 0.8))
+        targets.append(
+            (
+                f"single guest lookup at {sizes[-1]:,} ÷ at {sizes[0]:,} guests (independent of size: ≈ 1)",
+                "—" if r is None else f"{r:.2f}",
+                "≈ 1 (≥ 0.8)",
+                None if r is None else r >= 0.8,
+            )
+        )
     md.append("| target | measured | wanted | met |")
     md.append("|---|---:|---:|---|")
     for name, got, want, ok in targets:
@@ -324,8 +425,9 @@ def report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     p.add_argument("--sizes", default="1000,10000,100000", help="guest counts (default 1000,10000,100000)")
     p.add_argument("--nodes", type=int, help="nodes for every size (default: 10, 50, 100 by size)")
     p.add_argument("--driver", choices=("auto", "wrk", "python"), default="auto")
@@ -337,11 +439,19 @@ def main() -> int:
     p.add_argument("--startup-runs", type=int, default=3)
     p.add_argument("--startup-timeout", type=float, default=900.0, help="seconds to wait for a start (default 900)")
     p.add_argument("--tasks", type=int, default=200, help="finished tasks to make before the load (default 200)")
-    p.add_argument("--format", choices=("json", "yaml"), default="json",
-                   help="scenario files for the runs: JSON (default; JSON is YAML too, and loads fastest) or YAML")
-    p.add_argument("--yaml-startup-runs", type=int, default=2,
-                   help="with --format json, also time this many starts of the same scenario as YAML "
-                        "(default 2: a first start and one with the memo)")
+    p.add_argument(
+        "--format",
+        choices=("json", "yaml"),
+        default="json",
+        help="scenario files for the runs: JSON (default; JSON is YAML too, and loads fastest) or YAML",
+    )
+    p.add_argument(
+        "--yaml-startup-runs",
+        type=int,
+        default=2,
+        help="with --format json, also time this many starts of the same scenario as YAML "
+        "(default 2: a first start and one with the memo)",
+    )
     p.add_argument("--quiet-wait", type=float, default=60.0)
     p.add_argument("--keep", help="write the generated scenarios and bodies here and keep them")
     p.add_argument("--scenariod-src", help="measure the scenariod package in this folder instead of the installed one")
@@ -368,16 +478,26 @@ def main() -> int:
 
         _ca, cert, key = ensure_certificate(harness.HOST)
         run_flags = flags()
-        harness.precompile_scenariod({"PYTHONPATH": os.environ["BENCH_SCENARIOD_SRC"]}
-                                     if os.environ.get("BENCH_SCENARIOD_SRC") else None)
-        res: dict[str, Any] = {"config": {
-            "started": datetime.datetime.now().isoformat(timespec="seconds"), "driver": args.driver,
-            "connections": args.connections, "duration_s": args.duration, "rounds": args.rounds,
-            "transport": args.transport, "cpus": harness.cpus(), "python": platform.python_version(),
-            "format": args.format,
-            "scenariod_src": args.scenariod_src or "installed", "scenariod_flags": run_flags,
-            "loadavg_before": harness.loadavg(),
-        }, "sizes": []}
+        harness.precompile_scenariod(
+            {"PYTHONPATH": os.environ["BENCH_SCENARIOD_SRC"]} if os.environ.get("BENCH_SCENARIOD_SRC") else None
+        )
+        res: dict[str, Any] = {
+            "config": {
+                "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                "driver": args.driver,
+                "connections": args.connections,
+                "duration_s": args.duration,
+                "rounds": args.rounds,
+                "transport": args.transport,
+                "cpus": harness.cpus(),
+                "python": platform.python_version(),
+                "format": args.format,
+                "scenariod_src": args.scenariod_src or "installed",
+                "scenariod_flags": run_flags,
+                "loadavg_before": harness.loadavg(),
+            },
+            "sizes": [],
+        }
         for size in sizes:
             res["sizes"].append(bench_size(size, args, workdir, cache, cert, key, run_flags))
             (out_dir / "scale.json").write_text(json.dumps(res, indent=1) + "\n")  # partial results survive

@@ -24,7 +24,10 @@ from proxmoxer.tools import Tasks
 def default_ca() -> str | None:
     if os.environ.get("SCENARIOD_CA"):
         return os.environ["SCENARIOD_CA"]
-    cache = Path(os.environ.get("SCENARIOD_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenariod")
+    cache = Path(
+        os.environ.get("SCENARIOD_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scenariod"
+    )
     ca = cache / "ca.pem"
     return str(ca) if ca.is_file() else None
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 
@@ -54,8 +55,14 @@ def _judges_digest() -> str:
 
         here = Path(__file__).resolve().parent
         digest = hashlib.sha256(__version__.encode())
-        for name in ("scenario.py", "fastload.py", "data/scenario.schema.json",
-                     "data/pve.api.json.gz", "data/pbs.api.json.gz", "data/pdm.api.json.gz"):
+        for name in (
+            "scenario.py",
+            "fastload.py",
+            "data/scenario.schema.json",
+            "data/pve.api.json.gz",
+            "data/pbs.api.json.gz",
+            "data/pdm.api.json.gz",
+        ):
             digest.update((here / name).read_bytes())
         _judges = digest.hexdigest()[:16]
     return _judges

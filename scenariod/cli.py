@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("text", "json"), default="text", help="log line format")
     run.add_argument("--reset-on-reload", action="store_true", help="start from the seed on every reload")
     run.add_argument("--no-reload", action="store_true", help="do not watch the files")
-    run.add_argument("--control-token", help="require this token on /_scenariod/ (default: the file's auth.control_token)")
+    run.add_argument(
+        "--control-token", help="require this token on /_scenariod/ (default: the file's auth.control_token)"
+    )
     run.add_argument("--journal-size", type=int, help="requests kept in the journal (default: limits.journal)")
     run.add_argument("--task-limit", type=int, help="tasks kept per world (default: limits.tasks)")
     run.set_defaults(func=cmd_run)
@@ -56,10 +58,13 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check a running instance's journal against expectations; exit 1 if unmet")
     verify.add_argument("url", metavar="URL", help="the instance, e.g. https://127.0.0.1:8006 (or .../_session/ID)")
-    verify.add_argument("file", nargs="?", metavar="FILE",
-                        help="check this file's `expect` section (default: the served scenario's)")
+    verify.add_argument(
+        "file", nargs="?", metavar="FILE", help="check this file's `expect` section (default: the served scenario's)"
+    )
     verify.add_argument("--session", help="check this session's journal (`*`: every session and the default)")
-    verify.add_argument("--cacert", metavar="CA", help="CA file to verify HTTPS with (default: the system's and scenariod's own)")
+    verify.add_argument(
+        "--cacert", metavar="CA", help="CA file to verify HTTPS with (default: the system's and scenariod's own)"
+    )
     verify.add_argument("-k", "--insecure", action="store_true", help="do not verify the HTTPS certificate")
     verify.add_argument("--token", help="the control token (default: $SCENARIOD_CONTROL_TOKEN)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -70,8 +75,15 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import run_verify
 
-    return run_verify(args.url, args.file, session=args.session, cafile=args.cacert, insecure=args.insecure,
-                      token=args.token, as_json=args.json)
+    return run_verify(
+        args.url,
+        args.file,
+        session=args.session,
+        cafile=args.cacert,
+        insecure=args.insecure,
+        token=args.token,
+        as_json=args.json,
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -151,9 +163,15 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
     from .server import Service
 
     services = [
-        Service(s, host=args.host, port=args.port, tls=False if args.http else None,
-                control_token=getattr(args, "control_token", None),
-                limits={"journal": args.journal_size, "tasks": args.task_limit}) for s in scenarios
+        Service(
+            s,
+            host=args.host,
+            port=args.port,
+            tls=False if args.http else None,
+            control_token=getattr(args, "control_token", None),
+            limits={"journal": args.journal_size, "tasks": args.task_limit},
+        )
+        for s in scenarios
     ]
     # The live view on a terminal; plain lines (text or JSON) otherwise, or with --no-tui.
     tui = not args.no_tui and args.log_format == "text" and sys.stdout.isatty()
@@ -165,8 +183,11 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
         if service.control_warning:  # before the URL line: a reader of that line may stop us at once
             print(f"scenariod: {service.control_warning}", file=sys.stderr, flush=True)
         ca = f"  (CA: {service.ca_file})" if service.ca_file else ""
-        print(f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "
-              f"at {service.url}/api2/json{ca}", flush=True)
+        print(
+            f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "
+            f"at {service.url}/api2/json{ca}",
+            flush=True,
+        )
     gc.enable()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

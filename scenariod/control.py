@@ -18,7 +18,8 @@ import fnmatch
 import hmac
 import json
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
@@ -52,7 +53,8 @@ class ControlError(Exception):
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), status=status,
+        body=orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS),
+        status=status,
         headers={**_JSON_HEADERS, **(headers or {})},
     )
 
@@ -60,8 +62,9 @@ def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) 
 class Ctl:
     """One control request: the service, the parsed request, and the World(s) it targets."""
 
-    def __init__(self, service: "Service", request: web.BaseRequest, method: str, rest: list[str],
-                 session: str | None) -> None:
+    def __init__(
+        self, service: Service, request: web.BaseRequest, method: str, rest: list[str], session: str | None
+    ) -> None:
         self.service = service
         self.request = request
         self.method = method
@@ -103,23 +106,29 @@ class Ctl:
 Handler = Callable[[Ctl], Awaitable[web.StreamResponse]]
 
 
-async def handle_control(service: "Service", request: web.BaseRequest, raw: str, session: str | None) -> web.StreamResponse:
+async def handle_control(
+    service: Service, request: web.BaseRequest, raw: str, session: str | None
+) -> web.StreamResponse:
     """Answer a request under /_scenariod/ (`raw`: its path without the query string)."""
     started = time.perf_counter()
     method = "GET" if request.method == "HEAD" else request.method
-    segments = [unquote(s) for s in raw[len(PREFIX):].split("/") if s]
+    segments = [unquote(s) for s in raw[len(PREFIX) :].split("/") if s]
     name = segments[0] if segments else ""
     try:
         token = service.control_token
         if token is not None and not _bearer_ok(request.headers.get("Authorization", ""), token):
-            raise ControlError(401, "the control API needs `Authorization: Bearer TOKEN` (auth.control_token or --control-token)")
+            raise ControlError(
+                401, "the control API needs `Authorization: Bearer TOKEN` (auth.control_token or --control-token)"
+            )
         if session is None:
             session = request.query.get("session") or request.headers.get(SESSION_HEADER) or None
         if session is not None and session != ALL and not service.valid_session_id(session):
             raise ControlError(400, f"invalid session id {session[:140]!r}: 1-128 letters, digits or -_.:@+~=")
         methods = ENDPOINTS.get(name)
         if methods is None:
-            raise ControlError(404, f"no control endpoint {raw}", endpoints=sorted(f"{PREFIX}/{n}" for n in ENDPOINTS if n))
+            raise ControlError(
+                404, f"no control endpoint {raw}", endpoints=sorted(f"{PREFIX}/{n}" for n in ENDPOINTS if n)
+            )
         handler = methods.get(method)
         if handler is None:
             allowed = ", ".join(sorted(methods))
@@ -142,14 +151,27 @@ def _bearer_ok(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
-def _log(service: "Service", request: web.BaseRequest, raw: str, session: str | None, status: int, started: float) -> None:
+def _log(
+    service: Service, request: web.BaseRequest, raw: str, session: str | None, status: int, started: float
+) -> None:
     """Show the control request in the live request log (it is not part of any journal)."""
     if not service.listeners:
         return
     query = dict(request.query) if request.query_string else {}
-    entry = Entry(id=next(Journal._ids), time=time.time(), method=request.method, path=raw,  # noqa: SLF001
-                  query=query, body={}, headers=request.headers, session=session, fmt="control",
-                  status=status, answered_by=CONTROL, latency=time.perf_counter() - started)
+    entry = Entry(
+        id=next(Journal._ids),
+        time=time.time(),
+        method=request.method,
+        path=raw,  # noqa: SLF001
+        query=query,
+        body={},
+        headers=request.headers,
+        session=session,
+        fmt="control",
+        status=status,
+        answered_by=CONTROL,
+        latency=time.perf_counter() - started,
+    )
     service._emit(entry)  # noqa: SLF001
 
 
@@ -157,44 +179,50 @@ def _log(service: "Service", request: web.BaseRequest, raw: str, session: str | 
 
 
 async def index(ctl: Ctl) -> web.StreamResponse:
-    return _json({
-        "scenariod": __version__,
-        "endpoints": {f"{PREFIX}/{n}": sorted(m) for n, m in ENDPOINTS.items() if n},
-        "docs": "docs/control-api.md",
-    })
+    return _json(
+        {
+            "scenariod": __version__,
+            "endpoints": {f"{PREFIX}/{n}": sorted(m) for n, m in ENDPOINTS.items() if n},
+            "docs": "docs/control-api.md",
+        }
+    )
 
 
 async def health(ctl: Ctl) -> web.StreamResponse:
     service = ctl.service
-    return _json({
-        "status": "ok",
-        "service": service.scenario.service,
-        "scenario": service.scenario.name,
-        "scenariod": __version__,
-        "sessions": len(service.sessions),
-        "reloads": service.reloads,
-        "last_error": service.last_error,
-    })
+    return _json(
+        {
+            "status": "ok",
+            "service": service.scenario.service,
+            "scenario": service.scenario.name,
+            "scenariod": __version__,
+            "sessions": len(service.sessions),
+            "reloads": service.reloads,
+            "last_error": service.last_error,
+        }
+    )
 
 
 async def scenario_info(ctl: Ctl) -> web.StreamResponse:
     service = ctl.service
     s = service.scenario
-    return _json({
-        "name": s.name,
-        "description": s.description,
-        "file": str(s.file),
-        "service": s.service,
-        "api": s.api.version,
-        "url": service.url,
-        "tls": bool(service.tls),
-        "ca_file": service.ca_file,
-        "expectations": len(s.expect),
-        "limits": {"journal": s.limits.journal, "tasks": s.limits.tasks, "sessions": s.limits.sessions},
-        "reloads": service.reloads,
-        "last_error": service.last_error,
-        "text": s.text,
-    })
+    return _json(
+        {
+            "name": s.name,
+            "description": s.description,
+            "file": str(s.file),
+            "service": s.service,
+            "api": s.api.version,
+            "url": service.url,
+            "tls": bool(service.tls),
+            "ca_file": service.ca_file,
+            "expectations": len(s.expect),
+            "limits": {"journal": s.limits.journal, "tasks": s.limits.tasks, "sessions": s.limits.sessions},
+            "reloads": service.reloads,
+            "last_error": service.last_error,
+            "text": s.text,
+        }
+    )
 
 
 # journal
@@ -504,7 +532,7 @@ async def reset(ctl: Ctl) -> web.StreamResponse:
     return _json({"reset": sid, "scenario": scenario.name})
 
 
-def _fresh_default(service: "Service") -> None:
+def _fresh_default(service: Service) -> None:
     old = service.world
     old.tasks.cancel_all()
     world = World(service.scenario, name=old.name)
@@ -554,11 +582,13 @@ async def sessions_get(ctl: Ctl) -> web.StreamResponse:
         if sid not in service.sessions:
             raise ControlError(404, f"no session {sid}")
         return _json(_session_json(service, sid))
-    return _json({
-        "limit": service.scenario.limits.sessions,
-        "count": len(service.sessions),
-        "sessions": [_session_json(service, sid) for sid in service.sessions],
-    })
+    return _json(
+        {
+            "limit": service.scenario.limits.sessions,
+            "count": len(service.sessions),
+            "sessions": [_session_json(service, sid) for sid in service.sessions],
+        }
+    )
 
 
 async def sessions_post(ctl: Ctl) -> web.StreamResponse:
@@ -588,7 +618,7 @@ async def sessions_delete(ctl: Ctl) -> web.StreamResponse:
     return _json({"deleted": [sid]})
 
 
-def _session_json(service: "Service", sid: str) -> dict[str, Any]:
+def _session_json(service: Service, sid: str) -> dict[str, Any]:
     world = service.sessions[sid]
     created, used = service.session_times.get(sid, (None, None))
     return {

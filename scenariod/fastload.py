@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Loaded", "Section", "line_col", "load", "load_known", "starts_as_json"]
 

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 _GO_ON = frozenset({"delay", "truncate", "dribble"})
 
 
-def draw_delay(delay: "Delay", rng: random.Random | None) -> float:
+def draw_delay(delay: Delay, rng: random.Random | None) -> float:
     """Seconds to wait for a `delay`: fixed, uniform in [min, max], or log-normal capped at max."""
     r = rng or random
     if delay.kind == "fixed":
@@ -111,13 +111,13 @@ def _display_path(file: Path) -> str:
 
 @dataclass(slots=True)
 class CompiledFault:
-    fault: "Fault"
+    fault: Fault
     number: int  # 1-based, as the journal names it
     label: str  # "fault #2 (error 595) at scenarios/x.yaml:31"
     error: wire.ApiError | None
 
 
-def _effect_text(f: "Fault") -> str:
+def _effect_text(f: Fault) -> str:
     if f.effect == "error":
         return f"error {f.error['status'] if f.error else 500}"
     if f.effect == "garbage":
@@ -129,7 +129,7 @@ def _effect_text(f: "Fault") -> str:
     return f.effect
 
 
-def _error_of(f: "Fault") -> wire.ApiError | None:
+def _error_of(f: Fault) -> wire.ApiError | None:
     if f.effect != "error":
         return None
     spec = f.error or {}
@@ -145,7 +145,7 @@ def _error_of(f: "Fault") -> wire.ApiError | None:
 class FaultIndex(RuleIndex[CompiledFault]):
     """The scenario's faults by API node, with their gates. Falsy when there are none."""
 
-    def __init__(self, scenario: "Scenario") -> None:
+    def __init__(self, scenario: Scenario) -> None:
         where = _display_path(scenario.file)
         self.seed = int(scenario.seed)
         super().__init__(
@@ -153,14 +153,15 @@ class FaultIndex(RuleIndex[CompiledFault]):
             (
                 (
                     Matcher(f.when),
-                    CompiledFault(f, f.index + 1, f"fault #{f.index + 1} ({_effect_text(f)}) at {where}:{f.line}",
-                                  _error_of(f)),
+                    CompiledFault(
+                        f, f.index + 1, f"fault #{f.index + 1} ({_effect_text(f)}) at {where}:{f.line}", _error_of(f)
+                    ),
                 )
                 for f in scenario.faults
             ),
         )
 
-    def pick(self, node: "ApiNode", req: Request, world: "World") -> "Fired | None":
+    def pick(self, node: ApiNode, req: Request, world: World) -> Fired | None:
         """Count the request for every fault it matches; the first one whose gates open fires."""
         fired: Fired | None = None
         counts = world.fault_counts
@@ -211,7 +212,7 @@ class Fired:
     def detail(self) -> str:
         return f"{self.compiled.label}; {self.outcome}" if self.outcome else self.compiled.label
 
-    async def apply(self, request: web.BaseRequest, entry: "Entry", hangs: "Hangs") -> web.StreamResponse | None:
+    async def apply(self, request: web.BaseRequest, entry: Entry, hangs: Hangs) -> web.StreamResponse | None:
         """Carry out every effect but `error` (the pipeline renders that one).
 
         Returns a response that sends nothing when the fault broke the connection (reset,
@@ -251,7 +252,7 @@ class Fired:
         return Dropped()
 
 
-def _close(request: web.BaseRequest) -> "Dropped":
+def _close(request: web.BaseRequest) -> Dropped:
     transport = request.transport
     if transport is not None:
         transport.close()
@@ -274,7 +275,7 @@ def _reset(transport: asyncio.BaseTransport) -> None:
 PENDING: contextvars.ContextVar[Fired | None] = contextvars.ContextVar("scenariod_fault", default=None)
 
 
-def settle(entry: "Entry", response: Any, answered_by: str, detail: str) -> tuple[Any, str, str]:
+def settle(entry: Entry, response: Any, answered_by: str, detail: str) -> tuple[Any, str, str]:
     """The final answer of a request a going-on fault (delay, truncate, dribble) fired on.
 
     Called by the pipeline's `_finish` when `entry.answered_by` is still FAULT: returns the
@@ -323,7 +324,7 @@ class Shaped(web.StreamResponse):
         self.hangs = fired.hangs
 
     @classmethod
-    def wrap(cls, response: Any, fired: Fired) -> "Shaped | None":
+    def wrap(cls, response: Any, fired: Fired) -> Shaped | None:
         if type(response) is not web.Response:
             return None
         body = response.body

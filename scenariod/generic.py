@@ -9,13 +9,14 @@ from its `returns` schema, which it then keeps.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
 from . import synth, wire
 from .apidesc import ApiNode
-from .state import MISSING, StateStore, coerce_key, join, normalize, split
+from .state import MISSING, StateStore, coerce_key, join, normalize
 from .tasks import TaskRequest, task_type_for
 from .world import Call, World
 
@@ -92,7 +93,11 @@ def filter_items(node: ApiNode, items: list[Any], args: dict[str, Any]) -> list[
     wanted = _filters(node, args)
     if not wanted:
         return items
-    return [item for item in items if isinstance(item, dict) and all(_field_matches(item.get(k), v) for k, v in wanted.items())]
+    return [
+        item
+        for item in items
+        if isinstance(item, dict) and all(_field_matches(item.get(k), v) for k, v in wanted.items())
+    ]
 
 
 def _field_matches(have: Any, want: Any) -> bool:

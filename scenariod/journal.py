@@ -9,8 +9,9 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 # What answered a request, as the request log names it.
 FAULT, ROUTE, TASK, AUTH, BUILTIN, CONTROL = "fault", "route", "task", "auth", "built-in", "control"
@@ -64,8 +65,16 @@ class Journal:
         if size != self._entries.maxlen:
             self._entries = deque(self._entries, maxlen=size)
 
-    def open(self, method: str, path: str, query: dict[str, Any], body: dict[str, Any],
-             headers: Mapping[str, str], session: str | None, fmt: str) -> Entry:
+    def open(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        body: dict[str, Any],
+        headers: Mapping[str, str],
+        session: str | None,
+        fmt: str,
+    ) -> Entry:
         entry = Entry(next(self._ids), time.time(), method, path, query, body, headers, session, fmt)
         self._entries.append(entry)
         self.total += 1

@@ -6,7 +6,8 @@ that could match it: cost grows with the rules on its own path, not with the sce
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 import jmespath
 import jmespath.functions

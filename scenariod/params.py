@@ -334,6 +334,7 @@ def _translate_class(body: str, negated: bool) -> str:
 
 def _translate_regex(pattern: str, rust: bool) -> str:
     """Perl/Rust regex syntax to Python `re` syntax (best effort; may raise re.error)."""
+
     # Perl's stringified qr// groups: (?^:...), (?^i:...), (?^u:...)
     def flags(m: re.Match[str]) -> str:
         f = "".join(ch for ch in m.group(1) if ch in "imsx")
@@ -391,7 +392,7 @@ def _translate_regex(pattern: str, rust: bool) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compile_pattern(pattern: str, dialect: str) -> re.Pattern[str] | None:
     """A compiled pattern, or None when Python cannot express it (then it accepts)."""
     try:
@@ -617,9 +618,7 @@ _PVE_FORMATS: dict[str, Callable[[str], str | None]] = {
     "pve-roleid": _regex_format("pve-roleid", r"^[A-Za-z0-9\.\-_]+$"),
     "pve-poolid": _verify_poolid,
     "pve-storage-path": _regex_format("pve-storage-path", r"^/[^;\(\)]+"),
-    "pve-storage-server": lambda v: _fmt_message(
-        "pve-storage-server", _fmt_ip(v) or bool(_DNS_NAME.search(v)), v
-    ),
+    "pve-storage-server": lambda v: _fmt_message("pve-storage-server", _fmt_ip(v) or bool(_DNS_NAME.search(v)), v),
     "pve-storage-vgname": _regex_format("pve-storage-vgname", r"^[a-z0-9][a-z0-9\-\_\.]*[a-z0-9]$", re.I),
     "pve-storage-content": lambda v: _fmt_message("pve-storage-content", v in _STORAGE_CONTENT, v),
     "pve-storage-options": _regex_format("pve-storage-options", r"^\S+$"),
@@ -1123,9 +1122,13 @@ class _Compiler:
 
         def constraints(v: int | float, path: str) -> None:
             if min_n is not None and v < min_n:
-                raise _Invalid({path: w["minimum"].format(limit=_rust_num(min_n, integer), value=_rust_num(v, integer))})
+                raise _Invalid(
+                    {path: w["minimum"].format(limit=_rust_num(min_n, integer), value=_rust_num(v, integer))}
+                )
             if max_n is not None and v > max_n:
-                raise _Invalid({path: w["maximum"].format(limit=_rust_num(max_n, integer), value=_rust_num(v, integer))})
+                raise _Invalid(
+                    {path: w["maximum"].format(limit=_rust_num(max_n, integer), value=_rust_num(v, integer))}
+                )
 
         def check(value: Any, path: str) -> Any:
             tv = type(value)
@@ -1264,9 +1267,7 @@ class _Compiler:
                 # form values: every occurrence is parsed as one element
                 return [item_check(value, path)]
             if type(value) is not list:
-                raise _Invalid(
-                    {path: w["expected_array_object" if type(value) is dict else "expected_array_scalar"]}
-                )
+                raise _Invalid({path: w["expected_array_object" if type(value) is dict else "expected_array_scalar"]})
             out = []
             errors: dict[str, str] = {}
             for i, element in enumerate(value):
@@ -1292,9 +1293,7 @@ class _Compiler:
 
         def check(value: Any, path: str) -> Any:
             if type(value) is not dict:
-                raise _Invalid(
-                    {path: w["expected_object_array" if type(value) is list else "expected_object_scalar"]}
-                )
+                raise _Invalid({path: w["expected_object_array" if type(value) is list else "expected_object_scalar"]})
             errors: dict[str, str] = {}
             out: dict[str, Any] = {}
             for key, sub in value.items():
@@ -1379,7 +1378,9 @@ class _OneOf:
 
     __slots__ = ("type_property", "alternatives", "outer")
 
-    def __init__(self, type_property: str, alternatives: list[tuple[frozenset[str] | None, Check, bool]], outer: Check) -> None:
+    def __init__(
+        self, type_property: str, alternatives: list[tuple[frozenset[str] | None, Check, bool]], outer: Check
+    ) -> None:
         self.type_property = type_property
         self.alternatives = alternatives
         self.outer = outer

@@ -39,8 +39,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -54,18 +55,43 @@ START_TIMEOUT = 60.0
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("scenariod", "scenariod mock Proxmox server")
-    group.addoption("--scenariod-scenario", dest="scenariod_scenario", metavar="PATH",
-                    help="scenario file served to the `scenariod` fixture (ini: scenariod_scenario)")
-    group.addoption("--scenariod-mode", dest="scenariod_mode", choices=MODES,
-                    help="run the server in this process (inprocess, default) or as `scenariod run` (subprocess)")
-    group.addoption("--scenariod-http", dest="scenariod_http", action="store_true", default=None,
-                    help="serve plain HTTP instead of HTTPS (proxmoxer needs HTTPS)")
-    group.addoption("--scenariod-url", dest="scenariod_url", metavar="URL",
-                    help="use a scenariod instance already running at URL instead of starting one")
-    group.addoption("--scenariod-cacert", dest="scenariod_cacert", metavar="CA",
-                    help="CA file of the instance given with --scenariod-url")
-    group.addoption("--scenariod-token", dest="scenariod_token", metavar="TOKEN",
-                    help="control token of the instance given with --scenariod-url")
+    group.addoption(
+        "--scenariod-scenario",
+        dest="scenariod_scenario",
+        metavar="PATH",
+        help="scenario file served to the `scenariod` fixture (ini: scenariod_scenario)",
+    )
+    group.addoption(
+        "--scenariod-mode",
+        dest="scenariod_mode",
+        choices=MODES,
+        help="run the server in this process (inprocess, default) or as `scenariod run` (subprocess)",
+    )
+    group.addoption(
+        "--scenariod-http",
+        dest="scenariod_http",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP instead of HTTPS (proxmoxer needs HTTPS)",
+    )
+    group.addoption(
+        "--scenariod-url",
+        dest="scenariod_url",
+        metavar="URL",
+        help="use a scenariod instance already running at URL instead of starting one",
+    )
+    group.addoption(
+        "--scenariod-cacert",
+        dest="scenariod_cacert",
+        metavar="CA",
+        help="CA file of the instance given with --scenariod-url",
+    )
+    group.addoption(
+        "--scenariod-token",
+        dest="scenariod_token",
+        metavar="TOKEN",
+        help="control token of the instance given with --scenariod-url",
+    )
     parser.addini("scenariod_scenario", "scenario file served to the `scenariod` fixture (relative to the ini file)")
     parser.addini("scenariod_mode", "inprocess (default) or subprocess", default="inprocess")
     parser.addini("scenariod_http", "serve plain HTTP instead of HTTPS", type="bool", default=False)
@@ -89,13 +115,13 @@ class ScenariodServer:
 
     url: str
     ca_file: str | None
-    scenario: "Scenario"
+    scenario: Scenario
     control_token: str | None = None
     mode: str = ""
     log_file: Path | None = None
 
     @property
-    def control(self) -> "ControlClient":
+    def control(self) -> ControlClient:
         from .verify import ControlClient
 
         return ControlClient(self.url, cafile=self.ca_file, token=self.control_token)
@@ -206,15 +232,27 @@ class SubprocessServer(ScenariodServer):
         self.control_token = self.scenario.auth.control_token
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = log_dir / f"scenariod-{path.stem}-{os.getpid()}-{next(_counter)}.log"
-        cmd = [sys.executable, "-m", "scenariod", "run", str(path), "--host", "127.0.0.1", "--port", "0",
-               "--no-tui", "--no-reload"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "scenariod",
+            "run",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-tui",
+            "--no-reload",
+        ]
         if http:
             cmd.append("--http")
         self._log = open(self.log_file, "w+b")  # noqa: SIM115 - kept open for the child's life
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
         with certificate_lock(not http and self.scenario.listen.tls):
-            self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, env=env)
+            self.process = subprocess.Popen(
+                cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
             self._wait_until_serving(path)
 
     def _wait_until_serving(self, path: Path) -> None:
@@ -394,10 +432,12 @@ class ScenariodSession:
         self.control = self._control()
         self._closers: list[Any] = []
 
-    def _control(self) -> "ControlClient":
+    def _control(self) -> ControlClient:
         from .verify import ControlClient
 
-        return ControlClient(self.server.url, cafile=self.ca_file, token=self.server.control_token, session=self.session)
+        return ControlClient(
+            self.server.url, cafile=self.ca_file, token=self.server.control_token, session=self.session
+        )
 
     @property
     def verify_tls(self) -> str | bool:
@@ -406,13 +446,24 @@ class ScenariodSession:
 
     @property
     def credentials(self) -> dict[str, Any]:
-        return {"user": self.user, "password": self.password, "token_id": self.token_id,
-                "token_secret": self.token_secret}
+        return {
+            "user": self.user,
+            "password": self.password,
+            "token_id": self.token_id,
+            "token_secret": self.token_secret,
+        }
 
     # clients
 
-    def proxmoxer(self, user: str | None = None, password: str | None = None, *, token: bool | str | None = None,
-                  token_secret: str | None = None, **kwargs: Any) -> Any:
+    def proxmoxer(
+        self,
+        user: str | None = None,
+        password: str | None = None,
+        *,
+        token: bool | str | None = None,
+        token_secret: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """A proxmoxer.ProxmoxAPI bound to this session (password login by default; `token=True`
         uses the scenario's first API token, `token="user@realm!name"` another one)."""
         try:
@@ -451,23 +502,36 @@ class ScenariodSession:
         verify: Any = kwargs.pop("verify", None)
         if verify is None:
             verify = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
-        client = httpx.Client(base_url=self.api_url, verify=verify,
-                              headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs)
+        client = httpx.Client(
+            base_url=self.api_url, verify=verify, headers=headers, timeout=kwargs.pop("timeout", 30), **kwargs
+        )
         self._closers.append(client.close)
         return client
 
     # journal and verification
 
-    def _call(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None,
-              ok: tuple[int, ...] = (200,)) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> Any:
         status, answer = self.control.request(method, path, params, body)
         if status not in ok:
             message = answer.get("error") if isinstance(answer, dict) else answer
             raise AssertionError(f"scenariod: {method} /_scenariod/{path} answered {status}: {message}")
         return answer
 
-    def journal(self, method: str | None = None, path: str | None = None, status: str | int | None = None,
-                since: int | float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def journal(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        status: str | int | None = None,
+        since: int | float | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """This session's requests, oldest first (filters as GET /_scenariod/journal)."""
         params = {"method": method, "path": path, "status": status, "since": since, "limit": limit}
         return self._call("GET", "journal", params)["entries"]
@@ -475,8 +539,15 @@ class ScenariodSession:
     def clear_journal(self) -> int:
         return self._call("DELETE", "journal")["cleared"]
 
-    def verify(self, when: Any, count: int | None = None, *, min: int | None = None,  # noqa: A002
-               max: int | None = None, never: bool | None = None) -> Verification:  # noqa: A002
+    def verify(
+        self,
+        when: Any,
+        count: int | None = None,
+        *,
+        min: int | None = None,  # noqa: A002
+        max: int | None = None,
+        never: bool | None = None,
+    ) -> Verification:  # noqa: A002
         """How many of this session's requests match `when` (a "METHOD PATH" string or a
         mapping, as in a scenario); true when the count is as wanted (default: at least once)."""
         body: dict[str, Any] = {"when": when}
@@ -485,8 +556,14 @@ class ScenariodSession:
                 body[key] = value
         return Verification(self._call("POST", "verify", body=body, ok=(200, 409)))
 
-    def assert_called(self, when: Any, count: int | None = None, *, min: int | None = None,  # noqa: A002
-                      max: int | None = None) -> Verification:  # noqa: A002
+    def assert_called(
+        self,
+        when: Any,
+        count: int | None = None,
+        *,
+        min: int | None = None,  # noqa: A002
+        max: int | None = None,
+    ) -> Verification:  # noqa: A002
         result = self.verify(when, count, min=min, max=max)
         if not result.ok:
             raise AssertionError("scenariod: expected request not made\n" + result.report)

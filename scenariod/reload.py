@@ -26,9 +26,10 @@ import logging
 import os
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .scenario import ScenarioInvalid, load_scenario
 from .state import MISSING, StateStore
@@ -71,7 +72,7 @@ class SeedDiff:
 _NOT_SEEDED = frozenset({"file", "text", "listen", "limits", "routes", "faults", "tasks", "expect"})
 
 
-def seed_change(old: "Scenario", new: "Scenario") -> SeedDiff:
+def seed_change(old: Scenario, new: Scenario) -> SeedDiff:
     """The change between the seeds of two versions of a scenario. Seeds are only built and
     compared when a field they depend on changed: most edits are of routes and faults, and
     building two seeds of 100,000 guests takes seconds."""
@@ -84,7 +85,7 @@ def seed_change(old: "Scenario", new: "Scenario") -> SeedDiff:
     return diff_seeds(World(old), World(new))
 
 
-def diff_seeds(old: "World", new: "World") -> SeedDiff:
+def diff_seeds(old: World, new: World) -> SeedDiff:
     """The change from `old`'s seeded state to `new`'s (both fresh Worlds)."""
     before = dict(old.store.entries())
     after = dict(new.store.entries())
@@ -117,7 +118,7 @@ def _merge(live: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> di
     return out
 
 
-def apply_diff(world: "World", diff: SeedDiff, scenario: "Scenario") -> None:
+def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
     """Bring a live World along with a seed change (see the module docstring)."""
     from .proxmox import prepare_state
 
@@ -175,8 +176,9 @@ def _client_deleted_an_ancestor(store: StateStore, diff: SeedDiff, path: Segs) -
     return False
 
 
-def _keep_client_changes(world: "World", diff: SeedDiff, before: dict[Segs, Any],
-                         secrets: dict[str, dict[str, str]]) -> None:
+def _keep_client_changes(
+    world: World, diff: SeedDiff, before: dict[Segs, Any], secrets: dict[str, dict[str, str]]
+) -> None:
     """Undo what the preparers re-declared over a client's change the seed did not make.
 
     A key is put back when the preparers set it to the seed's value, the seed did not
@@ -196,7 +198,13 @@ def _keep_client_changes(world: "World", diff: SeedDiff, before: dict[Segs, Any]
             continue
         restored = dict(value)
         for key, now in value.items():
-            if key in live and live[key] != now and key in new and now == new[key] and old.get(key, MISSING) == new[key]:
+            if (
+                key in live
+                and live[key] != now
+                and key in new
+                and now == new[key]
+                and old.get(key, MISSING) == new[key]
+            ):
                 restored[key] = live[key]
         if restored != value:
             store.set(path, restored)
@@ -207,7 +215,7 @@ def _keep_client_changes(world: "World", diff: SeedDiff, before: dict[Segs, Any]
                 live_s[key] = was[key]
 
 
-def retarget(world: "World", scenario: "Scenario") -> None:
+def retarget(world: World, scenario: Scenario) -> None:
     """Point a World's scenario-derived parts at the new scenario; its cached views go stale."""
     world.tasks.scenario = scenario
     world.journal.resize(scenario.limits.journal)
@@ -222,15 +230,15 @@ def retarget(world: "World", scenario: "Scenario") -> None:
 class Prepared:
     """A reload computed off the event loop, ready to be swapped in."""
 
-    old: "Scenario"
-    scenario: "Scenario"
-    runtime: "Runtime"
+    old: Scenario
+    scenario: Scenario
+    runtime: Runtime
     reset: bool
     diff: SeedDiff | None
     started: float
 
 
-def prepare(service: "Service", source: "Scenario | str | Path | None", reset: bool) -> Prepared:
+def prepare(service: Service, source: Scenario | str | Path | None, reset: bool) -> Prepared:
     """Load (raises ScenarioInvalid), compile, and diff the seeds. Safe to run in a thread."""
     from .server import Runtime
 
@@ -247,7 +255,7 @@ def prepare(service: "Service", source: "Scenario | str | Path | None", reset: b
     return Prepared(old, scenario, runtime, reset, diff, started)
 
 
-def apply(service: "Service", prepared: Prepared) -> None:
+def apply(service: Service, prepared: Prepared) -> None:
     """The swap: one synchronous step on the event loop, so no request sees half of it."""
     from .world import World
 
@@ -258,7 +266,8 @@ def apply(service: "Service", prepared: Prepared) -> None:
         if asyncio.iscoroutine(result):
             asyncio.ensure_future(result)
     if prepared.reset:
-        def fresh(old_world: "World") -> "World":
+
+        def fresh(old_world: World) -> World:
             old_world.tasks.cancel_all()
             world = World(scenario, old_world.name)
             world.journal = old_world.journal  # the request history is not state: it stays
@@ -279,8 +288,7 @@ def apply(service: "Service", prepared: Prepared) -> None:
     service.last_error = None
 
 
-async def reload_service(service: "Service", source: "Scenario | str | Path | None" = None, *,
-                         reset: bool = False) -> bool:
+async def reload_service(service: Service, source: Scenario | str | Path | None = None, *, reset: bool = False) -> bool:
     """Reload one Service; True when the new version is served, False when it was refused."""
     lock = _locks.get(service)
     if lock is None:
@@ -289,18 +297,21 @@ async def reload_service(service: "Service", source: "Scenario | str | Path | No
         return await _reload(service, source, reset)
 
 
-_locks: "weakref.WeakKeyDictionary[Service, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[Service, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-async def _reload(service: "Service", source: "Scenario | str | Path | None", reset: bool) -> bool:
+async def _reload(service: Service, source: Scenario | str | Path | None, reset: bool) -> bool:
     name = str(source) if isinstance(source, (str, Path)) else str(service.scenario.file)
     try:
         prepared = await asyncio.to_thread(prepare, service, source, reset)
     except ScenarioInvalid as exc:
         service.last_error = str(exc)
         count = len(exc.diagnostics)
-        announce(service, f"reload refused, {count} problem(s); still serving the last good version:\n"
-                          f"{service.last_error}", error=True)
+        announce(
+            service,
+            f"reload refused, {count} problem(s); still serving the last good version:\n{service.last_error}",
+            error=True,
+        )
         return False
     except Exception as exc:  # a bug of ours must not stop the server serving the last good version
         log.exception("reloading %s failed", name)
@@ -324,7 +335,7 @@ async def _reload(service: "Service", source: "Scenario | str | Path | None", re
     return True
 
 
-def announce(service: "Service", text: str, *, error: bool = False) -> None:
+def announce(service: Service, text: str, *, error: bool = False) -> None:
     """Tell the request logs (LineLog, LiveLog) about a reload or a refused one."""
     for listener in service.listeners:
         event = getattr(listener, "event", None)
@@ -339,7 +350,7 @@ def announce(service: "Service", text: str, *, error: bool = False) -> None:
 # --- watching the files ---------------------------------------------------------------------------
 
 
-def _targets(services: Iterable["Service"]) -> tuple[dict[str, "Service"], dict[str, "Service"]]:
+def _targets(services: Iterable[Service]) -> tuple[dict[str, Service], dict[str, Service]]:
     """Exact file paths to watch, and directories where any change counts (symlinked files)."""
     files: dict[str, Service] = {}
     dirs: dict[str, Service] = {}
@@ -355,8 +366,14 @@ def _targets(services: Iterable["Service"]) -> tuple[dict[str, "Service"], dict[
     return files, dirs
 
 
-async def watch(services: list["Service"], *, reset: bool = False, stop_event: asyncio.Event | None = None,
-                debounce: int = DEBOUNCE_MS, step: int = STEP_MS) -> None:
+async def watch(
+    services: list[Service],
+    *,
+    reset: bool = False,
+    stop_event: asyncio.Event | None = None,
+    debounce: int = DEBOUNCE_MS,
+    step: int = STEP_MS,
+) -> None:
     """Reload each service when its file is saved, until `stop_event` is set.
 
     The parent directories are watched (editors save by writing a temporary file and
@@ -372,8 +389,9 @@ async def watch(services: list["Service"], *, reset: bool = False, stop_event: a
         return path in files or os.path.dirname(path) in link_dirs
 
     try:
-        async for changes in awatch(*roots, watch_filter=wanted, debounce=debounce, step=step,
-                                    stop_event=stop_event, recursive=False):
+        async for changes in awatch(
+            *roots, watch_filter=wanted, debounce=debounce, step=step, stop_event=stop_event, recursive=False
+        ):
             await _handle(changes, files, link_dirs, reset)
     except Exception as exc:  # serving goes on without reloads; say why
         log.exception("watching %s failed", ", ".join(roots))
@@ -381,8 +399,9 @@ async def watch(services: list["Service"], *, reset: bool = False, stop_event: a
             announce(service, f"watching for saves stopped: {type(exc).__name__}: {exc}", error=True)
 
 
-async def _handle(changes: set[tuple[Any, str]], files: dict[str, "Service"], link_dirs: dict[str, "Service"],
-                  reset: bool) -> None:
+async def _handle(
+    changes: set[tuple[Any, str]], files: dict[str, Service], link_dirs: dict[str, Service], reset: bool
+) -> None:
     touched: list[Service] = []
     for _change, raw in changes:
         path = os.path.abspath(raw)
@@ -397,7 +416,7 @@ async def _handle(changes: set[tuple[Any, str]], files: dict[str, "Service"], li
         await _reload_file(service, reset)
 
 
-def _text_changed(service: "Service") -> bool:
+def _text_changed(service: Service) -> bool:
     try:
         text = Path(service.scenario.file).read_bytes().decode("utf-8-sig", "replace")
     except OSError:
@@ -405,7 +424,7 @@ def _text_changed(service: "Service") -> bool:
     return text != service.scenario.text or service.last_error is not None
 
 
-async def _reload_file(service: "Service", reset: bool) -> None:
+async def _reload_file(service: Service, reset: bool) -> None:
     path = Path(service.scenario.file)
     if not path.exists():
         # Mid-rename (the event of the new file follows), or removed for good: say so if it
@@ -415,6 +434,6 @@ async def _reload_file(service: "Service", reset: bool) -> None:
     await service.reload(reset=reset)
 
 
-def _gone(service: "Service", path: Path) -> None:
+def _gone(service: Service, path: Path) -> None:
     if not path.exists():
         announce(service, f"{path} was removed; still serving the last version")

@@ -16,9 +16,10 @@ import asyncio
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterable
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -61,7 +62,7 @@ class LineLog:
         self._second = -1
         self._stamp = ""
 
-    def __call__(self, service: "Service", entry: "Entry") -> None:
+    def __call__(self, service: Service, entry: Entry) -> None:
         if self.fmt == "json":
             record = entry.as_dict()
             record["scenario"] = service.scenario.name
@@ -88,7 +89,7 @@ class LineLog:
         self._flush_pending = False
         self.stream.flush()
 
-    def event(self, service: "Service", text: str, *, error: bool = False) -> None:
+    def event(self, service: Service, text: str, *, error: bool = False) -> None:
         """Reloads and refused reloads, between request lines (an error's diagnostics indented)."""
         if self.fmt == "json":
             record: dict[str, Any] = {
@@ -116,7 +117,7 @@ class LineLog:
 @dataclass(slots=True)
 class _Event:
     time: float
-    service: "Service"
+    service: Service
     text: str
     error: bool
 
@@ -130,12 +131,18 @@ MAX_ERROR_LINES = 4  # per service in the header
 class LiveLog:
     """The live request log (rich) for `scenariod run` on a terminal."""
 
-    def __init__(self, services: Iterable["Service"], console: "Console | None" = None,
-                 refresh_per_second: float = 10, keep: int = 500, watching: bool = True) -> None:
+    def __init__(
+        self,
+        services: Iterable[Service],
+        console: Console | None = None,
+        refresh_per_second: float = 10,
+        keep: int = 500,
+        watching: bool = True,
+    ) -> None:
         self.services = list(services)
         self.console = console
         self.refresh_per_second = refresh_per_second
-        self.rows: deque[tuple["Service", "Entry"] | _Event] = deque(maxlen=keep)
+        self.rows: deque[tuple[Service, Entry] | _Event] = deque(maxlen=keep)
         self.counts: Counter[str] = Counter()
         self.total = 0
         self.dirty = True
@@ -144,13 +151,13 @@ class LiveLog:
 
     # -- fed by the server (cheap: no rendering here) -----------------------------------------
 
-    def __call__(self, service: "Service", entry: "Entry") -> None:
+    def __call__(self, service: Service, entry: Entry) -> None:
         self.rows.append((service, entry))
         self.counts[status_class(entry.status)] += 1
         self.total += 1
         self.dirty = True
 
-    def event(self, service: "Service", text: str, *, error: bool = False) -> None:
+    def event(self, service: Service, text: str, *, error: bool = False) -> None:
         file = getattr(service.scenario, "file", None)
         if file is not None and str(file) != Path(file).name:  # the header names it in full
             text = text.replace(str(file), Path(file).name)
@@ -159,7 +166,7 @@ class LiveLog:
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def render(self, width: int | None = None, height: int | None = None) -> "RenderableType":
+    def render(self, width: int | None = None, height: int | None = None) -> RenderableType:
         from rich import box
         from rich.console import Group
         from rich.table import Table
@@ -172,8 +179,10 @@ class LiveLog:
 
         head: list[Text] = []
         title = Text.assemble(
-            ("scenariod ", "bold"), (__version__, "dim"),
-            ("  ·  watching for saves" if self.watching else "", "dim"), ("  ·  Ctrl-C stops", "dim"),
+            ("scenariod ", "bold"),
+            (__version__, "dim"),
+            ("  ·  watching for saves" if self.watching else "", "dim"),
+            ("  ·  Ctrl-C stops", "dim"),
         )
         head.append(title)
         for service in self.services:
@@ -228,8 +237,13 @@ class LiveLog:
                 cells: list[Any] = [time.strftime("%H:%M:%S", time.localtime(row.time))]
                 if several:
                     cells.append(row.service.scenario.name)
-                cells += [Text("error" if row.error else "reload", style=style), Text(_clip(first, MAX_PATH), style=style),
-                          "", "", ""]
+                cells += [
+                    Text("error" if row.error else "reload", style=style),
+                    Text(_clip(first, MAX_PATH), style=style),
+                    "",
+                    "",
+                    "",
+                ]
                 if detail:
                     cells.append(_clip(" ".join(rest)) if rest else "")
                 table.add_row(*cells)
@@ -252,7 +266,7 @@ class LiveLog:
             table.add_row(*cells)
         return Group(*head, table)
 
-    def _console(self) -> "Console":
+    def _console(self) -> Console:
         if self.console is None:
             from rich.console import Console
 
@@ -261,7 +275,7 @@ class LiveLog:
         return self.console
 
     @staticmethod
-    def _fit(console: "Console") -> bool:
+    def _fit(console: Console) -> bool:
         """Size the console as the terminal really is (a stale COLUMNS/LINES in the
         environment must not shrink the view); True when that changed its size."""
         import os
@@ -283,8 +297,15 @@ class LiveLog:
 
         console = self._console()
         interval = 1.0 / self.refresh_per_second
-        with Live(self.render(), console=console, auto_refresh=False, transient=False,
-                  redirect_stdout=True, redirect_stderr=True, vertical_overflow="crop") as live:
+        with Live(
+            self.render(),
+            console=console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stdout=True,
+            redirect_stderr=True,
+            vertical_overflow="crop",
+        ) as live:
             shown = time.monotonic()
             while not stop.is_set():
                 await asyncio.sleep(interval)

@@ -34,9 +34,10 @@ import json
 import math
 import re
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -87,9 +88,9 @@ class _Missing:
     """The type of `MISSING`: "no value given" where None is a value (e.g. `respond.data`)."""
 
     __slots__ = ()
-    _instance: "_Missing | None" = None
+    _instance: _Missing | None = None
 
-    def __new__(cls) -> "_Missing":
+    def __new__(cls) -> _Missing:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -103,10 +104,10 @@ class _Missing:
     def __reduce__(self) -> str:
         return "MISSING"
 
-    def __copy__(self) -> "_Missing":
+    def __copy__(self) -> _Missing:
         return self
 
-    def __deepcopy__(self, memo: dict) -> "_Missing":
+    def __deepcopy__(self, memo: dict) -> _Missing:
         return self
 
 
@@ -443,7 +444,7 @@ def split_template(s: str) -> list[str | ParsedResult]:
             end = _closing_brace(s, j + 2)
             if end < 0:
                 raise TemplateError(f"`{_clip(s[j:])}` has no closing }} for its ${{")
-            expr = s[j + 2:end]
+            expr = s[j + 2 : end]
             if not expr.strip():
                 raise TemplateError("`${}` is empty; write a JMESPath expression inside, e.g. ${params.vmid}")
             try:
@@ -486,8 +487,16 @@ def load_schema() -> dict:
 
 
 _ANNOTATIONS = frozenset({"title", "description", "examples", "default", "$comment", "deprecated"})
-_ROOT_KEYWORDS = _ANNOTATIONS | {"$schema", "$id", "$defs", "type", "required", "properties", "patternProperties",
-                                 "additionalProperties"}
+_ROOT_KEYWORDS = _ANNOTATIONS | {
+    "$schema",
+    "$id",
+    "$defs",
+    "type",
+    "required",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+}
 
 
 def _only_a_mapping(sub: Any, schema: dict) -> bool:
@@ -815,11 +824,13 @@ def _h_fault_effects(e: Any) -> list[Problem]:
     if not effects:
         return [(path, "value", "a fault needs an effect: one of " + ", ".join(EFFECTS))]
     n = len(effects)
-    return [(
-        path + (effects[1],),
-        "key",
-        f"a fault has {_COUNT_WORDS.get(n, str(n))} effects ({', '.join(effects)}); give each fault exactly one",
-    )]
+    return [
+        (
+            path + (effects[1],),
+            "key",
+            f"a fault has {_COUNT_WORDS.get(n, str(n))} effects ({', '.join(effects)}); give each fault exactly one",
+        )
+    ]
 
 
 def _h_respond_not(e: Any) -> list[Problem]:
@@ -835,21 +846,29 @@ def _h_expect_not(e: Any) -> list[Problem]:
     path = tuple(e.absolute_path)
     keys = _present(e.instance, ("count", "min", "max", "never"))
     at = keys[1] if len(keys) > 1 else None
-    return [(
-        path + ((at,) if at else ()),
-        "key" if at else "value",
-        f"an expectation takes `count`, `min`/`max` or `never`, not {' and '.join(keys)} together",
-    )]
+    return [
+        (
+            path + ((at,) if at else ()),
+            "key" if at else "value",
+            f"an expectation takes `count`, `min`/`max` or `never`, not {' and '.join(keys)} together",
+        )
+    ]
 
 
 def _h_method(e: Any) -> list[Problem]:
     path = tuple(e.absolute_path)
-    return [(path, "value", f"{_label(path, e.instance)} is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY")]
+    return [
+        (
+            path,
+            "value",
+            f"{_label(path, e.instance)} is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY",
+        )
+    ]
 
 
 def _h_when_string(e: Any) -> list[Problem]:
     path = tuple(e.absolute_path)
-    return [(path, "value", f"{_label(path, e.instance)} must be \"METHOD PATH\" or \"PATH\", e.g. \"GET /version\"")]
+    return [(path, "value", f'{_label(path, e.instance)} must be "METHOD PATH" or "PATH", e.g. "GET /version"')]
 
 
 def _h_userid(e: Any) -> list[Problem]:
@@ -893,7 +912,9 @@ def _translate(e: Any) -> list[Problem]:
             from jsonschema.exceptions import best_match
 
             return _translate(best_match([x for g in fitting for x in g]))
-        return [(path, "value", f"{_label(path, inst)} must be {_one_of([_branch_title(b) for b in e.validator_value])}")]
+        return [
+            (path, "value", f"{_label(path, inst)} must be {_one_of([_branch_title(b) for b in e.validator_value])}")
+        ]
     if v == "additionalProperties":
         props = e.schema.get("properties", {})
         patterns = list(e.schema.get("patternProperties", {}))
@@ -921,10 +942,14 @@ def _translate(e: Any) -> list[Problem]:
             msg += "; put it in quotes"
         return [(path, "value", msg)]
     if v == "enum":
-        return [(path, "value", f"{_label(path, inst)} must be one of {', '.join(_flow(x) for x in e.validator_value)}")]
+        return [
+            (path, "value", f"{_label(path, inst)} must be one of {', '.join(_flow(x) for x in e.validator_value)}")
+        ]
     if v == "const":
         if path == ("scenariod",):
-            return [(path, "value", f"{_label(path, inst)}: this scenariod reads format version 1; write `scenariod: 1`")]
+            return [
+                (path, "value", f"{_label(path, inst)}: this scenariod reads format version 1; write `scenariod: 1`")
+            ]
         if e.validator_value is True and path and isinstance(path[-1], str):
             return [(path, "value", f"{_label(path, inst)} must be true (or leave `{path[-1]}` out)")]
         return [(path, "value", f"{_label(path, inst)} must be {_fmt(e.validator_value)}")]
@@ -971,7 +996,7 @@ def _strip_prefix(path: str) -> str:
     p = path.strip()
     for prefix in (_API_PREFIX, _API_PREFIX[1:]):
         if p == prefix or p.startswith(prefix + "/"):
-            return p[len(prefix):]
+            return p[len(prefix) :]
     return p
 
 
@@ -1092,7 +1117,7 @@ class _Compiler:
         section = self.sections.get(name)  # type: ignore[union-attr]
         if section is None:  # a memo's document has no sections: read the file exactly
             raise _Retry
-        piece = self.text[section.start:section.end]
+        piece = self.text[section.start : section.end]
         try:
             tree = _yaml_loader().load("{" + piece + "}" if section.flow else piece)
         except Exception:  # noqa: BLE001 - any doubt: read the whole file exactly
@@ -1163,9 +1188,7 @@ class _Compiler:
     def parse(self) -> bool:
         from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-        if not self.text.strip() or all(
-            not ln.strip() or ln.lstrip().startswith("#") for ln in self.text.splitlines()
-        ):
+        if not self.text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in self.text.splitlines()):
             self.add_at(1, 1, "the file is empty; a scenario needs at least `scenariod: 1` and `name`")
             return False
         loader = _yaml_loader()
@@ -1271,7 +1294,7 @@ class _Compiler:
             return ApiDescription.load(service, pin_text)
         except UnknownApi as exc:
             detail = getattr(exc, "message", None) or str(exc)
-            self.add(("api",), f"`api: \"{pin_text}\"`: {detail}")
+            self.add(("api",), f'`api: "{pin_text}"`: {detail}')
         if pin_text is None:
             return None
         try:  # check the rest of the file against the bundled description all the same
@@ -1299,7 +1322,9 @@ class _Compiler:
                 lo = self.duration(path + ("min",), 0.0) or 0.0
                 hi = self.duration(path + ("max",), 0.0) or 0.0
                 if hi < lo:
-                    self.add(path + ("max",), f"`max: {_fmt(value['max'])}` is shorter than `min: {_fmt(value['min'])}`")
+                    self.add(
+                        path + ("max",), f"`max: {_fmt(value['max'])}` is shorter than `min: {_fmt(value['min'])}`"
+                    )
                 return Delay("uniform", min=lo, max=hi)
             median = self.duration(path + ("median",), 0.0) or 0.0
             cap = self.duration(path + ("max",), math.inf)
@@ -1355,7 +1380,9 @@ class _Compiler:
                 continue
             tid = t["tokenid"]
             if tid in seen:
-                self.add(path + ("tokenid",), f"token {tid} is declared twice (first at line {self.line_of(seen[tid])})")
+                self.add(
+                    path + ("tokenid",), f"token {tid} is declared twice (first at line {self.line_of(seen[tid])})"
+                )
             seen.setdefault(tid, path + ("tokenid",))
             userid, _, name = tid.rpartition("!")
             token = {
@@ -1405,7 +1432,9 @@ class _Compiler:
                 self.add(kpath, f"state keys are concrete paths; write {concrete}, not {norm}", "key")
                 continue
             if "*" in norm and any(s in ("*", "**") for s in segments):
-                self.add(kpath, f"state keys are concrete paths; `{key}` is a pattern (patterns belong in `when`)", "key")
+                self.add(
+                    kpath, f"state keys are concrete paths; `{key}` is a pattern (patterns belong in `when`)", "key"
+                )
                 continue
             if norm in seen:
                 first = seen[norm]
@@ -1416,11 +1445,19 @@ class _Compiler:
             if api is not None:
                 node = api.path_nodes(segments)[-1]
                 if node is None:
-                    self.add(kpath, f"`{key}` is not a path of the {self.service_label} API{self.did_you_mean(api, norm)}", "key")
+                    self.add(
+                        kpath,
+                        f"`{key}` is not a path of the {self.service_label} API{self.did_you_mean(api, norm)}",
+                        "key",
+                    )
                     continue
                 if "GET" not in node.ops:
                     have = ", ".join(sorted(node.ops, key=_method_order)) or "no operations"
-                    self.add(kpath, f"`{key}` cannot hold state: {node.path} has no GET in the {self.service_label} API (it has {have})", "key")
+                    self.add(
+                        kpath,
+                        f"`{key}` cannot hold state: {node.path} has no GET in the {self.service_label} API (it has {have})",
+                        "key",
+                    )
                     continue
                 if node.kind == "collection":
                     self.collection_items(kpath, norm, value, node)
@@ -1455,7 +1492,10 @@ class _Compiler:
                 continue
             if text in seen:
                 first = kpath + seen[text]
-                self.add(kpath + (i, keyname), f"{keyname} {text} appears twice under {norm} (first at line {self.line_of(first)})")
+                self.add(
+                    kpath + (i, keyname),
+                    f"{keyname} {text} appears twice under {norm} (first at line {self.line_of(first)})",
+                )
                 continue
             seen[text] = (i, keyname)
 
@@ -1477,7 +1517,9 @@ class _Compiler:
                 continue
             elif "{" in seg or "}" in seg:
                 if not _PARAM_SEGMENT.match(seg):
-                    self.add(path, f"`{seg}` in `{raw}`: a {{name}} placeholder must be a whole segment, like /qemu/{{vmid}}")
+                    self.add(
+                        path, f"`{seg}` in `{raw}`: a {{name}} placeholder must be a whole segment, like /qemu/{{vmid}}"
+                    )
                     ok = False
                 elif seg[1:-1] in names:
                     self.add(path, f"`{seg}` appears twice in `{raw}`; give each placeholder its own name")
@@ -1506,7 +1548,10 @@ class _Compiler:
             if len(words) == 1:
                 raw = words[0]
                 if raw.upper() in (*METHODS, "ANY") and not raw.startswith("/"):
-                    self.add(path, f"`when: {source}` needs a path; write `{raw.upper()} /version`, or `{raw.upper()} /**` for every path")
+                    self.add(
+                        path,
+                        f"`when: {source}` needs a path; write `{raw.upper()} /version`, or `{raw.upper()} /**` for every path",
+                    )
                     return None
                 method_word = None
             else:
@@ -1514,7 +1559,9 @@ class _Compiler:
             if method_word is not None:
                 upper = method_word.upper()
                 if upper not in (*METHODS, "ANY"):
-                    self.add(path, f"`{method_word}` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY")
+                    self.add(
+                        path, f"`{method_word}` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY"
+                    )
                     ok = False
                 elif upper != "ANY":
                     methods = frozenset({upper})
@@ -1540,7 +1587,10 @@ class _Compiler:
                 try:
                     compile_expression(if_expr)
                 except JMESPathError as exc:
-                    self.add(path + ("if",), f"`if: {_clip(if_expr)}` is not a valid JMESPath expression: {_jmespath_problem(exc)}")
+                    self.add(
+                        path + ("if",),
+                        f"`if: {_clip(if_expr)}` is not a valid JMESPath expression: {_jmespath_problem(exc)}",
+                    )
                     ok = False
             source = _when_source(methods, pattern, query, headers, body, if_expr)
         if isinstance(value, str) and pattern is None:
@@ -1558,12 +1608,16 @@ class _Compiler:
             line=line,
         )
 
-    def check_when_api(self, api: Any, methods: frozenset[str] | None, pattern: str, path_path: tuple, method_path: tuple) -> None:
+    def check_when_api(
+        self, api: Any, methods: frozenset[str] | None, pattern: str, path_path: tuple, method_path: tuple
+    ) -> None:
         segments = [s for s in pattern.split("/") if s]
         # Nodes without operations (intermediate paths) answer 501 before any rule runs.
         nodes = [n for n in api.match_template(segments) if n.ops]
         if not nodes:
-            self.add(path_path, f"`{pattern}` is not a path of the {self.service_label} API{self.did_you_mean(api, pattern)}")
+            self.add(
+                path_path, f"`{pattern}` is not a path of the {self.service_label} API{self.did_you_mean(api, pattern)}"
+            )
             return
         if not methods:
             return
@@ -1579,7 +1633,10 @@ class _Compiler:
             if len(nodes) == 1:
                 self.add(at, f"{m} is not an operation of {nodes[0].path} (it has {have_text})")
             else:
-                self.add(at, f"{m} is not an operation of any of the {len(nodes)} API paths `{pattern}` matches (they have {have_text})")
+                self.add(
+                    at,
+                    f"{m} is not an operation of any of the {len(nodes)} API paths `{pattern}` matches (they have {have_text})",
+                )
 
     def template(self, path: tuple, value: Any) -> None:
         """Check every `${...}` in the strings of `value` (recursively)."""
@@ -1740,7 +1797,9 @@ def _header_text(v: Any) -> str:
     return str(v)
 
 
-def _when_source(methods: frozenset[str] | None, pattern: str | None, query: Any, headers: Any, body: Any, if_expr: str | None) -> str:
+def _when_source(
+    methods: frozenset[str] | None, pattern: str | None, query: Any, headers: Any, body: Any, if_expr: str | None
+) -> str:
     words = []
     if methods:
         words.append("|".join(sorted(methods, key=_method_order)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -19,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from . import __version__, faults, generic, wire
-from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry, Journal
+from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
 from .matching import Matcher, Request, RuleIndex, Template
 from .proxmox import handler_for
 from .proxmox.auth import Authenticator, clock
@@ -75,7 +74,8 @@ class Runtime:
             ),
         )
         self.tasks: RuleIndex[CompiledTask] = RuleIndex(
-            api, ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks)
+            api,
+            ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
         )
         self.auth = Authenticator(scenario)
         self.faults = faults.FaultIndex(scenario)  # falsy when the scenario has none
@@ -86,17 +86,26 @@ class Runtime:
         found = self._ruleless.get(id(node))
         if found is None:
             found = self._ruleless[id(node)] = not (
-                self.routes.candidates(node, "GET") or self.faults.candidates(node, "GET")
-                or self.tasks.candidates(node, "GET"))
+                self.routes.candidates(node, "GET")
+                or self.faults.candidates(node, "GET")
+                or self.tasks.candidates(node, "GET")
+            )
         return found
 
 
 class Service:
     """One scenario served on one listener."""
 
-    def __init__(self, scenario: Scenario, *, host: str | None = None, port: int | None = None,
-                 tls: bool | None = None, control_token: str | None = None,
-                 limits: dict[str, int | None] | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        tls: bool | None = None,
+        control_token: str | None = None,
+        limits: dict[str, int | None] | None = None,
+    ) -> None:
         # The command line's limits (--journal-size, --task-limit) win over every version of the file.
         self.limit_overrides = {k: v for k, v in (limits or {}).items() if v is not None}
         scenario = self.adopt(scenario)
@@ -189,8 +198,10 @@ class Service:
                 return None
         except ValueError:
             pass
-        return (f"warning: {self.url}/_scenariod/ (the control API: state, journal, reset) is open to "
-                f"anyone who can reach {self.host}; set auth.control_token or --control-token")
+        return (
+            f"warning: {self.url}/_scenariod/ (the control API: state, journal, reset) is open to "
+            f"anyone who can reach {self.host}; set auth.control_token or --control-token"
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -267,13 +278,15 @@ class Service:
             return _json({"status": "ok"})
         if raw == "/":
             scenario = self.scenario
-            return _json({
-                "service": scenario.service,
-                "product": wire.PRODUCT_NAMES[scenario.service],
-                "scenario": scenario.name,
-                "scenariod": __version__,
-                "api": scenario.api.version,
-            })
+            return _json(
+                {
+                    "service": scenario.service,
+                    "product": wire.PRODUCT_NAMES[scenario.service],
+                    "scenario": scenario.name,
+                    "scenariod": __version__,
+                    "api": scenario.api.version,
+                }
+            )
         if raw == "/openapi.json":
             from .openapi import build_openapi
 
@@ -282,7 +295,9 @@ class Service:
 
     # -- the pipeline ---------------------------------------------------------------------------
 
-    async def handle_api(self, request: web.BaseRequest, raw: str, world: World, session: str | None) -> web.StreamResponse:
+    async def handle_api(
+        self, request: web.BaseRequest, raw: str, world: World, session: str | None
+    ) -> web.StreamResponse:
         started = time.perf_counter()
         runtime = self.runtime  # one consistent scenario for the whole request
         scenario = runtime.scenario
@@ -293,8 +308,12 @@ class Service:
             headers = request.headers
             replay_key = (request.raw_path, headers.get("Authorization"), headers.get("Cookie"))
             answer = world.answers.get(replay_key)
-            if (answer is not None and answer.runtime is runtime and answer.generation == world.store.generation
-                    and clock(world) < answer.until):
+            if (
+                answer is not None
+                and answer.runtime is runtime
+                and answer.generation == world.store.generation
+                and clock(world) < answer.until
+            ):
                 entry = world.journal.open("GET", answer.path, answer.query, {}, headers, session, answer.fmt)
                 entry.user = answer.user
                 response = web.Response(body=answer.payload, headers=_JSON_HEADERS)
@@ -405,15 +424,39 @@ class Service:
             else:
                 data, extra = result, None
             payload = wire.encode_extjs(data, 200, extra) if extjs else wire.encode_json(data, extra)
-        if (replay_key is not None and user is not None and answered_by is BUILTIN
-                and (handler is generic.handle or getattr(handler, "stable", False)) and runtime.ruleless(node)):
-            world.keep_answer(replay_key, Answer(runtime, world.store.generation,
-                                                 runtime.auth.horizon(request, user, world), path, fmt, query, user, payload))
+        if (
+            replay_key is not None
+            and user is not None
+            and answered_by is BUILTIN
+            and (handler is generic.handle or getattr(handler, "stable", False))
+            and runtime.ruleless(node)
+        ):
+            world.keep_answer(
+                replay_key,
+                Answer(
+                    runtime,
+                    world.store.generation,
+                    runtime.auth.horizon(request, user, world),
+                    path,
+                    fmt,
+                    query,
+                    user,
+                    payload,
+                ),
+            )
         response = web.Response(body=payload, headers=_JSON_HEADERS)
         return self._finish(entry, world, response, 200, answered_by, "", started)
 
-    def _finish(self, entry: Entry, world: World, response: web.StreamResponse, status: int,
-                answered_by: str, detail: str, started: float) -> web.StreamResponse:
+    def _finish(
+        self,
+        entry: Entry,
+        world: World,
+        response: web.StreamResponse,
+        status: int,
+        answered_by: str,
+        detail: str,
+        started: float,
+    ) -> web.StreamResponse:
         if entry.answered_by is FAULT:  # a delay, truncate or dribble fault fired in step 4
             response, answered_by, detail = faults.settle(entry, response, answered_by, detail)
         entry.status = status
@@ -460,7 +503,10 @@ def _error(err: wire.ApiError, extjs: bool, headers: dict[str, str] | None = Non
     if extjs:
         return web.Response(body=wire.extjs_error_body(err), headers=headers or _JSON_HEADERS)
     return web.Response(
-        body=wire.error_body(err), status=err.status, reason=wire.reason_for(err.message), headers=headers or _JSON_HEADERS
+        body=wire.error_body(err),
+        status=err.status,
+        reason=wire.reason_for(err.message),
+        headers=headers or _JSON_HEADERS,
     )
 
 

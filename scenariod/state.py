@@ -8,7 +8,8 @@ children. `generation` changes on every write, so derived views can be cached un
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .apidesc import ApiDescription, ApiNode
 from .gcpause import gc_paused
@@ -35,7 +36,7 @@ class _Node:
 def normalize(path: str) -> str:
     """`/api2/json/nodes/` -> `/nodes`; the one spelling every module uses."""
     if path.startswith("/api2/json"):
-        path = path[len("/api2/json"):]
+        path = path[len("/api2/json") :]
     path = path.strip("/")
     return "/" + path if path else "/"
 
@@ -197,10 +198,10 @@ class StateStore:
         shared = self._find(tsegs)
         if shared is None or self._find(segs) is shared:
             return False
-        if segs[:len(tsegs)] == tsegs or tsegs[:len(segs)] == segs:
+        if segs[: len(tsegs)] == tsegs or tsegs[: len(segs)] == segs:
             raise ValueError(f"{join(segs)} cannot name its own ancestor or descendant {join(tsegs)}")
         for below, value in list(self.entries(segs)):
-            moved = [*tsegs, *below[len(segs):]]
+            moved = [*tsegs, *below[len(segs) :]]
             if not self.has(moved):
                 self.set(moved, value)
         parent = self._root
@@ -214,7 +215,7 @@ class StateStore:
         """Mark a change made in place to a stored value."""
         self.generation += 1
 
-    def copy(self) -> "StateStore":
+    def copy(self) -> StateStore:
         other = StateStore()
         other._root = copy.deepcopy(self._root)
         return other
@@ -242,7 +243,7 @@ def _key_is_integer(collection: ApiNode) -> bool:
         if spec is not None:
             return spec.get("type") == "integer"
     child = collection.param_child
-    for op in (child.ops.values() if child else ()):
+    for op in child.ops.values() if child else ():
         spec = (op.parameters.get("properties") or {}).get(collection.key)
         if spec is not None:
             return spec.get("type") == "integer"

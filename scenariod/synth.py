@@ -36,8 +36,10 @@ _FORMAT_VALUES: dict[str, Any] = {
 
 _NAMED_STRINGS: dict[str, Any] = {
     "digest": lambda r: "%040x" % r.getrandbits(160),
-    "upid": lambda r: f"UPID:pve:{r.randint(1000, 0xFFFFF):08X}:{r.randint(1, 0xFFFFFF):08X}:"
-    f"{r.randint(0x60000000, 0x6FFFFFFF):08X}:qmstart:100:root@pam:",
+    "upid": lambda r: (
+        f"UPID:pve:{r.randint(1000, 0xFFFFF):08X}:{r.randint(1, 0xFFFFFF):08X}:"
+        f"{r.randint(0x60000000, 0x6FFFFFFF):08X}:qmstart:100:root@pam:"
+    ),
     "node": lambda r: "pve",
     "storage": lambda r: "local",
     "name": lambda r: f"item{r.randint(1, 99)}",

@@ -11,8 +11,9 @@ import asyncio
 import itertools
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from . import wire
 
@@ -108,7 +109,7 @@ class Task:
 class TaskRegistry:
     """The tasks of one world, newest first, bounded by `limits.tasks`."""
 
-    def __init__(self, scenario: "Scenario") -> None:
+    def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self._tasks: OrderedDict[str, Task] = OrderedDict()
         self._pids = itertools.count(1000 + scenario.seed % 50000)
@@ -120,9 +121,9 @@ class TaskRegistry:
     def start(
         self,
         req: TaskRequest,
-        rule: "TaskRule | None" = None,
-        request: "Request | None" = None,
-        log_templates: "list[tuple[float, Template]] | None" = None,
+        rule: TaskRule | None = None,
+        request: Request | None = None,
+        log_templates: list[tuple[float, Template]] | None = None,
     ) -> str:
         scale = self.scenario.time_scale
         duration = DEFAULT_DURATION if req.duration is None else req.duration
@@ -140,8 +141,9 @@ class TaskRegistry:
         starttime = int(time.time())
         service = req.upid_format or self.scenario.service
         pid = self._daemon_pid if service in wire.REST_SERVER_SERVICES else next(self._pids)
-        upid = wire.format_service_upid(service, req.node, pid, self._pstart, next(self._task_no), starttime,
-                                        task_type, req.id, req.user)
+        upid = wire.format_service_upid(
+            service, req.node, pid, self._pstart, next(self._task_no), starttime, task_type, req.id, req.user
+        )
         if req.remote:
             upid = f"{req.remote}!{upid}"
         task = Task(

@@ -27,7 +27,11 @@ def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
     import fcntl
 
     folder = cache_dir()
-    ca_file, cert_file, key_file = folder / "ca.pem", folder / f"{_safe(host)}-cert.pem", folder / f"{_safe(host)}-key.pem"
+    ca_file, cert_file, key_file = (
+        folder / "ca.pem",
+        folder / f"{_safe(host)}-cert.pem",
+        folder / f"{_safe(host)}-key.pem",
+    )
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if ca_file.exists() and cert_file.exists() and key_file.exists():
@@ -52,7 +56,7 @@ def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
     return ca_file, cert_file, key_file
 
 
-def server_context(listen: "Listen", host: str) -> tuple[ssl.SSLContext, str | None]:
+def server_context(listen: Listen, host: str) -> tuple[ssl.SSLContext, str | None]:
     """The server's TLS context and the CA file clients can verify against (None if user-given)."""
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     if listen.cert and listen.key:

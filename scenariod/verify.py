@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .matching import Matcher, Request
 
@@ -49,26 +50,25 @@ def wanted_text(lo: int, hi: int | None) -> str:
     return f"between {lo} and {hi}"
 
 
-def entry_json(entry: "Entry", headers: bool = True) -> dict[str, Any]:
+def entry_json(entry: Entry, headers: bool = True) -> dict[str, Any]:
     """A journal entry as the control API shows it (credentials in headers masked)."""
     out = entry.as_dict()
     out["format"] = entry.fmt
     if isinstance(entry.body, dict) and any(k in SECRET_FIELDS for k in entry.body):
         out["body"] = {k: ("<redacted>" if k in SECRET_FIELDS else v) for k, v in entry.body.items()}
     if headers:
-        out["headers"] = {
-            k.lower(): ("<redacted>" if k.lower() in REDACTED else v) for k, v in entry.headers.items()
-        }
+        out["headers"] = {k.lower(): ("<redacted>" if k.lower() in REDACTED else v) for k, v in entry.headers.items()}
     return out
 
 
-def to_request(entry: "Entry", api: Any, options: "jmespath.Options") -> Request:
+def to_request(entry: Entry, api: Any, options: jmespath.Options) -> Request:
     """The Request a rule would have seen for a journal entry (path parameters re-resolved)."""
     segments = [s for s in entry.path.split("/") if s]
     resolved = api.resolve_segments(segments) if api is not None else None
     params = dict(resolved[1]) if resolved else {}
-    return Request(entry.method, entry.path, segments, params, entry.query, entry.body, entry.headers,
-                   options, entry.user)
+    return Request(
+        entry.method, entry.path, segments, params, entry.query, entry.body, entry.headers, options, entry.user
+    )
 
 
 def matches(matcher: Matcher, req: Request) -> bool:
@@ -78,12 +78,20 @@ def matches(matcher: Matcher, req: Request) -> bool:
         return False
 
 
-def check(when: "When", lo: int, hi: int | None, entries: Iterable["Entry"], api: Any,
-          options: "jmespath.Options", description: str | None = None, closest: int = CLOSEST) -> dict[str, Any]:
+def check(
+    when: When,
+    lo: int,
+    hi: int | None,
+    entries: Iterable[Entry],
+    api: Any,
+    options: jmespath.Options,
+    description: str | None = None,
+    closest: int = CLOSEST,
+) -> dict[str, Any]:
     """One expectation against journal entries (oldest first)."""
     matcher = Matcher(when)
-    hits: list["Entry"] = []
-    misses: list[tuple["Entry", Request]] = []
+    hits: list[Entry] = []
+    misses: list[tuple[Entry, Request]] = []
     for entry in entries:
         req = to_request(entry, api, options)
         if matches(matcher, req):
@@ -108,9 +116,7 @@ def check(when: "When", lo: int, hi: int | None, entries: Iterable["Entry"], api
             score, diffs = differences(matcher, req)
             scored.append((score, -order, entry, diffs))
         scored.sort(key=lambda t: (t[0], t[1]))
-        out["closest"] = [
-            {**entry_json(e, headers=False), "differences": diffs} for _, _, e, diffs in scored[:closest]
-        ]
+        out["closest"] = [{**entry_json(e, headers=False), "differences": diffs} for _, _, e, diffs in scored[:closest]]
     else:
         out["closest"] = []
     return out
@@ -225,8 +231,9 @@ def check_lines(c: Mapping[str, Any], where: str | None = None, marks: tuple[str
     return lines
 
 
-def format_report(report: Mapping[str, Any], wheres: Sequence[str | None] | None = None,
-                  marks: tuple[str, str] = ("✔", "✘")) -> str:
+def format_report(
+    report: Mapping[str, Any], wheres: Sequence[str | None] | None = None, marks: tuple[str, str] = ("✔", "✘")
+) -> str:
     """Readable text for a report (`{"ok", "expectations": [...]}`) or one check."""
     if "expectations" not in report:
         return "\n".join(check_lines(report, marks=marks))
@@ -259,8 +266,16 @@ class ControlClient:
     `/_session/ID` (or `session=`) selects that session's World.
     """
 
-    def __init__(self, url: str, *, cafile: str | None = None, insecure: bool = False, token: str | None = None,
-                 session: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        cafile: str | None = None,
+        insecure: bool = False,
+        token: str | None = None,
+        session: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         import ssl
 
         base = url.rstrip("/")
@@ -269,7 +284,7 @@ class ControlClient:
                 base = base[: -len(suffix)]
         marker = base.rfind("/_session/")
         if marker >= 0:
-            session = session or base[marker + len("/_session/"):].strip("/") or None
+            session = session or base[marker + len("/_session/") :].strip("/") or None
             base = base[:marker]
         self.base = base
         self.session = session
@@ -295,8 +310,9 @@ class ControlClient:
                     pass
             self.context = ctx
 
-    def request(self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None,
-                session: bool = True) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, body: Any = None, session: bool = True
+    ) -> tuple[int, Any]:
         """(status, decoded JSON) of `METHOD /_scenariod/PATH`; raises ControlClientError when unreachable."""
         import urllib.error
         import urllib.parse
@@ -335,9 +351,18 @@ class ControlClient:
         return self.request("POST", "verify", body={"when": when, **{k: v for k, v in counts.items() if v is not None}})
 
 
-def run_verify(url: str, file: str | None = None, *, session: str | None = None, cafile: str | None = None,
-               insecure: bool = False, token: str | None = None, as_json: bool = False, out: Any = None,
-               err: Any = None) -> int:
+def run_verify(
+    url: str,
+    file: str | None = None,
+    *,
+    session: str | None = None,
+    cafile: str | None = None,
+    insecure: bool = False,
+    token: str | None = None,
+    as_json: bool = False,
+    out: Any = None,
+    err: Any = None,
+) -> int:
     """`scenariod verify URL [FILE]`: 0 when every expectation is met, 1 otherwise."""
     import os
     import sys

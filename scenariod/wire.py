@@ -206,12 +206,31 @@ _PVE_CAP = {
     "mapping": {"Mapping.Audit": 1, "Mapping.Modify": 1, "Mapping.Use": 1},
     "nodes": {"Sys.Audit": 1, "Sys.Console": 1, "Sys.Modify": 1, "Sys.PowerMgmt": 1, "Sys.Syslog": 1},
     "sdn": {"SDN.Allocate": 1, "SDN.Audit": 1, "SDN.Use": 1},
-    "storage": {"Datastore.Allocate": 1, "Datastore.AllocateSpace": 1, "Datastore.AllocateTemplate": 1,
-                "Datastore.Audit": 1},
-    "vms": {"VM.Allocate": 1, "VM.Audit": 1, "VM.Backup": 1, "VM.Clone": 1, "VM.Config.CDROM": 1,
-            "VM.Config.CPU": 1, "VM.Config.Cloudinit": 1, "VM.Config.Disk": 1, "VM.Config.HWType": 1,
-            "VM.Config.Memory": 1, "VM.Config.Network": 1, "VM.Config.Options": 1, "VM.Console": 1,
-            "VM.Migrate": 1, "VM.PowerMgmt": 1, "VM.Snapshot": 1, "VM.Snapshot.Rollback": 1},
+    "storage": {
+        "Datastore.Allocate": 1,
+        "Datastore.AllocateSpace": 1,
+        "Datastore.AllocateTemplate": 1,
+        "Datastore.Audit": 1,
+    },
+    "vms": {
+        "VM.Allocate": 1,
+        "VM.Audit": 1,
+        "VM.Backup": 1,
+        "VM.Clone": 1,
+        "VM.Config.CDROM": 1,
+        "VM.Config.CPU": 1,
+        "VM.Config.Cloudinit": 1,
+        "VM.Config.Disk": 1,
+        "VM.Config.HWType": 1,
+        "VM.Config.Memory": 1,
+        "VM.Config.Network": 1,
+        "VM.Config.Options": 1,
+        "VM.Console": 1,
+        "VM.Migrate": 1,
+        "VM.PowerMgmt": 1,
+        "VM.Snapshot": 1,
+        "VM.Snapshot.Rollback": 1,
+    },
 }
 
 
@@ -228,8 +247,9 @@ def format_upid(node: str, pid: int, pstart: int, starttime: int, task_type: str
     return f"UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{task_type}:{task_id}:{user}:"
 
 
-def format_rest_server_upid(node: str, pid: int, pstart: int, task_no: int, starttime: int, task_type: str,
-                            task_id: str, auth_id: str) -> str:
+def format_rest_server_upid(
+    node: str, pid: int, pstart: int, task_no: int, starttime: int, task_type: str, task_id: str, auth_id: str
+) -> str:
     """PBS and PDM (proxmox-rest-server): `UPID:NODE:PID:PSTART:TASKNO:STARTTIME:TYPE:ID:AUTHID:`.
 
     TASKNO counts the daemon's workers from 0; the worker id is systemd-escaped
@@ -239,8 +259,17 @@ def format_rest_server_upid(node: str, pid: int, pstart: int, task_no: int, star
     return f"UPID:{node}:{pid:08X}:{pstart:08X}:{task_no:08X}:{starttime:08X}:{task_type}:{wid}:{auth_id}:"
 
 
-def format_service_upid(service: str, node: str, pid: int, pstart: int, task_no: int, starttime: int,
-                        task_type: str, task_id: str, user: str) -> str:
+def format_service_upid(
+    service: str,
+    node: str,
+    pid: int,
+    pstart: int,
+    task_no: int,
+    starttime: int,
+    task_type: str,
+    task_id: str,
+    user: str,
+) -> str:
     """The UPID in the format of `service` (PVE's, or proxmox-rest-server's for PBS and PDM)."""
     if service in REST_SERVER_SERVICES:
         return format_rest_server_upid(node, pid, pstart, task_no, starttime, task_type, task_id, user)
@@ -271,9 +300,9 @@ def unescape_unit(text: str) -> str:
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "\\" and text[i + 1:i + 2] == "x" and i + 4 <= len(text):
+        if ch == "\\" and text[i + 1 : i + 2] == "x" and i + 4 <= len(text):
             try:
-                raw.append(int(text[i + 2:i + 4], 16))
+                raw.append(int(text[i + 2 : i + 4], 16))
                 i += 4
                 continue
             except ValueError:

@@ -6,8 +6,9 @@ so parallel tests never see each other's changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 from .journal import Journal
 from .matching import Request, jmespath_options
@@ -33,7 +34,7 @@ class Answer:
     on the world's clock (the caller's ticket or account expires).
     """
 
-    runtime: "Runtime"
+    runtime: Runtime
     generation: int
     until: float
     path: str
@@ -46,7 +47,7 @@ class Answer:
 class World:
     """State plus everything else a session owns."""
 
-    def __init__(self, scenario: "Scenario", name: str = "default") -> None:
+    def __init__(self, scenario: Scenario, name: str = "default") -> None:
         from .tasks import TaskRegistry  # tasks depends on world's Call; import late
 
         self.name = name
@@ -62,7 +63,7 @@ class World:
         self._answer_bytes = 0
         self.seed_from(scenario)
 
-    def seed_from(self, scenario: "Scenario") -> None:
+    def seed_from(self, scenario: Scenario) -> None:
         from .proxmox import prepare_state
 
         seed(self.store, scenario.api, scenario.state)
@@ -78,7 +79,7 @@ class World:
         self.cache[key] = (generation, value)
         return value
 
-    def keep_answer(self, key: Hashable, answer: "Answer") -> None:
+    def keep_answer(self, key: Hashable, answer: Answer) -> None:
         """Remember a replayable answer; past the bounds, forget them all (they are cheap to redo)."""
         if len(self.answers) >= MAX_ANSWERS or self._answer_bytes + len(answer.payload) > MAX_ANSWER_BYTES:
             self.answers.clear()
@@ -100,10 +101,10 @@ class World:
 class Call:
     """One API request on its way through the pipeline to a behaviour."""
 
-    scenario: "Scenario"
+    scenario: Scenario
     world: World
-    node: "ApiNode"
-    op: "Operation"
+    node: ApiNode
+    op: Operation
     method: str
     segments: list[str]
     params: dict[str, str]

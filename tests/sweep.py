@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 from scenariod.apidesc import ApiDescription, ApiNode
@@ -48,7 +49,7 @@ def _bind(node: ApiNode, store: StateStore) -> str | None:
 
 def required_query(node: ApiNode) -> dict[str, Any] | None:
     """Values for the GET's required non-path parameters, or None if one cannot be made up."""
-    params = (node.ops["GET"].parameters.get("properties") or {})
+    params = node.ops["GET"].parameters.get("properties") or {}
     path_params = {s[1:-1] for s in node.segments if s.startswith("{")}
     out: dict[str, Any] = {}
     for name, spec in params.items():

@@ -56,8 +56,12 @@ def test_cookie_reads_and_csrf_protected_writes(serve):
     assert httpx.get(f"{s.api}/nodes", cookies=cookies).status_code == 200
     no_csrf = httpx.post(f"{s.api}/pools", data={"poolid": "p1"}, cookies=cookies)
     assert no_csrf.status_code == 401 and no_csrf.reason_phrase == "Permission denied - invalid csrf token"
-    ok = httpx.post(f"{s.api}/pools", data={"poolid": "p1"}, cookies=cookies,
-                    headers={"CSRFPreventionToken": data["CSRFPreventionToken"]})
+    ok = httpx.post(
+        f"{s.api}/pools",
+        data={"poolid": "p1"},
+        cookies=cookies,
+        headers={"CSRFPreventionToken": data["CSRFPreventionToken"]},
+    )
     assert ok.status_code == 200
 
 
@@ -85,8 +89,12 @@ def test_ticket_renewal_and_expiry(serve):
 def test_users_and_tokens_created_through_the_api_can_log_in(serve):
     s = serve(enforced())
     root = {"Authorization": "PVEAPIToken=root@pam!ci=11111111-2222-3333-4444-555555555555"}
-    assert httpx.post(f"{s.api}/access/users", headers=root,
-                      data={"userid": "alice@pve", "password": "wonderland"}).status_code == 200
+    assert (
+        httpx.post(
+            f"{s.api}/access/users", headers=root, data={"userid": "alice@pve", "password": "wonderland"}
+        ).status_code
+        == 200
+    )
     assert login(s, "alice@pve", "wonderland").status_code == 200
     assert "alice@pve" in [u["userid"] for u in httpx.get(f"{s.api}/access/users", headers=root).json()["data"]]
     made = httpx.post(f"{s.api}/access/users/alice@pve/token/robot", headers=root, data={"privsep": 0}).json()["data"]

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_loading import REPO_SCENARIOS, RULES, exactly
 
 from scenariod import cache, fastload
 from scenariod import scenario as sc
 from scenariod.scenario import ScenarioInvalid, load_scenario
-
-from test_loading import REPO_SCENARIOS, RULES, exactly
 
 
 @pytest.fixture(autouse=True)
@@ -50,8 +49,9 @@ def test_rule_positions_come_back_from_the_memo(tmp_path: Path, monkeypatch: pyt
     first = load_scenario(path)
     no_reading_and_no_schema(monkeypatch)
     again = load_scenario(path)
-    assert [(r.line, r.when.line, r.when.source) for r in (*again.routes, *again.faults, *again.tasks)] == \
-        [(r.line, r.when.line, r.when.source) for r in (*first.routes, *first.faults, *first.tasks)]
+    assert [(r.line, r.when.line, r.when.source) for r in (*again.routes, *again.faults, *again.tasks)] == [
+        (r.line, r.when.line, r.when.source) for r in (*first.routes, *first.faults, *first.tasks)
+    ]
 
 
 def test_an_edit_is_judged_afresh(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def scenariod(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scenariod", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "scenariod", *args], capture_output=True, text=True, cwd=ROOT, timeout=60, **kwargs
+    )
 
 
 def test_check_accepts_every_pinned_scenario():
@@ -28,20 +29,15 @@ def test_check_accepts_every_pinned_scenario():
 def test_check_reports_file_line_column(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "scenariod: 1\n"
-        "name: bad\n"
-        "state:\n"
-        "  /nodes/pve1/qemus: []\n"
-        "faults:\n"
-        "  - when: GET /version\n"
-        "    delay: soon\n"
+        "scenariod: 1\nname: bad\nstate:\n  /nodes/pve1/qemus: []\nfaults:\n  - when: GET /version\n    delay: soon\n"
     )
     result = scenariod("check", str(bad))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert any(l.startswith(f"{bad}:4:3: ") and "did you mean /nodes/{node}/qemu" in l for l in lines), lines
-    assert any(l.startswith(f"{bad}:7:12: ") and "`delay: soon` is not a duration; write 250ms, 2s or 1m" in l
-               for l in lines), lines
+    assert any(
+        l.startswith(f"{bad}:7:12: ") and "`delay: soon` is not a duration; write 250ms, 2s or 1m" in l for l in lines
+    ), lines
 
 
 def test_check_reports_yaml_syntax_errors(tmp_path):
@@ -78,9 +74,25 @@ def test_routes_lists_every_operation_and_filters():
 
 def test_run_serves_until_interrupted(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scenariod", "run", "scenarios/two-node.yaml", "--http", "--port", "0", "--no-tui",
-         "--journal-size", "2", "--task-limit", "5"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scenariod",
+            "run",
+            "scenarios/two-node.yaml",
+            "--http",
+            "--port",
+            "0",
+            "--no-tui",
+            "--journal-size",
+            "2",
+            "--task-limit",
+            "5",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "SCENARIOD_CACHE": str(tmp_path)},
     )
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import SCENARIOS
+
 from scenariod.cli import main as cli_main
 
 TOKEN = "root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"
@@ -57,22 +57,37 @@ def test_journal_filters(pve):
         assert r.status_code == 200, r.text
         return [e["path"] for e in r.json()["entries"]]
 
-    assert paths() == ["/nodes", "/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config",
-                       "/nodes/pve1/qemu/101/status/start", "/nodes/pve9/nope"]
+    assert paths() == [
+        "/nodes",
+        "/nodes/pve1/qemu",
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/101/status/start",
+        "/nodes/pve9/nope",
+    ]
     assert paths(method="post") == ["/nodes/pve1/qemu/101/status/start"]
-    assert paths(method="GET,POST", status="2xx", limit=2) == ["/nodes/pve1/qemu/100/config",
-                                                               "/nodes/pve1/qemu/101/status/start"]
+    assert paths(method="GET,POST", status="2xx", limit=2) == [
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/101/status/start",
+    ]
     assert paths(status="501") == ["/nodes/pve9/nope"]
     assert paths(status="4xx,5xx") == ["/nodes/pve9/nope"]
     # `when`-style patterns: {x} and * one segment, ** the rest; /api2/json is optional
     assert paths(path="/nodes/{node}/qemu") == ["/nodes/pve1/qemu"]
-    assert paths(path="/api2/json/nodes/*/qemu/*/**") == ["/nodes/pve1/qemu/100/config",
-                                                          "/nodes/pve1/qemu/101/status/start"]
-    assert paths(path="/nodes/*/qemu/**") == ["/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config",
-                                             "/nodes/pve1/qemu/101/status/start"]  # ** may be empty
+    assert paths(path="/api2/json/nodes/*/qemu/*/**") == [
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/101/status/start",
+    ]
+    assert paths(path="/nodes/*/qemu/**") == [
+        "/nodes/pve1/qemu",
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/101/status/start",
+    ]  # ** may be empty
     # a glob when * sits inside a segment
-    assert paths(path="/nodes/*/qemu*") == ["/nodes/pve1/qemu", "/nodes/pve1/qemu/100/config",
-                                            "/nodes/pve1/qemu/101/status/start"]
+    assert paths(path="/nodes/*/qemu*") == [
+        "/nodes/pve1/qemu",
+        "/nodes/pve1/qemu/100/config",
+        "/nodes/pve1/qemu/101/status/start",
+    ]
     assert paths(since=first_id + 2) == ["/nodes/pve1/qemu/101/status/start", "/nodes/pve9/nope"]
     assert paths(since=time.time() + 60) == []
     assert len(paths(since=time.time() - 60)) == 5
@@ -100,14 +115,18 @@ def test_verify_counts_and_explains_near_misses(pve):
     assert body["ok"] is True and body["count"] == 2 and body["got"] == 2 and body["wanted"] == "exactly 2"
     assert [e["path"] for e in body["requests"]] == ["/cluster/resources"] * 2
 
-    r = ctl.post("/_scenariod/verify", json={"when": {"method": "GET", "path": "/cluster/resources",
-                                                      "query": {"type": "vm"}}, "min": 3})
+    r = ctl.post(
+        "/_scenariod/verify",
+        json={"when": {"method": "GET", "path": "/cluster/resources", "query": {"type": "vm"}}, "min": 3},
+    )
     assert r.status_code == 409 and r.json()["count"] == 2 and r.json()["wanted"] == "at least 3"
 
     # A near miss: the closest request first, with what differed
     api.get("/nodes/pve1/qemu")
     api.get("/nodes/pve1/qemu/101")
-    r = ctl.post("/_scenariod/verify", json={"when": {"method": "GET", "path": "/nodes/{node}/qemu", "query": {"full": 1}}})
+    r = ctl.post(
+        "/_scenariod/verify", json={"when": {"method": "GET", "path": "/nodes/{node}/qemu", "query": {"full": 1}}}
+    )
     assert r.status_code == 409
     body = r.json()
     assert body["ok"] is False and body["count"] == 0
@@ -135,7 +154,9 @@ def test_verify_counts_and_explains_near_misses(pve):
     assert r.status_code == 400 and "GET is not an operation" in r.json()["error"]
 
     # `if` and body conditions, as in a scenario
-    r = ctl.post("/_scenariod/verify", json={"when": {"path": "/cluster/resources", "if": "query.type == 'vm'"}, "count": 2})
+    r = ctl.post(
+        "/_scenariod/verify", json={"when": {"path": "/cluster/resources", "if": "query.type == 'vm'"}, "count": 2}
+    )
     assert r.status_code == 200, r.text
 
     # Mistakes are explained as `check` explains them
@@ -149,15 +170,22 @@ def test_verify_counts_and_explains_near_misses(pve):
 
 def test_verify_a_list_of_expectations(pve):
     pve.client.get("/version")
-    r = pve.ctl.post("/_scenariod/verify", json={"expect": [
-        {"when": "GET /version", "description": "asks the version"},
-        {"when": "GET /nodes", "count": 1},
-    ]})
+    r = pve.ctl.post(
+        "/_scenariod/verify",
+        json={
+            "expect": [
+                {"when": "GET /version", "description": "asks the version"},
+                {"when": "GET /nodes", "count": 1},
+            ]
+        },
+    )
     assert r.status_code == 409
     report = r.json()
     assert report["ok"] is False and report["failed"] == 1
     assert [(c["description"], c["ok"], c["got"]) for c in report["expectations"]] == [
-        ("asks the version", True, 1), (None, False, 0)]
+        ("asks the version", True, 1),
+        (None, False, 0),
+    ]
 
 
 def test_verify_the_scenario_expectations(serve):
@@ -203,8 +231,7 @@ def test_state_read_write_merge_delete_and_reset(pve):
     assert ctl.get("/_scenariod/state", params={"path": "/nodes/pve1/qemu/999/config"}).status_code == 404
 
     # PATCH merges mappings recursively; null removes a key
-    r = ctl.patch("/_scenariod/state", params={"path": "/nodes/pve1/qemu/100/config"},
-                  json={"cores": 8, "net0": None})
+    r = ctl.patch("/_scenariod/state", params={"path": "/nodes/pve1/qemu/100/config"}, json={"cores": 8, "net0": None})
     assert r.status_code == 200
     assert r.json()["value"]["cores"] == 8 and "net0" not in r.json()["value"]
     config = api.get("/nodes/pve1/qemu/100/config").json()["data"]
@@ -214,7 +241,9 @@ def test_state_read_write_merge_delete_and_reset(pve):
     r = ctl.put("/_scenariod/state", params={"path": "/pools"}, json=[{"poolid": "db"}, {"poolid": "ops"}])
     assert r.status_code == 200
     assert [p["poolid"] for p in api.get("/pools").json()["data"]] == ["db", "ops"]
-    r = ctl.put("/_scenariod/state", params={"path": "/version"}, json={"version": "7.4", "release": "7.4", "repoid": "x"})
+    r = ctl.put(
+        "/_scenariod/state", params={"path": "/version"}, json={"version": "7.4", "release": "7.4", "repoid": "x"}
+    )
     assert r.status_code == 200
     assert api.get("/version").json()["data"]["release"] == "7.4"
     bad = ctl.put("/_scenariod/state", params={"path": "/pools"}, json=[{"comment": "no key"}])
@@ -336,9 +365,25 @@ def test_cli_run_passes_the_control_token_and_warns(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("scenariod: 1\nname: w\nauth: {mode: none}\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scenariod", "run", str(path), "--host", "0.0.0.0", "--port", "0", "--http",
-         "--no-tui", "--no-reload", "--control-token", "tok"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scenariod",
+            "run",
+            str(path),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--http",
+            "--no-tui",
+            "--no-reload",
+            "--control-token",
+            "tok",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
@@ -352,9 +397,23 @@ def test_cli_run_passes_the_control_token_and_warns(tmp_path):
     assert "warning" not in proc.stderr.read()  # a token is set: no warning
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scenariod", "run", str(path), "--host", "0.0.0.0", "--port", "0", "--http",
-         "--no-tui", "--no-reload"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scenariod",
+            "run",
+            str(path),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--http",
+            "--no-tui",
+            "--no-reload",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         proc.stdout.readline()
@@ -462,16 +521,33 @@ def test_examples_proxmoxer_curl_and_verify(serve, capsys):
 
     running = serve(SCENARIOS / "two-node.yaml", tls=True)
     port = str(running.service.port)
-    r = subprocess.run([sys.executable, str(EXAMPLES / "proxmoxer_basic.py"), "--port", port, "--ca", running.ca_file],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(EXAMPLES / "proxmoxer_basic.py"), "--port", port, "--ca", running.ca_file],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "VM 101 is running" in r.stdout
     # the expectations the GitHub Actions job checks after that client
     assert cli_main(["verify", running.url, str(EXAMPLES / "ci-expectations.yaml"), "--cacert", running.ca_file]) == 0
     assert "all 5 expectation(s) met" in capsys.readouterr().out
     # a second run finds the VM running, and in a session of its own starts it again
-    r = subprocess.run([sys.executable, str(EXAMPLES / "proxmoxer_basic.py"), "--port", port, "--ca", running.ca_file,
-                        "--session", "again"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "proxmoxer_basic.py"),
+            "--port",
+            port,
+            "--ca",
+            running.ca_file,
+            "--session",
+            "again",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and "starting VM 101" in r.stdout, r.stdout + r.stderr
 
     if not (shutil.which("curl") and shutil.which("jq") and shutil.which("bash")):
@@ -479,8 +555,14 @@ def test_examples_proxmoxer_curl_and_verify(serve, capsys):
     env = {**os.environ, "URL": running.url, "SCENARIOD_CA": running.ca_file, "SESSION": "curl-test"}
     r = subprocess.run(["bash", str(EXAMPLES / "curl.sh")], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    for text in ("pve1\tonline", "VM 101 is running", '{"ok":true,"wanted":"exactly once","got":1}',
-                 "query.type vm != storage", "cores now 8", '{"deleted":["curl-test"]}'):
+    for text in (
+        "pve1\tonline",
+        "VM 101 is running",
+        '{"ok":true,"wanted":"exactly once","got":1}',
+        "query.type vm != storage",
+        "cores now 8",
+        '{"deleted":["curl-test"]}',
+    ):
         assert text in r.stdout, text
     assert running.service.sessions.keys() == {"again"}  # curl.sh discarded its own
 
@@ -490,7 +572,12 @@ def test_examples_github_actions_job():
     workflow = yaml.safe_load((EXAMPLES / "github-actions.yml").read_text())
     steps = workflow["jobs"]["against-scenariod"]["steps"]
     runs = "\n".join(s.get("run", "") for s in steps)
-    for needed in ("scenariod run scenarios/two-node.yaml", "/health", "examples/proxmoxer_basic.py",
-                   "scenariod verify", "examples/ci-expectations.yaml"):
+    for needed in (
+        "scenariod run scenarios/two-node.yaml",
+        "/health",
+        "examples/proxmoxer_basic.py",
+        "scenariod verify",
+        "examples/ci-expectations.yaml",
+    ):
         assert needed in runs
     assert cli_main(["check", str(SCENARIOS / "two-node.yaml"), str(EXAMPLES / "ci-expectations.yaml")]) == 0

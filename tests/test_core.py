@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sweep import bindings, required_query, type_ok
 
 from scenariod.generic import digest_of
-from sweep import bindings, required_query, type_ok
 
 NO_AUTH = """
 scenariod: 1

@@ -145,13 +145,21 @@ def test_error_without_message_uses_the_status_wording(serve):
             error: {status: 597}
     """)
     r = s.client.get("/version")
-    assert (r.status_code, r.reason_phrase, r.json()["message"]) == (503, "Service Unavailable", "Service Unavailable\n")
+    assert (r.status_code, r.reason_phrase, r.json()["message"]) == (
+        503,
+        "Service Unavailable",
+        "Service Unavailable\n",
+    )
     r = s.client.get("/cluster/status")
     assert (r.status_code, r.json()["message"]) == (595, "No route to host\n")
     r = s.client.get("/cluster/options")
     assert (r.status_code, r.json()["message"]) == (500, "Internal Server Error\n")
     r = s.client.get("/cluster/log")
-    assert (r.status_code, r.reason_phrase, r.json()["message"]) == (596, "Connection timed out", "Connection timed out\n")
+    assert (r.status_code, r.reason_phrase, r.json()["message"]) == (
+        596,
+        "Connection timed out",
+        "Connection timed out\n",
+    )
     r = s.client.get("/cluster/tasks")  # neither HTTP nor Proxmox names it
     assert (r.status_code, r.json()["message"]) == (597, "Error\n")
 
@@ -181,10 +189,13 @@ def test_random_delays_stay_in_their_bounds(serve):
         t0 = time.perf_counter()
         assert s.client.get("/nodes/pve1/qemu").status_code == 200
         assert time.perf_counter() - t0 < 0.4
-    delays = [int(e.detail.split()[1].removesuffix("ms")) for e in s.service.world.journal if e.path == "/nodes/pve1/qemu"]
+    delays = [
+        int(e.detail.split()[1].removesuffix("ms")) for e in s.service.world.journal if e.path == "/nodes/pve1/qemu"
+    ]
     assert all(0 <= d <= 90 for d in delays)
-    uniform = [int(e.detail.split()[1].removesuffix("ms")) for e in s.service.world.journal
-               if e.path == "/cluster/resources"]
+    uniform = [
+        int(e.detail.split()[1].removesuffix("ms")) for e in s.service.world.journal if e.path == "/cluster/resources"
+    ]
     assert all(40 <= d <= 80 for d in uniform)
 
 
@@ -450,9 +461,7 @@ def test_probability_is_seeded_and_repeatable(serve):
 def test_gates_apply_after_then_times_then_probability(serve):
     s = serve(GATES)
     got = _statuses(s, "/cluster/log", 16)
-    expected = [
-        503 if 2 < n <= 12 and faults.draw_unit(42, 4, n) < 0.5 else 200 for n in range(1, 17)
-    ]
+    expected = [503 if 2 < n <= 12 and faults.draw_unit(42, 4, n) < 0.5 else 200 for n in range(1, 17)]
     assert got == expected
     assert got[:2] == [200, 200] and got[12:] == [200] * 4
     assert 503 in got

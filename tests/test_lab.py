@@ -12,12 +12,13 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ROOT, SCENARIOS
+
 from scenariod.scenario import check_files, load_scenario
 from scenariod.server import Service
 
@@ -47,8 +48,9 @@ class Lab:
         self.declared_ports = declared_ports
         for path in LAB:
             scenario = load_scenario(path)
-            self.services[scenario.service] = Service(scenario, host="127.0.0.1",
-                                                      port=None if declared_ports else 0, tls=True)
+            self.services[scenario.service] = Service(
+                scenario, host="127.0.0.1", port=None if declared_ports else 0, tls=True
+            )
         try:
             for service in self.services.values():
                 self.run(service.start())
@@ -61,8 +63,12 @@ class Lab:
 
     def client(self, service: str, **headers: str) -> httpx.Client:
         svc = self.services[service]
-        return httpx.Client(base_url=f"{svc.url}/api2/json", headers=headers, timeout=10,
-                            verify=ssl.create_default_context(cafile=svc.ca_file))
+        return httpx.Client(
+            base_url=f"{svc.url}/api2/json",
+            headers=headers,
+            timeout=10,
+            verify=ssl.create_default_context(cafile=svc.ca_file),
+        )
 
     def close(self) -> None:
         for service in self.services.values():
@@ -108,8 +114,14 @@ def test_scenariod_run_serves_the_lab_from_one_command() -> None:
     if not ports_free(list(PORTS.values())):
         pytest.skip("ports 8006/8007/8443 are in use")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "scenariod", "run", *map(str, LAB), "--no-tui"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scenariod", "run", *map(str, LAB), "--no-tui"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         urls: dict[str, str] = {}
         output: list[str] = []
@@ -126,8 +138,11 @@ def test_scenariod_run_serves_the_lab_from_one_command() -> None:
                 urls[name] = line.split(" at ", 1)[1].split("/api2/json", 1)[0]
         if proc.poll() is not None and "in use" in "".join(output).lower():
             pytest.skip("another test took the lab's ports meanwhile")
-        assert urls == {"lab-pve": "https://127.0.0.1:8006", "lab-pbs": "https://127.0.0.1:8007",
-                        "lab-pdm": "https://127.0.0.1:8443"}
+        assert urls == {
+            "lab-pve": "https://127.0.0.1:8006",
+            "lab-pbs": "https://127.0.0.1:8007",
+            "lab-pdm": "https://127.0.0.1:8443",
+        }
         for name, url in urls.items():
             root = httpx.get(url + "/", verify=False).json()
             assert root["scenario"] == name
@@ -168,7 +183,8 @@ def test_ve_backup_storage_points_at_the_pbs(lab: Lab) -> None:
     # every VE guest has its backup group on the PBS
     assert {int(g["backup-id"]) for g in groups} == set(guests)
     assert {(g["backup-type"], int(g["backup-id"])) for g in groups} == {
-        ("vm" if g["type"] == "qemu" else "ct", vmid) for vmid, g in guests.items()}
+        ("vm" if g["type"] == "qemu" else "ct", vmid) for vmid, g in guests.items()
+    }
 
 
 def test_pdm_remotes_point_at_the_ve_and_the_pbs(lab: Lab) -> None:
@@ -178,8 +194,10 @@ def test_pdm_remotes_point_at_the_ve_and_the_pbs(lab: Lab) -> None:
         remotes = {r["id"]: r for r in pdm.get("/remotes/remote").json()["data"]}
         assert remotes["lab-pve"]["nodes"] == [f"hostname=127.0.0.1:{PORTS['pve']}"]
         assert remotes["lab-pbs"]["nodes"] == [f"hostname=127.0.0.1:{PORTS['pbs']}"]
-        pdm_guests = {(r["vmid"], r["name"], r["node"]) for r in
-                      pdm.get("/pve/remotes/lab-pve/resources", params={"kind": "vm"}).json()["data"]}
+        pdm_guests = {
+            (r["vmid"], r["name"], r["node"])
+            for r in pdm.get("/pve/remotes/lab-pve/resources", params={"kind": "vm"}).json()["data"]
+        }
         pdm_stores = [s["name"] for s in pdm.get("/pbs/remotes/lab-pbs/datastore").json()["data"]]
         listing = {e["remote"]: e.get("resources", []) for e in pdm.get("/resources/list").json()["data"]}
     assert set(listing) == {"lab-pve", "lab-pbs"}
@@ -187,15 +205,18 @@ def test_pdm_remotes_point_at_the_ve_and_the_pbs(lab: Lab) -> None:
     secrets = {rid: state(lab, "pdm", f"/remotes/remote/{rid}") for rid in ("lab-pve", "lab-pbs")}
     ve_cfg, pbs_cfg = secrets["lab-pve"], secrets["lab-pbs"]
     with lab.client("pve", Authorization=f"PVEAPIToken={ve_cfg['authid']}={ve_cfg['token']}") as ve:
-        ve_guests = {(g["vmid"], g["name"], g["node"]) for g in
-                     ve.get("/cluster/resources", params={"type": "vm"}).json()["data"]}
+        ve_guests = {
+            (g["vmid"], g["name"], g["node"])
+            for g in ve.get("/cluster/resources", params={"type": "vm"}).json()["data"]
+        }
     with lab.client("pbs", Authorization=f"PBSAPIToken={pbs_cfg['authid']}:{pbs_cfg['token']}") as pbs:
         pbs_stores = [d["store"] for d in pbs.get("/admin/datastore").json()["data"]]
         pbs_snaps = pbs.get("/admin/datastore/store1/snapshots").json()["data"]
     # What PDM says each remote has is what the remote itself answers.
     assert pdm_guests == ve_guests
     assert pdm_stores == pbs_stores
-    newest = {(s["backup-type"], s["backup-id"]): s["backup-time"] for s in sorted(pbs_snaps,
-                                                                                  key=lambda s: s["backup-time"])}
+    newest = {
+        (s["backup-type"], s["backup-id"]): s["backup-time"] for s in sorted(pbs_snaps, key=lambda s: s["backup-time"])
+    }
     pdm_snaps = state(lab, "pdm", "/pbs/remotes/lab-pbs/datastore/store1/snapshots")
     assert {(s["backup-type"], s["backup-id"]): s["backup-time"] for s in pdm_snaps} == newest

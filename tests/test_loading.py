@@ -117,11 +117,10 @@ def test_rule_lines_in_a_flow_style_yaml_file(tmp_path: Path) -> None:
 
 def test_lines_are_counted_as_ruamel_counts_them(tmp_path: Path) -> None:
     # CR LF and CR break lines; NEL, LS and PS do not in YAML 1.2 (libyaml, 1.1, disagrees)
-    text = RULES.replace("name: rules", "name: rules\ndescription: \"a\u2028b\"").replace("\n", "\r\n")
+    text = RULES.replace("name: rules", 'name: rules\ndescription: "a\u2028b"').replace("\n", "\r\n")
     assert fastload.load(text) is None  # the YAML reading leaves it to the exact one
     doc = sc._plain(sc._yaml_loader().load(text))
-    path = _write(tmp_path, "s.json", json.dumps(doc, indent=1, ensure_ascii=False).replace("\n", "\r\n"),
-                  newline="")
+    path = _write(tmp_path, "s.json", json.dumps(doc, indent=1, ensure_ascii=False).replace("\n", "\r\n"), newline="")
     assert fastload.load(path.read_bytes().decode()) is not None  # the JSON reading takes it
     s = load_scenario(path)
     assert rule_lines(s) == rule_lines(exactly(path.read_bytes().decode()))
@@ -163,30 +162,36 @@ def test_plain_scalars_are_typed_as_ruamel_types_them() -> None:
     assert json.dumps(loaded.doc, sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 
-@pytest.mark.parametrize("text", [
-    "a: 1\na: 2\n",  # duplicate key: the exact reading reports it
-    '{"a": 1, "a": 2}',
-    '{"a": {"b": 1, "b": 2}}',
-    "a: !!str 5\n",  # tags
-    "a: !custom x\n",
-    "a: {<<: {b: 1}}\n",  # merge keys
-    "a: 2024-01-01\n",  # timestamps
-    "1: x\n",  # keys that are not strings
-    "a: 1\n---\nb: 2\n",  # two documents
-    "%YAML 1.1\n---\na: yes\n",
-    "- a\n",  # not a mapping
-    "",
-    "a: [1\n",  # syntax errors
-    "a: &x [*x]\n",  # an alias to a collection still open
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: 1\na: 2\n",  # duplicate key: the exact reading reports it
+        '{"a": 1, "a": 2}',
+        '{"a": {"b": 1, "b": 2}}',
+        "a: !!str 5\n",  # tags
+        "a: !custom x\n",
+        "a: {<<: {b: 1}}\n",  # merge keys
+        "a: 2024-01-01\n",  # timestamps
+        "1: x\n",  # keys that are not strings
+        "a: 1\n---\nb: 2\n",  # two documents
+        "%YAML 1.1\n---\na: yes\n",
+        "- a\n",  # not a mapping
+        "",
+        "a: [1\n",  # syntax errors
+        "a: &x [*x]\n",  # an alias to a collection still open
+    ],
+)
 def test_what_the_fast_reading_leaves_to_the_exact_one(text: str) -> None:
     assert fastload.load(text) is None
 
 
-@pytest.mark.parametrize("text", [
-    '{"scenariod": 1, "name": "x",}  # YAML, not JSON\n',
-    '{"scenariod": 1, "name": NaN}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"scenariod": 1, "name": "x",}  # YAML, not JSON\n',
+        '{"scenariod": 1, "name": NaN}',
+    ],
+)
 def test_flow_yaml_that_is_not_json_is_read_as_yaml(text: str) -> None:
     loaded = fastload.load(text)
     assert loaded is not None and loaded.doc == sc._plain(sc._yaml_loader().load(text))
@@ -212,7 +217,9 @@ def test_json_errors_report_file_line_column(tmp_path: Path) -> None:
 
 def test_problems_in_a_large_state_keep_their_positions(tmp_path: Path) -> None:
     items = "".join(f"    - {{vmid: {100 + i}, name: vm{i}}}\n" for i in range(300))
-    text = f"scenariod: 1\nname: x\nstate:\n  /nodes: [{{node: pve1}}]\n  /nodes/pve1/qemu:\n{items}    - {{vmid: 105}}\n"
+    text = (
+        f"scenariod: 1\nname: x\nstate:\n  /nodes: [{{node: pve1}}]\n  /nodes/pve1/qemu:\n{items}    - {{vmid: 105}}\n"
+    )
     assert [str(d) for d in check_files([_write(tmp_path, "big.yaml", text)])] == [
         f"{tmp_path / 'big.yaml'}:306:14: vmid 105 appears twice under /nodes/pve1/qemu (first at line 11)"
     ]

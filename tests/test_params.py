@@ -335,7 +335,13 @@ def test_pbs_datastore_create(api):
     v = _validator(api, "pbs", "/config/datastore", "POST")
     assert v.dialect == "rust"
     out = v.validate(
-        {"name": "store1", "path": "/mnt/store1", "maintenance-mode": "read-only", "gc-on-unmount": "yes", "keep-last": "3"}
+        {
+            "name": "store1",
+            "path": "/mnt/store1",
+            "maintenance-mode": "read-only",
+            "gc-on-unmount": "yes",
+            "keep-last": "3",
+        }
     )
     assert out == {
         "name": "store1",
@@ -422,7 +428,12 @@ def test_every_operation_compiles_and_answers(api, service):
 def test_benchmark_printout(api, capsys):
     """Not an assertion: validations per second for typical calls."""
     cases = [
-        ("GET  qemu status (node, vmid)", "/nodes/{node}/qemu/{vmid}/status/current", "GET", {"node": "pve1", "vmid": "100"}),
+        (
+            "GET  qemu status (node, vmid)",
+            "/nodes/{node}/qemu/{vmid}/status/current",
+            "GET",
+            {"node": "pve1", "vmid": "100"},
+        ),
         (
             "POST qemu create (8 params)",
             QEMU,

@@ -6,16 +6,16 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from conftest import SCENARIOS, Running, serving
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
-from conftest import SCENARIOS, Running, serving
 from scenariod import wire
 from scenariod.apidesc import ApiDescription, ApiNode
 from scenariod.scenario import load_scenario
@@ -126,8 +126,12 @@ def test_ticket_cookie_and_csrf(pbs: Running) -> None:
 
 def test_users_and_tokens_created_through_the_api(fresh: Running) -> None:
     c = fresh.client
-    assert c.post("/access/users", data={"userid": "alice@pbs", "password": "alice-password",
-                                         "comment": "Alice"}).status_code == 200
+    assert (
+        c.post(
+            "/access/users", data={"userid": "alice@pbs", "password": "alice-password", "comment": "Alice"}
+        ).status_code
+        == 200
+    )
     users = {u["userid"]: u for u in c.get("/access/users").json()["data"]}
     assert users["alice@pbs"]["enable"] is True and users["alice@pbs"]["comment"] == "Alice"
     # the new user logs in with proxmoxer
@@ -138,8 +142,9 @@ def test_users_and_tokens_created_through_the_api(fresh: Running) -> None:
     assert made["tokenid"] == "alice@pbs!backup" and len(made["value"]) == 36
     assert c.post("/access/users/alice@pbs/token/backup").status_code == 400
     listed = c.get("/access/users/alice@pbs/token").json()["data"]
-    assert listed == [{"tokenid": "alice@pbs!backup", "token-name": "backup", "enable": True, "expire": 0,
-                       "comment": "nightly"}]
+    assert listed == [
+        {"tokenid": "alice@pbs!backup", "token-name": "backup", "enable": True, "expire": 0, "comment": "nightly"}
+    ]
     with_token = api(fresh, user="alice@pbs", token_name="backup", token_value=made["value"])
     assert with_token.nodes("localhost").tasks.get() is not None
     assert c.delete("/access/users/alice@pbs/token/backup").status_code == 200
@@ -187,8 +192,9 @@ def test_list_and_create_datastores(fresh: Running) -> None:
     admin = client.admin.datastore.get()
     assert [d["store"] for d in admin] == ["store1", "offsite"]
     assert admin[0]["comment"] == "Main backup store (ZFS mirror)"
-    upid = client.config.datastore.post(name="archive", path="/mnt/datastore/archive", comment="Long-term",
-                                        **{"gc-schedule": "weekly"})
+    upid = client.config.datastore.post(
+        name="archive", path="/mnt/datastore/archive", comment="Long-term", **{"gc-schedule": "weekly"}
+    )
     assert PBS_UPID.match(upid) and ":create-datastore:archive:" in upid
     assert wait_task(client, upid)["exitstatus"] == "OK"
     assert [d["store"] for d in client.admin.datastore.get()][-1] == "archive"
@@ -235,16 +241,25 @@ def test_snapshots_and_groups_from_state(pbs: Running) -> None:
     assert {s["backup-id"] for s in cts} == {"200"}
     groups = client.admin.datastore("store1").groups.get()
     assert [(g["backup-type"], g["backup-id"], g["backup-count"]) for g in groups] == [
-        ("ct", "200", 2), ("host", "pve1", 2), ("vm", "100", 6), ("vm", "101", 3)]
+        ("ct", "200", 2),
+        ("host", "pve1", 2),
+        ("vm", "100", 6),
+        ("vm", "101", 3),
+    ]
     assert groups[2]["comment"] == "web-01 (public web tier)" and groups[2]["last-backup"] == 1763949611
     # the namespace holds its own snapshots
     dev = client.admin.datastore("store1").snapshots.get(ns="dev")
     assert [(s["backup-type"], s["backup-id"]) for s in dev] == [("vm", "300")]
     assert [n["ns"] for n in client.admin.datastore("store1").namespace.get()] == ["", "dev"]
-    files = client.admin.datastore("store1").files.get(**{"backup-type": "vm", "backup-id": "101",
-                                                          "backup-time": 1763906404})
-    assert [f["filename"] for f in files] == ["qemu-server.conf.blob", "drive-scsi0.img.fidx",
-                                              "drive-scsi1.img.fidx", "index.json.blob"]
+    files = client.admin.datastore("store1").files.get(
+        **{"backup-type": "vm", "backup-id": "101", "backup-time": 1763906404}
+    )
+    assert [f["filename"] for f in files] == [
+        "qemu-server.conf.blob",
+        "drive-scsi0.img.fidx",
+        "drive-scsi1.img.fidx",
+        "index.json.blob",
+    ]
 
 
 def test_status_and_usage(pbs: Running) -> None:
@@ -289,11 +304,11 @@ def test_prune_computes_keep_and_remove_from_seeded_snapshots(fresh: Running) ->
     dry = client.admin.datastore("store1").prune.post(**args, **{"dry-run": 1})
     plan = [(time.strftime("%m-%d", time.gmtime(e["backup-time"])), e["keep"], e["protected"]) for e in dry]
     assert plan == [
-        ("11-24", True, False),   # keep-last 1
-        ("11-23", True, False),   # ISO week 47 (11-24 is a Monday, week 48, already kept)
+        ("11-24", True, False),  # keep-last 1
+        ("11-23", True, False),  # ISO week 47 (11-24 is a Monday, week 48, already kept)
         ("11-22", False, False),  # week 47 again
-        ("11-16", True, True),    # protected: always kept
-        ("11-09", True, False),   # week 45, the second weekly
+        ("11-16", True, True),  # protected: always kept
+        ("11-09", True, False),  # week 45, the second weekly
         ("10-31", False, False),  # beyond keep-weekly 2
     ]
     assert len(client.admin.datastore("store1").snapshots.get(**{"backup-id": "100"})) == 6  # dry run
@@ -301,16 +316,23 @@ def test_prune_computes_keep_and_remove_from_seeded_snapshots(fresh: Running) ->
     assert done == dry
     left = client.admin.datastore("store1").snapshots.get(**{"backup-type": "vm", "backup-id": "100"})
     assert sorted(time.strftime("%m-%d", time.gmtime(s["backup-time"])) for s in left) == [
-        "11-09", "11-16", "11-23", "11-24"]
+        "11-09",
+        "11-16",
+        "11-23",
+        "11-24",
+    ]
     # no keep option: keep everything
-    assert all(e["keep"] for e in client.admin.datastore("store1").prune.post(
-        **{"backup-type": "vm", "backup-id": "101", "dry-run": 1}))
+    assert all(
+        e["keep"]
+        for e in client.admin.datastore("store1").prune.post(**{"backup-type": "vm", "backup-id": "101", "dry-run": 1})
+    )
 
 
 def test_prune_datastore_and_prune_with_use_task_are_tasks(fresh: Running) -> None:
     client = api(fresh)
-    upid = client.admin.datastore("store1").prune.post(**{"backup-type": "vm", "backup-id": "101", "keep-last": 1,
-                                                          "use-task": 1})
+    upid = client.admin.datastore("store1").prune.post(
+        **{"backup-type": "vm", "backup-id": "101", "keep-last": 1, "use-task": 1}
+    )
     assert PBS_UPID.match(upid) and ":prune:store1\\x3avm-101:" in upid
     assert wait_task(client, upid)["exitstatus"] == "OK"
     assert len(client.admin.datastore("store1").snapshots.get(**{"backup-id": "101"})) == 1
@@ -322,7 +344,11 @@ def test_prune_datastore_and_prune_with_use_task_are_tasks(fresh: Running) -> No
     groups = client.admin.datastore("store1").groups.get()
     # one per group is left, and vm/100 keeps its protected snapshot too
     assert {(g["backup-type"], g["backup-id"]): g["backup-count"] for g in groups} == {
-        ("ct", "200"): 1, ("host", "pve1"): 1, ("vm", "100"): 2, ("vm", "101"): 1}
+        ("ct", "200"): 1,
+        ("host", "pve1"): 1,
+        ("vm", "100"): 2,
+        ("vm", "101"): 1,
+    }
     # the namespace was out of scope of a root prune without max-depth? (it recurses: pruned too)
     assert len(client.admin.datastore("store1").snapshots.get(ns="dev")) == 1
 
@@ -334,8 +360,10 @@ def test_verify_records_results_and_fails_on_corrupt_snapshots(fresh: Running) -
     assert status["exitstatus"] == "verification failed - please check the log for details"
     log = [line["t"] for line in client.nodes("localhost").tasks(upid).log.get(limit=0)]
     assert log[-1] == "TASK ERROR: verification failed - please check the log for details"
-    states = {s["backup-time"]: s["verification"] for s in
-              client.admin.datastore("store1").snapshots.get(**{"backup-type": "ct"})}
+    states = {
+        s["backup-time"]: s["verification"]
+        for s in client.admin.datastore("store1").snapshots.get(**{"backup-type": "ct"})
+    }
     assert states[1763954100] == {"state": "ok", "upid": upid}
     assert states[1763349300] == {"state": "failed", "upid": upid}
     # the whole datastore: `verify`, with the store as worker id
@@ -353,8 +381,9 @@ def test_snapshot_protection_notes_and_deletion(fresh: Running) -> None:
     assert c.put("/admin/datastore/store1/notes", data={**which, "notes": "old kernel\nsecond line"}).status_code == 200
     assert c.get("/admin/datastore/store1/notes", params=which).json()["data"] == "old kernel\nsecond line"
     assert c.delete("/admin/datastore/store1/snapshots", params=which).status_code == 200
-    times = [s["backup-time"] for s in c.get("/admin/datastore/store1/snapshots",
-                                             params={"backup-id": "100"}).json()["data"]]
+    times = [
+        s["backup-time"] for s in c.get("/admin/datastore/store1/snapshots", params={"backup-id": "100"}).json()["data"]
+    ]
     assert 1763258410 not in times and len(times) == 5
     missing = c.get("/admin/datastore/store1/files", params=which)
     assert missing.status_code == 404
@@ -364,8 +393,13 @@ def test_snapshot_protection_notes_and_deletion(fresh: Running) -> None:
 # --- the sweep ---------------------------------------------------------------------------------------
 
 TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
-    "boolean": (bool, int), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool, int),
+    "null": (type(None),),
 }
 
 
@@ -406,8 +440,9 @@ def _values_for(name: str, spec: dict[str, Any], hints: dict[str, Any]) -> Any:
     return None
 
 
-def sweep_api(running: Running, hints: dict[str, Any] | None = None,
-              extra_keys: dict[str, list[str]] | None = None) -> tuple[int, list[str], list[str]]:
+def sweep_api(
+    running: Running, hints: dict[str, Any] | None = None, extra_keys: dict[str, list[str]] | None = None
+) -> tuple[int, list[str], list[str]]:
     """GET every path whose parameters bind from the running world's state.
 
     Path parameters bind to the keys stored under the concrete prefix (and, for `upid`, to the
@@ -425,8 +460,11 @@ def sweep_api(running: Running, hints: dict[str, Any] | None = None,
         op = node.ops.get("GET")
         if op is None:
             continue
-        if "Upgraded to" in op.description or node.path.startswith(("/backup", "/reader")) \
-                or "download" in node.path.rsplit("/", 1)[-1]:
+        if (
+            "Upgraded to" in op.description
+            or node.path.startswith(("/backup", "/reader"))
+            or "download" in node.path.rsplit("/", 1)[-1]
+        ):
             skipped.append(f"{node.path} (a protocol upgrade or a raw file download)")
             continue
         concrete = _bind(node.segments, store, world, extra_keys)
@@ -486,10 +524,20 @@ def test_sweep_every_bindable_get_path(fresh: Running, capsys: pytest.CaptureFix
     client = api(fresh)
     wait_task(client, client.admin.datastore("store1").gc.post())  # a task for the {upid} paths
     first = fresh.service.world.store.get("/admin/datastore/store1/snapshots")[0]
-    hints = {"backup-type": first["backup-type"], "backup-id": first["backup-id"],
-             "backup-time": first["backup-time"], "timeframe": "hour", "cf": "AVERAGE",
-             "package": "proxmox-backup-server", "filepath": "L3Jvb3Q=", "archive-name": "root.pxar.didx",
-             "file-name": "index.json.blob", "keep-last": 1, "name": "proxmox-backup-server", "disk": "sda"}
+    hints = {
+        "backup-type": first["backup-type"],
+        "backup-id": first["backup-id"],
+        "backup-time": first["backup-time"],
+        "timeframe": "hour",
+        "cf": "AVERAGE",
+        "package": "proxmox-backup-server",
+        "filepath": "L3Jvb3Q=",
+        "archive-name": "root.pxar.didx",
+        "file-name": "index.json.blob",
+        "keep-last": 1,
+        "name": "proxmox-backup-server",
+        "disk": "sda",
+    }
     check_sweep("PBS", fresh, hints, capsys)
 
 
@@ -500,9 +548,11 @@ def check_sweep(name: str, running: Running, hints: dict[str, Any], capsys: pyte
     total = ok + len(skipped) + len(failures)
     served = total - sum("raw file download" in s for s in skipped)
     with capsys.disabled():
-        print(f"\n{name} sweep: {ok} of {total} GET paths answered 200 with the declared type "
-              f"({ok / total:.1%}; {ok / served:.1%} of the {served} JSON paths); "
-              f"{len(skipped)} skipped, {len(failures)} failed")
+        print(
+            f"\n{name} sweep: {ok} of {total} GET paths answered 200 with the declared type "
+            f"({ok / total:.1%}; {ok / served:.1%} of the {served} JSON paths); "
+            f"{len(skipped)} skipped, {len(failures)} failed"
+        )
         for line in skipped:
             print("  skipped", line)
     assert not failures, "\n".join(failures)

@@ -6,17 +6,18 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
-
 from conftest import SCENARIOS, Running, serving
+from test_pbs import PBS_UPID, check_sweep
+
 from scenariod import wire
 from scenariod.scenario import load_scenario
 from scenariod.server import Service
-from test_pbs import PBS_UPID, check_sweep
 
 TOKEN = "e3b1c9d2-5a4f-4c7e-8b6d-1f0a2e3c4d5b"
 PVE_UPID = re.compile(r"^UPID:[a-zA-Z0-9-]+:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:[^:\s]+:[^:\s]*:[^:\s]+:$")
@@ -36,8 +37,12 @@ def fresh() -> Iterator[Running]:
 
 def client(running: Running, token: str = TOKEN) -> httpx.Client:
     """An httpx client authenticated as PDM wants API tokens: `PDMAPIToken=ID:SECRET`."""
-    return httpx.Client(base_url=running.api, verify=ssl.create_default_context(cafile=running.ca_file),
-                        headers={"Authorization": f"PDMAPIToken=root@pam!automation:{token}"}, timeout=10)
+    return httpx.Client(
+        base_url=running.api,
+        verify=ssl.create_default_context(cafile=running.ca_file),
+        headers={"Authorization": f"PDMAPIToken=root@pam!automation:{token}"},
+        timeout=10,
+    )
 
 
 def wait(c: httpx.Client, status_path: str, timeout: float = 10) -> dict[str, Any]:
@@ -125,13 +130,26 @@ def test_remotes_are_listed_without_their_secrets(pdm: Running) -> None:
 
 def test_add_and_remove_remotes(fresh: Running) -> None:
     with client(fresh) as c:
-        r = c.post("/remotes/remote", json={"id": "lab", "type": "pve", "authid": "root@pam!pdm", "token": "s3cret",
-                                            "nodes": ["hostname=pve-lab.example.com:8006,fingerprint=AA:BB"]})
+        r = c.post(
+            "/remotes/remote",
+            json={
+                "id": "lab",
+                "type": "pve",
+                "authid": "root@pam!pdm",
+                "token": "s3cret",
+                "nodes": ["hostname=pve-lab.example.com:8006,fingerprint=AA:BB"],
+            },
+        )
         assert r.status_code == 200, r.text
         assert r.json()["data"] is None
         listed = {x["id"]: x for x in c.get("/remotes/remote").json()["data"]}
-        assert listed["lab"] == {"id": "lab", "type": "pve", "authid": "root@pam!pdm", "token": "",
-                                 "nodes": ["hostname=pve-lab.example.com:8006,fingerprint=AA:BB"]}
+        assert listed["lab"] == {
+            "id": "lab",
+            "type": "pve",
+            "authid": "root@pam!pdm",
+            "token": "",
+            "nodes": ["hostname=pve-lab.example.com:8006,fingerprint=AA:BB"],
+        }
         assert {"remote": "lab"} in c.get("/pve/remotes").json()["data"]
         # It shows up in the resource views (a node named after its host, until more is known).
         resources = {e["remote"]: e.get("resources", []) for e in c.get("/resources/list").json()["data"]}
@@ -139,11 +157,21 @@ def test_add_and_remove_remotes(fresh: Running) -> None:
         assert c.get("/resources/status").json()["data"]["remotes"] == 4
         assert c.get("/pve/remotes/lab/nodes").json()["data"][0]["node"] == "pve-lab"
         # adding it twice is refused; a PBS remote too
-        again = c.post("/remotes/remote", json={"id": "lab", "type": "pve", "authid": "root@pam", "token": "x",
-                                                "nodes": ["hostname=1.2.3.4"]})
+        again = c.post(
+            "/remotes/remote",
+            json={"id": "lab", "type": "pve", "authid": "root@pam", "token": "x", "nodes": ["hostname=1.2.3.4"]},
+        )
         assert again.status_code == 400
-        r = c.post("/remotes/remote", data={"id": "pbs2", "type": "pbs", "authid": "root@pam!pdm", "token": "t",
-                                            "nodes": "hostname=10.0.0.9:8007"})
+        r = c.post(
+            "/remotes/remote",
+            data={
+                "id": "pbs2",
+                "type": "pbs",
+                "authid": "root@pam!pdm",
+                "token": "t",
+                "nodes": "hostname=10.0.0.9:8007",
+            },
+        )
         assert r.status_code == 200
         resources = {e["remote"]: e.get("resources", []) for e in c.get("/resources/list").json()["data"]}
         assert [x["type"] for x in resources["pbs2"]] == ["pbs-node"]
@@ -159,8 +187,16 @@ def test_removed_remote_keeps_its_declared_resources(fresh: Running) -> None:
     with client(fresh) as c:
         assert c.delete("/remotes/remote/edge").status_code == 200
         assert "edge" not in [e["remote"] for e in c.get("/resources/list").json()["data"]]
-        c.post("/remotes/remote", json={"id": "edge", "type": "pve", "authid": "root@pam!pdm", "token": "t",
-                                        "nodes": ["hostname=10.20.0.5:8006"]})
+        c.post(
+            "/remotes/remote",
+            json={
+                "id": "edge",
+                "type": "pve",
+                "authid": "root@pam!pdm",
+                "token": "t",
+                "nodes": ["hostname=10.20.0.5:8006"],
+            },
+        )
         names = [g["name"] for g in c.get("/pve/remotes/edge/qemu").json()["data"]]
         assert names == ["nvr"]
 
@@ -177,14 +213,21 @@ def test_pve_remote_views_come_from_its_declared_resources(pdm: Running) -> None
         assert web["tags"] == ["prod", "web"] and web["template"] is False
         assert by_id["remote/prod/storage/pve-a/ceph-vm"]["maxdisk"] == 10995116277760
         assert {r["type"] for r in c.get("/pve/remotes/prod/resources", params={"kind": "vm"}).json()["data"]} == {
-            "qemu", "lxc"}
+            "qemu",
+            "lxc",
+        }
         qemu_b = c.get("/pve/remotes/prod/qemu", params={"node": "pve-b"}).json()["data"]
-        assert [(g["vmid"], g["name"], g["status"]) for g in qemu_b] == [(110, "db-01", "running"),
-                                                                         (120, "build-runner", "stopped")]
+        assert [(g["vmid"], g["name"], g["status"]) for g in qemu_b] == [
+            (110, "db-01", "running"),
+            (120, "build-runner", "stopped"),
+        ]
         assert [g["vmid"] for g in c.get("/pve/remotes/prod/lxc").json()["data"]] == [200]
         nodes = c.get("/pve/remotes/prod/nodes").json()["data"]
-        assert [(n["node"], n["status"]) for n in nodes] == [("pve-a", "online"), ("pve-b", "online"),
-                                                             ("pve-c", "offline")]
+        assert [(n["node"], n["status"]) for n in nodes] == [
+            ("pve-a", "online"),
+            ("pve-b", "online"),
+            ("pve-c", "offline"),
+        ]
         status = c.get("/pve/remotes/prod/qemu/100/status").json()["data"]
         assert status["status"] == "running" and status["qmpstatus"] == "running" and status["maxmem"] == 8589934592
         cfg = c.get("/pve/remotes/prod/qemu/110/config", params={"state": "active"}).json()["data"]
@@ -193,8 +236,14 @@ def test_pve_remote_views_come_from_its_declared_resources(pdm: Running) -> None
         derived = c.get("/pve/remotes/prod/lxc/200/config", params={"state": "pending"}).json()["data"]
         assert derived["hostname"] == "dns-01"
         cluster = c.get("/pve/remotes/prod/cluster-status").json()["data"]
-        assert cluster[0] == {"type": "cluster", "id": "cluster", "name": "prod", "nodes": 3, "quorate": True,
-                              "version": 4}
+        assert cluster[0] == {
+            "type": "cluster",
+            "id": "cluster",
+            "name": "prod",
+            "nodes": 3,
+            "quorate": True,
+            "version": 4,
+        }
         storage = c.get("/pve/remotes/prod/nodes/pve-a/storage").json()["data"]
         assert {s["storage"] for s in storage} == {"local", "ceph-vm"}
         assert c.get("/pve/remotes/prod/nodes/pve-c/status").status_code == 595
@@ -223,7 +272,13 @@ def test_resource_list_status_and_views(pdm: Running) -> None:
         assert backup["remote/backup/datastore/offsite"]["usage"] == pytest.approx(0.9, abs=0.001)
         qemu = c.get("/resources/list", params={"resource-type": "qemu"}).json()["data"]
         assert {r["name"] for e in qemu for r in e.get("resources", [])} == {
-            "web-01", "web-02", "db-01", "build-runner", "debian-13-template", "nvr"}
+            "web-01",
+            "web-02",
+            "db-01",
+            "build-runner",
+            "debian-13-template",
+            "nvr",
+        }
         found = c.get("/resources/list", params={"search": "dns"}).json()["data"]
         assert [r["id"] for e in found for r in e.get("resources", [])] == ["remote/prod/guest/200"]
         status = c.get("/resources/status").json()["data"]
@@ -259,14 +314,18 @@ def test_guest_operations_run_as_tasks_on_the_remote(fresh: Running) -> None:
         assert log["data"][-1] == {"n": log["total"], "t": "TASK OK"}
         # starting it again fails inside the worker, as PVE does
         again = c.post("/pve/remotes/prod/qemu/120/start").json()["data"]
-        assert wait(c, f"/pve/remotes/prod/tasks/{quote(again, safe='')}/status")["exitstatus"] == \
-            "VM 120 already running"
+        assert (
+            wait(c, f"/pve/remotes/prod/tasks/{quote(again, safe='')}/status")["exitstatus"] == "VM 120 already running"
+        )
         # migrate within the cluster: the guest changes node in every view
         moved = c.post("/pve/remotes/prod/qemu/101/migrate", data={"target": "pve-b", "online": 1}).json()["data"]
         assert ":qmigrate:101:" in moved
         wait(c, f"/pve/remotes/prod/tasks/{quote(moved, safe='')}/status")
         assert [g["vmid"] for g in c.get("/pve/remotes/prod/qemu", params={"node": "pve-b"}).json()["data"]] == [
-            101, 110, 120]
+            101,
+            110,
+            120,
+        ]
         # a snapshot through the generic behaviour, still a task on the remote
         snap = c.post("/pve/remotes/prod/lxc/200/snapshot", data={"snapname": "pre-upgrade"}).json()["data"]
         assert snap.startswith("prod!UPID:pve-b:") and ":vzsnapshot:200:" in snap
@@ -284,9 +343,16 @@ def test_guest_operations_run_as_tasks_on_the_remote(fresh: Running) -> None:
 
 def test_remote_migrate_moves_a_guest_between_remotes(fresh: Running) -> None:
     with client(fresh) as c:
-        upid = c.post("/pve/remotes/edge/qemu/101/remote-migrate",
-                      data={"target": "prod", "target-vmid": 130, "delete": 1,
-                            "target-bridge": "vmbr0", "target-storage": "ceph-vm"}).json()["data"]
+        upid = c.post(
+            "/pve/remotes/edge/qemu/101/remote-migrate",
+            data={
+                "target": "prod",
+                "target-vmid": 130,
+                "delete": 1,
+                "target-bridge": "vmbr0",
+                "target-storage": "ceph-vm",
+            },
+        ).json()["data"]
         assert upid.startswith("edge!UPID:edge1:")
         wait(c, f"/pve/remotes/edge/tasks/{quote(upid, safe='')}/status")
         assert [g["vmid"] for g in c.get("/pve/remotes/edge/qemu").json()["data"]] == []
@@ -299,13 +365,24 @@ def test_remote_migrate_moves_a_guest_between_remotes(fresh: Running) -> None:
 
 def test_sweep_every_bindable_get_path(fresh: Running, capsys: pytest.CaptureFixture[str]) -> None:
     with client(fresh) as c:
-        wait(c, f"/pve/remotes/prod/tasks/{quote(c.post('/pve/remotes/prod/qemu/120/start').json()['data'], safe='')}"
-                "/status")
+        wait(
+            c,
+            f"/pve/remotes/prod/tasks/{quote(c.post('/pve/remotes/prod/qemu/120/start').json()['data'], safe='')}"
+            "/status",
+        )
         apt = c.post("/pbs/remotes/backup/nodes/localhost/apt/update").json()["data"]
         wait(c, f"/pbs/remotes/backup/tasks/{quote(apt, safe='')}/status")
         own = c.post("/remotes/tasks/refresh").json()["data"]
         wait(c, f"/nodes/localhost/tasks/{quote(own, safe='')}/status")
     fresh.client.headers["Authorization"] = f"PDMAPIToken=root@pam!automation:{TOKEN}"
-    hints = {"timeframe": "hour", "cf": "AVERAGE", "state": "pending", "name": "proxmox-datacenter-manager",
-             "hostname": "pve-a.example.com", "fingerprint": "AA:BB", "authid": "root@pam", "token": "x"}
+    hints = {
+        "timeframe": "hour",
+        "cf": "AVERAGE",
+        "state": "pending",
+        "name": "proxmox-datacenter-manager",
+        "hostname": "pve-a.example.com",
+        "fingerprint": "AA:BB",
+        "authid": "root@pam",
+        "token": "x",
+    }
     check_sweep("PDM", fresh, hints, capsys)

@@ -6,11 +6,10 @@ import ssl
 
 import httpx
 import pytest
+from conftest import SCENARIOS, serving
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from proxmoxer.tools import Tasks
-
-from conftest import SCENARIOS, serving
 
 TOKEN = ("root@pam", "ci", "5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10")
 
@@ -27,8 +26,9 @@ def _port(running) -> int:
 
 
 def password_client(running) -> ProxmoxAPI:
-    return ProxmoxAPI("127.0.0.1", port=_port(running), user="root@pam", password="secret",
-                      verify_ssl=running.ca_file, timeout=10)
+    return ProxmoxAPI(
+        "127.0.0.1", port=_port(running), user="root@pam", password="secret", verify_ssl=running.ca_file, timeout=10
+    )
 
 
 def test_certificate_verifies_against_the_printed_ca(https):
@@ -45,8 +45,7 @@ def test_proxmoxer_guest_lifecycle_with_a_password(https):
     node = pve.nodes("pve1")
     vmid = int(pve.cluster.nextid.get())
     assert vmid == 102
-    upid = node.qemu.post(vmid=vmid, name="ci-vm", memory=1024, cores=2, net0="virtio,bridge=vmbr0",
-                          scsi0="local:32")
+    upid = node.qemu.post(vmid=vmid, name="ci-vm", memory=1024, cores=2, net0="virtio,bridge=vmbr0", scsi0="local:32")
     assert upid.startswith("UPID:pve1:") and ":qmcreate:102:root@pam:" in upid
     # The effect lands when the task ends, not before.
     assert pve.nodes("pve1").tasks(upid).status.get()["status"] == "running"
@@ -96,13 +95,15 @@ def test_proxmoxer_guest_lifecycle_with_a_password(https):
 
 def test_proxmoxer_with_an_api_token(https):
     user, name, secret = TOKEN
-    pve = ProxmoxAPI("127.0.0.1", port=_port(https), user=user, token_name=name, token_value=secret,
-                     verify_ssl=https.ca_file)
+    pve = ProxmoxAPI(
+        "127.0.0.1", port=_port(https), user=user, token_name=name, token_value=secret, verify_ssl=https.ca_file
+    )
     assert {n["node"] for n in pve.nodes.get()} == {"pve1", "pve2"}
     pve.pools.post(poolid="by-token")
     assert "by-token" in [p["poolid"] for p in pve.pools.get()]
-    bad = ProxmoxAPI("127.0.0.1", port=_port(https), user=user, token_name=name, token_value="wrong",
-                     verify_ssl=https.ca_file)
+    bad = ProxmoxAPI(
+        "127.0.0.1", port=_port(https), user=user, token_name=name, token_value="wrong", verify_ssl=https.ca_file
+    )
     with pytest.raises(ResourceException) as denied:
         bad.nodes.get()
     assert denied.value.status_code == 401
@@ -151,8 +152,13 @@ def test_container_lifecycle(https):
     pve = password_client(https)
     node = pve.nodes("pve2")
     wait = lambda upid: Tasks.blocking_status(pve, upid, polling_interval=0.1)  # noqa: E731
-    upid = node.lxc.post(vmid=201, hostname="ct-01", ostemplate="local:vztmpl/debian-12.tar.zst",
-                         memory=256, net0="name=eth0,bridge=vmbr0,ip=dhcp")
+    upid = node.lxc.post(
+        vmid=201,
+        hostname="ct-01",
+        ostemplate="local:vztmpl/debian-12.tar.zst",
+        memory=256,
+        net0="name=eth0,bridge=vmbr0,ip=dhcp",
+    )
     assert ":vzcreate:201:" in upid and wait(upid)["exitstatus"] == "OK"
     assert node.lxc(201).config.get()["hostname"] == "ct-01"
     assert wait(node.lxc(201).status.start.post())["exitstatus"] == "OK"
@@ -165,8 +171,18 @@ def test_container_lifecycle(https):
 def test_prometheus_pve_exporter_scrapes_the_cluster(https):
     from pve_exporter.collector import CollectorsOptions, collect_pve
 
-    options = CollectorsOptions(status=True, version=True, subscription=True, node=True, cluster=True,
-                                resources=True, backup_info=True, config=True, replication=True, qdevice=True)
+    options = CollectorsOptions(
+        status=True,
+        version=True,
+        subscription=True,
+        node=True,
+        cluster=True,
+        resources=True,
+        backup_info=True,
+        config=True,
+        replication=True,
+        qdevice=True,
+    )
     config = {"user": "root@pam", "password": "secret", "verify_ssl": https.ca_file, "port": _port(https)}
     text = collect_pve(config, "127.0.0.1", cluster=True, node="pve1", options=options).decode()
     assert 'pve_up{id="node/pve1"} 1.0' in text

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import SCENARIOS, start_service
 
 pytest_plugins = ["pytester"]
@@ -24,7 +23,7 @@ expect:
   - when: GET /nodes
 """
 
-SUITE = '''
+SUITE = """
 import json, os
 import pytest
 
@@ -82,7 +81,7 @@ def test_where_it_ran(scenariod, scenariod_server):
     out = os.environ["WHERE_IT_RAN"]
     with open(os.path.join(out, scenariod.session + ".json"), "w") as f:
         json.dump({"url": scenariod_server.url, "worker": os.environ.get("PYTEST_XDIST_WORKER")}, f)
-'''
+"""
 
 
 def write_suite(pytester: pytest.Pytester, **ini: str) -> None:
@@ -104,14 +103,16 @@ def test_in_process_with_the_ini_option(pytester):
 
 def test_xdist_sessions_isolate_parallel_tests(pytester):
     write_suite(pytester, scenariod_scenario=str(TWO_NODE))
-    pytester.makepyfile(test_more="\n".join(
-        f"def test_more_{i}(scenariod):\n"
-        f"    pve = scenariod.proxmoxer()\n"
-        f"    pve.nodes('pve1').qemu(100).config.put(name='w{i}')\n"
-        f"    assert pve.nodes('pve1').qemu(100).config.get()['name'] == 'w{i}'\n"
-        f"    scenariod.assert_called('PUT /nodes/pve1/qemu/100/config', count=1)\n"
-        for i in range(8)
-    ))
+    pytester.makepyfile(
+        test_more="\n".join(
+            f"def test_more_{i}(scenariod):\n"
+            f"    pve = scenariod.proxmoxer()\n"
+            f"    pve.nodes('pve1').qemu(100).config.put(name='w{i}')\n"
+            f"    assert pve.nodes('pve1').qemu(100).config.get()['name'] == 'w{i}'\n"
+            f"    scenariod.assert_called('PUT /nodes/pve1/qemu/100/config', count=1)\n"
+            for i in range(8)
+        )
+    )
     # (the test that lists the server's sessions assumes one test at a time per server)
     result = run(pytester, "-n", "2", "-k", "not next_test_starts")
     result.assert_outcomes(passed=12)
@@ -119,14 +120,16 @@ def test_xdist_sessions_isolate_parallel_tests(pytester):
 
 def test_xdist_workers_use_different_ports(pytester, tmp_path):
     pytester.makeini(f"[pytest]\nscenariod_scenario = {TWO_NODE}\n")
-    pytester.makepyfile(test_where="\n".join(
-        "import json, os, time\n"
-        f"def test_{i}(scenariod, scenariod_server):\n"
-        "    time.sleep(0.2)\n"
-        "    p = os.path.join(os.environ['WHERE_IT_RAN'], scenariod.session + '.json')\n"
-        "    open(p, 'w').write(json.dumps({'url': scenariod_server.url, 'worker': os.environ.get('PYTEST_XDIST_WORKER')}))\n"
-        for i in range(6)
-    ))
+    pytester.makepyfile(
+        test_where="\n".join(
+            "import json, os, time\n"
+            f"def test_{i}(scenariod, scenariod_server):\n"
+            "    time.sleep(0.2)\n"
+            "    p = os.path.join(os.environ['WHERE_IT_RAN'], scenariod.session + '.json')\n"
+            "    open(p, 'w').write(json.dumps({'url': scenariod_server.url, 'worker': os.environ.get('PYTEST_XDIST_WORKER')}))\n"
+            for i in range(6)
+        )
+    )
     where = tmp_path / "where"
     where.mkdir()
     result = run(pytester, "-n", "2", where=where)
@@ -150,7 +153,8 @@ def test_marker_serves_another_scenario(pytester):
     pytester.makeini(f"[pytest]\nscenariod_scenario = {TWO_NODE}\n")
     (pytester.path / "scenarios").mkdir()
     (pytester.path / "scenarios" / "other.yaml").write_text(OTHER)
-    pytester.makepyfile(test_marker='''
+    pytester.makepyfile(
+        test_marker="""
 import pytest
 
 
@@ -170,14 +174,16 @@ def test_other_expectations_fail(scenariod):
 
 def test_default(scenariod):
     assert scenariod.scenario.name == "two-node"
-''')
+"""
+    )
     result = run(pytester)
     result.assert_outcomes(passed=3)
 
 
 def test_plain_http_option(pytester):
     pytester.makeini(f"[pytest]\nscenariod_scenario = {TWO_NODE}\nscenariod_http = true\n")
-    pytester.makepyfile(test_http='''
+    pytester.makepyfile(
+        test_http="""
 import pytest
 
 
@@ -186,7 +192,8 @@ def test_http(scenariod):
     assert scenariod.client().get("/nodes").status_code == 200
     with pytest.raises(RuntimeError, match="HTTPS"):
         scenariod.proxmoxer()
-''')
+"""
+    )
     run(pytester).assert_outcomes(passed=1)
 
 
@@ -194,8 +201,9 @@ def test_a_running_instance_by_url(pytester):
     running, stop = start_service(TWO_NODE, tls=True)
     try:
         write_suite(pytester)
-        result = run(pytester, "--scenariod-url", running.url, "--scenariod-cacert", running.ca_file,
-                     "-k", "not where_it_ran")
+        result = run(
+            pytester, "--scenariod-url", running.url, "--scenariod-cacert", running.ca_file, "-k", "not where_it_ran"
+        )
         result.assert_outcomes(passed=4)
         # every test's session was discarded; the default World was never touched
         assert running.service.sessions == {}
@@ -214,7 +222,7 @@ def test_no_scenario_configured_is_explained(pytester):
 def test_an_invalid_scenario_is_explained(pytester):
     bad = pytester.path / "bad.yaml"
     bad.write_text("scenariod: 1\nname: bad\nseed: lots\n")
-    pytester.makeini(f"[pytest]\nscenariod_scenario = bad.yaml\n")
+    pytester.makeini("[pytest]\nscenariod_scenario = bad.yaml\n")
     pytester.makepyfile(test_bad="def test_a(scenariod):\n    pass\n\ndef test_b(scenariod):\n    pass\n")
     result = run(pytester)
     result.assert_outcomes(errors=2)

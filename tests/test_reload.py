@@ -21,8 +21,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -92,8 +93,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
         time.sleep(interval)
 
 
-def save_and_time(client: httpx.Client, path: Path, text: str, version: str,
-                  save: Callable[[Path, str], None]) -> float:
+def save_and_time(
+    client: httpx.Client, path: Path, text: str, version: str, save: Callable[[Path, str], None]
+) -> float:
     """Save, then poll until the new version answers: the save-to-served latency."""
     start = time.perf_counter()
     save(path, text)
@@ -127,8 +129,7 @@ def watched(serve, tmp_path) -> Iterator[Callable[..., Any]]:
         running = serve(text)
         running.file = tmp_path / "scenario.yaml"
         stop = asyncio.Event()
-        future = asyncio.run_coroutine_threadsafe(watch([running.service], reset=reset, stop_event=stop),
-                                                  running.loop)
+        future = asyncio.run_coroutine_threadsafe(watch([running.service], reset=reset, stop_event=stop), running.loop)
         running.call(lambda: asyncio.sleep(0.05))  # the watch task has started: inotify is set up
         started.append((running, stop, future))
         for _ in range(20):  # the first save, repeated until reloaded: the watch is surely set up
@@ -206,9 +207,10 @@ def test_live_state_follows_the_seed_change(watched):
     _client_changes(client)
     _client_changes(client, session)
     # The seed: VM 100 renamed, VM 101 gone, VM 102 new.
-    added = ("  /nodes/pve1/qemu/102/config: {name: new-02, cores: 1, memory: 1024}\n")
+    added = "  /nodes/pve1/qemu/102/config: {name: new-02, cores: 1, memory: 1024}\n"
     text = scenario("2", name100="web-renamed", extra=added).replace(
-        "    - {vmid: 101, name: db-01, status: stopped}\n", "")
+        "    - {vmid: 101, name: db-01, status: stopped}\n", ""
+    )
     save_by_rename(running.file, text)
     wait_for(lambda: served_version(client) == "2")
     for prefix in ("", session):  # the default world and a session's, the same way
@@ -230,11 +232,12 @@ def test_live_state_follows_the_seed_change(watched):
 
 def test_client_changes_to_declared_users_survive_a_reload(watched):
     """Re-deriving state after a reload must not re-declare over what clients changed."""
-    users = ("  /access/groups:\n    - {groupid: ops}\n")
+    users = "  /access/groups:\n    - {groupid: ops}\n"
     text = scenario("1", extra=users).replace(
         "auth: {mode: none}",
         "auth:\n  users:\n    - {userid: root@pam, password: secret}\n"
-        "    - {userid: ci@pve, password: old-secret, comment: the CI robot}")
+        "    - {userid: ci@pve, password: old-secret, comment: the CI robot}",
+    )
     running = watched(text)
     running.login()
     client = running.client
@@ -395,7 +398,10 @@ class Cli:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scenariod", "run", str(path), "--http", "--port", "0", "--no-tui", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -520,8 +526,11 @@ def test_the_live_request_log_in_a_terminal(tmp_path):
             assert re.search(r"error\s+reload refused", screen), screen
             save_by_rename(path, scenario("3"))
             wait_for(lambda: served_version(client) == "3")
-            wait_for(lambda: "reloads 1" in _screen_tmux(session) and "✗ " not in _screen_tmux(session),
-                     timeout=10, interval=0.1)
+            wait_for(
+                lambda: "reloads 1" in _screen_tmux(session) and "✗ " not in _screen_tmux(session),
+                timeout=10,
+                interval=0.1,
+            )
             print(_screen_tmux(session))
     finally:
         subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], capture_output=True)
@@ -543,8 +552,15 @@ def test_the_live_request_log_on_a_pty(tmp_path):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 140, 0, 0))
     env = {**os.environ, "COLUMNS": "140", "LINES": "30", "TERM": "xterm-256color"}
-    proc = subprocess.Popen([sys.executable, "-m", "scenariod", "run", str(path), "--http", "--port", "0"],
-                            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scenariod", "run", str(path), "--http", "--port", "0"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=ROOT,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     out = bytearray()
 
@@ -609,5 +625,7 @@ if __name__ == "__main__":
     results = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
     for name, times in results.items():
         ms = sorted(t * 1000 for t in times)
-        print(f"{name:9} n={len(ms)} median={statistics.median(ms):.1f}ms min={ms[0]:.1f}ms "
-              f"p90={ms[int(len(ms) * 0.9) - 1]:.1f}ms max={ms[-1]:.1f}ms")
+        print(
+            f"{name:9} n={len(ms)} median={statistics.median(ms):.1f}ms min={ms[0]:.1f}ms "
+            f"p90={ms[int(len(ms) * 0.9) - 1]:.1f}ms max={ms[-1]:.1f}ms"
+        )

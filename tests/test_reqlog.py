@@ -24,8 +24,16 @@ def fake_service(name: str = "two-node", *, last_error: str | None = None, reloa
     )
 
 
-def entry(i: int = 1, method: str = "GET", path: str = "/version", status: int = 200, by: str = "built-in",
-          detail: str = "", latency: float = 0.0012, session: str | None = None) -> Entry:
+def entry(
+    i: int = 1,
+    method: str = "GET",
+    path: str = "/version",
+    status: int = 200,
+    by: str = "built-in",
+    detail: str = "",
+    latency: float = 0.0012,
+    session: str | None = None,
+) -> Entry:
     e = Entry(i, time.time(), method, path, {}, {}, {}, session)
     e.status, e.answered_by, e.detail, e.latency = status, by, detail, latency
     return e
@@ -103,8 +111,9 @@ def test_live_view_shows_the_last_error_in_the_header():
     assert "… and 3 more" in text
     assert re.search(r"error\s+reload refused, 7 problem", text)
     # Red in a color terminal.
-    console = Console(width=120, height=30, record=True, file=io.StringIO(), color_system="truecolor",
-                      force_terminal=True)
+    console = Console(
+        width=120, height=30, record=True, file=io.StringIO(), color_system="truecolor", force_terminal=True
+    )
     console.print(log.render(120, 30))
     assert "\x1b[31m  ✗ /s/a.yaml:1:3" in console.export_text(styles=True)
 

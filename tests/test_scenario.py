@@ -101,8 +101,21 @@ def test_schema_covers_the_vocabulary() -> None:
     schema = sc.load_schema()
     defs = schema["$defs"]
     assert set(schema["properties"]) >= {
-        "scenariod", "name", "description", "service", "api", "listen", "seed", "time_scale",
-        "auth", "state", "routes", "faults", "tasks", "expect", "limits",
+        "scenariod",
+        "name",
+        "description",
+        "service",
+        "api",
+        "listen",
+        "seed",
+        "time_scale",
+        "auth",
+        "state",
+        "routes",
+        "faults",
+        "tasks",
+        "expect",
+        "limits",
     }
     assert set(defs["auth"]["properties"]) == {"mode", "users", "tokens", "ticket_lifetime", "control_token"}
     assert set(defs["fault"]["properties"]) == {"when", *sc.EFFECTS, "probability", "times", "after"}
@@ -126,9 +139,22 @@ def test_the_repository_scenarios_are_valid() -> None:
 @pytest.mark.parametrize(
     "text, seconds",
     [
-        ("250ms", 0.25), ("2s", 2.0), ("1.5s", 1.5), ("1m", 60.0), ("2h", 7200.0), ("1d", 86400.0),
-        ("1m30s", 90.0), ("1h 30m", 5400.0), (" 3s ", 3.0), ("0", 0.0), ("4", 4.0), ("0.5", 0.5),
-        (".5s", 0.5), (3, 3.0), (0.25, 0.25), (0, 0.0),
+        ("250ms", 0.25),
+        ("2s", 2.0),
+        ("1.5s", 1.5),
+        ("1m", 60.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("1m30s", 90.0),
+        ("1h 30m", 5400.0),
+        (" 3s ", 3.0),
+        ("0", 0.0),
+        ("4", 4.0),
+        ("0.5", 0.5),
+        (".5s", 0.5),
+        (3, 3.0),
+        (0.25, 0.25),
+        (0, 0.0),
     ],
 )
 def test_parse_duration(text: object, seconds: float) -> None:
@@ -169,14 +195,17 @@ def test_split_template() -> None:
     assert split_template("plain text") == ["plain text"]
     assert _shape(split_template("${params.vmid}")) == [("expr", "params.vmid")]
     assert _shape(split_template("starting VM ${params.vmid} on ${params.node}")) == [
-        "starting VM ", ("expr", "params.vmid"), " on ", ("expr", "params.node"),
+        "starting VM ",
+        ("expr", "params.vmid"),
+        " on ",
+        ("expr", "params.node"),
     ]
     assert split_template("cost: $${price} and $5") == ["cost: ${price} and $5"]
     assert _shape(split_template("$${a}${b}")) == ["${a}", ("expr", "b")]
     # braces inside JMESPath literals and multi-select hashes
     assert _shape(split_template("${{a: b}}")) == [("expr", "{a: b}")]
     assert _shape(split_template("x${'}'}y")) == ["x", ("expr", "'}'"), "y"]
-    assert _shape(split_template("${`{\"k\": 1}`.k}")) == [("expr", '`{"k": 1}`.k')]
+    assert _shape(split_template('${`{"k": 1}`.k}')) == [("expr", '`{"k": 1}`.k')]
     parsed = split_template("${params.vmid}")[0]
     assert isinstance(parsed, jmespath.parser.ParsedResult)
     assert parsed.search({"params": {"vmid": 100}}) == 100
@@ -223,11 +252,15 @@ def test_str_lists_every_diagnostic_one_per_line(tmp_path: Path) -> None:
 def test_yaml_syntax_error(tmp_path: Path) -> None:
     text = HEAD + "routes:\n  - when: GET /version\n    respond: {data: [1, 2}\n"
     assert problems(tmp_path, text) == ["5:26: YAML syntax error: expected ',' or ']', but got '}'"]
-    assert problems(tmp_path, HEAD + "  bad: indent\n") == ["3:6: YAML syntax error: mapping values are not allowed here"]
+    assert problems(tmp_path, HEAD + "  bad: indent\n") == [
+        "3:6: YAML syntax error: mapping values are not allowed here"
+    ]
     assert problems(tmp_path, HEAD + "---\nname: y\n") == [
         "3:1: YAML syntax error: a scenario file holds one YAML document, and a second one starts here"
     ]
-    assert problems(tmp_path, HEAD + "description: *nope\n") == ["3:14: YAML syntax error: found undefined alias 'nope'"]
+    assert problems(tmp_path, HEAD + "description: *nope\n") == [
+        "3:14: YAML syntax error: found undefined alias 'nope'"
+    ]
 
 
 def test_duplicate_keys_are_all_reported(tmp_path: Path) -> None:
@@ -291,7 +324,10 @@ def test_top_level_problems(tmp_path: Path) -> None:
 
 
 def test_unknown_key_without_a_close_match_lists_the_keys(tmp_path: Path) -> None:
-    assert one(tmp_path, HEAD + "limits: {zzz: 1}\n") == "3:10: unknown key 'zzz' in `limits` (it takes journal, tasks, sessions)"
+    assert (
+        one(tmp_path, HEAD + "limits: {zzz: 1}\n")
+        == "3:10: unknown key 'zzz' in `limits` (it takes journal, tasks, sessions)"
+    )
 
 
 def test_x_keys_hold_anchors(tmp_path: Path) -> None:
@@ -314,7 +350,7 @@ def test_x_keys_hold_anchors(tmp_path: Path) -> None:
 # (`test_problems`, after API_PROBLEMS, checks them).
 SCHEMA_PROBLEMS = [
     pytest.param(
-        "listen: {port: 70000, tls: \"yes\", hots: x}\n",
+        'listen: {port: 70000, tls: "yes", hots: x}\n',
         [
             "3:16: `port: 70000` must be between 0 and 65535",
             "3:28: `tls: yes` must be true, false or a {cert, key} mapping",
@@ -376,7 +412,7 @@ SCHEMA_PROBLEMS = [
             "6:11: `FETCH` is not a method of the Proxmox API; use GET, POST, PUT, DELETE or ANY",
             "7:24: a route's `respond` has both 'data' and 'body'; give one of them",
             "7:43: `status: 700` must be between 100 and 599",
-            "8:11: `when: 5` must be a \"METHOD PATH\" string or a mapping",
+            '8:11: `when: 5` must be a "METHOD PATH" string or a mapping',
             "9:22: `delay: soon` is not a duration; write 250ms, 2s or 1m",
             "9:43: `X-A: [1]` must be a string, a number, true or false",
             "10:5: a route needs 'when'",
@@ -484,7 +520,7 @@ SCHEMA_PROBLEMS = [
             "4:10: `5` in `expect` must be a mapping",
             "5:40: `respond: 5` must be a mapping",
             "5:82: `delay: [1]` must be a duration (250ms, 2s, 1m) or a {min, max} or {median, sigma, max} mapping",
-            "6:16: `when: [GET]` must be a \"METHOD PATH\" string or a mapping",
+            '6:16: `when: [GET]` must be a "METHOD PATH" string or a mapping',
             "6:50: `log: one line` must be a list",
         ],
         id="items-of-the-wrong-type",
@@ -768,18 +804,35 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
     assert (s.name, s.description, s.service, s.seed, s.time_scale) == ("full", "Every key", "pve", 42, 0.5)
     assert s.api.service == "pve" and s.api.version.startswith("9")
     assert s.listen == Listen(
-        host="0.0.0.0", port=8106, tls=True, cert=str((tmp_path / "c.pem").resolve()), key=str((tmp_path / "k.pem").resolve())
+        host="0.0.0.0",
+        port=8106,
+        tls=True,
+        cert=str((tmp_path / "c.pem").resolve()),
+        key=str((tmp_path / "k.pem").resolve()),
     )
     assert s.auth == AuthSpec(
         mode="enforce",
         users=(
             {"userid": "root@pam", "password": "secret", "enable": True, "expire": 0},
-            {"userid": "ci@pve", "enable": False, "expire": 1900000000, "groups": ["ops", "ci"],
-             "comment": "robot", "email": "ci@example.com"},
+            {
+                "userid": "ci@pve",
+                "enable": False,
+                "expire": 1900000000,
+                "groups": ["ops", "ci"],
+                "comment": "robot",
+                "email": "ci@example.com",
+            },
         ),
         tokens=(
-            {"tokenid": "root@pam!ci", "userid": "root@pam", "name": "ci", "secret": "s3cret", "privsep": True,
-             "expire": 5, "comment": "pipeline"},
+            {
+                "tokenid": "root@pam!ci",
+                "userid": "root@pam",
+                "name": "ci",
+                "secret": "s3cret",
+                "privsep": True,
+                "expire": 5,
+                "comment": "pipeline",
+            },
             {"tokenid": "ci@pve!x", "userid": "ci@pve", "name": "x", "secret": "y", "privsep": False, "expire": 0},
         ),
         ticket_lifetime=300.0,
@@ -822,15 +875,30 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
     assert r2.when.methods is None and r2.when.path == "/nodes/**"
     assert r2.respond == Respond(data=None, delay=Delay("uniform", min=0.1, max=2.0))
     assert r2.respond.data is None
-    assert r3.when == When(methods=None, path="/cluster/*", source="/cluster/*", line=L("- when: \"/cluster/*\""))
+    assert r3.when == When(methods=None, path="/cluster/*", source="/cluster/*", line=L('- when: "/cluster/*"'))
     assert r3.respond == Respond(status=204, delay=Delay("fixed", seconds=1.5))
 
     f = s.faults
     assert [x.effect for x in f] == [
-        "delay", "error", "reset", "hang", "truncate", "empty", "garbage", "garbage", "dribble", "dribble", "error",
+        "delay",
+        "error",
+        "reset",
+        "hang",
+        "truncate",
+        "empty",
+        "garbage",
+        "garbage",
+        "dribble",
+        "dribble",
+        "error",
     ]
     assert f[0] == Fault(
-        when=When(frozenset({"GET"}), "/cluster/resources", source="GET /cluster/resources", line=L("- when: GET /cluster/resources")),
+        when=When(
+            frozenset({"GET"}),
+            "/cluster/resources",
+            source="GET /cluster/resources",
+            line=L("- when: GET /cluster/resources"),
+        ),
         effect="delay",
         delay=Delay("fixed", seconds=0.25),
         index=0,
@@ -848,8 +916,12 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
 
     t0, t1 = s.tasks
     assert t0 == TaskRule(
-        when=When(frozenset({"POST"}), "/nodes/{node}/qemu/{vmid}/status/start",
-                  source="POST /nodes/{node}/qemu/{vmid}/status/start", line=L("- when: POST /nodes/{node}/qemu/{vmid}/status/start")),
+        when=When(
+            frozenset({"POST"}),
+            "/nodes/{node}/qemu/{vmid}/status/start",
+            source="POST /nodes/{node}/qemu/{vmid}/status/start",
+            line=L("- when: POST /nodes/{node}/qemu/{vmid}/status/start"),
+        ),
         duration=2.0,
         log=(
             (0.0, "starting VM ${params.vmid} on ${params.node}"),
@@ -863,7 +935,12 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
         index=0,
     )
     assert t1 == TaskRule(
-        when=When(frozenset({"POST"}), "/nodes/{node}/qemu", source="POST /nodes/{node}/qemu", line=L("- when: POST /nodes/{node}/qemu", exact=True)),
+        when=When(
+            frozenset({"POST"}),
+            "/nodes/{node}/qemu",
+            source="POST /nodes/{node}/qemu",
+            line=L("- when: POST /nodes/{node}/qemu", exact=True),
+        ),
         line=L("- when: POST /nodes/{node}/qemu", exact=True),
         index=1,
     )
@@ -871,7 +948,9 @@ def test_full_vocabulary_loads(tmp_path: Path) -> None:
 
     assert [(e.min, e.max) for e in s.expect] == [(1, 1), (0, 0), (2, None), (0, 4), (1, 3), (1, None)]
     assert s.expect[0] == Expect(
-        when=When(frozenset({"POST"}), "/access/ticket", source="POST /access/ticket", line=L("- when: POST /access/ticket")),
+        when=When(
+            frozenset({"POST"}), "/access/ticket", source="POST /access/ticket", line=L("- when: POST /access/ticket")
+        ),
         description="the client logs in",
         min=1,
         max=1,
@@ -890,7 +969,9 @@ def test_defaults(tmp_path: Path) -> None:
     assert (s.state, s.routes, s.faults, s.tasks, s.expect) == ({}, (), (), (), ())
     assert type(s.time_scale) is float
 
-    s = load_scenario(write(tmp_path, HEAD + "auth:\n  tokens: [{tokenid: a@pve!t, secret: x}]\nlisten: {tls: false}\n"))
+    s = load_scenario(
+        write(tmp_path, HEAD + "auth:\n  tokens: [{tokenid: a@pve!t, secret: x}]\nlisten: {tls: false}\n")
+    )
     assert s.auth.mode == "enforce" and s.listen.tls is False
     s = load_scenario(write(tmp_path, HEAD + "auth: {mode: none, users: [{userid: a@pve}]}\n"))
     assert s.auth.mode == "none"
@@ -915,7 +996,16 @@ def test_plain_values_downstream(tmp_path: Path) -> None:
               data: {i: 1, f: 1.5, b: true, n: null, s: "x", l: [1, {k: v}], 100: numeric-key, t: !!str 5}
         """)
     data = load_scenario(write(tmp_path, text)).routes[0].respond.data
-    assert data == {"i": 1, "f": 1.5, "b": True, "n": None, "s": "x", "l": [1, {"k": "v"}], "100": "numeric-key", "t": "5"}
+    assert data == {
+        "i": 1,
+        "f": 1.5,
+        "b": True,
+        "n": None,
+        "s": "x",
+        "l": [1, {"k": "v"}],
+        "100": "numeric-key",
+        "t": "5",
+    }
 
     def types(v: object) -> set:
         if isinstance(v, dict):

@@ -7,7 +7,6 @@ import threading
 
 import httpx
 import pytest
-
 from conftest import SCENARIOS
 
 TOKEN = "PVEAPIToken=root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"
@@ -140,7 +139,9 @@ def test_control_endpoints_act_on_a_session(serve):
     ctl = httpx.Client(base_url=running.url, timeout=10)
     r = ctl.patch("/_scenariod/state", params={"path": "/nodes/pve1/qemu/100", "session": "x"}, json={"name": "x-name"})
     assert r.status_code == 200
-    names = {g["vmid"]: g["name"] for g in httpx.get(f"{running.url}/_session/x/api2/json/nodes/pve1/qemu").json()["data"]}
+    names = {
+        g["vmid"]: g["name"] for g in httpx.get(f"{running.url}/_session/x/api2/json/nodes/pve1/qemu").json()["data"]
+    }
     assert names[100] == "x-name"
     assert ctl.get("/_scenariod/state", params={"path": "/nodes/pve1/qemu/100"}).json()["value"]["name"] == "web-01"
     # reset a session: back to the seed, the others untouched
@@ -208,11 +209,14 @@ def test_proxmoxer_reaches_a_session_with_path_prefix(serve):
 
     # the sessions' journals hold what each did (proxmoxer's ticket request included)
     ctl = httpx.Client(base_url=running.url, verify=ssl.create_default_context(cafile=ca), timeout=10)
-    alice_paths = [(e["method"], e["path"], e["session"])
-                   for e in ctl.get("/_scenariod/journal?session=alice").json()["entries"]]
+    alice_paths = [
+        (e["method"], e["path"], e["session"]) for e in ctl.get("/_scenariod/journal?session=alice").json()["entries"]
+    ]
     assert alice_paths[0] == ("POST", "/access/ticket", "alice")
     assert ("PUT", "/nodes/pve1/qemu/100/config", "alice") in alice_paths
-    r = ctl.post("/_scenariod/verify?session=bob", json={"when": "POST /nodes/{node}/qemu/{vmid}/status/start", "count": 1})
+    r = ctl.post(
+        "/_scenariod/verify?session=bob", json={"when": "POST /nodes/{node}/qemu/{vmid}/status/start", "count": 1}
+    )
     assert r.status_code == 200
     assert ctl.get("/_scenariod/journal").json()["count"] == 0  # the default World saw nothing
     ctl.close()

@@ -18,11 +18,17 @@ def store() -> StateStore:
 
 def test_entries_and_walk_list_values_parents_first(store: StateStore) -> None:
     assert [segs for segs, _ in store.entries()] == [
-        ("nodes", "pbs1"), ("nodes", "pbs1", "dns"), ("nodes", "pbs1", "tasks", "UPID:a/b"),
+        ("nodes", "pbs1"),
+        ("nodes", "pbs1", "dns"),
+        ("nodes", "pbs1", "tasks", "UPID:a/b"),
     ]
     # Segments keep a key that holds '/' whole; joined paths cannot.
     assert dict(store.entries("/nodes/pbs1/tasks")) == {("nodes", "pbs1", "tasks", "UPID:a/b"): {"upid": "UPID:a/b"}}
-    assert [path for path, _ in store.walk("/nodes")] == ["/nodes/pbs1", "/nodes/pbs1/dns", "/nodes/pbs1/tasks/UPID:a/b"]
+    assert [path for path, _ in store.walk("/nodes")] == [
+        "/nodes/pbs1",
+        "/nodes/pbs1/dns",
+        "/nodes/pbs1/tasks/UPID:a/b",
+    ]
     assert list(store.entries("/nope")) == [] and list(store.walk("/nope")) == []
     store.set("/", {"root": True})
     assert next(store.walk()) == ("/", {"root": True}) and next(store.entries()) == ((), {"root": True})

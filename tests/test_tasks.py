@@ -68,7 +68,9 @@ def test_log_lines_appear_over_time_and_effect_lands_at_the_end(serve):
     assert s.client.get("/nodes/pve1/qemu/100/status/current").json()["data"]["status"] == "stopped"
     time.sleep(0.6)
     assert [l["t"] for l in s.client.get(f"/nodes/pve1/tasks/{upid}/log").json()["data"]] == [
-        "starting VM 100 on pve1", "  boot ok"]
+        "starting VM 100 on pve1",
+        "  boot ok",
+    ]
     assert wait(s, upid)["exitstatus"] == "OK"
     assert s.client.get("/nodes/pve1/qemu/100/status/current").json()["data"]["status"] == "running"
     log = s.client.get(f"/nodes/pve1/tasks/{upid}/log", params={"start": 1, "limit": 5}).json()
@@ -82,7 +84,8 @@ def test_failed_exitstatus_leaves_state_alone(serve):
     status = wait(s, upid)
     assert status["exitstatus"] == "VM quit/powerdown failed - got timeout"
     assert s.client.get(f"/nodes/pve1/tasks/{upid}/log").json()["data"][-1]["t"] == (
-        "TASK ERROR: VM quit/powerdown failed - got timeout")
+        "TASK ERROR: VM quit/powerdown failed - got timeout"
+    )
     assert s.client.get("/nodes/pve1/qemu/100/status/current").json()["data"]["status"] == "running"
 
 
@@ -160,4 +163,3 @@ def test_task_paths_answer_in_each_services_shape() -> None:
     ]:
         assert handler_for("pve", method, template) is pve_handler
         assert handler_for("pbs", method, template) is handler_for("pdm", method, template) is rest_handler
-

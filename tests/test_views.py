@@ -9,8 +9,16 @@ def test_resources_nodes_and_lists_agree(two_node):
     c = two_node.client
     resources = c.get("/cluster/resources").json()["data"]
     by_id = {r["id"]: r for r in resources}
-    assert {"node/pve1", "node/pve2", "qemu/100", "qemu/101", "lxc/200", "storage/pve1/local",
-            "storage/pve2/ceph-vm", "/pool/web"} <= by_id.keys()
+    assert {
+        "node/pve1",
+        "node/pve2",
+        "qemu/100",
+        "qemu/101",
+        "lxc/200",
+        "storage/pve1/local",
+        "storage/pve2/ceph-vm",
+        "/pool/web",
+    } <= by_id.keys()
     for node in c.get("/nodes").json()["data"]:
         res = by_id[f"node/{node['node']}"]
         assert (res["maxcpu"], res["maxmem"], res["status"]) == (node["maxcpu"], node["maxmem"], node["status"])
@@ -19,10 +27,14 @@ def test_resources_nodes_and_lists_agree(two_node):
     assert c.get("/nodes/pve1/qemu/100/config").json()["data"]["name"] == vm["name"]
     assert by_id["qemu/100"]["pool"] == "web"
     assert [r["type"] for r in c.get("/cluster/resources", params={"type": "vm"}).json()["data"]] == [
-        "qemu", "qemu", "lxc"]
+        "qemu",
+        "qemu",
+        "lxc",
+    ]
     assert {r["type"] for r in c.get("/cluster/resources", params={"type": "storage"}).json()["data"]} == {"storage"}
-    ext = httpx.get(f"{two_node.url}/api2/extjs/cluster/resources", params={"type": "node"},
-                    cookies=two_node.client.cookies).json()
+    ext = httpx.get(
+        f"{two_node.url}/api2/extjs/cluster/resources", params={"type": "node"}, cookies=two_node.client.cookies
+    ).json()
     assert ext["success"] == 1 and len(ext["data"]) == 2
 
 

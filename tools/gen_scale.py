@@ -64,16 +64,37 @@ def build(guests: int, nodes: int, seed: int = 42, tasks: int = 200) -> tuple[di
     state["/nodes"] = []
     for name in node_names:
         maxmem = rng.choice((256, 384, 512, 768)) * GiB
-        state["/nodes"].append({"node": name, "status": "online", "maxcpu": rng.choice((32, 48, 64, 96, 128)),
-                                "maxmem": maxmem, "mem": int(maxmem * rng.uniform(0.2, 0.8)),
-                                "cpu": round(rng.uniform(0.01, 0.6), 4), "uptime": rng.randint(86400, 90 * 86400)})
+        state["/nodes"].append(
+            {
+                "node": name,
+                "status": "online",
+                "maxcpu": rng.choice((32, 48, 64, 96, 128)),
+                "maxmem": maxmem,
+                "mem": int(maxmem * rng.uniform(0.2, 0.8)),
+                "cpu": round(rng.uniform(0.01, 0.6), 4),
+                "uptime": rng.randint(86400, 90 * 86400),
+            }
+        )
     state["/storage"] = [
         {"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup", "shared": 0},
-        {"storage": "local-lvm", "type": "lvmthin", "vgname": "pve", "thinpool": "data",
-         "content": "rootdir,images", "shared": 0},
+        {
+            "storage": "local-lvm",
+            "type": "lvmthin",
+            "vgname": "pve",
+            "thinpool": "data",
+            "content": "rootdir,images",
+            "shared": 0,
+        },
         {"storage": "ceph-vm", "type": "rbd", "pool": "vm", "content": "images,rootdir", "shared": 1},
-        {"storage": "backup-nfs", "type": "nfs", "server": "192.0.2.50", "export": "/srv/backup",
-         "path": "/mnt/pve/backup-nfs", "content": "backup", "shared": 1},
+        {
+            "storage": "backup-nfs",
+            "type": "nfs",
+            "server": "192.0.2.50",
+            "export": "/srv/backup",
+            "path": "/mnt/pve/backup-nfs",
+            "content": "backup",
+            "shared": 1,
+        },
     ]
     state["/pools"] = [{"poolid": pool, "comment": f"generated pool {pool}"} for pool in pools]
 
@@ -85,7 +106,7 @@ def build(guests: int, nodes: int, seed: int = 42, tasks: int = 200) -> tuple[di
         node = node_names[i % nodes]
         kind = "lxc" if rng.random() < 0.3 else "qemu"
         status = "running" if rng.random() < 0.7 else "stopped"
-        mac = "BC:24:11:{:02X}:{:02X}:{:02X}".format((vmid >> 16) & 0xFF, (vmid >> 8) & 0xFF, vmid & 0xFF)
+        mac = f"BC:24:11:{(vmid >> 16) & 0xFF:02X}:{(vmid >> 8) & 0xFF:02X}:{vmid & 0xFF:02X}"
         cores = rng.choice((1, 2, 2, 4, 4, 8))
         memory = rng.choice((512, 1024, 2048, 4096, 8192))
         item: dict = {"vmid": vmid, "name": f"{'vm' if kind == 'qemu' else 'ct'}-{vmid}", "status": status}
@@ -94,13 +115,26 @@ def build(guests: int, nodes: int, seed: int = 42, tasks: int = 200) -> tuple[di
         if i % 5 == 0:
             item["tags"] = rng.choice(("prod", "dev", "web;prod", "db;prod", "ci"))
         if kind == "qemu":
-            cfg = {"name": item["name"], "cores": cores, "sockets": 1, "memory": memory, "ostype": "l26",
-                   "boot": "order=scsi0;net0", "scsi0": f"ceph-vm:vm-{vmid}-disk-0,size={rng.choice((16, 32, 64))}G",
-                   "net0": f"virtio={mac},bridge=vmbr0"}
+            cfg = {
+                "name": item["name"],
+                "cores": cores,
+                "sockets": 1,
+                "memory": memory,
+                "ostype": "l26",
+                "boot": "order=scsi0;net0",
+                "scsi0": f"ceph-vm:vm-{vmid}-disk-0,size={rng.choice((16, 32, 64))}G",
+                "net0": f"virtio={mac},bridge=vmbr0",
+            }
         else:
-            cfg = {"hostname": item["name"], "cores": cores, "memory": memory, "swap": 512, "ostype": "debian",
-                   "rootfs": f"ceph-vm:vm-{vmid}-disk-0,size={rng.choice((8, 16))}G",
-                   "net0": f"name=eth0,bridge=vmbr0,hwaddr={mac},ip=dhcp"}
+            cfg = {
+                "hostname": item["name"],
+                "cores": cores,
+                "memory": memory,
+                "swap": 512,
+                "ostype": "debian",
+                "rootfs": f"ceph-vm:vm-{vmid}-disk-0,size={rng.choice((8, 16))}G",
+                "net0": f"name=eth0,bridge=vmbr0,hwaddr={mac},ip=dhcp",
+            }
         per.setdefault((node, kind), []).append((item, cfg))
         manifest_guests.append({"vmid": vmid, "node": node, "type": kind, "status": status})
     for node in node_names:
@@ -113,10 +147,20 @@ def build(guests: int, nodes: int, seed: int = 42, tasks: int = 200) -> tuple[di
                 state[f"/nodes/{node}/{kind}/{item['vmid']}/config"] = cfg
     task_rules = []
     for kind, label in (("qemu", "VM"), ("lxc", "CT")):
-        task_rules.append({"when": f"POST /nodes/{{node}}/{kind}/{{vmid}}/status/start", "duration": "2s",
-                           "log": [f"starting {label} ${{params.vmid}}", {"at": "1s", "line": "  started"}]})
-        task_rules.append({"when": f"POST /nodes/{{node}}/{kind}/{{vmid}}/status/stop", "duration": "1s",
-                           "log": [f"stopping {label} ${{params.vmid}}"]})
+        task_rules.append(
+            {
+                "when": f"POST /nodes/{{node}}/{kind}/{{vmid}}/status/start",
+                "duration": "2s",
+                "log": [f"starting {label} ${{params.vmid}}", {"at": "1s", "line": "  started"}],
+            }
+        )
+        task_rules.append(
+            {
+                "when": f"POST /nodes/{{node}}/{kind}/{{vmid}}/status/stop",
+                "duration": "1s",
+                "log": [f"stopping {label} ${{params.vmid}}"],
+            }
+        )
     doc = {
         "scenariod": 1,
         "name": f"scale-{guests}",
@@ -124,8 +168,10 @@ def build(guests: int, nodes: int, seed: int = 42, tasks: int = 200) -> tuple[di
         "service": "pve",
         "seed": seed,
         "time_scale": 0,
-        "auth": {"users": [{"userid": "root@pam", "password": "secret"}],
-                 "tokens": [{"tokenid": TOKEN_ID, "secret": TOKEN_SECRET}]},
+        "auth": {
+            "users": [{"userid": "root@pam", "password": "secret"}],
+            "tokens": [{"tokenid": TOKEN_ID, "secret": TOKEN_SECRET}],
+        },
         "limits": {"journal": 1000, "tasks": 1000},
         "state": state,
         "tasks": task_rules,
@@ -136,7 +182,10 @@ def build(guests: int, nodes: int, seed: int = 42, tasks: int = 200) -> tuple[di
         action = "stop" if g["status"] == "running" else "start"
         calls.append(f"/api2/json/nodes/{g['node']}/{g['type']}/{g['vmid']}/status/{action}")
     manifest = {
-        "guests": guests, "nodes": nodes, "seed": seed, "node_names": node_names,
+        "guests": guests,
+        "nodes": nodes,
+        "seed": seed,
+        "node_names": node_names,
         "first_node": node_names[0],
         "first_qemu": next((g for g in manifest_guests if g["type"] == "qemu"), None),
         "qemu_on_first_node": sum(1 for g in manifest_guests if g["node"] == node_names[0] and g["type"] == "qemu"),
@@ -187,8 +236,9 @@ def generate(guests: int, nodes: int, seed: int = 42, tasks: int = 200, fmt: str
     return to_yaml(doc, header), manifest
 
 
-def write(guests: int, nodes: int | None, out_dir: Path, seed: int = 42, tasks: int = 200,
-          fmt: str = "yaml") -> tuple[Path, dict]:
+def write(
+    guests: int, nodes: int | None, out_dir: Path, seed: int = 42, tasks: int = 200, fmt: str = "yaml"
+) -> tuple[Path, dict]:
     nodes = nodes or default_nodes(guests)
     if not 1 <= nodes <= 1000:
         raise SystemExit("gen_scale: --nodes must be 1..1000")
@@ -203,16 +253,22 @@ def write(guests: int, nodes: int | None, out_dir: Path, seed: int = 42, tasks: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("--guests", type=int, action="append",
-                   help="number of guests (repeatable; default 1000, 10000 and 100000)")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    p.add_argument(
+        "--guests", type=int, action="append", help="number of guests (repeatable; default 1000, 10000 and 100000)"
+    )
     p.add_argument("--nodes", type=int, help="nodes (default: 10 up to 1,000 guests, 50 up to 10,000, else 100)")
     p.add_argument("--out", help="folder to write to (default: a new temporary folder)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--tasks", type=int, default=200, help="power calls listed in the manifest to make tasks")
-    p.add_argument("--format", choices=("yaml", "json"), default="yaml",
-                   help="yaml (default), or json: the same document as JSON, which is YAML too")
+    p.add_argument(
+        "--format",
+        choices=("yaml", "json"),
+        default="yaml",
+        help="yaml (default), or json: the same document as JSON, which is YAML too",
+    )
     args = p.parse_args(argv)
     if args.out:
         out = Path(args.out)
@@ -222,8 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(tempfile.mkdtemp(prefix="scenariod-scale-"))
     for n in args.guests or [1_000, 10_000, 100_000]:
         path, manifest = write(n, args.nodes, out, args.seed, args.tasks, args.format)
-        print(f"{path}  ({manifest['guests']} guests on {manifest['nodes']} nodes, "
-              f"{manifest['bytes'] / 1e6:.1f} MB)")
+        print(f"{path}  ({manifest['guests']} guests on {manifest['nodes']} nodes, {manifest['bytes'] / 1e6:.1f} MB)")
     return 0
 
 

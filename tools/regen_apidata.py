@@ -178,8 +178,10 @@ def main(argv: list[str]) -> int:
             f"| `{out.name}` | {product} | {version} | {source} | {stats['paths']} | {stats['ops']}"
             f" | `{stats['source_sha256']}` |"
         )
-        print(f"{out.relative_to(REPO)}: {stats['paths']} paths, {stats['ops']} ops, "
-              f"{stats['json_bytes']} bytes JSON, {len(data)} bytes gz")
+        print(
+            f"{out.relative_to(REPO)}: {stats['paths']} paths, {stats['ops']} ops, "
+            f"{stats['json_bytes']} bytes JSON, {len(data)} bytes gz"
+        )
     svcs = ", ".join(f"`{s}.api.json.gz`" for s in SERVICES)
     notice = NOTICE_HEAD.format(svcs=svcs) + "\n".join(rows) + "\n" + NOTICE_TAIL
     (DATA_DIR / "APIDATA-NOTICE.md").write_text(notice, encoding="utf-8")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pytest
 from proxmoxer.tools import Tasks
 
-
 # --- the code under test: what your tooling would do against a real cluster -------------------
 
 

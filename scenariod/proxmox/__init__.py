@@ -6,7 +6,8 @@ A handler takes a `world.Call` and returns the answer's data, a `wire.Reply`, or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
@@ -19,8 +20,14 @@ Preparer = Callable[["World", "Scenario"], None]
 _PREPARERS: dict[str, list[Preparer]] = {}
 
 
-def handles(method: str, template: str, services: tuple[str, ...] = ("pve",), *,
-            finds_own_objects: bool = False, stable: bool = False) -> Callable[[Handler], Handler]:
+def handles(
+    method: str,
+    template: str,
+    services: tuple[str, ...] = ("pve",),
+    *,
+    finds_own_objects: bool = False,
+    stable: bool = False,
+) -> Callable[[Handler], Handler]:
     """Register a handler for an operation (by its API path template).
 
     The pipeline first checks that every item named on the path exists in state (a
@@ -57,10 +64,10 @@ def handler_for(service: str, method: str, template: str) -> Handler | None:
     return _HANDLERS.get((service, method, template))
 
 
-def prepare_state(world: "World", scenario: "Scenario") -> None:
+def prepare_state(world: World, scenario: Scenario) -> None:
     for fn in _PREPARERS.get(scenario.service, ()):
         fn(world, scenario)
 
 
 # Importing the behaviour modules registers their handlers.
-from . import auth, cluster, guests, tasks, pbs, pdm  # noqa: E402,F401
+from . import auth, cluster, guests, pbs, pdm, tasks  # noqa: E402,F401

@@ -50,7 +50,7 @@ def make_csrf(user: str, now: float) -> str:
     return f"{stamp}:{_sign(stamp + ':' + user)}"
 
 
-def clock(world: "World") -> float:
+def clock(world: World) -> float:
     """Wall time as the world sees it (the control API can move a world's clock forward)."""
     return time.time() + world.clock_offset
 
@@ -58,15 +58,16 @@ def clock(world: "World") -> float:
 class Authenticator:
     """Answers "who is calling?" for each request, or refuses with Proxmox's 401."""
 
-    def __init__(self, scenario: "Scenario") -> None:
+    def __init__(self, scenario: Scenario) -> None:
         self.service = scenario.service
         self.mode = scenario.auth.mode
         self.lifetime = scenario.auth.ticket_lifetime
         self.cookie = wire.COOKIE_NAMES[self.service]
         self.token_scheme, self.token_sep = wire.TOKEN_SCHEMES[self.service]
 
-    def authenticate(self, request: "web.BaseRequest", method: str, world: "World", node: "ApiNode",
-                     req: "Request") -> str | None:
+    def authenticate(
+        self, request: web.BaseRequest, method: str, world: World, node: ApiNode, req: Request
+    ) -> str | None:
         if self.mode == "none":
             return "root@pam"
         op = node.ops.get(method)
@@ -90,7 +91,7 @@ class Authenticator:
                 raise wire.ApiError(401, wire.INVALID_CSRF)
         return user
 
-    def verify_ticket(self, ticket: str, world: "World") -> str | None:
+    def verify_ticket(self, ticket: str, world: World) -> str | None:
         """The user a valid, unexpired ticket names, else None."""
         plain, sep, signature = ticket.rpartition("::")
         if not sep or not hmac.compare_digest(_sign(plain), signature):
@@ -114,7 +115,7 @@ class Authenticator:
             return None
         return (user, issued) if prefix == wire.TICKET_PREFIXES[self.service] else None
 
-    def horizon(self, request: "web.BaseRequest", user: str, world: "World") -> float:
+    def horizon(self, request: web.BaseRequest, user: str, world: World) -> float:
         """Until when (world clock) the request's credentials keep the verdict `user`, while
         state is unchanged: the ticket's lifetime and the account's `expire`."""
         if self.mode == "none":
@@ -130,7 +131,7 @@ class Authenticator:
                 until = min(until, expire)
         return until
 
-    def _csrf_ok(self, token: str, user: str, world: "World") -> bool:
+    def _csrf_ok(self, token: str, user: str, world: World) -> bool:
         stamp, _, signature = token.partition(":")
         if not hmac.compare_digest(_sign(stamp + ":" + user), signature):
             return False
@@ -139,7 +140,7 @@ class Authenticator:
         except ValueError:
             return False
 
-    def _token(self, header: str, world: "World") -> str:
+    def _token(self, header: str, world: World) -> str:
         scheme, _, value = header.partition("=")
         if scheme.strip() != self.token_scheme or "!" not in value:
             raise wire.ApiError(401, wire.AUTH_FAILURE)
@@ -154,7 +155,7 @@ class Authenticator:
             raise wire.ApiError(401, wire.AUTH_FAILURE)
         return tokenid
 
-    def login(self, call: "Call") -> dict[str, Any]:
+    def login(self, call: Call) -> dict[str, Any]:
         """POST /access/ticket: check the password (or a ticket given as password)."""
         args = call.args
         username = str(args.get("username", ""))
@@ -185,7 +186,7 @@ class Authenticator:
         }
 
 
-def user_enabled(world: "World", userid: str) -> bool:
+def user_enabled(world: World, userid: str) -> bool:
     user = world.store.get(("access", "users", userid))
     if user is MISSING or not isinstance(user, dict):
         return False
@@ -199,7 +200,7 @@ def user_enabled(world: "World", userid: str) -> bool:
 
 
 @prepares("pve", "pbs", "pdm")
-def seed_users(world: "World", scenario: "Scenario") -> None:
+def seed_users(world: World, scenario: Scenario) -> None:
     """Declared users and tokens are users and tokens of the API; secrets stay off the state."""
     store, keep = world.store, world.secrets
     for user in scenario.auth.users:
@@ -232,22 +233,22 @@ def _wire_fields(spec: dict[str, Any], drop: tuple[str, ...]) -> dict[str, Any]:
 # --- the API calls that log in and manage credentials ---------------------------------------
 
 
-def _authenticator(call: "Call") -> Authenticator:
+def _authenticator(call: Call) -> Authenticator:
     return Authenticator(call.scenario)
 
 
 @handles("POST", "/access/ticket", ("pve", "pbs", "pdm"))
-def create_ticket(call: "Call") -> dict[str, Any]:
+def create_ticket(call: Call) -> dict[str, Any]:
     return _authenticator(call).login(call)
 
 
 @handles("GET", "/access/ticket", ("pve", "pbs", "pdm"))
-def ticket_index(call: "Call") -> None:
+def ticket_index(call: Call) -> None:
     return None
 
 
 @handles("POST", "/access/users", ("pve",))
-def create_user(call: "Call") -> None:
+def create_user(call: Call) -> None:
     from .. import generic
 
     password = call.args.pop("password", None)
@@ -258,7 +259,7 @@ def create_user(call: "Call") -> None:
 
 
 @handles("PUT", "/access/password", ("pve", "pbs", "pdm"))
-def change_password(call: "Call") -> None:
+def change_password(call: Call) -> None:
     userid = str(call.args.get("userid", call.user))
     if call.store.get(("access", "users", userid)) is MISSING:
         raise wire.ApiError(500, f"no such user ('{userid}')")
@@ -267,7 +268,7 @@ def change_password(call: "Call") -> None:
 
 
 @handles("POST", "/access/users/{userid}/token/{tokenid}", ("pve",))
-def create_token(call: "Call") -> dict[str, Any]:
+def create_token(call: Call) -> dict[str, Any]:
     userid, name = call.params["userid"], call.params["tokenid"]
     path = ("access", "users", userid, "token", name)
     if call.store.get(("access", "users", userid)) is MISSING:
@@ -284,7 +285,7 @@ def create_token(call: "Call") -> dict[str, Any]:
 
 
 @handles("DELETE", "/access/users/{userid}/token/{tokenid}", ("pve",))
-def delete_token(call: "Call") -> None:
+def delete_token(call: Call) -> None:
     userid, name = call.params["userid"], call.params["tokenid"]
     path = ("access", "users", userid, "token", name)
     if call.store.get(path) is MISSING:

@@ -9,7 +9,8 @@ per state generation, so an unchanged cluster costs a dict lookup.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..state import MISSING
@@ -36,8 +37,14 @@ DEFAULT_NODE = {
 
 DEFAULT_STORAGES = [
     {"storage": "local", "type": "dir", "path": "/var/lib/vz", "content": "iso,vztmpl,backup,import", "shared": 0},
-    {"storage": "local-lvm", "type": "lvmthin", "vgname": "pve", "thinpool": "data", "content": "rootdir,images",
-     "shared": 0},
+    {
+        "storage": "local-lvm",
+        "type": "lvmthin",
+        "vgname": "pve",
+        "thinpool": "data",
+        "content": "rootdir,images",
+        "shared": 0,
+    },
 ]
 
 DEFAULT_VERSION = {"version": "9.2.0", "release": "9.2", "repoid": "4a9b1f2c", "console": "xtermjs"}
@@ -49,7 +56,7 @@ GUEST_TYPES = ("qemu", "lxc")
 
 
 @prepares("pve")
-def default_cluster(world: "World", scenario: "Scenario") -> None:
+def default_cluster(world: World, scenario: Scenario) -> None:
     store = world.store
     if not store.keys("/nodes"):
         store.set(("nodes", "pve"), {"node": "pve"})
@@ -70,7 +77,7 @@ def default_cluster(world: "World", scenario: "Scenario") -> None:
     sync_node_storage(store)
 
 
-def sync_node_storage(store: "StateStore") -> None:
+def sync_node_storage(store: StateStore) -> None:
     """Each node lists the storages configured for it (`nodes` restricts), with usage."""
     storages = store.items("/storage")
     for node in store.keys("/nodes"):
@@ -109,7 +116,7 @@ def _fingerprint(seed: int, name: str) -> str:
 # --- walking the cluster --------------------------------------------------------------------
 
 
-def guests(store: "StateStore") -> Iterator[tuple[str, str, dict[str, Any]]]:
+def guests(store: StateStore) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(node, type, list item) for every guest in the cluster."""
     for node in store.keys("/nodes"):
         for kind in GUEST_TYPES:
@@ -117,7 +124,7 @@ def guests(store: "StateStore") -> Iterator[tuple[str, str, dict[str, Any]]]:
                 yield node, kind, item
 
 
-def find_guest(store: "StateStore", vmid: Any) -> tuple[str, str] | None:
+def find_guest(store: StateStore, vmid: Any) -> tuple[str, str] | None:
     key = str(vmid)
     for node in store.keys("/nodes"):
         for kind in GUEST_TYPES:
@@ -129,29 +136,49 @@ def find_guest(store: "StateStore", vmid: Any) -> tuple[str, str] | None:
 # --- views ----------------------------------------------------------------------------------
 
 
-def resources(store: "StateStore") -> list[dict[str, Any]]:
+def resources(store: StateStore) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for node in store.items("/nodes"):
         name = node["node"]
         online = node.get("status") == "online"
-        out.append({
-            "id": f"node/{name}", "type": "node", "node": name, "status": node.get("status", "online"),
-            "cpu": node.get("cpu", 0), "maxcpu": node.get("maxcpu", 0), "mem": node.get("mem", 0),
-            "maxmem": node.get("maxmem", 0), "disk": node.get("disk", 0), "maxdisk": node.get("maxdisk", 0),
-            "uptime": node.get("uptime", 0) if online else 0, "level": node.get("level", ""),
-            "cgroup-mode": 2,
-        })
+        out.append(
+            {
+                "id": f"node/{name}",
+                "type": "node",
+                "node": name,
+                "status": node.get("status", "online"),
+                "cpu": node.get("cpu", 0),
+                "maxcpu": node.get("maxcpu", 0),
+                "mem": node.get("mem", 0),
+                "maxmem": node.get("maxmem", 0),
+                "disk": node.get("disk", 0),
+                "maxdisk": node.get("maxdisk", 0),
+                "uptime": node.get("uptime", 0) if online else 0,
+                "level": node.get("level", ""),
+                "cgroup-mode": 2,
+            }
+        )
     for node, kind, item in guests(store):
         vmid = item.get("vmid")
         entry = {
-            "id": f"{kind}/{vmid}", "type": kind, "node": node, "vmid": vmid,
+            "id": f"{kind}/{vmid}",
+            "type": kind,
+            "node": node,
+            "vmid": vmid,
             "name": item.get("name", f"{'VM' if kind == 'qemu' else 'CT'} {vmid}"),
-            "status": item.get("status", "stopped"), "template": int(item.get("template", 0) or 0),
-            "cpu": item.get("cpu", 0), "maxcpu": item.get("cpus", item.get("maxcpu", 1)),
-            "mem": item.get("mem", 0), "maxmem": item.get("maxmem", 0),
-            "disk": item.get("disk", 0), "maxdisk": item.get("maxdisk", 0),
-            "uptime": item.get("uptime", 0), "netin": item.get("netin", 0), "netout": item.get("netout", 0),
-            "diskread": item.get("diskread", 0), "diskwrite": item.get("diskwrite", 0),
+            "status": item.get("status", "stopped"),
+            "template": int(item.get("template", 0) or 0),
+            "cpu": item.get("cpu", 0),
+            "maxcpu": item.get("cpus", item.get("maxcpu", 1)),
+            "mem": item.get("mem", 0),
+            "maxmem": item.get("maxmem", 0),
+            "disk": item.get("disk", 0),
+            "maxdisk": item.get("maxdisk", 0),
+            "uptime": item.get("uptime", 0),
+            "netin": item.get("netin", 0),
+            "netout": item.get("netout", 0),
+            "diskread": item.get("diskread", 0),
+            "diskwrite": item.get("diskwrite", 0),
         }
         for optional in ("pool", "tags", "lock", "hastate"):
             if item.get(optional) not in (None, ""):
@@ -160,35 +187,47 @@ def resources(store: "StateStore") -> list[dict[str, Any]]:
     for node in store.keys("/nodes"):
         for st in store.items(("nodes", node, "storage")):
             sid = st.get("storage")
-            out.append({
-                "id": f"storage/{node}/{sid}", "type": "storage", "node": node, "storage": sid,
-                "status": "available" if st.get("active", 1) else "unknown",
-                "plugintype": st.get("type", "dir"), "content": st.get("content", ""),
-                "shared": st.get("shared", 0), "disk": st.get("used", 0), "maxdisk": st.get("total", 0),
-            })
+            out.append(
+                {
+                    "id": f"storage/{node}/{sid}",
+                    "type": "storage",
+                    "node": node,
+                    "storage": sid,
+                    "status": "available" if st.get("active", 1) else "unknown",
+                    "plugintype": st.get("type", "dir"),
+                    "content": st.get("content", ""),
+                    "shared": st.get("shared", 0),
+                    "disk": st.get("used", 0),
+                    "maxdisk": st.get("total", 0),
+                }
+            )
     for pool in store.items("/pools"):
         out.append({"id": f"/pool/{pool.get('poolid')}", "type": "pool", "pool": pool.get("poolid")})
     return out
 
 
-_RESOURCE_TYPES = {"vm": ("qemu", "lxc"), "storage": ("storage",), "node": ("node",), "pool": ("pool",),
-                   "sdn": ("sdn",)}
+_RESOURCE_TYPES = {
+    "vm": ("qemu", "lxc"),
+    "storage": ("storage",),
+    "node": ("node",),
+    "pool": ("pool",),
+    "sdn": ("sdn",),
+}
 
 
 @handles("GET", "/cluster/resources", stable=True)
-def cluster_resources(call: "Call") -> Any:
+def cluster_resources(call: Call) -> Any:
     wanted = call.args.get("type")
     world = call.world
     everything = world.cached("resources", lambda: wire.Encoded(resources(call.store)))
     if not wanted:
         return everything
     kinds = _RESOURCE_TYPES.get(str(wanted), (str(wanted),))
-    return world.cached(("resources", wanted),
-                        lambda: wire.Encoded([r for r in everything.data if r["type"] in kinds]))
+    return world.cached(("resources", wanted), lambda: wire.Encoded([r for r in everything.data if r["type"] in kinds]))
 
 
 @handles("GET", "/cluster/status", stable=True)
-def cluster_status(call: "Call") -> Any:
+def cluster_status(call: Call) -> Any:
     stored = call.store.get("/cluster/status")
     if stored is not MISSING:
         return stored
@@ -196,19 +235,37 @@ def cluster_status(call: "Call") -> Any:
     out: list[dict[str, Any]] = []
     if len(nodes) > 1:
         online = sum(1 for n in nodes if n.get("status") == "online")
-        out.append({"id": "cluster", "type": "cluster", "name": call.scenario.name, "nodes": len(nodes),
-                    "quorate": int(online * 2 > len(nodes)), "version": len(nodes) + 1})
+        out.append(
+            {
+                "id": "cluster",
+                "type": "cluster",
+                "name": call.scenario.name,
+                "nodes": len(nodes),
+                "quorate": int(online * 2 > len(nodes)),
+                "version": len(nodes) + 1,
+            }
+        )
     for i, n in enumerate(nodes):
-        out.append({"id": f"node/{n['node']}", "type": "node", "name": n["node"], "nodeid": n.get("nodeid", i + 1),
-                    "online": int(n.get("status") == "online"), "local": int(i == 0), "level": n.get("level", ""),
-                    "ip": n.get("ip", f"192.0.2.{10 + i}")})
+        out.append(
+            {
+                "id": f"node/{n['node']}",
+                "type": "node",
+                "name": n["node"],
+                "nodeid": n.get("nodeid", i + 1),
+                "online": int(n.get("status") == "online"),
+                "local": int(i == 0),
+                "level": n.get("level", ""),
+                "ip": n.get("ip", f"192.0.2.{10 + i}"),
+            }
+        )
     return out
 
 
 @handles("GET", "/cluster/nextid", stable=True)
-def cluster_nextid(call: "Call") -> Any:
-    taken = call.world.cached("vmids", lambda: {
-        int(item["vmid"]) for _, _, item in guests(call.store) if str(item.get("vmid", "")).isdigit()})
+def cluster_nextid(call: Call) -> Any:
+    taken = call.world.cached(
+        "vmids", lambda: {int(item["vmid"]) for _, _, item in guests(call.store) if str(item.get("vmid", "")).isdigit()}
+    )
     asked = call.args.get("vmid")
     if asked is not None:
         if int(asked) in taken:
@@ -221,13 +278,13 @@ def cluster_nextid(call: "Call") -> Any:
 
 
 @handles("GET", "/version", stable=True)
-def version(call: "Call") -> Any:
+def version(call: Call) -> Any:
     stored = call.store.get("/version")
     return DEFAULT_VERSION if stored is MISSING else stored
 
 
 @handles("GET", "/nodes/{node}/status", stable=True)
-def node_status(call: "Call") -> Any:
+def node_status(call: Call) -> Any:
     name = call.params["node"]
     stored = call.store.get(("nodes", name, "status"))
     if stored is not MISSING:
@@ -245,15 +302,27 @@ def node_status(call: "Call") -> Any:
         "wait": 0.0,
         "loadavg": ["0.10", "0.12", "0.09"],
         "idle": 0,
-        "cpuinfo": {"cpus": cpus, "cores": max(1, cpus // 2), "sockets": 1, "model": "QEMU Virtual CPU",
-                    "mhz": "2400.000", "hvm": "1", "flags": "fpu vme de pse", "user_hz": 100},
+        "cpuinfo": {
+            "cpus": cpus,
+            "cores": max(1, cpus // 2),
+            "sockets": 1,
+            "model": "QEMU Virtual CPU",
+            "mhz": "2400.000",
+            "hvm": "1",
+            "flags": "fpu vme de pse",
+            "user_hz": 100,
+        },
         "memory": {"total": maxmem, "used": mem, "free": maxmem - mem, "available": maxmem - mem},
         "swap": {"total": 8 * GiB, "used": 0, "free": 8 * GiB},
         "rootfs": {"total": maxdisk, "used": disk, "free": maxdisk - disk, "avail": maxdisk - disk},
         "ksm": {"shared": 0},
         "kversion": "Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 x86_64",
         "pveversion": f"pve-manager/{release.get('version', '9.2.0')}/{release.get('repoid', '0')}",
-        "current-kernel": {"sysname": "Linux", "release": "6.14.8-2-pve", "machine": "x86_64",
-                           "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2"},
+        "current-kernel": {
+            "sysname": "Linux",
+            "release": "6.14.8-2-pve",
+            "machine": "x86_64",
+            "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2",
+        },
         "boot-info": {"mode": "efi", "secureboot": 0},
     }

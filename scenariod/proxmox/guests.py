@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..gcpause import gc_paused
@@ -30,11 +31,31 @@ MiB = 1024**2
 GiB = 1024**3
 KINDS = ("qemu", "lxc")
 # Arguments of create/config calls that steer the call rather than configure the guest.
-_NOT_CONFIG = frozenset({
-    "node", "vmid", "start", "archive", "force", "unique", "pool", "storage", "password", "ostemplate",
-    "ssh-public-keys", "restore", "ignore-unpack-errors", "live-restore", "delete", "digest", "revert",
-    "skiplock", "background_delay", "bwlimit", "import-working-storage",
-})
+_NOT_CONFIG = frozenset(
+    {
+        "node",
+        "vmid",
+        "start",
+        "archive",
+        "force",
+        "unique",
+        "pool",
+        "storage",
+        "password",
+        "ostemplate",
+        "ssh-public-keys",
+        "restore",
+        "ignore-unpack-errors",
+        "live-restore",
+        "delete",
+        "digest",
+        "revert",
+        "skiplock",
+        "background_delay",
+        "bwlimit",
+        "import-working-storage",
+    }
+)
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
 _UNITS = {"": 1, "K": 1024, "M": MiB, "G": GiB, "T": 1024 * GiB}
 _DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$|^rootfs$")
@@ -46,12 +67,12 @@ def _paths(node: str, kind: str, vmid: Any) -> tuple[tuple[str, ...], tuple[str,
     return item, (*item, "config")
 
 
-def config_of(store: "StateStore", node: str, kind: str, vmid: Any) -> dict[str, Any]:
+def config_of(store: StateStore, node: str, kind: str, vmid: Any) -> dict[str, Any]:
     value = store.get(_paths(node, kind, vmid)[1])
     return value if isinstance(value, dict) else {}
 
 
-def sync_guest(store: "StateStore", node: str, kind: str, vmid: Any, **runtime: Any) -> dict[str, Any]:
+def sync_guest(store: StateStore, node: str, kind: str, vmid: Any, **runtime: Any) -> dict[str, Any]:
     """Rebuild the list item from config and runtime status; returns the new item."""
     item_path, _ = _paths(node, kind, vmid)
     item = store.get(item_path)
@@ -65,28 +86,33 @@ def sync_guest(store: "StateStore", node: str, kind: str, vmid: Any, **runtime: 
 def _derive_item(item: dict[str, Any], cfg: dict[str, Any], kind: str, vmid: Any) -> dict[str, Any]:
     """`item` (a copy the caller owns) with the fields derived from the configuration."""
     vmid_int = int(vmid)
-    name = cfg.get("name" if kind == "qemu" else "hostname") or item.get("name") or (
-        f"VM {vmid_int}" if kind == "qemu" else f"CT{vmid_int}")
+    name = (
+        cfg.get("name" if kind == "qemu" else "hostname")
+        or item.get("name")
+        or (f"VM {vmid_int}" if kind == "qemu" else f"CT{vmid_int}")
+    )
     cores = int(cfg.get("cores", 1) or 1) * (int(cfg.get("sockets", 1) or 1) if kind == "qemu" else 1)
     status = item.get("status", "stopped")
     running = status == "running"
     maxmem = _memory_mib(cfg.get("memory")) * MiB
-    item.update({
-        "vmid": vmid_int,
-        "name": name,
-        "status": status,
-        "cpus": cores,
-        "maxmem": maxmem,
-        "maxdisk": _disk_size(cfg),
-        "uptime": int(item.get("uptime", 3600) if running else 0),
-        "mem": int(item.get("mem") or maxmem // 3) if running else 0,
-        "cpu": float(item.get("cpu", 0.03)) if running else 0,
-        "disk": int(item.get("disk", 0)),
-        "netin": int(item.get("netin", 0)),
-        "netout": int(item.get("netout", 0)),
-        "diskread": int(item.get("diskread", 0)),
-        "diskwrite": int(item.get("diskwrite", 0)),
-    })
+    item.update(
+        {
+            "vmid": vmid_int,
+            "name": name,
+            "status": status,
+            "cpus": cores,
+            "maxmem": maxmem,
+            "maxdisk": _disk_size(cfg),
+            "uptime": int(item.get("uptime", 3600) if running else 0),
+            "mem": int(item.get("mem") or maxmem // 3) if running else 0,
+            "cpu": float(item.get("cpu", 0.03)) if running else 0,
+            "disk": int(item.get("disk", 0)),
+            "netin": int(item.get("netin", 0)),
+            "netout": int(item.get("netout", 0)),
+            "diskread": int(item.get("diskread", 0)),
+            "diskwrite": int(item.get("diskwrite", 0)),
+        }
+    )
     if kind == "lxc":
         item["type"] = "lxc"
         item["maxswap"] = int(cfg.get("swap", 512) or 0) * MiB
@@ -117,7 +143,12 @@ def _memory_mib(value: Any) -> int:
 
 def _disk_size(cfg: dict[str, Any]) -> int:
     for key, value in cfg.items():
-        if key.startswith(_DISK_PREFIXES) and _DISK_KEYS.match(key) and isinstance(value, str) and "media=cdrom" not in value:
+        if (
+            key.startswith(_DISK_PREFIXES)
+            and _DISK_KEYS.match(key)
+            and isinstance(value, str)
+            and "media=cdrom" not in value
+        ):
             m = _SIZE.search(value)
             if m:
                 return int(float(m.group(1)) * _UNITS[m.group(2)])
@@ -125,13 +156,13 @@ def _disk_size(cfg: dict[str, Any]) -> int:
 
 
 @prepares("pve")
-def seed_guests(world: "World", scenario: "Scenario") -> None:
+def seed_guests(world: World, scenario: Scenario) -> None:
     """Seeded guests get a configuration when none was seeded, and list fields from it."""
     with gc_paused():  # a new item for each of up to 100,000 guests
         _seed_guests(world.store)
 
 
-def _seed_guests(store: "StateStore") -> None:
+def _seed_guests(store: StateStore) -> None:
     for node in store.keys("/nodes"):
         for kind in KINDS:
             collection = ("nodes", node, kind)
@@ -140,8 +171,11 @@ def _seed_guests(store: "StateStore") -> None:
                 cfg = store.get(cfg_path)
                 if cfg is MISSING:
                     name_key = "name" if kind == "qemu" else "hostname"
-                    cfg = {name_key: item.get("name") or (f"vm{key}" if kind == "qemu" else f"ct{key}"),
-                           "cores": 1, "memory": 512}
+                    cfg = {
+                        name_key: item.get("name") or (f"vm{key}" if kind == "qemu" else f"ct{key}"),
+                        "cores": 1,
+                        "memory": 512,
+                    }
                     if kind == "lxc":
                         cfg.update(ostype="debian", swap=512, rootfs=f"local-lvm:vm-{key}-disk-0,size=8G")
                     else:
@@ -154,19 +188,19 @@ def _seed_guests(store: "StateStore") -> None:
 # --- shared checks ------------------------------------------------------------------------------
 
 
-def _guest(call: "Call") -> tuple[str, str, str]:
+def _guest(call: Call) -> tuple[str, str, str]:
     kind = "qemu" if "/qemu/" in call.node.path or call.node.path.endswith("/qemu") else "lxc"
     return call.params["node"], kind, call.params.get("vmid") or str(call.args.get("vmid"))
 
 
-def _check_lock(cfg: dict[str, Any], vmid: Any, call: "Call") -> None:
+def _check_lock(cfg: dict[str, Any], vmid: Any, call: Call) -> None:
     lock = cfg.get("lock")
     if lock and not call.args.get("skiplock"):
         what = "VM" if "qemu" in call.node.path else "CT"
         raise wire.ApiError(500, f"{what} {vmid} is locked ({lock})")
 
 
-def _status(store: "StateStore", node: str, kind: str, vmid: Any) -> str:
+def _status(store: StateStore, node: str, kind: str, vmid: Any) -> str:
     item = store.get(_paths(node, kind, vmid)[0])
     return item.get("status", "stopped") if isinstance(item, dict) else "stopped"
 
@@ -175,8 +209,13 @@ def _label(kind: str) -> str:
     return "VM" if kind == "qemu" else "CT"
 
 
-def _task(call: "Call", effect: Callable[[], Any] | None = None, error: str | None = None,
-          log: list[str] | None = None, vmid: Any = None) -> TaskRequest:
+def _task(
+    call: Call,
+    effect: Callable[[], Any] | None = None,
+    error: str | None = None,
+    log: list[str] | None = None,
+    vmid: Any = None,
+) -> TaskRequest:
     node, kind, own = _guest(call)
     return TaskRequest(
         node=node,
@@ -198,7 +237,7 @@ def _config_fields(args: dict[str, Any]) -> dict[str, Any]:
 
 @handles("POST", "/nodes/{node}/qemu")
 @handles("POST", "/nodes/{node}/lxc")
-def create_guest(call: "Call") -> TaskRequest:
+def create_guest(call: Call) -> TaskRequest:
     node, kind, _ = _guest(call)
     vmid = int(call.args["vmid"])
     taken = find_guest(call.store, vmid)
@@ -218,19 +257,31 @@ def create_guest(call: "Call") -> TaskRequest:
     item_path, cfg_path = _paths(node, kind, vmid)
 
     def effect() -> None:
-        store.set(item_path, {"vmid": vmid, "status": "running" if start else "stopped",
-                              **({"pool": cfg["pool"]} if "pool" in cfg else {})})
+        store.set(
+            item_path,
+            {
+                "vmid": vmid,
+                "status": "running" if start else "stopped",
+                **({"pool": cfg["pool"]} if "pool" in cfg else {}),
+            },
+        )
         store.set(cfg_path, {k: v for k, v in cfg.items() if k != "pool"})
         sync_guest(store, node, kind, vmid)
 
-    log = [f"  Logical volume \"vm-{vmid}-disk-0\" created."] if kind == "qemu" else [
-        f"extracting archive '{call.args.get('ostemplate', '')}'", "Total bytes read: 524288000 (500MiB, 250MiB/s)"]
+    log = (
+        [f'  Logical volume "vm-{vmid}-disk-0" created.']
+        if kind == "qemu"
+        else [
+            f"extracting archive '{call.args.get('ostemplate', '')}'",
+            "Total bytes read: 524288000 (500MiB, 250MiB/s)",
+        ]
+    )
     return _task(call, effect, log=log, vmid=vmid)
 
 
 @handles("DELETE", "/nodes/{node}/qemu/{vmid}")
 @handles("DELETE", "/nodes/{node}/lxc/{vmid}")
-def destroy_guest(call: "Call") -> TaskRequest:
+def destroy_guest(call: Call) -> TaskRequest:
     node, kind, vmid = _guest(call)
     store = call.store
     cfg = config_of(store, node, kind, vmid)
@@ -238,8 +289,9 @@ def destroy_guest(call: "Call") -> TaskRequest:
     if _status(store, node, kind, vmid) == "running":
         return _task(call, error=f"{_label(kind)} {vmid} is running - destroy failed")
     item_path, _ = _paths(node, kind, vmid)
-    return _task(call, lambda: store.delete(item_path),
-                 log=[f"  Logical volume \"vm-{vmid}-disk-0\" successfully removed."])
+    return _task(
+        call, lambda: store.delete(item_path), log=[f'  Logical volume "vm-{vmid}-disk-0" successfully removed.']
+    )
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -247,7 +299,7 @@ def destroy_guest(call: "Call") -> TaskRequest:
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/config", stable=True)
 @handles("GET", "/nodes/{node}/lxc/{vmid}/config", stable=True)
-def get_config(call: "Call") -> dict[str, Any]:
+def get_config(call: Call) -> dict[str, Any]:
     node, kind, vmid = _guest(call)
     cfg = config_of(call.store, node, kind, vmid)
     snapname = call.args.get("snapshot")
@@ -262,7 +314,7 @@ def get_config(call: "Call") -> dict[str, Any]:
 @handles("PUT", "/nodes/{node}/qemu/{vmid}/config")
 @handles("PUT", "/nodes/{node}/lxc/{vmid}/config")
 @handles("POST", "/nodes/{node}/qemu/{vmid}/config")
-def update_config(call: "Call") -> Any:
+def update_config(call: Call) -> Any:
     node, kind, vmid = _guest(call)
     store = call.store
     cfg = config_of(store, node, kind, vmid)
@@ -293,7 +345,7 @@ def update_config(call: "Call") -> Any:
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/pending", stable=True)
 @handles("GET", "/nodes/{node}/lxc/{vmid}/pending", stable=True)
-def pending(call: "Call") -> list[dict[str, Any]]:
+def pending(call: Call) -> list[dict[str, Any]]:
     node, kind, vmid = _guest(call)
     cfg = config_of(call.store, node, kind, vmid)
     return [{"key": k, "value": v} for k, v in sorted(cfg.items())]
@@ -304,13 +356,34 @@ def pending(call: "Call") -> list[dict[str, Any]]:
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/status/current", stable=True)
 @handles("GET", "/nodes/{node}/lxc/{vmid}/status/current", stable=True)
-def status_current(call: "Call") -> dict[str, Any]:
+def status_current(call: Call) -> dict[str, Any]:
     node, kind, vmid = _guest(call)
     item = call.store.get(_paths(node, kind, vmid)[0])
     cfg = config_of(call.store, node, kind, vmid)
-    out = {k: item[k] for k in ("vmid", "name", "status", "uptime", "cpus", "cpu", "maxmem", "mem", "maxdisk",
-                                "disk", "netin", "netout", "diskread", "diskwrite", "pid", "tags", "lock",
-                                "template") if k in item}
+    out = {
+        k: item[k]
+        for k in (
+            "vmid",
+            "name",
+            "status",
+            "uptime",
+            "cpus",
+            "cpu",
+            "maxmem",
+            "mem",
+            "maxdisk",
+            "disk",
+            "netin",
+            "netout",
+            "diskread",
+            "diskwrite",
+            "pid",
+            "tags",
+            "lock",
+            "template",
+        )
+        if k in item
+    }
     out["ha"] = {"managed": 0}
     if kind == "qemu":
         out["qmpstatus"] = item.get("qmpstatus", item.get("status", "stopped"))
@@ -325,10 +398,10 @@ def status_current(call: "Call") -> dict[str, Any]:
     return out
 
 
-def _power(target: str, needs: tuple[str, ...], refusal: str, **extra: Any) -> Callable[["Call"], TaskRequest]:
+def _power(target: str, needs: tuple[str, ...], refusal: str, **extra: Any) -> Callable[[Call], TaskRequest]:
     """A status/* call: refused in the worker unless the guest is in one of `needs`."""
 
-    def handler(call: "Call") -> TaskRequest:
+    def handler(call: Call) -> TaskRequest:
         node, kind, vmid = _guest(call)
         store = call.store
         _check_lock(config_of(store, node, kind, vmid), vmid, call)
@@ -358,11 +431,10 @@ for _kind in KINDS:
     handles("POST", f"{_base}/shutdown")(_power("stopped", ("running", "paused"), "{label} {vmid} not running"))
     handles("POST", f"{_base}/reboot")(_power("running", ("running",), "{label} {vmid} not running"))
     handles("POST", f"{_base}/suspend")(
-        _power("running", ("running",), "{label} {vmid} not running", qmpstatus="paused"))
-    handles("POST", f"{_base}/resume")(
-        _power("running", ("paused",), "{label} {vmid} not paused", qmpstatus="running"))
-handles("POST", "/nodes/{node}/qemu/{vmid}/status/reset")(
-    _power("running", ("running",), "{label} {vmid} not running"))
+        _power("running", ("running",), "{label} {vmid} not running", qmpstatus="paused")
+    )
+    handles("POST", f"{_base}/resume")(_power("running", ("paused",), "{label} {vmid} not paused", qmpstatus="running"))
+handles("POST", "/nodes/{node}/qemu/{vmid}/status/reset")(_power("running", ("running",), "{label} {vmid} not running"))
 
 
 # --- clone, migrate, template ------------------------------------------------------------------
@@ -370,7 +442,7 @@ handles("POST", "/nodes/{node}/qemu/{vmid}/status/reset")(
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/clone")
 @handles("POST", "/nodes/{node}/lxc/{vmid}/clone")
-def clone(call: "Call") -> TaskRequest:
+def clone(call: Call) -> TaskRequest:
     node, kind, vmid = _guest(call)
     store = call.store
     newid = int(call.args["newid"])
@@ -381,10 +453,17 @@ def clone(call: "Call") -> TaskRequest:
         raise wire.missing_object("/nodes", target, call.params)
     source = dict(config_of(store, node, kind, vmid))
     name_key = "name" if kind == "qemu" else "hostname"
-    new_name = call.args.get(name_key) or call.args.get("name") or call.args.get("hostname") or \
-        f"Copy-of-VM-{source.get(name_key, vmid)}"
-    new_cfg = {k: (v.replace(f"vm-{vmid}-", f"vm-{newid}-") if isinstance(v, str) else v)
-               for k, v in source.items() if k not in ("lock",)}
+    new_name = (
+        call.args.get(name_key)
+        or call.args.get("name")
+        or call.args.get("hostname")
+        or f"Copy-of-VM-{source.get(name_key, vmid)}"
+    )
+    new_cfg = {
+        k: (v.replace(f"vm-{vmid}-", f"vm-{newid}-") if isinstance(v, str) else v)
+        for k, v in source.items()
+        if k not in ("lock",)
+    }
     new_cfg[name_key] = new_name
     for key in ("description",):
         if call.args.get(key):
@@ -396,13 +475,16 @@ def clone(call: "Call") -> TaskRequest:
         store.set(cfg_path, new_cfg)
         sync_guest(store, target, kind, newid)
 
-    return _task(call, effect, log=[f"create full clone of drive scsi0 (vm-{vmid}-disk-0)",
-                                    "transferred 32.0 GiB of 32.0 GiB (100.00%)"])
+    return _task(
+        call,
+        effect,
+        log=[f"create full clone of drive scsi0 (vm-{vmid}-disk-0)", "transferred 32.0 GiB of 32.0 GiB (100.00%)"],
+    )
 
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/migrate")
 @handles("POST", "/nodes/{node}/lxc/{vmid}/migrate")
-def migrate(call: "Call") -> TaskRequest:
+def migrate(call: Call) -> TaskRequest:
     node, kind, vmid = _guest(call)
     store = call.store
     target = str(call.args["target"])
@@ -422,13 +504,19 @@ def migrate(call: "Call") -> TaskRequest:
         sync_guest(store, target, kind, vmid)
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    return _task(call, effect, log=[f"{started} starting migration of {_label(kind)} {vmid} to node '{target}'",
-                                    f"{started} migration finished successfully (duration 00:00:02)"])
+    return _task(
+        call,
+        effect,
+        log=[
+            f"{started} starting migration of {_label(kind)} {vmid} to node '{target}'",
+            f"{started} migration finished successfully (duration 00:00:02)",
+        ],
+    )
 
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/template")
 @handles("POST", "/nodes/{node}/lxc/{vmid}/template")
-def make_template(call: "Call") -> Any:
+def make_template(call: Call) -> Any:
     node, kind, vmid = _guest(call)
     store = call.store
     if _status(store, node, kind, vmid) == "running":
@@ -454,13 +542,18 @@ def _snap_base(node: str, kind: str, vmid: Any) -> tuple[str, ...]:
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/snapshot", stable=True)
 @handles("GET", "/nodes/{node}/lxc/{vmid}/snapshot", stable=True)
-def list_snapshots(call: "Call") -> list[dict[str, Any]]:
+def list_snapshots(call: Call) -> list[dict[str, Any]]:
     node, kind, vmid = _guest(call)
-    snaps = [{k: v for k, v in s.items() if k != "config"} if isinstance(s, dict) else s
-             for s in call.store.items(_snap_base(node, kind, vmid))]
+    snaps = [
+        {k: v for k, v in s.items() if k != "config"} if isinstance(s, dict) else s
+        for s in call.store.items(_snap_base(node, kind, vmid))
+    ]
     cfg = config_of(call.store, node, kind, vmid)
-    current: dict[str, Any] = {"name": "current", "description": "You are here!",
-                               "digest": digest_of(cfg, call.scenario.service)}
+    current: dict[str, Any] = {
+        "name": "current",
+        "description": "You are here!",
+        "digest": digest_of(cfg, call.scenario.service),
+    }
     if cfg.get("parent"):
         current["parent"] = cfg["parent"]
     if kind == "qemu":
@@ -470,7 +563,7 @@ def list_snapshots(call: "Call") -> list[dict[str, Any]]:
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/snapshot")
 @handles("POST", "/nodes/{node}/lxc/{vmid}/snapshot")
-def create_snapshot(call: "Call") -> TaskRequest:
+def create_snapshot(call: Call) -> TaskRequest:
     node, kind, vmid = _guest(call)
     store = call.store
     name = str(call.args["snapname"])
@@ -495,7 +588,7 @@ def create_snapshot(call: "Call") -> TaskRequest:
     return _task(call, effect, log=[f"snapshotting 'drive-scsi0' (vm-{vmid}-disk-0)"])
 
 
-def _snapshot(call: "Call") -> tuple[str, str, str, str, tuple[str, ...]]:
+def _snapshot(call: Call) -> tuple[str, str, str, str, tuple[str, ...]]:
     node, kind, vmid = _guest(call)
     name = call.params["snapname"]
     base = _snap_base(node, kind, vmid)
@@ -506,7 +599,7 @@ def _snapshot(call: "Call") -> tuple[str, str, str, str, tuple[str, ...]]:
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback")
 @handles("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback")
-def rollback(call: "Call") -> TaskRequest:
+def rollback(call: Call) -> TaskRequest:
     node, kind, vmid, name, base = _snapshot(call)
     store = call.store
     _check_lock(config_of(store, node, kind, vmid), vmid, call)
@@ -522,7 +615,7 @@ def rollback(call: "Call") -> TaskRequest:
 
 @handles("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}")
 @handles("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}")
-def delete_snapshot(call: "Call") -> TaskRequest:
+def delete_snapshot(call: Call) -> TaskRequest:
     node, kind, vmid, name, base = _snapshot(call)
     store = call.store
     _, cfg_path = _paths(node, kind, vmid)
@@ -542,7 +635,7 @@ def delete_snapshot(call: "Call") -> TaskRequest:
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config", stable=True)
 @handles("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config", stable=True)
-def snapshot_config(call: "Call") -> dict[str, Any]:
+def snapshot_config(call: Call) -> dict[str, Any]:
     _, _, _, name, base = _snapshot(call)
     value = call.store.get((*base, name, "config"))
     return value if isinstance(value, dict) else {}
@@ -550,7 +643,7 @@ def snapshot_config(call: "Call") -> dict[str, Any]:
 
 @handles("PUT", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config")
 @handles("PUT", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config")
-def update_snapshot(call: "Call") -> None:
+def update_snapshot(call: Call) -> None:
     _, _, _, name, base = _snapshot(call)
     snap = dict(call.store.get((*base, name)))
     if "description" in call.args:

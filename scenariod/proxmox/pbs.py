@@ -19,7 +19,8 @@ import datetime
 import hashlib
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .. import generic, wire
 from ..state import MISSING
@@ -37,10 +38,21 @@ REST = ("pbs", "pdm")
 KiB, MiB, GiB, TiB = 1024, 1024**2, 1024**3, 1024**4
 
 DEFAULT_HOSTNAME = {"pbs": "pbs", "pdm": "pdm"}
-DEFAULT_NODE = {"maxcpu": 8, "cpu": 0.03, "maxmem": 16 * GiB, "mem": 3 * GiB, "maxdisk": 64 * GiB,
-                "disk": 9 * GiB, "uptime": 1209600}
-KERNEL = {"sysname": "Linux", "release": "6.14.8-2-pve", "machine": "x86_64",
-          "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)"}
+DEFAULT_NODE = {
+    "maxcpu": 8,
+    "cpu": 0.03,
+    "maxmem": 16 * GiB,
+    "mem": 3 * GiB,
+    "maxdisk": 64 * GiB,
+    "disk": 9 * GiB,
+    "uptime": 1209600,
+}
+KERNEL = {
+    "sysname": "Linux",
+    "release": "6.14.8-2-pve",
+    "machine": "x86_64",
+    "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)",
+}
 
 
 # =============================================================================================
@@ -48,7 +60,7 @@ KERNEL = {"sysname": "Linux", "release": "6.14.8-2-pve", "machine": "x86_64",
 # =============================================================================================
 
 
-def hostname(store: "StateStore") -> str:
+def hostname(store: StateStore) -> str:
     """The daemon's host name: the first seeded node that is not `localhost`."""
     for key in store.keys("/nodes"):
         if key != "localhost":
@@ -56,7 +68,7 @@ def hostname(store: "StateStore") -> str:
     return "localhost"
 
 
-def alias_localhost(store: "StateStore", host: str) -> None:
+def alias_localhost(store: StateStore, host: str) -> None:
     """`/nodes/localhost` is the host itself: one subtree reached by both names.
 
     State seeded under either name is merged (the host's wins); from then on a write through
@@ -66,7 +78,7 @@ def alias_localhost(store: "StateStore", host: str) -> None:
         store.alias(("nodes", "localhost"), ("nodes", host))
 
 
-def _is_node(store: "StateStore", name: str) -> bool:
+def _is_node(store: StateStore, name: str) -> bool:
     return name == "localhost" or name == hostname(store)
 
 
@@ -76,7 +88,7 @@ def fingerprint(seed: int, name: str) -> str:
 
 
 @prepares(*REST)
-def prepare_rest_server(world: "World", scenario: "Scenario") -> None:
+def prepare_rest_server(world: World, scenario: Scenario) -> None:
     store = world.store
     if not [k for k in store.keys("/nodes") if k != "localhost"]:
         # The host goes first (`generic.first_node` names the node of generic workers);
@@ -97,7 +109,7 @@ def prepare_rest_server(world: "World", scenario: "Scenario") -> None:
 _HOST_WORKERS_DONE: set[tuple[str, str]] = set()
 
 
-def _register_host_workers(scenario: "Scenario") -> None:
+def _register_host_workers(scenario: Scenario) -> None:
     """Workers started at `/nodes/localhost/...` run on the host: their UPIDs name it.
 
     Registered once per API description, for the node-scoped operations that answer a UPID
@@ -111,12 +123,15 @@ def _register_host_workers(scenario: "Scenario") -> None:
         return
     _HOST_WORKERS_DONE.add(key)
     for node, op in api.operations():
-        if op.returns_upid and node.path.startswith("/nodes/{node}/") \
-                and handler_for(scenario.service, op.method, node.path) is None:
+        if (
+            op.returns_upid
+            and node.path.startswith("/nodes/{node}/")
+            and handler_for(scenario.service, op.method, node.path) is None
+        ):
             handles(op.method, node.path, (scenario.service,))(on_host)
 
 
-def on_host(call: "Call") -> Any:
+def on_host(call: Call) -> Any:
     result = generic.handle(call)
     if isinstance(result, TaskRequest):
         if result.node == "localhost":
@@ -126,7 +141,7 @@ def on_host(call: "Call") -> Any:
     return result
 
 
-def _normalize_users(store: "StateStore") -> None:
+def _normalize_users(store: StateStore) -> None:
     """Users and tokens as PBS and PDM list them: real booleans, no PVE-only fields."""
     for userid in store.keys("/access/users"):
         user = store.get(("access", "users", userid))
@@ -138,15 +153,20 @@ def _normalize_users(store: "StateStore") -> None:
         clean["expire"] = int(clean.get("expire", 0) or 0)
         store.set(("access", "users", userid), clean)
         for name in store.keys(("access", "users", userid, "token")):
-            store.set(("access", "users", userid, "token", name),
-                      _token_item(userid, name, store.get(("access", "users", userid, "token", name))))
+            store.set(
+                ("access", "users", userid, "token", name),
+                _token_item(userid, name, store.get(("access", "users", userid, "token", name))),
+            )
 
 
 def _token_item(userid: str, name: str, fields: Any) -> dict[str, Any]:
     fields = fields if isinstance(fields, dict) else {}
-    item: dict[str, Any] = {"tokenid": f"{userid}!{name}", "token-name": name,
-                            "enable": _truthy(fields.get("enable", True)),
-                            "expire": int(fields.get("expire", 0) or 0)}
+    item: dict[str, Any] = {
+        "tokenid": f"{userid}!{name}",
+        "token-name": name,
+        "enable": _truthy(fields.get("enable", True)),
+        "expire": int(fields.get("expire", 0) or 0),
+    }
     if fields.get("comment") not in (None, ""):
         item["comment"] = fields["comment"]
     return item
@@ -162,16 +182,16 @@ def _truthy(value: Any) -> bool:
 
 
 @handles("GET", "/nodes", REST)
-def list_nodes(call: "Call") -> list[dict[str, Any]]:
+def list_nodes(call: Call) -> list[dict[str, Any]]:
     return [{"node": hostname(call.store)}]
 
 
 @handles("GET", "/ping", REST)
-def ping(call: "Call") -> Any:
+def ping(call: Call) -> Any:
     return {"pong": True} if call.scenario.service == "pbs" else "pong"
 
 
-def _release(call: "Call") -> dict[str, Any]:
+def _release(call: Call) -> dict[str, Any]:
     stored = call.store.get("/version")
     if isinstance(stored, dict):
         return stored
@@ -182,12 +202,12 @@ def _release(call: "Call") -> dict[str, Any]:
 
 
 @handles("GET", "/version", REST)
-def version(call: "Call") -> dict[str, Any]:
+def version(call: Call) -> dict[str, Any]:
     return _release(call)
 
 
 @handles("GET", "/nodes/{node}/status", REST)
-def node_status(call: "Call") -> dict[str, Any]:
+def node_status(call: Call) -> dict[str, Any]:
     name = call.params["node"]
     stored = call.store.get(("nodes", name, "status"))
     if isinstance(stored, dict):
@@ -217,33 +237,35 @@ def node_status(call: "Call") -> dict[str, Any]:
 
 
 @handles("POST", "/access/users", REST)
-def create_rest_user(call: "Call") -> None:
+def create_rest_user(call: Call) -> None:
     create_user(call)
     _normalize_users(call.store)
     return None
 
 
 @handles("GET", "/access/users", REST)
-def list_users(call: "Call") -> list[dict[str, Any]]:
+def list_users(call: Call) -> list[dict[str, Any]]:
     out = []
     for user in call.store.items("/access/users"):
         if not isinstance(user, dict):
             continue
         item = dict(user)
         if call.args.get("include_tokens"):
-            item["tokens"] = [{k: v for k, v in t.items() if k != "token-name"}
-                              for t in call.store.items(("access", "users", user["userid"], "token"))]
+            item["tokens"] = [
+                {k: v for k, v in t.items() if k != "token-name"}
+                for t in call.store.items(("access", "users", user["userid"], "token"))
+            ]
         out.append(item)
     return out
 
 
-def _token_path(call: "Call") -> tuple[str, str, tuple[str, ...]]:
+def _token_path(call: Call) -> tuple[str, str, tuple[str, ...]]:
     userid, name = call.params["userid"], call.params["token-name"]
     return userid, name, ("access", "users", userid, "token", name)
 
 
 @handles("GET", "/access/users/{userid}/token/{token-name}", REST)
-def read_token(call: "Call") -> dict[str, Any]:
+def read_token(call: Call) -> dict[str, Any]:
     userid, name, path = _token_path(call)
     item = call.store.get(path)
     if not isinstance(item, dict):
@@ -252,7 +274,7 @@ def read_token(call: "Call") -> dict[str, Any]:
 
 
 @handles("POST", "/access/users/{userid}/token/{token-name}", REST)
-def create_token(call: "Call") -> dict[str, Any]:
+def create_token(call: Call) -> dict[str, Any]:
     userid, name, path = _token_path(call)
     if call.store.get(path) is not MISSING:
         raise wire.ApiError(400, wire.rest_token_exists(userid, name))
@@ -263,7 +285,7 @@ def create_token(call: "Call") -> dict[str, Any]:
 
 
 @handles("PUT", "/access/users/{userid}/token/{token-name}", REST)
-def update_token(call: "Call") -> None:
+def update_token(call: Call) -> None:
     userid, name, path = _token_path(call)
     item = call.store.get(path)
     if not isinstance(item, dict):
@@ -274,7 +296,7 @@ def update_token(call: "Call") -> None:
 
 
 @handles("DELETE", "/access/users/{userid}/token/{token-name}", REST)
-def delete_token(call: "Call") -> None:
+def delete_token(call: Call) -> None:
     userid, name, path = _token_path(call)
     if call.store.get(path) is MISSING:
         raise wire.ApiError(404, wire.rest_token_missing(userid, name))
@@ -287,11 +309,16 @@ def delete_token(call: "Call") -> None:
 # proxmox-rest-server's task API (PBS and PDM); proxmox/tasks.py answers PVE's.
 
 
-def task_list_entry(task: "Task") -> dict[str, Any]:
+def task_list_entry(task: Task) -> dict[str, Any]:
     """A proxmox-rest-server TaskListItem."""
     out: dict[str, Any] = {
-        "upid": task.upid, "node": task.node, "pid": task.pid, "pstart": task.pstart,
-        "starttime": task.starttime, "worker_type": task.type, "user": task.user,
+        "upid": task.upid,
+        "node": task.node,
+        "pid": task.pid,
+        "pstart": task.pstart,
+        "starttime": task.starttime,
+        "worker_type": task.type,
+        "user": task.user,
     }
     if task.id:
         out["worker_id"] = task.id
@@ -301,11 +328,17 @@ def task_list_entry(task: "Task") -> dict[str, Any]:
     return out
 
 
-def task_status(task: "Task") -> dict[str, Any]:
+def task_status(task: Task) -> dict[str, Any]:
     userid, bang, tokenname = task.user.partition("!")
     out: dict[str, Any] = {
-        "upid": task.upid, "node": task.node, "pid": task.pid, "pstart": task.pstart,
-        "starttime": task.starttime, "type": task.type, "id": task.id, "user": userid,
+        "upid": task.upid,
+        "node": task.node,
+        "pid": task.pid,
+        "pstart": task.pstart,
+        "starttime": task.starttime,
+        "type": task.type,
+        "id": task.id,
+        "user": userid,
         "status": "running" if task.running else "stopped",
     }
     if bang:
@@ -316,7 +349,7 @@ def task_status(task: "Task") -> dict[str, Any]:
     return out
 
 
-def _state_class(task: "Task") -> str:
+def _state_class(task: Task) -> str:
     if task.running:
         return "running"
     if task.exitstatus == "OK":
@@ -326,7 +359,7 @@ def _state_class(task: "Task") -> str:
     return "error"
 
 
-def filter_tasks(tasks: Iterable["Task"], args: dict[str, Any]) -> list["Task"]:
+def filter_tasks(tasks: Iterable[Task], args: dict[str, Any]) -> list[Task]:
     """The filters of proxmox-rest-server's task lists (`typefilter`/`userfilter` match parts)."""
     running = bool(args.get("running"))
     errors = bool(args.get("errors"))
@@ -358,11 +391,11 @@ def filter_tasks(tasks: Iterable["Task"], args: dict[str, Any]) -> list["Task"]:
 def page(items: list[Any], args: dict[str, Any]) -> wire.Reply:
     start = int(args.get("start", 0) or 0)
     limit = int(args.get("limit", 50) if args.get("limit") is not None else 50)
-    chosen = items[start:] if limit == 0 else items[start:start + limit]
+    chosen = items[start:] if limit == 0 else items[start : start + limit]
     return wire.Reply(chosen, {"total": len(items)})
 
 
-def log_reply(task: "Task", args: dict[str, Any]) -> wire.Reply:
+def log_reply(task: Task, args: dict[str, Any]) -> wire.Reply:
     """Task log lines as proxmox-rest-server reads them: `n` counts from 1, lines from `start`."""
     lines = task.lines()
     start = int(args.get("start", 0) or 0)
@@ -376,14 +409,14 @@ def log_reply(task: "Task", args: dict[str, Any]) -> wire.Reply:
     return wire.Reply([{"n": n, "t": line} for n, line in chosen], extra)
 
 
-def local_tasks(call: "Call") -> list["Task"]:
+def local_tasks(call: Call) -> list[Task]:
     return [t for t in call.world.tasks if t.remote is None]
 
 
-def _node_task(call: "Call") -> "Task":
+def _node_task(call: Call) -> Task:
     upid = call.params["upid"]
     task = call.world.tasks.get(upid)
-    if task is None or task.remote is not None or not (call.params["node"] in (task.node, "localhost")):
+    if task is None or task.remote is not None or call.params["node"] not in (task.node, "localhost"):
         parsed = wire.parse_upid(upid)
         if parsed is None:
             raise wire.ApiError(400, wire.rest_bad_upid(upid))
@@ -392,7 +425,7 @@ def _node_task(call: "Call") -> "Task":
 
 
 @handles("GET", "/nodes/{node}/tasks", REST)
-def node_tasks(call: "Call") -> wire.Reply:
+def node_tasks(call: Call) -> wire.Reply:
     node = call.params["node"]
     if not _is_node(call.store, node):
         raise wire.missing_object("/nodes", node, call.params)
@@ -400,28 +433,28 @@ def node_tasks(call: "Call") -> wire.Reply:
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}", REST, finds_own_objects=True)
-def task_index(call: "Call") -> list[dict[str, str]]:
+def task_index(call: Call) -> list[dict[str, str]]:
     _node_task(call)
     return [{"subdir": "log"}, {"subdir": "status"}]
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}/status", REST, finds_own_objects=True)
-def node_task_status(call: "Call") -> dict[str, Any]:
+def node_task_status(call: Call) -> dict[str, Any]:
     return task_status(_node_task(call))
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}/log", REST, finds_own_objects=True)
-def node_task_log(call: "Call") -> wire.Reply:
+def node_task_log(call: Call) -> wire.Reply:
     return log_reply(_node_task(call), call.args)
 
 
 @handles("DELETE", "/nodes/{node}/tasks/{upid}", REST, finds_own_objects=True)
-def stop_node_task(call: "Call") -> None:
+def stop_node_task(call: Call) -> None:
     call.world.tasks.stop(_node_task(call).upid)
     return None
 
 
-def own_upid(world: "World", effect: Callable[[], Any]) -> str | None:
+def own_upid(world: World, effect: Callable[[], Any]) -> str | None:
     """The UPID of the task running `effect` (an effect learns its own task's UPID)."""
     for task in world.tasks:
         if task.effect is effect:
@@ -429,11 +462,24 @@ def own_upid(world: "World", effect: Callable[[], Any]) -> str | None:
     return None
 
 
-def worker(call: "Call", task_type: str, worker_id: str, effect: Callable[[], Any] | None = None,
-           log: list[str] | None = None, error: str | None = None) -> TaskRequest:
+def worker(
+    call: Call,
+    task_type: str,
+    worker_id: str,
+    effect: Callable[[], Any] | None = None,
+    log: list[str] | None = None,
+    error: str | None = None,
+) -> TaskRequest:
     """A worker task on this daemon's host, started by the caller."""
-    return TaskRequest(node=hostname(call.store), type=task_type, id=worker_id, user=call.user or "root@pam",
-                       effect=effect, log=list(log or []), error=error)
+    return TaskRequest(
+        node=hostname(call.store),
+        type=task_type,
+        id=worker_id,
+        user=call.user or "root@pam",
+        effect=effect,
+        log=list(log or []),
+        error=error,
+    )
 
 
 # =============================================================================================
@@ -445,15 +491,34 @@ DEFAULT_TOTAL = 4 * TiB
 BASE_USED = 20 * GiB
 TYPE_ORDER = {"ct": 0, "host": 1, "vm": 2}
 DEFAULT_FILES = {
-    "vm": [("qemu-server.conf.blob", 0.0), ("drive-scsi0.img.fidx", 1.0), ("index.json.blob", 0.0),
-           ("client.log.blob", 0.0)],
-    "ct": [("pct.conf.blob", 0.0), ("root.pxar.didx", 0.97), ("catalog.pcat1.didx", 0.03), ("index.json.blob", 0.0),
-           ("client.log.blob", 0.0)],
+    "vm": [
+        ("qemu-server.conf.blob", 0.0),
+        ("drive-scsi0.img.fidx", 1.0),
+        ("index.json.blob", 0.0),
+        ("client.log.blob", 0.0),
+    ],
+    "ct": [
+        ("pct.conf.blob", 0.0),
+        ("root.pxar.didx", 0.97),
+        ("catalog.pcat1.didx", 0.03),
+        ("index.json.blob", 0.0),
+        ("client.log.blob", 0.0),
+    ],
     "host": [("root.pxar.didx", 0.97), ("catalog.pcat1.didx", 0.03), ("index.json.blob", 0.0)],
 }
 DEFAULT_SIZE = {"vm": 32 * GiB, "ct": 4 * GiB, "host": 12 * GiB}
-SNAPSHOT_FIELDS = ("backup-type", "backup-id", "backup-time", "comment", "verification", "fingerprint", "files",
-                   "size", "owner", "protected")
+SNAPSHOT_FIELDS = (
+    "backup-type",
+    "backup-id",
+    "backup-time",
+    "comment",
+    "verification",
+    "fingerprint",
+    "files",
+    "size",
+    "owner",
+    "protected",
+)
 KEEP_OPTIONS = ("keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly")
 _KEEP_SELECTORS: dict[str, Callable[[int], str]] = {
     "keep-last": lambda t: str(t),
@@ -524,8 +589,10 @@ def normalize_snapshot(raw: dict[str, Any], seed: int = 0, host: str = "pbs") ->
     if not files:
         digest = int(hashlib.sha256(f"{seed}:{snap['backup-id']}:{snap['backup-time']}".encode()).hexdigest()[:6], 16)
         total = int(total) if total is not None else int(DEFAULT_SIZE.get(btype, 8 * GiB) * (0.5 + digest / 0xFFFFFF))
-        files = [{"filename": name, "crypt-mode": "none", "size": int(total * share) if share else 512 + digest % 4096}
-                 for name, share in DEFAULT_FILES.get(btype, DEFAULT_FILES["host"])]
+        files = [
+            {"filename": name, "crypt-mode": "none", "size": int(total * share) if share else 512 + digest % 4096}
+            for name, share in DEFAULT_FILES.get(btype, DEFAULT_FILES["host"])
+        ]
     else:
         files = [_archive(f) for f in files]
     snap["files"] = files
@@ -552,8 +619,9 @@ def _archive(entry: Any) -> dict[str, Any]:
 def _synthetic_upid(seed: int, snap: dict[str, Any], host: str) -> str:
     """A plausible UPID of the verify task that checked a seeded snapshot (an hour after it)."""
     wid = f"{snap.get('store', 'store')}:{snapshot_name(snap)}"
-    return wire.format_rest_server_upid(host, 700 + seed % 30000, 0x1B5F, 0,
-                                        snap["backup-time"] + 3600, "verify_snapshot", wid, "root@pam")
+    return wire.format_rest_server_upid(
+        host, 700 + seed % 30000, 0x1B5F, 0, snap["backup-time"] + 3600, "verify_snapshot", wid, "root@pam"
+    )
 
 
 def snapshot_view(snap: dict[str, Any]) -> dict[str, Any]:
@@ -564,21 +632,21 @@ def snapshot_view(snap: dict[str, Any]) -> dict[str, Any]:
 # --- the datastore views ---------------------------------------------------------------------
 
 
-def datastore_names(store: "StateStore") -> list[str]:
+def datastore_names(store: StateStore) -> list[str]:
     return store.keys("/config/datastore")
 
 
-def config_of(store: "StateStore", name: str) -> dict[str, Any]:
+def config_of(store: StateStore, name: str) -> dict[str, Any]:
     value = store.get(("config", "datastore", name))
     return value if isinstance(value, dict) else {}
 
 
-def snapshots(store: "StateStore", name: str) -> list[dict[str, Any]]:
+def snapshots(store: StateStore, name: str) -> list[dict[str, Any]]:
     value = store.get(("admin", "datastore", name, "snapshots"))
     return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
 
 
-def set_snapshots(store: "StateStore", name: str, snaps: list[dict[str, Any]]) -> None:
+def set_snapshots(store: StateStore, name: str, snaps: list[dict[str, Any]]) -> None:
     store.set(("admin", "datastore", name, "snapshots"), snaps)
 
 
@@ -588,8 +656,11 @@ def _backend_type(cfg: dict[str, Any]) -> str:
 
 def admin_item(cfg: dict[str, Any]) -> dict[str, Any]:
     """The `/admin/datastore` entry for a configured datastore."""
-    item: dict[str, Any] = {"store": cfg["name"], "backend-type": _backend_type(cfg),
-                            "mount-status": "mounted" if cfg.get("backing-device") else "nonremovable"}
+    item: dict[str, Any] = {
+        "store": cfg["name"],
+        "backend-type": _backend_type(cfg),
+        "mount-status": "mounted" if cfg.get("backing-device") else "nonremovable",
+    }
     if cfg.get("comment"):
         item["comment"] = cfg["comment"]
     if cfg.get("maintenance-mode"):
@@ -597,7 +668,7 @@ def admin_item(cfg: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def sync_datastores(store: "StateStore") -> None:
+def sync_datastores(store: StateStore) -> None:
     """Make `/admin/datastore` (and `/admin/gc`) list exactly the configured datastores."""
     for name in store.keys("/admin/datastore"):
         if store.get(("config", "datastore", name)) is MISSING:
@@ -622,21 +693,24 @@ def sync_datastores(store: "StateStore") -> None:
         store.delete(("admin", "gc", stale))
 
 
-def sync_jobs(store: "StateStore") -> None:
+def sync_jobs(store: StateStore) -> None:
     """`/admin/{sync,verify,prune}` show the jobs configured at `/config/{...}`."""
     for kind in ("sync", "verify", "prune"):
         configured = store.keys(("config", kind))
         for job_id in configured:
             cfg = store.get(("config", kind, job_id))
             current = store.get(("admin", kind, job_id))
-            state = {k: v for k, v in (current if isinstance(current, dict) else {}).items()
-                     if k.startswith(("last-run", "next-run"))}
+            state = {
+                k: v
+                for k, v in (current if isinstance(current, dict) else {}).items()
+                if k.startswith(("last-run", "next-run"))
+            }
             store.set(("admin", kind, job_id), {**(cfg if isinstance(cfg, dict) else {}), **state, "id": job_id})
         for stale in set(store.keys(("admin", kind))) - set(configured):
             store.delete(("admin", kind, stale))
 
 
-def sync_tape(store: "StateStore") -> None:
+def sync_tape(store: StateStore) -> None:
     """`/tape/drive` and `/tape/changer` list the configured drives and changers."""
     for kind in ("drive", "changer"):
         configured = store.keys(("config", kind))
@@ -646,39 +720,44 @@ def sync_tape(store: "StateStore") -> None:
             state = current if isinstance(current, dict) else {}
             item = {**state, **(cfg if isinstance(cfg, dict) else {}), "name": name}
             if kind == "drive":
-                item = {**item, "vendor": state.get("vendor", "IBM"), "model": state.get("model", "ULTRIUM-HH9"),
-                        "serial": state.get("serial", "10WT000001")}
+                item = {
+                    **item,
+                    "vendor": state.get("vendor", "IBM"),
+                    "model": state.get("model", "ULTRIUM-HH9"),
+                    "serial": state.get("serial", "10WT000001"),
+                }
                 item.setdefault(kind, name)  # /tape/drive is keyed by {drive}
             store.set(("tape", kind, name), item)
 
 
 @prepares("pbs")
-def prepare_pbs(world: "World", scenario: "Scenario") -> None:
+def prepare_pbs(world: World, scenario: Scenario) -> None:
     store = world.store
     sync_tape(store)
     sync_datastores(store)
     for name in datastore_names(store):
-        snaps = [normalize_snapshot({**s, "store": name}, scenario.seed, hostname(store))
-                 for s in snapshots(store, name)]
+        snaps = [
+            normalize_snapshot({**s, "store": name}, scenario.seed, hostname(store)) for s in snapshots(store, name)
+        ]
         for snap in snaps:
             snap.pop("store", None)
         set_snapshots(store, name, snaps)
     sync_jobs(store)
 
 
-def _digest(store: "StateStore") -> str:
+def _digest(store: StateStore) -> str:
     """The digest of datastore.cfg: one for every datastore, as PBS guards the whole file."""
     return generic.digest_of([config_of(store, name) for name in datastore_names(store)], "pbs")
 
 
-def _need_datastore(call: "Call", name: str) -> dict[str, Any]:
+def _need_datastore(call: Call, name: str) -> dict[str, Any]:
     cfg = call.store.get(("config", "datastore", name))
     if not isinstance(cfg, dict):
         raise wire.ApiError(404, wire.pbs_datastore_missing(name))
     return cfg
 
 
-def _garbage(world: "World", name: str) -> list[int]:
+def _garbage(world: World, name: str) -> list[int]:
     """Bytes of pruned snapshots not yet collected, per datastore (world-private bookkeeping)."""
     hit = world.cache.get(("pbs.garbage", name))
     if hit is None:
@@ -690,17 +769,17 @@ def _garbage(world: "World", name: str) -> list[int]:
 
 
 @handles("GET", "/config/datastore", ("pbs",))
-def list_datastore_configs(call: "Call") -> wire.Reply:
+def list_datastore_configs(call: Call) -> wire.Reply:
     return wire.Reply([config_of(call.store, n) for n in datastore_names(call.store)], {"digest": _digest(call.store)})
 
 
 @handles("GET", "/config/datastore/{name}", ("pbs",))
-def read_datastore_config(call: "Call") -> wire.Reply:
+def read_datastore_config(call: Call) -> wire.Reply:
     return wire.Reply(_need_datastore(call, call.params["name"]), {"digest": _digest(call.store)})
 
 
 @handles("POST", "/config/datastore", ("pbs",))
-def create_datastore(call: "Call") -> TaskRequest:
+def create_datastore(call: Call) -> TaskRequest:
     name = str(call.args["name"])
     if call.store.get(("config", "datastore", name)) is not MISSING:
         raise wire.parameter_error({"name": wire.pbs_datastore_exists(name)})
@@ -710,8 +789,12 @@ def create_datastore(call: "Call") -> TaskRequest:
     prune_job = None
     if call.args.get("prune-schedule"):
         job_id = f"default-{name}-{uuid.uuid4().hex[:13]}"[:32]
-        prune_job = {"id": job_id, "store": name, "schedule": call.args["prune-schedule"],
-                     **{k: call.args[k] for k in KEEP_OPTIONS if k in call.args}}
+        prune_job = {
+            "id": job_id,
+            "store": name,
+            "schedule": call.args["prune-schedule"],
+            **{k: call.args[k] for k in KEEP_OPTIONS if k in call.args},
+        }
     store = call.store
 
     def effect() -> None:
@@ -731,7 +814,7 @@ def create_datastore(call: "Call") -> TaskRequest:
 
 
 @handles("PUT", "/config/datastore/{name}", ("pbs",))
-def update_datastore(call: "Call") -> None:
+def update_datastore(call: Call) -> None:
     name = call.params["name"]
     cfg = dict(_need_datastore(call, name))
     digest = call.args.get("digest")
@@ -758,7 +841,7 @@ def update_datastore(call: "Call") -> None:
 
 
 @handles("DELETE", "/config/datastore/{name}", ("pbs",))
-def delete_datastore(call: "Call") -> TaskRequest:
+def delete_datastore(call: Call) -> TaskRequest:
     name = call.params["name"]
     _need_datastore(call, name)
     digest = call.args.get("digest")
@@ -784,8 +867,8 @@ def delete_datastore(call: "Call") -> TaskRequest:
     return worker(call, "delete-datastore", name, effect, log)
 
 
-def _after(sync: Callable[["StateStore"], None]) -> Callable[["Call"], Any]:
-    def handler(call: "Call") -> Any:
+def _after(sync: Callable[[StateStore], None]) -> Callable[[Call], Any]:
+    def handler(call: Call) -> Any:
         result = generic.handle(call)
         sync(call.store)
         return result
@@ -803,17 +886,17 @@ for _kind in ("sync", "verify", "prune"):
 
 
 @handles("GET", "/admin/datastore", ("pbs",))
-def list_datastores(call: "Call") -> list[dict[str, Any]]:
+def list_datastores(call: Call) -> list[dict[str, Any]]:
     return [admin_item({**config_of(call.store, n), "name": n}) for n in datastore_names(call.store)]
 
 
-def _snaps_in_ns(call: "Call", store_name: str) -> list[dict[str, Any]]:
+def _snaps_in_ns(call: Call, store_name: str) -> list[dict[str, Any]]:
     ns = str(call.args.get("ns") or "")
     return [s for s in snapshots(call.store, store_name) if str(s.get("ns") or "") == ns]
 
 
 @handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",))
-def list_snapshots(call: "Call") -> list[dict[str, Any]]:
+def list_snapshots(call: Call) -> list[dict[str, Any]]:
     btype, bid = call.args.get("backup-type"), call.args.get("backup-id")
     owners = _group_owners(call.store, call.params["store"])
     out = []
@@ -828,17 +911,20 @@ def list_snapshots(call: "Call") -> list[dict[str, Any]]:
     return out
 
 
-def _seeded_groups(store: "StateStore", name: str) -> list[dict[str, Any]]:
+def _seeded_groups(store: StateStore, name: str) -> list[dict[str, Any]]:
     value = store.get(("admin", "datastore", name, "groups"))
     return [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
 
 
-def _group_owners(store: "StateStore", name: str) -> dict[tuple[str, str], str]:
-    return {(str(g.get("backup-type")), str(g.get("backup-id"))): g["owner"]
-            for g in _seeded_groups(store, name) if g.get("owner")}
+def _group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
+    return {
+        (str(g.get("backup-type")), str(g.get("backup-id"))): g["owner"]
+        for g in _seeded_groups(store, name)
+        if g.get("owner")
+    }
 
 
-def compute_groups(store: "StateStore", name: str, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def compute_groups(store: StateStore, name: str, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seeded = {(str(g.get("backup-type")), str(g.get("backup-id"))): g for g in _seeded_groups(store, name)}
     by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for snap in snaps:
@@ -849,8 +935,11 @@ def compute_groups(store: "StateStore", name: str, snaps: list[dict[str, Any]]) 
         last = max(members, key=lambda s: s["backup-time"])
         extra = seeded.get(key, {})
         item: dict[str, Any] = {
-            "backup-type": key[0], "backup-id": key[1], "last-backup": last["backup-time"],
-            "backup-count": len(members), "files": [f["filename"] for f in last.get("files", [])],
+            "backup-type": key[0],
+            "backup-id": key[1],
+            "last-backup": last["backup-time"],
+            "backup-count": len(members),
+            "files": [f["filename"] for f in last.get("files", [])],
             "owner": extra.get("owner") or last.get("owner", "root@pam"),
         }
         if extra.get("comment"):
@@ -860,22 +949,23 @@ def compute_groups(store: "StateStore", name: str, snaps: list[dict[str, Any]]) 
 
 
 @handles("GET", "/admin/datastore/{store}/groups", ("pbs",))
-def list_groups(call: "Call") -> list[dict[str, Any]]:
+def list_groups(call: Call) -> list[dict[str, Any]]:
     return compute_groups(call.store, call.params["store"], _snaps_in_ns(call, call.params["store"]))
 
 
-def _find_snapshot(call: "Call", name: str) -> dict[str, Any]:
+def _find_snapshot(call: Call, name: str) -> dict[str, Any]:
     btype, bid = call.args.get("backup-type"), str(call.args.get("backup-id"))
     btime = int(call.args.get("backup-time", 0))
     ns = str(call.args.get("ns") or "")
     for snap in snapshots(call.store, name):
-        if (snap["backup-type"], snap["backup-id"], snap["backup-time"]) == (btype, bid, btime) \
-                and str(snap.get("ns") or "") == ns:
+        if (snap["backup-type"], snap["backup-id"], snap["backup-time"]) == (btype, bid, btime) and str(
+            snap.get("ns") or ""
+        ) == ns:
             return snap
     raise wire.ApiError(404, wire.pbs_snapshot_missing(f"{_ns_prefix(ns)}{btype}/{bid}/{rfc3339(btime)}"))
 
 
-def _replace_snapshot(call: "Call", name: str, old: dict[str, Any], new: dict[str, Any] | None) -> None:
+def _replace_snapshot(call: Call, name: str, old: dict[str, Any], new: dict[str, Any] | None) -> None:
     snaps = [s for s in snapshots(call.store, name) if s is not old]
     if new is not None:
         index = snapshots(call.store, name).index(old)
@@ -884,7 +974,7 @@ def _replace_snapshot(call: "Call", name: str, old: dict[str, Any], new: dict[st
 
 
 @handles("DELETE", "/admin/datastore/{store}/snapshots", ("pbs",))
-def delete_snapshot(call: "Call") -> None:
+def delete_snapshot(call: Call) -> None:
     name = call.params["store"]
     snap = _find_snapshot(call, name)
     if snap.get("protected"):
@@ -895,7 +985,7 @@ def delete_snapshot(call: "Call") -> None:
 
 
 @handles("DELETE", "/admin/datastore/{store}/groups", ("pbs",))
-def delete_group(call: "Call") -> dict[str, Any]:
+def delete_group(call: Call) -> dict[str, Any]:
     name = call.params["store"]
     btype, bid = call.args.get("backup-type"), str(call.args.get("backup-id"))
     ns = str(call.args.get("ns") or "")
@@ -912,17 +1002,17 @@ def delete_group(call: "Call") -> dict[str, Any]:
 
 
 @handles("GET", "/admin/datastore/{store}/files", ("pbs",))
-def list_files(call: "Call") -> list[dict[str, Any]]:
+def list_files(call: Call) -> list[dict[str, Any]]:
     return list(_find_snapshot(call, call.params["store"]).get("files", []))
 
 
 @handles("GET", "/admin/datastore/{store}/protected", ("pbs",))
-def get_protected(call: "Call") -> bool:
+def get_protected(call: Call) -> bool:
     return bool(_find_snapshot(call, call.params["store"]).get("protected"))
 
 
 @handles("PUT", "/admin/datastore/{store}/protected", ("pbs",))
-def set_protected(call: "Call") -> None:
+def set_protected(call: Call) -> None:
     name = call.params["store"]
     snap = _find_snapshot(call, name)
     _replace_snapshot(call, name, snap, {**snap, "protected": _truthy(call.args.get("protected"))})
@@ -930,13 +1020,13 @@ def set_protected(call: "Call") -> None:
 
 
 @handles("GET", "/admin/datastore/{store}/notes", ("pbs",))
-def get_notes(call: "Call") -> str:
+def get_notes(call: Call) -> str:
     snap = _find_snapshot(call, call.params["store"])
     return str(snap.get("notes", snap.get("comment", "")))
 
 
 @handles("PUT", "/admin/datastore/{store}/notes", ("pbs",))
-def set_notes(call: "Call") -> None:
+def set_notes(call: Call) -> None:
     name = call.params["store"]
     snap = _find_snapshot(call, name)
     notes = str(call.args.get("notes", ""))
@@ -949,7 +1039,7 @@ def set_notes(call: "Call") -> None:
     return None
 
 
-def _group_entry(call: "Call", name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _group_entry(call: Call, name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     btype, bid = str(call.args.get("backup-type")), str(call.args.get("backup-id"))
     groups = _seeded_groups(call.store, name)
     for entry in groups:
@@ -963,13 +1053,13 @@ def _group_entry(call: "Call", name: str) -> tuple[list[dict[str, Any]], dict[st
 
 
 @handles("GET", "/admin/datastore/{store}/group-notes", ("pbs",))
-def get_group_notes(call: "Call") -> str:
+def get_group_notes(call: Call) -> str:
     _, entry = _group_entry(call, call.params["store"])
     return str(entry.get("comment", ""))
 
 
 @handles("PUT", "/admin/datastore/{store}/group-notes", ("pbs",))
-def set_group_notes(call: "Call") -> None:
+def set_group_notes(call: Call) -> None:
     name = call.params["store"]
     groups, entry = _group_entry(call, name)
     entry["comment"] = str(call.args.get("notes", ""))
@@ -978,7 +1068,7 @@ def set_group_notes(call: "Call") -> None:
 
 
 @handles("POST", "/admin/datastore/{store}/change-owner", ("pbs",))
-def change_owner(call: "Call") -> None:
+def change_owner(call: Call) -> None:
     name = call.params["store"]
     groups, entry = _group_entry(call, name)
     entry["owner"] = str(call.args.get("new-owner"))
@@ -989,7 +1079,7 @@ def change_owner(call: "Call") -> None:
 # --- namespaces -----------------------------------------------------------------------------------
 
 
-def _namespaces(store: "StateStore", name: str) -> list[dict[str, Any]]:
+def _namespaces(store: StateStore, name: str) -> list[dict[str, Any]]:
     seeded = store.get(("admin", "datastore", name, "namespace"))
     out: dict[str, dict[str, Any]] = {"": {"ns": ""}}
     for entry in seeded if isinstance(seeded, list) else []:
@@ -1004,7 +1094,7 @@ def _namespaces(store: "StateStore", name: str) -> list[dict[str, Any]]:
 
 
 @handles("GET", "/admin/datastore/{store}/namespace", ("pbs",))
-def list_namespaces(call: "Call") -> list[dict[str, Any]]:
+def list_namespaces(call: Call) -> list[dict[str, Any]]:
     parent = str(call.args.get("parent") or "")
     depth = call.args.get("max-depth")
     out = []
@@ -1020,7 +1110,7 @@ def list_namespaces(call: "Call") -> list[dict[str, Any]]:
 
 
 @handles("POST", "/admin/datastore/{store}/namespace", ("pbs",))
-def create_namespace(call: "Call") -> str:
+def create_namespace(call: Call) -> str:
     name = call.params["store"]
     parent = str(call.args.get("parent") or "")
     ns = f"{parent}/{call.args['name']}" if parent else str(call.args["name"])
@@ -1034,7 +1124,7 @@ def create_namespace(call: "Call") -> str:
 
 
 @handles("DELETE", "/admin/datastore/{store}/namespace", ("pbs",))
-def delete_namespace(call: "Call") -> None:
+def delete_namespace(call: Call) -> None:
     name = call.params["store"]
     ns = str(call.args.get("ns") or "")
     known = _namespaces(call.store, name)
@@ -1053,7 +1143,7 @@ def delete_namespace(call: "Call") -> None:
 # --- status and usage --------------------------------------------------------------------------
 
 
-def usage(store: "StateStore", name: str) -> dict[str, int]:
+def usage(store: StateStore, name: str) -> dict[str, int]:
     """total/used/avail: as seeded at `/admin/datastore/{store}/status`, else from the snapshots."""
     seeded = store.get(("admin", "datastore", name, "status"))
     seeded = seeded if isinstance(seeded, dict) else {}
@@ -1067,12 +1157,22 @@ def usage(store: "StateStore", name: str) -> dict[str, int]:
     return {"total": total, "used": used, "avail": avail}
 
 
-GC_COUNTERS = ("index-file-count", "index-data-bytes", "disk-bytes", "disk-chunks", "removed-bytes",
-               "removed-chunks", "pending-bytes", "pending-chunks", "removed-bad", "still-bad")
+GC_COUNTERS = (
+    "index-file-count",
+    "index-data-bytes",
+    "disk-bytes",
+    "disk-chunks",
+    "removed-bytes",
+    "removed-chunks",
+    "pending-bytes",
+    "pending-chunks",
+    "removed-bad",
+    "still-bad",
+)
 AVG_CHUNK = 2 * MiB + 300 * KiB
 
 
-def gc_status(store: "StateStore", name: str) -> dict[str, Any]:
+def gc_status(store: StateStore, name: str) -> dict[str, Any]:
     """`GET .../gc`: the last garbage collection, seeded at `/admin/datastore/{store}/gc` or computed."""
     seeded = store.get(("admin", "datastore", name, "gc"))
     seeded = seeded if isinstance(seeded, dict) else {}
@@ -1088,8 +1188,12 @@ def gc_status(store: "StateStore", name: str) -> dict[str, Any]:
         "index-data-bytes": data_bytes,
         "disk-bytes": max(disk, 0),
         "disk-chunks": max(disk, 0) // AVG_CHUNK,
-        "removed-bytes": 0, "removed-chunks": 0, "pending-bytes": 0, "pending-chunks": 0,
-        "removed-bad": 0, "still-bad": 0,
+        "removed-bytes": 0,
+        "removed-chunks": 0,
+        "pending-bytes": 0,
+        "pending-chunks": 0,
+        "removed-bad": 0,
+        "still-bad": 0,
     }
     schedule = config_of(store, name).get("gc-schedule")
     if schedule:
@@ -1104,14 +1208,14 @@ def _next_midnight(now: float) -> int:
     return (int(now) // 86400 + 1) * 86400
 
 
-def _gc_for_status(store: "StateStore", name: str) -> dict[str, Any]:
+def _gc_for_status(store: StateStore, name: str) -> dict[str, Any]:
     """The GarbageCollectionStatus embedded in status and usage answers (counters and upid)."""
     status = gc_status(store, name)
     return {k: status[k] for k in ("upid", *GC_COUNTERS) if k in status}
 
 
 @handles("GET", "/admin/datastore/{store}/status", ("pbs",))
-def datastore_status(call: "Call") -> dict[str, Any]:
+def datastore_status(call: Call) -> dict[str, Any]:
     name = call.params["store"]
     out: dict[str, Any] = {**usage(call.store, name), "backend-type": _backend_type(config_of(call.store, name))}
     if call.args.get("verbose"):
@@ -1137,7 +1241,7 @@ def _history(used: int, total: int, seed: str, points: int = 30) -> list[float]:
 
 
 @handles("GET", "/status/datastore-usage", ("pbs",))
-def datastore_usage(call: "Call") -> list[dict[str, Any]]:
+def datastore_usage(call: Call) -> list[dict[str, Any]]:
     out = []
     now = int(clock(call.world))
     for name in datastore_names(call.store):
@@ -1145,10 +1249,16 @@ def datastore_usage(call: "Call") -> list[dict[str, Any]]:
         use = usage(call.store, name)
         history = _history(use["used"], use["total"], f"{call.scenario.seed}:{name}")
         delta = 86400
-        entry: dict[str, Any] = {"store": name, **use, "history": history, "history-start": now - delta * len(history),
-                                 "history-delta": delta, "backend-type": _backend_type(cfg),
-                                 "mount-status": "mounted" if cfg.get("backing-device") else "nonremovable",
-                                 "gc-status": _gc_for_status(call.store, name)}
+        entry: dict[str, Any] = {
+            "store": name,
+            **use,
+            "history": history,
+            "history-start": now - delta * len(history),
+            "history-delta": delta,
+            "backend-type": _backend_type(cfg),
+            "mount-status": "mounted" if cfg.get("backing-device") else "nonremovable",
+            "gc-status": _gc_for_status(call.store, name),
+        }
         growth = (history[-1] - history[0]) / (len(history) - 1) if len(history) > 1 else 0
         if growth > 0:
             entry["estimated-full-date"] = now + int((1.0 - history[-1]) / growth * delta)
@@ -1159,8 +1269,9 @@ def datastore_usage(call: "Call") -> list[dict[str, Any]]:
 RRD_RESOLUTION = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800, "decade": 6048000}
 
 
-def rrd_points(timeframe: str, now: float, seed: str, sample: Callable[[float], dict[str, Any]],
-               count: int = 70) -> list[dict[str, Any]]:
+def rrd_points(
+    timeframe: str, now: float, seed: str, sample: Callable[[float], dict[str, Any]], count: int = 70
+) -> list[dict[str, Any]]:
     """`count` data points ending now, at the time frame's resolution, gently varying per `seed`."""
     step = RRD_RESOLUTION.get(timeframe, 60)
     end = int(now) // step * step
@@ -1173,51 +1284,78 @@ def rrd_points(timeframe: str, now: float, seed: str, sample: Callable[[float], 
 
 
 @handles("GET", "/admin/datastore/{store}/rrd", ("pbs",))
-def datastore_rrd(call: "Call") -> list[dict[str, Any]]:
+def datastore_rrd(call: Call) -> list[dict[str, Any]]:
     name = call.params["store"]
     use = usage(call.store, name)
-    return rrd_points(str(call.args.get("timeframe", "hour")), clock(call.world), name, lambda w: {
-        "total": use["total"], "used": int(use["used"] * (0.98 + 0.02 * w)), "available": use["avail"],
-        "read_ios": int(120 * w), "read_bytes": int(48 * MiB * w), "write_ios": int(80 * w),
-        "write_bytes": int(32 * MiB * w), "io_ticks": round(0.05 * w, 4)})
+    return rrd_points(
+        str(call.args.get("timeframe", "hour")),
+        clock(call.world),
+        name,
+        lambda w: {
+            "total": use["total"],
+            "used": int(use["used"] * (0.98 + 0.02 * w)),
+            "available": use["avail"],
+            "read_ios": int(120 * w),
+            "read_bytes": int(48 * MiB * w),
+            "write_ios": int(80 * w),
+            "write_bytes": int(32 * MiB * w),
+            "io_ticks": round(0.05 * w, 4),
+        },
+    )
 
 
 @handles("GET", "/nodes/{node}/rrd", REST)
-def node_rrd(call: "Call") -> list[dict[str, Any]]:
+def node_rrd(call: Call) -> list[dict[str, Any]]:
     node = call.store.get(("nodes", call.params["node"]))
     node = node if isinstance(node, dict) else DEFAULT_NODE
-    return rrd_points(str(call.args.get("timeframe", "hour")), clock(call.world), call.params["node"], lambda w: {
-        "cpu": round(float(node.get("cpu", 0.03)) * w, 4), "iowait": round(0.002 * w, 4),
-        "memtotal": int(node.get("maxmem", 0)), "memused": int(int(node.get("mem", 0)) * w),
-        "swaptotal": 8 * GiB, "swapused": 0, "netin": int(2 * MiB * w), "netout": int(1 * MiB * w),
-        "loadavg": round(0.15 * w, 3), "total": int(node.get("maxdisk", 0)), "used": int(node.get("disk", 0)),
-        "read_ios": int(20 * w), "read_bytes": int(4 * MiB * w), "write_ios": int(30 * w),
-        "write_bytes": int(6 * MiB * w), "io_ticks": round(0.01 * w, 4)})
+    return rrd_points(
+        str(call.args.get("timeframe", "hour")),
+        clock(call.world),
+        call.params["node"],
+        lambda w: {
+            "cpu": round(float(node.get("cpu", 0.03)) * w, 4),
+            "iowait": round(0.002 * w, 4),
+            "memtotal": int(node.get("maxmem", 0)),
+            "memused": int(int(node.get("mem", 0)) * w),
+            "swaptotal": 8 * GiB,
+            "swapused": 0,
+            "netin": int(2 * MiB * w),
+            "netout": int(1 * MiB * w),
+            "loadavg": round(0.15 * w, 3),
+            "total": int(node.get("maxdisk", 0)),
+            "used": int(node.get("disk", 0)),
+            "read_ios": int(20 * w),
+            "read_bytes": int(4 * MiB * w),
+            "write_ios": int(30 * w),
+            "write_bytes": int(6 * MiB * w),
+            "io_ticks": round(0.01 * w, 4),
+        },
+    )
 
 
 # --- garbage collection ------------------------------------------------------------------------------
 
 
 @handles("GET", "/admin/datastore/{store}/gc", ("pbs",))
-def read_gc(call: "Call") -> dict[str, Any]:
+def read_gc(call: Call) -> dict[str, Any]:
     return gc_status(call.store, call.params["store"])
 
 
 @handles("GET", "/admin/gc", ("pbs",))
-def list_gc_jobs(call: "Call") -> list[dict[str, Any]]:
+def list_gc_jobs(call: Call) -> list[dict[str, Any]]:
     wanted = call.args.get("store")
     return [gc_status(call.store, n) for n in datastore_names(call.store) if not wanted or n == wanted]
 
 
 @handles("GET", "/admin/gc/{store}", ("pbs",))
-def read_gc_job(call: "Call") -> list[dict[str, Any]]:
+def read_gc_job(call: Call) -> list[dict[str, Any]]:
     name = call.params["store"]
     _need_datastore(call, name)
     return [gc_status(call.store, name)]
 
 
 @handles("POST", "/admin/datastore/{store}/gc", ("pbs",))
-def start_gc(call: "Call") -> TaskRequest:
+def start_gc(call: Call) -> TaskRequest:
     name = call.params["store"]
     world, store = call.world, call.store
     before = gc_status(store, name)
@@ -1233,21 +1371,36 @@ def start_gc(call: "Call") -> TaskRequest:
         upid = own_upid(world, effect)
         current = store.get(("admin", "datastore", name, "gc"))
         current = dict(current) if isinstance(current, dict) else {}
-        current.update({
-            "index-file-count": files, "index-data-bytes": data, "disk-bytes": max(disk - removed, 0),
-            "disk-chunks": chunks, "removed-bytes": removed, "removed-chunks": removed // AVG_CHUNK,
-            "pending-bytes": 0, "pending-chunks": 0, "removed-bad": 0, "still-bad": 0,
-            "last-run-state": "ok", "last-run-endtime": int(time.time()),
-            "duration": max(int(time.time() - started), 1),
-        })
+        current.update(
+            {
+                "index-file-count": files,
+                "index-data-bytes": data,
+                "disk-bytes": max(disk - removed, 0),
+                "disk-chunks": chunks,
+                "removed-bytes": removed,
+                "removed-chunks": removed // AVG_CHUNK,
+                "pending-bytes": 0,
+                "pending-chunks": 0,
+                "removed-bad": 0,
+                "still-bad": 0,
+                "last-run-state": "ok",
+                "last-run-endtime": int(time.time()),
+                "duration": max(int(time.time() - started), 1),
+            }
+        )
         if upid:
             current["upid"] = upid
         store.set(("admin", "datastore", name, "gc"), current)
         seeded = store.get(("admin", "datastore", name, "status"))
         if isinstance(seeded, dict) and "used" in seeded:
-            store.set(("admin", "datastore", name, "status"), {**seeded, "used": max(int(seeded["used"]) - removed, 0),
-                                                                 **({"avail": int(seeded["avail"]) + removed}
-                                                                    if "avail" in seeded else {})})
+            store.set(
+                ("admin", "datastore", name, "status"),
+                {
+                    **seeded,
+                    "used": max(int(seeded["used"]) - removed, 0),
+                    **({"avail": int(seeded["avail"]) + removed} if "avail" in seeded else {}),
+                },
+            )
         _garbage(world, name)[0] = 0
 
     dedup = data / max(disk - removed, 1)
@@ -1317,16 +1470,22 @@ def _keep_text(keep: dict[str, int]) -> str:
     return " ".join(f"--{k} {v}" for k, v in keep.items()) or "--keep-all"
 
 
-def _prune_group(call: "Call", name: str, members: list[dict[str, Any]], keep: dict[str, int]
-                 ) -> tuple[list[tuple[dict[str, Any], str]], list[str]]:
-    marks = [(s, "keep") for s in sorted(members, key=lambda s: s["backup-time"], reverse=True)] if not keep \
+def _prune_group(
+    call: Call, name: str, members: list[dict[str, Any]], keep: dict[str, int]
+) -> tuple[list[tuple[dict[str, Any], str]], list[str]]:
+    marks = (
+        [(s, "keep") for s in sorted(members, key=lambda s: s["backup-time"], reverse=True)]
+        if not keep
         else prune_marks(members, keep)
-    lines = [f"{snapshot_name(s)} {'keep' if m == 'keep' else 'remove' if m == 'remove' else 'keep (protected)'}"
-             for s, m in marks]
+    )
+    lines = [
+        f"{snapshot_name(s)} {'keep' if m == 'keep' else 'remove' if m == 'remove' else 'keep (protected)'}"
+        for s, m in marks
+    ]
     return marks, lines
 
 
-def _remover(call: "Call", name: str, doomed: list[dict[str, Any]]) -> Callable[[], None]:
+def _remover(call: Call, name: str, doomed: list[dict[str, Any]]) -> Callable[[], None]:
     store, world = call.store, call.world
     ids = {(s["backup-type"], s["backup-id"], s["backup-time"], str(s.get("ns") or "")) for s in doomed}
 
@@ -1340,22 +1499,36 @@ def _remover(call: "Call", name: str, doomed: list[dict[str, Any]]) -> Callable[
 
 
 @handles("POST", "/admin/datastore/{store}/prune", ("pbs",))
-def prune_group(call: "Call") -> Any:
+def prune_group(call: Call) -> Any:
     name = call.params["store"]
     btype, bid = call.args["backup-type"], str(call.args["backup-id"])
     ns = str(call.args.get("ns") or "")
-    members = [s for s in snapshots(call.store, name)
-               if (s["backup-type"], s["backup-id"]) == (btype, bid) and str(s.get("ns") or "") == ns]
+    members = [
+        s
+        for s in snapshots(call.store, name)
+        if (s["backup-type"], s["backup-id"]) == (btype, bid) and str(s.get("ns") or "") == ns
+    ]
     keep = _keep_options(call.args)
     marks, lines = _prune_group(call, name, members, keep)
     dry_run = bool(call.args.get("dry-run"))
     doomed = [s for s, m in marks if m == "remove"]
     effect = None if dry_run or not doomed else _remover(call, name, doomed)
-    result = [{"backup-type": s["backup-type"], "backup-id": s["backup-id"], "backup-time": s["backup-time"],
-               "keep": m != "remove", "protected": bool(s.get("protected"))} for s, m in marks]
+    result = [
+        {
+            "backup-type": s["backup-type"],
+            "backup-id": s["backup-id"],
+            "backup-time": s["backup-time"],
+            "keep": m != "remove",
+            "protected": bool(s.get("protected")),
+        }
+        for s, m in marks
+    ]
     if call.args.get("use-task"):
-        log = [f"retention options: {_keep_text(keep)}",
-               f"Starting prune on {wire.pbs_store_and_ns(name, ns)} group \"{btype}/{bid}\"", *lines]
+        log = [
+            f"retention options: {_keep_text(keep)}",
+            f'Starting prune on {wire.pbs_store_and_ns(name, ns)} group "{btype}/{bid}"',
+            *lines,
+        ]
         worker_id = f"{name}:{ns}:{btype}/{bid}" if ns else f"{name}:{btype}/{bid}"
         return worker(call, "prune", worker_id, effect, log)
     if effect is not None:
@@ -1364,7 +1537,7 @@ def prune_group(call: "Call") -> Any:
 
 
 @handles("POST", "/admin/datastore/{store}/prune-datastore", ("pbs",))
-def prune_datastore(call: "Call") -> TaskRequest:
+def prune_datastore(call: Call) -> TaskRequest:
     name = call.params["store"]
     ns = str(call.args.get("ns") or "")
     depth = call.args.get("max-depth")
@@ -1378,9 +1551,11 @@ def prune_datastore(call: "Call") -> TaskRequest:
         if depth is not None and level > int(depth):
             continue
         groups.setdefault((sns, snap["backup-type"], snap["backup-id"]), []).append(snap)
-    log = [f"Starting datastore prune on {wire.pbs_store_and_ns(name, ns)}, "
-           f"{'dry-run' if call.args.get('dry-run') else 'live'} run",
-           f"retention options: {_keep_text(keep)}"]
+    log = [
+        f"Starting datastore prune on {wire.pbs_store_and_ns(name, ns)}, "
+        f"{'dry-run' if call.args.get('dry-run') else 'live'} run",
+        f"retention options: {_keep_text(keep)}",
+    ]
     doomed: list[dict[str, Any]] = []
     for key in sorted(groups, key=lambda k: (k[0], *_group_key(k[1:]))):
         marks, lines = _prune_group(call, name, groups[key], keep)
@@ -1395,7 +1570,7 @@ def prune_datastore(call: "Call") -> TaskRequest:
 
 
 @handles("POST", "/admin/datastore/{store}/verify", ("pbs",))
-def verify(call: "Call") -> TaskRequest:
+def verify(call: Call) -> TaskRequest:
     name = call.params["store"]
     btype, bid, btime = call.args.get("backup-type"), call.args.get("backup-id"), call.args.get("backup-time")
     ns = str(call.args.get("ns") or "")
@@ -1436,8 +1611,10 @@ def verify(call: "Call") -> TaskRequest:
         log.append("Failed to verify the following snapshots/groups:")
         log.extend(f"\t{snapshot_name(s)}" for s in failed)
     store, world = call.store, call.world
-    keys = {(s["backup-type"], s["backup-id"], s["backup-time"], str(s.get("ns") or "")): bool(s.get("corrupt"))
-            for s in todo}
+    keys = {
+        (s["backup-type"], s["backup-id"], s["backup-time"], str(s.get("ns") or "")): bool(s.get("corrupt"))
+        for s in todo
+    }
 
     def effect() -> None:
         upid = own_upid(world, effect) or ""
@@ -1461,7 +1638,7 @@ def verify(call: "Call") -> TaskRequest:
 @handles("GET", "/admin/sync", ("pbs",))
 @handles("GET", "/admin/verify", ("pbs",))
 @handles("GET", "/admin/prune", ("pbs",))
-def list_job_status(call: "Call") -> list[dict[str, Any]]:
+def list_job_status(call: Call) -> list[dict[str, Any]]:
     kind = call.node.path.rsplit("/", 1)[-1]
     wanted = call.args.get("store")
     out = []

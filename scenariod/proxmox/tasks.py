@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..world import Call
 
 
-def _task(call: "Call") -> "Task":
+def _task(call: Call) -> Task:
     task = call.world.tasks.get(call.params["upid"])
     if task is None or task.node != call.params["node"]:
         raise wire.ApiError(500, "no such task")
@@ -24,7 +24,7 @@ def _task(call: "Call") -> "Task":
 
 
 @handles("GET", "/nodes/{node}/tasks")
-def node_tasks(call: "Call") -> wire.Reply:
+def node_tasks(call: Call) -> wire.Reply:
     args = call.args
     node = call.params["node"]
     vmid = args.get("vmid")
@@ -57,10 +57,10 @@ def node_tasks(call: "Call") -> wire.Reply:
         out.append(task.list_entry())
     start = int(args.get("start", 0) or 0)
     limit = int(args.get("limit", 50) or 50)
-    return wire.Reply(out[start:start + limit], {"total": len(out)})
+    return wire.Reply(out[start : start + limit], {"total": len(out)})
 
 
-def _status_class(task: "Task") -> str:
+def _status_class(task: Task) -> str:
     if task.running:
         return "active"
     if task.exitstatus == "OK":
@@ -69,31 +69,31 @@ def _status_class(task: "Task") -> str:
 
 
 @handles("GET", "/cluster/tasks")
-def cluster_tasks(call: "Call") -> list[dict[str, Any]]:
+def cluster_tasks(call: Call) -> list[dict[str, Any]]:
     return [task.list_entry() for task in call.world.tasks]
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}", finds_own_objects=True)
-def task_index(call: "Call") -> list[dict[str, str]]:
+def task_index(call: Call) -> list[dict[str, str]]:
     _task(call)
     return [{"name": "log"}, {"name": "status"}]
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}/status", finds_own_objects=True)
-def task_status(call: "Call") -> dict[str, Any]:
+def task_status(call: Call) -> dict[str, Any]:
     return _task(call).status()
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}/log", finds_own_objects=True)
-def task_log(call: "Call") -> wire.Reply:
+def task_log(call: Call) -> wire.Reply:
     lines = _task(call).lines()
     start = int(call.args.get("start", 0) or 0)
     limit = int(call.args.get("limit", 50) or 50)
-    page = [{"n": i + 1, "t": line} for i, line in enumerate(lines[start:start + limit], start=start)]
+    page = [{"n": i + 1, "t": line} for i, line in enumerate(lines[start : start + limit], start=start)]
     return wire.Reply(page, {"total": len(lines)})
 
 
 @handles("DELETE", "/nodes/{node}/tasks/{upid}", finds_own_objects=True)
-def stop_task(call: "Call") -> None:
+def stop_task(call: Call) -> None:
     call.world.tasks.stop(_task(call).upid)
     return None
