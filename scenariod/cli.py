@@ -1,4 +1,4 @@
-"""The command line: run, check, schema, routes, verify."""
+"""The command line: run, check, schema, routes, verify, fleet."""
 
 from __future__ import annotations
 
@@ -69,7 +69,44 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--token", help="the control token (default: $SCENARIOD_CONTROL_TOKEN)")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_verify)
+
+    fleet = sub.add_parser("fleet", help="write a consistent estate: VE clusters, Backup Servers and a PDM over them")
+    fleet.add_argument("outdir", metavar="OUTDIR")
+    fleet.add_argument("--clusters", type=int, required=True, help="VE clusters (1-99)")
+    fleet.add_argument("--nodes-per-cluster", type=int, default=3, help="nodes in each cluster (default 3)")
+    fleet.add_argument("--guests-per-cluster", type=int, default=20, help="guests in each cluster (default 20)")
+    fleet.add_argument("--pbs", type=int, default=0, help="Backup Servers holding the clusters' backups")
+    fleet.add_argument("--pdm", action="store_true", help="add a Datacenter Manager with every instance as a remote")
+    fleet.add_argument("--seed", type=int, default=42, help="the estate is the same for the same seed")
+    fleet.add_argument(
+        "--base-port", type=int, default=20000, help="VE i on BASE+i-1, PBS j on BASE+500+j-1, PDM BASE+999"
+    )
+    fleet.set_defaults(func=cmd_fleet)
     return p
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .fleet import write_fleet  # lazy: keeps `scenariod run` start-up free of it
+
+    try:
+        paths = write_fleet(
+            Path(args.outdir),
+            args.clusters,
+            args.nodes_per_cluster,
+            args.guests_per_cluster,
+            pbs=args.pbs,
+            pdm=args.pdm,
+            seed=args.seed,
+            base_port=args.base_port,
+        )
+    except ValueError as exc:
+        print(f"scenariod fleet: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
