@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import fnmatch
 import gc
+import os
 import signal
 import sys
 from importlib import resources
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--journal-size", type=int, help="requests kept in the journal (default: limits.journal)")
     run.add_argument("--task-limit", type=int, help="tasks kept per world (default: limits.tasks)")
+    run.add_argument(
+        "--workers", type=int, default=1, help="serve the files from N processes (each file in one; default 1)"
+    )
+    run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a worker of `--workers`
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
@@ -174,6 +179,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.port is not None and len(args.files) > 1:
         print("scenariod: --port applies to one FILE; give each file its own listen.port", file=sys.stderr)
         return 2
+    if args.workers < 1:
+        print("scenariod: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and len(args.files) > 1 and not args.worker:
+        from . import workers  # lazy: a single process never needs it
+
+        return workers.run(args)
+    if args.worker and not args.control_token:  # the parent passes it through the environment
+        args.control_token = os.environ.get("SCENARIOD_CONTROL_TOKEN")
     scenarios = []
     failed = False
     for name in args.files:
@@ -213,7 +227,8 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
     # The live view on a terminal; plain lines (text or JSON) otherwise, or with --no-tui.
     tui = not args.no_tui and args.log_format == "text" and sys.stdout.isatty()
     watching = not getattr(args, "no_reload", False)
-    log = LiveLog(services, watching=watching) if tui else LineLog(fmt=args.log_format, several=len(services) > 1)
+    several = len(services) > 1 or args.worker  # a worker's lines join its siblings' in one stream
+    log = LiveLog(services, watching=watching) if tui else LineLog(fmt=args.log_format, several=several)
     for service in services:
         await service.start()
         service.listeners.append(log)
@@ -231,6 +246,13 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     background = []
+    if args.worker:  # the parent watches the files; SIGHUP says one of ours changed
+        from .reload import reload_changed
+
+        def reload_soon() -> None:
+            background.append(asyncio.create_task(reload_changed(services, reset=args.reset_on_reload)))
+
+        loop.add_signal_handler(signal.SIGHUP, reload_soon)
     if watching:  # hot reload: a saved edit is served within a few tens of milliseconds
         from .reload import watch
 

@@ -416,6 +416,13 @@ async def _handle(
         await _reload_file(service, reset)
 
 
+async def reload_changed(services: Iterable[Service], reset: bool = False) -> None:
+    """Reload those services whose file changed (a worker's SIGHUP from `run --workers`)."""
+    for service in services:
+        if _text_changed(service):
+            await _reload_file(service, reset)
+
+
 def _text_changed(service: Service) -> bool:
     try:
         text = Path(service.scenario.file).read_bytes().decode("utf-8-sig", "replace")

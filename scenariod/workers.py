@@ -1,0 +1,142 @@
+"""`scenariod run --workers N`: serve the files from N processes under one parent.
+
+One Python process serves at most one core's worth of requests. With several files (an
+estate: clusters, Backup Servers, a PDM), the parent splits them over N worker processes,
+each a plain `scenariod run` of its share. Every file's service lives in exactly one worker,
+so its state stays consistent; services reach each other only over HTTP, which is also why
+the same files can be split over several machines (see the README).
+
+The parent:
+- starts the workers and relays their log lines into one stream (each line names its
+  scenario), so the output reads as one server's;
+- watches every file and tells the worker that serves it to reload it (SIGHUP: the worker
+  reloads those of its files whose text changed; an invalid edit keeps the last good version,
+  as without workers);
+- stops them all on Ctrl-C or SIGTERM, and stops the rest when one of them exits (a file
+  invalid at start-up exits 1 with its FILE:LINE:COLUMN messages, as without workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+STOP_GRACE = 10.0  # seconds a worker gets to stop cleanly before it is killed
+
+
+def partition(files: list[str], workers: int) -> list[list[str]]:
+    """Each file in exactly one group: the largest first, onto the group with the least bytes.
+
+    File size stands in for load (guests and state); groups keep the command line's order.
+    """
+    count = max(1, min(workers, len(files)))
+    loads = [0] * count
+    owner: dict[int, int] = {}
+    for index in sorted(range(len(files)), key=lambda i: -_size(files[i])):
+        group = loads.index(min(loads))
+        owner[index] = group
+        loads[group] += _size(files[index]) or 1
+    return [[f for i, f in enumerate(files) if owner[i] == g] for g in range(count)]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def worker_argv(args: argparse.Namespace, files: list[str]) -> list[str]:
+    """The `scenariod run` command line of one worker: the parent's options, its files."""
+    argv = [sys.executable, "-m", "scenariod", "run", "--worker", "--no-tui", "--no-reload"]
+    argv += ["--log-format", args.log_format]
+    if args.host:
+        argv += ["--host", args.host]
+    if args.http:
+        argv.append("--http")
+    if args.reset_on_reload:
+        argv.append("--reset-on-reload")
+    for flag, value in (("--journal-size", args.journal_size), ("--task-limit", args.task_limit)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv + files
+
+
+async def supervise(args: argparse.Namespace) -> int:
+    """Run the workers until a signal or until one of them exits; the exit status to return."""
+    groups = partition(args.files, args.workers)
+    env = dict(os.environ)
+    if args.control_token:  # through the environment: a command line is readable by every local user
+        env["SCENARIOD_CONTROL_TOKEN"] = args.control_token
+    procs = [
+        await asyncio.create_subprocess_exec(*worker_argv(args, group), stdout=asyncio.subprocess.PIPE, env=env)
+        for group in groups
+    ]
+    owners = {os.path.realpath(f): proc for proc, group in zip(procs, groups, strict=True) for f in group}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    relays = [asyncio.create_task(_relay(proc)) for proc in procs]
+    exits = [asyncio.create_task(proc.wait()) for proc in procs]
+    watcher = None if args.no_reload else asyncio.create_task(_watch(owners, stop))
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopping, *exits], return_when=asyncio.FIRST_COMPLETED)
+    status = 0
+    for task in exits:
+        if task in done and task.result() != 0:
+            status = 1
+    stop.set()
+    await _stop_all(procs)
+    await asyncio.gather(*relays, return_exceptions=True)
+    if watcher is not None:
+        watcher.cancel()
+    stopping.cancel()
+    return status
+
+
+async def _relay(proc: asyncio.subprocess.Process) -> None:
+    """Copy a worker's lines to our stdout as whole lines (lines of workers never interleave)."""
+    assert proc.stdout is not None
+    out = sys.stdout.buffer
+    while line := await proc.stdout.readline():
+        out.write(line)
+        out.flush()
+
+
+async def _watch(owners: dict[str, asyncio.subprocess.Process], stop: asyncio.Event) -> None:
+    """Tell a worker to reload when one of its files is saved (editors rename over the file)."""
+    from watchfiles import awatch  # lazy, as in reload.py: start-up does not wait for it
+
+    roots = sorted({os.path.dirname(path) for path in owners})
+    async for changes in awatch(*roots, stop_event=stop, recursive=False, debounce=50, step=20):
+        told = set()
+        for _change, raw in changes:
+            proc = owners.get(os.path.realpath(raw)) or owners.get(os.path.abspath(raw))
+            if proc is not None and proc.returncode is None and id(proc) not in told:
+                told.add(id(proc))
+                proc.send_signal(signal.SIGHUP)
+
+
+async def _stop_all(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [f for f in args.files if not Path(f).is_file()]
+    if missing:
+        print(f"scenariod: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return asyncio.run(supervise(args))
