@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _task(call: Call) -> Task:
     task = call.world.tasks.get(call.params["upid"])
     if task is None or task.node != call.params["node"]:
-        raise wire.ApiError(500, "no such task")
+        raise wire.ApiError(500, wire.PVE_TASK_MISSING)
     return task
 
 

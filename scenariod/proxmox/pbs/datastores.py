@@ -112,7 +112,7 @@ def update_datastore(call: Call) -> None:
         raise wire.DIGEST_MISMATCH
     for key in KEEP_OPTIONS + ("prune-schedule",):
         if key in call.args:
-            raise wire.parameter_error({key: "datastore prune settings have been replaced by prune jobs"})
+            raise wire.parameter_error({key: wire.PBS_PRUNE_SETTINGS_MOVED})
     deleted = call.args.get("delete") or []
     if isinstance(deleted, str):
         deleted = [d for d in deleted.split(",") if d]

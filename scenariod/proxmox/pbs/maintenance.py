@@ -275,7 +275,7 @@ def verify(call: Call) -> TaskRequest:
     btype, bid, btime = call.args.get("backup-type"), call.args.get("backup-id"), call.args.get("backup-time")
     ns = str(call.args.get("ns") or "")
     if btime is not None and (btype is None or bid is None) or bid is not None and btype is None:
-        raise wire.ApiError(400, "parameter verification errors - backup-type and backup-id are needed")
+        raise wire.ApiError(400, wire.PBS_VERIFY_NEEDS_GROUP)
     chosen = []
     for snap in snapshots(call.store, name):
         sns = str(snap.get("ns") or "")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import generic, wire
 from ...tasks import TaskRequest
-from .. import handles
+from .. import handles, power
 
 if TYPE_CHECKING:
     from ...state import StateStore
@@ -60,29 +60,26 @@ def _remote_request(
     )
 
 
-_POWER = {
-    # (kind, action): (task type, status the guest ends in, refusal when already there)
-    ("qemu", "start"): ("qmstart", "running", "VM {vmid} already running"),
-    ("qemu", "stop"): ("qmstop", "stopped", None),
-    ("qemu", "shutdown"): ("qmshutdown", "stopped", None),
-    ("qemu", "resume"): ("qmresume", "running", None),
-    ("lxc", "start"): ("vzstart", "running", "CT {vmid} already running"),
-    ("lxc", "stop"): ("vzstop", "stopped", None),
-    ("lxc", "shutdown"): ("vzshutdown", "stopped", None),
-}
+# The guest actions PDM forwards to a remote PVE; the remote answers them by the one power table.
+PDM_POWER_ACTIONS = (
+    ("qemu", "start"),
+    ("qemu", "stop"),
+    ("qemu", "shutdown"),
+    ("qemu", "resume"),
+    ("lxc", "start"),
+    ("lxc", "stop"),
+    ("lxc", "shutdown"),
+)
 
 
 def _power(kind: str, action: str) -> Callable[[Call], TaskRequest]:
-    task_type, target, refusal = _POWER[(kind, action)]
+    task_type = ("qm" if kind == "qemu" else "vz") + action
+    target = power.POWER[(kind, action)].target
 
     def handler(call: Call) -> TaskRequest:
         res = remote_guest(call, kind)
         rid, vmid, store = call.params["remote"], res["vmid"], call.store
-        error = None
-        if refusal and res["status"] == target:
-            error = refusal.format(vmid=vmid)
-        elif action in ("stop", "shutdown") and res["status"] != "running":
-            error = f"{'VM' if kind == 'qemu' else 'CT'} {vmid} not running"
+        error = power.refusal(kind, action, vmid, res["status"])
 
         def effect() -> None:
             if target == "running":
@@ -95,7 +92,7 @@ def _power(kind: str, action: str) -> Callable[[Call], TaskRequest]:
     return handler
 
 
-for _kind, _action in _POWER:
+for _kind, _action in PDM_POWER_ACTIONS:
     handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/{_action}", ("pdm",))(_power(_kind, _action))
 
 
@@ -106,9 +103,9 @@ def _migrate(kind: str) -> Callable[[Call], TaskRequest]:
         target = str(call.args["target"])
         nodes = {r["node"] for r in resources_of(store, rid) if r["type"] == "node"}
         if target not in nodes:
-            raise wire.ApiError(400, f"no such cluster node '{target}'")
+            raise wire.ApiError(400, wire.no_such_cluster_node(target))
         if target == res["node"]:
-            raise wire.ApiError(400, "target is local node.")
+            raise wire.ApiError(400, wire.TARGET_IS_LOCAL_NODE)
 
         def effect() -> None:
             _set_resource(store, rid, kind, vmid, node=target)

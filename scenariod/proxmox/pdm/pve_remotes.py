@@ -262,7 +262,7 @@ def remote_node_status(call: Call) -> dict[str, Any]:
         return stored
     node = next((r for r in resources_of(call.store, rid) if r["type"] == "node" and r["node"] == name), None)
     if node is None or node["status"] != "online":
-        raise wire.ApiError(595, "no route to host")
+        raise wire.ApiError(595, wire.NO_ROUTE_TO_HOST)
     version = remote_version_of(call.store, rid)
     maxmem, mem, cpus = node["maxmem"], node["mem"], int(node["maxcpu"])
     return {

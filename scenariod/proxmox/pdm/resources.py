@@ -87,7 +87,7 @@ def _view_filters(call: Call) -> dict[str, Any] | None:
         return None
     cfg = call.store.get(("config", "views", str(view)))
     if not isinstance(cfg, dict):
-        raise wire.ApiError(404, f"no such view '{view}'")
+        raise wire.ApiError(404, wire.pdm_view_missing(view))
     return cfg
 
 
