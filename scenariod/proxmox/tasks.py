@@ -1,7 +1,7 @@
 """PVE's task views: node and cluster task lists, a task's status and log, stopping a task.
 
-PBS and PDM answer the same paths in proxmox-rest-server's shapes: proxmox/pbs.py registers
-theirs, so no registration depends on which module is imported first.
+PBS and PDM answer the same paths in proxmox-rest-server's shapes: proxmox/restserver.py
+registers theirs (the registry refuses one operation claimed twice for a service).
 """
 
 from __future__ import annotations
