@@ -7,11 +7,6 @@ from typing import TYPE_CHECKING, Any
 from ... import wire
 from .. import handles
 from ..restserver import truthy
-
-if TYPE_CHECKING:
-    from ...state import StateStore
-    from ...world import Call
-
 from .model import (
     DEDUP_FACTOR,
     garbage,
@@ -23,6 +18,10 @@ from .model import (
     snapshot_view,
     snapshots,
 )
+
+if TYPE_CHECKING:
+    from ...state import StateStore
+    from ...world import Call
 
 
 def _snaps_in_ns(call: Call, store_name: str) -> list[dict[str, Any]]:

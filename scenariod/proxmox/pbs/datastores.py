@@ -13,12 +13,6 @@ from ...tasks import TaskRequest
 from .. import handles, prepares
 from ..auth import clock
 from ..restserver import MiB, hostname, rrd_points, worker
-
-if TYPE_CHECKING:
-    from ...scenario import Scenario
-    from ...state import StateStore
-    from ...world import Call, World
-
 from .model import (
     KEEP_OPTIONS,
     admin_item,
@@ -36,6 +30,11 @@ from .model import (
     sync_tape,
     usage,
 )
+
+if TYPE_CHECKING:
+    from ...scenario import Scenario
+    from ...state import StateStore
+    from ...world import Call, World
 
 
 @prepares("pbs")

@@ -10,10 +10,6 @@ from ... import wire
 from ...tasks import TaskRequest
 from .. import handles
 from ..restserver import own_upid, worker
-
-if TYPE_CHECKING:
-    from ...world import Call
-
 from .model import (
     AVG_CHUNK,
     DEDUP_FACTOR,
@@ -32,6 +28,9 @@ from .model import (
     snapshot_name,
     snapshots,
 )
+
+if TYPE_CHECKING:
+    from ...world import Call
 
 # --- garbage collection ------------------------------------------------------------------------------
 

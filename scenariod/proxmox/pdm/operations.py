@@ -8,12 +8,6 @@ from typing import TYPE_CHECKING, Any
 from ... import generic, wire
 from ...tasks import TaskRequest
 from .. import handles, power
-
-if TYPE_CHECKING:
-    from ...state import StateStore
-    from ...world import Call
-
-
 from .model import (
     GUESTS,
     default_node_name,
@@ -25,6 +19,10 @@ from .model import (
     resources_of,
 )
 from .pve_remotes import remote_guest
+
+if TYPE_CHECKING:
+    from ...state import StateStore
+    from ...world import Call
 
 # --- remote operations as tasks on the remote --------------------------------------------------------
 

@@ -11,12 +11,10 @@ from ..restserver import (
     GiB,
     fingerprint,
 )
+from .model import pbs_datastores, pbs_node
 
 if TYPE_CHECKING:
     from ...world import Call
-
-
-from .model import pbs_datastores, pbs_node
 
 # --- PBS remote views ------------------------------------------------------------------------------
 

@@ -10,12 +10,10 @@ from ..restserver import (
     KERNEL,
     GiB,
 )
+from .model import GUESTS, remote_version_of, resources_of
 
 if TYPE_CHECKING:
     from ...world import Call
-
-
-from .model import GUESTS, remote_version_of, resources_of
 
 # --- PVE remote views ------------------------------------------------------------------------------
 

@@ -6,12 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from ... import wire
 from .. import handles
+from .model import DEFAULT_REMOTE_VERSION, REMOTE_FIELDS, managed, normalize_remote, remote_cfg, sync_managed
 
 if TYPE_CHECKING:
     from ...world import Call
-
-
-from .model import DEFAULT_REMOTE_VERSION, REMOTE_FIELDS, managed, normalize_remote, remote_cfg, sync_managed
 
 # --- remote configuration --------------------------------------------------------------------------
 

@@ -11,14 +11,12 @@ from ..auth import clock
 from ..restserver import (
     truthy,
 )
+from .model import GUESTS, datastore_usage, managed, pbs_datastores, pbs_node, resources_of
+from .pve_remotes import pve_resource_view
 
 if TYPE_CHECKING:
     from ...state import StateStore
     from ...world import Call
-
-
-from .model import GUESTS, datastore_usage, managed, pbs_datastores, pbs_node, resources_of
-from .pve_remotes import pve_resource_view
 
 # --- resource views over all remotes --------------------------------------------------------------
 

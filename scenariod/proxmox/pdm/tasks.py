@@ -14,14 +14,12 @@ from ..restserver import (
     task_list_entry,
     task_status,
 )
+from .model import remote_type
+from .resources import in_view
 
 if TYPE_CHECKING:
     from ...tasks import Task
     from ...world import Call
-
-
-from .model import remote_type
-from .resources import in_view
 
 # --- remote tasks ------------------------------------------------------------------------------------
 
