@@ -108,8 +108,8 @@ def prepares(*services: str) -> Callable[[Preparer], Preparer]:
 
 def handler_for(service: str, method: str, template: str) -> Handler | None:
     found = _HANDLERS.get((service, method, template))
-    if found is None:
-        for prefix, fallback in _FALLBACKS.get(service, ()):
+    if found is None and service in _FALLBACKS:
+        for prefix, fallback in _FALLBACKS[service]:
             if template.startswith(prefix):
                 return fallback
     return found
