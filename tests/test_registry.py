@@ -103,6 +103,7 @@ def test_host_workers_fall_back_by_rule_not_by_registration() -> None:
     for service in ("pbs", "pdm"):
         assert handler_for(service, "POST", "/nodes/{node}/apt/update") is restserver.on_host
         assert handler_for(service, "GET", "/nodes/{node}/status") is restserver.node_status  # its own wins
+        assert handler_for(service, "GET", "/nodes/{node}/apt/update") is None  # a GET stays generic (replayable)
     assert handler_for("pve", "POST", "/nodes/{node}/apt/update") is None  # PVE: generic CRUD
     assert not [k for k, fn in proxmox._HANDLERS.items() if fn is restserver.on_host]
 

@@ -11,8 +11,9 @@ so there is no list to keep. A path with no behaviour is answered by generic CRU
   would otherwise depend on import order.
 - `@prepares(service)` registers a seeding function that completes a world's seeded state
   (defaults, derived items) before the first request.
-- `@falls_back(prefix, services)` registers a handler of last resort for the templates under
-  `prefix` that have no handler of their own (PBS and PDM run node workers on their host).
+- `@falls_back(prefix, services, methods)` registers a handler of last resort for the
+  operations under `prefix` that have no handler of their own (PBS and PDM run node workers
+  on their host). It is a rule, applied at lookup, so it never collides with a registration.
 
 Two contracts every behaviour keeps:
 
@@ -38,7 +39,7 @@ Handler = Callable[["Call"], Any]
 Preparer = Callable[["World", "Scenario"], None]
 
 _HANDLERS: dict[tuple[str, str, str], Handler] = {}
-_FALLBACKS: dict[str, list[tuple[str, Handler]]] = {}
+_FALLBACKS: dict[str, list[tuple[str, tuple[str, ...], Handler]]] = {}
 _PREPARERS: dict[str, list[Preparer]] = {}
 
 
@@ -84,12 +85,12 @@ def handles(
     return register
 
 
-def falls_back(prefix: str, services: tuple[str, ...]) -> Callable[[Handler], Handler]:
-    """Register a handler for the templates under `prefix` that no `handles` claims."""
+def falls_back(prefix: str, services: tuple[str, ...], methods: tuple[str, ...]) -> Callable[[Handler], Handler]:
+    """Register a handler for the `methods` under `prefix` that no `handles` claims."""
 
     def register(fn: Handler) -> Handler:
         for service in services:
-            _FALLBACKS.setdefault(service, []).append((prefix, fn))
+            _FALLBACKS.setdefault(service, []).append((prefix, methods, fn))
         return fn
 
     return register
@@ -109,8 +110,8 @@ def prepares(*services: str) -> Callable[[Preparer], Preparer]:
 def handler_for(service: str, method: str, template: str) -> Handler | None:
     found = _HANDLERS.get((service, method, template))
     if found is None and service in _FALLBACKS:
-        for prefix, fallback in _FALLBACKS[service]:
-            if template.startswith(prefix):
+        for prefix, methods, fallback in _FALLBACKS[service]:
+            if method in methods and template.startswith(prefix):
                 return fallback
     return found
 

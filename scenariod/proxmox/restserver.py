@@ -94,7 +94,7 @@ def prepare_rest_server(world: World, scenario: Scenario) -> None:
     normalize_users(store)
 
 
-@falls_back("/nodes/{node}/", REST)
+@falls_back("/nodes/{node}/", REST, ("POST", "PUT", "DELETE"))  # a GET never starts a worker
 def on_host(call: Call) -> Any:
     """Node workers with no behaviour of their own (apt update, service restarts, disk setup, ...)."""
     result = generic.handle(call)
