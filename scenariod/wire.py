@@ -424,6 +424,71 @@ TASK_TYPES: dict[tuple[str, str], str] = {
 }
 
 
+# --- PVE wording ---------------------------------------------------------------------------
+# Refusals of PVE's API (pve-manager, qemu-server, pve-container, pve-access-control), as texts:
+# the caller decides the status and whether the refusal ends a worker or answers at once.
+
+NO_ROUTE_TO_HOST = "no route to host"  # a node the cluster cannot reach (status 595)
+PVE_TASK_MISSING = "no such task"
+PVE_TOKEN_EXISTS = "Token already exists."
+TARGET_IS_LOCAL_NODE = "target is local node."
+QEMU_ONLINE_MIGRATION_NEEDED = "can't migrate running VM without --online"
+LXC_LIVE_MIGRATION_UNSUPPORTED = "lxc live migration is currently not implemented"
+
+
+def guest_label(kind: str) -> str:
+    """How PVE names a guest in its messages: `VM 100`, `CT 200`."""
+    return "VM" if kind == "qemu" else "CT"
+
+
+def pve_user_missing(userid: str) -> str:
+    return f"no such user ('{userid}')"
+
+
+def pve_token_missing(userid: str, name: str) -> str:
+    return f"no such token '{name}' for user '{userid}'"
+
+
+def vmid_taken(vmid: Any, node: str | None = None) -> str:
+    return f"VM {vmid} already exists on node '{node}'" if node else f"VM {vmid} already exists"
+
+
+def no_such_cluster_node(node: str) -> str:
+    return f"no such cluster node '{node}'"
+
+
+def guest_locked(kind: str, vmid: Any, lock: str) -> str:
+    return f"{guest_label(kind)} {vmid} is locked ({lock})"
+
+
+def guest_running_destroy(kind: str, vmid: Any) -> str:
+    return f"{guest_label(kind)} {vmid} is running - destroy failed"
+
+
+def guest_running_template(kind: str) -> str:
+    return f"you can't convert a running {guest_label(kind)} to a template"
+
+
+def guest_already_running(kind: str, vmid: Any) -> str:
+    return f"{guest_label(kind)} {vmid} already running"
+
+
+def guest_not_running(kind: str, vmid: Any) -> str:
+    return f"{guest_label(kind)} {vmid} not running"
+
+
+def guest_not_paused(kind: str, vmid: Any) -> str:
+    return f"{guest_label(kind)} {vmid} not paused"
+
+
+def snapshot_missing(name: str) -> str:
+    return f"snapshot '{name}' does not exist"
+
+
+def snapshot_name_used(name: str) -> str:
+    return f"snapshot name '{name}' already used"
+
+
 # --- PBS and PDM wording ---------------------------------------------------------------------
 # proxmox-rest-server daemons (PBS, PDM) answer most refusals with 400 and the error text.
 
@@ -486,6 +551,8 @@ def pbs_store_and_ns(store: str, ns: str) -> str:
 
 
 PBS_VERIFY_FAILED = "verification failed - please check the log for details"
+PBS_VERIFY_NEEDS_GROUP = "parameter verification errors - backup-type and backup-id are needed"
+PBS_PRUNE_SETTINGS_MOVED = "datastore prune settings have been replaced by prune jobs"
 
 
 def pdm_remote_exists(remote: str) -> str:
@@ -498,3 +565,7 @@ def pdm_remote_missing(remote: str) -> str:
 
 def pdm_guest_missing(remote: str, vmid: Any) -> str:
     return f"no such guest '{vmid}' on remote '{remote}'"
+
+
+def pdm_view_missing(view: str) -> str:
+    return f"no such view '{view}'"

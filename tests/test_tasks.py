@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
-from scenariod.proxmox import handler_for, pbs, tasks
 from scenariod.wire import parse_upid
 
 SCRIPTED = """
@@ -67,7 +64,7 @@ def test_log_lines_appear_over_time_and_effect_lands_at_the_end(serve):
     assert first["data"] == [{"n": 1, "t": "starting VM 100 on pve1"}] and first["total"] == 1
     assert s.client.get("/nodes/pve1/qemu/100/status/current").json()["data"]["status"] == "stopped"
     time.sleep(0.6)
-    assert [l["t"] for l in s.client.get(f"/nodes/pve1/tasks/{upid}/log").json()["data"]] == [
+    assert [line["t"] for line in s.client.get(f"/nodes/pve1/tasks/{upid}/log").json()["data"]] == [
         "starting VM 100 on pve1",
         "  boot ok",
     ]
@@ -127,39 +124,3 @@ def test_default_tasks_need_no_script(serve):
     assert wait(s, upid)["exitstatus"] == "OK"
     assert s.client.get(f"/nodes/pve1/tasks/{upid}/log").json()["data"][-1]["t"] == "TASK OK"
     assert s.client.get("/nodes/pve1/qemu/120/config").json()["data"]["name"] == "made"
-
-
-# --- who answers the task paths --------------------------------------------------------------
-
-# Re-registers every behaviour module into a mapping that refuses a key it already holds.
-_REGISTER_ONCE = """
-import importlib, pkgutil, sys
-import scenariod.proxmox as proxmox
-
-class Once(dict):
-    def __setitem__(self, key, value):
-        if key in self:
-            sys.exit(f"{key} is registered twice: which answers depends on import order")
-        super().__setitem__(key, value)
-
-proxmox._HANDLERS = Once()
-for module in pkgutil.iter_modules(proxmox.__path__):
-    importlib.reload(importlib.import_module(f"scenariod.proxmox.{module.name}"))
-"""
-
-
-def test_no_handler_is_registered_twice() -> None:
-    done = subprocess.run([sys.executable, "-c", _REGISTER_ONCE], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-
-
-def test_task_paths_answer_in_each_services_shape() -> None:
-    for method, template, pve_handler, rest_handler in [
-        ("GET", "/nodes/{node}/tasks", tasks.node_tasks, pbs.node_tasks),
-        ("GET", "/nodes/{node}/tasks/{upid}", tasks.task_index, pbs.task_index),
-        ("GET", "/nodes/{node}/tasks/{upid}/status", tasks.task_status, pbs.node_task_status),
-        ("GET", "/nodes/{node}/tasks/{upid}/log", tasks.task_log, pbs.node_task_log),
-        ("DELETE", "/nodes/{node}/tasks/{upid}", tasks.stop_task, pbs.stop_node_task),
-    ]:
-        assert handler_for("pve", method, template) is pve_handler
-        assert handler_for("pbs", method, template) is handler_for("pdm", method, template) is rest_handler

@@ -1,11 +1,33 @@
 """Proxmox behaviours beyond generic CRUD, registered by (service, method, path template).
 
-A handler takes a `world.Call` and returns the answer's data, a `wire.Reply`, or a
-`tasks.TaskRequest`; it raises `wire.ApiError` to refuse. Lookup is one dict access.
+Adding a behaviour: put a module anywhere under `scenariod/proxmox/` (subpackages too) and
+decorate its functions; the package imports every module it holds when it is first imported,
+so there is no list to keep. A path with no behaviour is answered by generic CRUD.
+
+- `@handles(METHOD, TEMPLATE, services)` registers a handler. It takes a `world.Call` and
+  returns the answer's data, a `wire.Reply`, or a `tasks.TaskRequest`; it raises
+  `wire.ApiError` to refuse. Lookup is one dict access. A second registration of the same
+  (service, method, template) by another function is refused at import: which one answered
+  would otherwise depend on import order.
+- `@prepares(service)` registers a seeding function that completes a world's seeded state
+  (defaults, derived items) before the first request.
+- `@falls_back(prefix, services, methods)` registers a handler of last resort for the
+  operations under `prefix` that have no handler of their own (PBS and PDM run node workers
+  on their host). It is a rule, applied at lookup, so it never collides with a registration.
+
+Two contracts every behaviour keeps:
+
+- Seeding functions are idempotent. A reload runs them again over state that they (and the
+  requests since) have already completed, and must reach the same state as a fresh start.
+- `stable=True` promises that the answer is a function of the request line, the credentials
+  and the state only (not of the clock, running tasks, or anything held outside state), so
+  the server may replay it for identical GETs until state changes (`world.Answer`).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +36,19 @@ if TYPE_CHECKING:
     from ..world import Call, World
 
 Handler = Callable[["Call"], Any]
+Preparer = Callable[["World", "Scenario"], None]
 
 _HANDLERS: dict[tuple[str, str, str], Handler] = {}
-Preparer = Callable[["World", "Scenario"], None]
+_FALLBACKS: dict[str, list[tuple[str, tuple[str, ...], Handler]]] = {}
 _PREPARERS: dict[str, list[Preparer]] = {}
+
+
+class DuplicateHandler(Exception):
+    """Two functions claim one operation of one service."""
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
 
 
 def handles(
@@ -32,9 +63,8 @@ def handles(
 
     The pipeline first checks that every item named on the path exists in state (a
     missing guest is Proxmox's error); `finds_own_objects` skips that for handlers whose
-    objects live elsewhere (tasks live in the task registry). `stable`: the answer depends on
-    the request and state alone (not on the clock or running tasks), so the server may replay
-    it for identical GETs until state changes (world.Answer).
+    objects live elsewhere (tasks live in the task registry). `stable`: see the module's
+    contracts above.
     """
 
     def register(fn: Handler) -> Handler:
@@ -43,14 +73,31 @@ def handles(
         if stable:
             fn.stable = True  # type: ignore[attr-defined]
         for service in services:
-            _HANDLERS[(service, method, template)] = fn
+            key = (service, method, template)
+            held = _HANDLERS.get(key)
+            if held is not None and held is not fn:
+                raise DuplicateHandler(
+                    f"{service} {method} {template} is registered twice: by {_name(held)} and by {_name(fn)}"
+                )
+            _HANDLERS[key] = fn
+        return fn
+
+    return register
+
+
+def falls_back(prefix: str, services: tuple[str, ...], methods: tuple[str, ...]) -> Callable[[Handler], Handler]:
+    """Register a handler for the `methods` under `prefix` that no `handles` claims."""
+
+    def register(fn: Handler) -> Handler:
+        for service in services:
+            _FALLBACKS.setdefault(service, []).append((prefix, methods, fn))
         return fn
 
     return register
 
 
 def prepares(*services: str) -> Callable[[Preparer], Preparer]:
-    """Register a function that completes a world's seeded state (defaults, derived items)."""
+    """Register a function that completes a world's seeded state (idempotent: see above)."""
 
     def register(fn: Preparer) -> Preparer:
         for service in services:
@@ -61,7 +108,12 @@ def prepares(*services: str) -> Callable[[Preparer], Preparer]:
 
 
 def handler_for(service: str, method: str, template: str) -> Handler | None:
-    return _HANDLERS.get((service, method, template))
+    found = _HANDLERS.get((service, method, template))
+    if found is None and service in _FALLBACKS:
+        for prefix, methods, fallback in _FALLBACKS[service]:
+            if method in methods and template.startswith(prefix):
+                return fallback
+    return found
 
 
 def prepare_state(world: World, scenario: Scenario) -> None:
@@ -69,5 +121,14 @@ def prepare_state(world: World, scenario: Scenario) -> None:
         fn(world, scenario)
 
 
-# Importing the behaviour modules registers their handlers.
-from . import auth, cluster, guests, pbs, pdm, tasks  # noqa: E402,F401
+def discover(package: str) -> list[str]:
+    """Import every module under `package` (its decorators register it); the names imported."""
+    root = importlib.import_module(package)
+    found = []
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        importlib.import_module(info.name)
+        found.append(info.name)
+    return found
+
+
+BEHAVIOURS = discover(__name__)

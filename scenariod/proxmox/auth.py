@@ -262,7 +262,7 @@ def create_user(call: Call) -> None:
 def change_password(call: Call) -> None:
     userid = str(call.args.get("userid", call.user))
     if call.store.get(("access", "users", userid)) is MISSING:
-        raise wire.ApiError(500, f"no such user ('{userid}')")
+        raise wire.ApiError(500, wire.pve_user_missing(userid))
     call.world.secrets["passwords"][userid] = str(call.args.get("password", ""))
     return None
 
@@ -272,9 +272,9 @@ def create_token(call: Call) -> dict[str, Any]:
     userid, name = call.params["userid"], call.params["tokenid"]
     path = ("access", "users", userid, "token", name)
     if call.store.get(("access", "users", userid)) is MISSING:
-        raise wire.ApiError(500, f"no such user ('{userid}')")
+        raise wire.ApiError(500, wire.pve_user_missing(userid))
     if call.store.get(path) is not MISSING:
-        raise wire.ApiError(500, "Token already exists.")
+        raise wire.ApiError(500, wire.PVE_TOKEN_EXISTS)
     fields = {k: v for k, v in call.args.items() if k not in ("userid", "tokenid")}
     fields.setdefault("privsep", 1)
     fields.setdefault("expire", 0)
@@ -289,7 +289,7 @@ def delete_token(call: Call) -> None:
     userid, name = call.params["userid"], call.params["tokenid"]
     path = ("access", "users", userid, "token", name)
     if call.store.get(path) is MISSING:
-        raise wire.ApiError(500, f"no such token '{name}' for user '{userid}'")
+        raise wire.ApiError(500, wire.pve_token_missing(userid, name))
     call.store.delete(path)
     call.world.secrets["tokens"].pop(f"{userid}!{name}", None)
     return None

@@ -269,7 +269,7 @@ def cluster_nextid(call: Call) -> Any:
     asked = call.args.get("vmid")
     if asked is not None:
         if int(asked) in taken:
-            raise wire.ApiError(400, f"VM {asked} already exists")
+            raise wire.ApiError(400, wire.vmid_taken(asked))
         return str(asked)
     vmid = 100
     while vmid in taken:
@@ -291,7 +291,7 @@ def node_status(call: Call) -> Any:
         return stored
     node = call.store.get(("nodes", name))
     if node.get("status") != "online":
-        raise wire.ApiError(595, "no route to host")
+        raise wire.ApiError(595, wire.NO_ROUTE_TO_HOST)
     maxmem, mem = int(node.get("maxmem", 0)), int(node.get("mem", 0))
     maxdisk, disk = int(node.get("maxdisk", 0)), int(node.get("disk", 0))
     cpus = int(node.get("maxcpu", 1))

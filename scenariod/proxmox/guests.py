@@ -19,7 +19,7 @@ from ..gcpause import gc_paused
 from ..generic import digest_of
 from ..state import MISSING
 from ..tasks import TaskRequest
-from . import handles, prepares
+from . import handles, power, prepares
 from .cluster import find_guest
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def _seed_guests(store: StateStore) -> None:
     for node in store.keys("/nodes"):
         for kind in KINDS:
             collection = ("nodes", node, kind)
-            for key, item in zip(store.keys(collection), store.items(collection)):
+            for key, item in zip(store.keys(collection), store.items(collection), strict=False):
                 item_path, cfg_path = _paths(node, kind, key)
                 cfg = store.get(cfg_path)
                 if cfg is MISSING:
@@ -196,17 +196,12 @@ def _guest(call: Call) -> tuple[str, str, str]:
 def _check_lock(cfg: dict[str, Any], vmid: Any, call: Call) -> None:
     lock = cfg.get("lock")
     if lock and not call.args.get("skiplock"):
-        what = "VM" if "qemu" in call.node.path else "CT"
-        raise wire.ApiError(500, f"{what} {vmid} is locked ({lock})")
+        raise wire.ApiError(500, wire.guest_locked("qemu" if "qemu" in call.node.path else "lxc", vmid, lock))
 
 
 def _status(store: StateStore, node: str, kind: str, vmid: Any) -> str:
     item = store.get(_paths(node, kind, vmid)[0])
     return item.get("status", "stopped") if isinstance(item, dict) else "stopped"
-
-
-def _label(kind: str) -> str:
-    return "VM" if kind == "qemu" else "CT"
 
 
 def _task(
@@ -242,7 +237,7 @@ def create_guest(call: Call) -> TaskRequest:
     vmid = int(call.args["vmid"])
     taken = find_guest(call.store, vmid)
     if taken is not None:
-        raise wire.ApiError(500, f"VM {vmid} already exists on node '{taken[0]}'")
+        raise wire.ApiError(500, wire.vmid_taken(vmid, taken[0]))
     cfg = _config_fields(call.args)
     if kind == "lxc":
         cfg.setdefault("hostname", f"CT{vmid}")
@@ -287,7 +282,7 @@ def destroy_guest(call: Call) -> TaskRequest:
     cfg = config_of(store, node, kind, vmid)
     _check_lock(cfg, vmid, call)
     if _status(store, node, kind, vmid) == "running":
-        return _task(call, error=f"{_label(kind)} {vmid} is running - destroy failed")
+        return _task(call, error=wire.guest_running_destroy(kind, vmid))
     item_path, _ = _paths(node, kind, vmid)
     return _task(
         call, lambda: store.delete(item_path), log=[f'  Logical volume "vm-{vmid}-disk-0" successfully removed.']
@@ -306,7 +301,7 @@ def get_config(call: Call) -> dict[str, Any]:
     if snapname:
         snap = call.store.get((*_paths(node, kind, vmid)[0], "snapshot", str(snapname), "config"))
         if snap is MISSING:
-            raise wire.ApiError(500, f"snapshot '{snapname}' does not exist")
+            raise wire.ApiError(500, wire.snapshot_missing(snapname))
         cfg = snap
     return {**cfg, "digest": digest_of(cfg, call.scenario.service)}
 
@@ -398,8 +393,8 @@ def status_current(call: Call) -> dict[str, Any]:
     return out
 
 
-def _power(target: str, needs: tuple[str, ...], refusal: str, **extra: Any) -> Callable[[Call], TaskRequest]:
-    """A status/* call: refused in the worker unless the guest is in one of `needs`."""
+def _power(action: str) -> Callable[[Call], TaskRequest]:
+    """A status/* call, as the one guest power table (power.py) says."""
 
     def handler(call: Call) -> TaskRequest:
         node, kind, vmid = _guest(call)
@@ -407,15 +402,19 @@ def _power(target: str, needs: tuple[str, ...], refusal: str, **extra: Any) -> C
         _check_lock(config_of(store, node, kind, vmid), vmid, call)
         item = store.get(_paths(node, kind, vmid)[0])
         current = item.get("qmpstatus") if item.get("qmpstatus") == "paused" else item.get("status", "stopped")
-        if needs and current not in needs:
-            return _task(call, error=refusal.format(label=_label(kind), vmid=vmid))
+        refused = power.refusal(kind, action, vmid, current)
+        if refused:
+            return _task(call, error=refused)
+        act = power.POWER[(kind, action)]
 
         def effect() -> None:
-            runtime: dict[str, Any] = {"status": target, **extra}
-            if target == "running" and "qmpstatus" not in extra:
+            runtime: dict[str, Any] = {"status": act.target}
+            if act.qmpstatus is not None:
+                runtime["qmpstatus"] = act.qmpstatus
+            elif act.target == "running":
                 runtime["qmpstatus"] = "running"
                 runtime["uptime"] = 1 if current != "running" else item.get("uptime", 1)
-            if target == "stopped":
+            if act.target == "stopped":
                 runtime["qmpstatus"] = "stopped"
             sync_guest(store, node, kind, vmid, **runtime)
 
@@ -424,17 +423,8 @@ def _power(target: str, needs: tuple[str, ...], refusal: str, **extra: Any) -> C
     return handler
 
 
-for _kind in KINDS:
-    _base = f"/nodes/{{node}}/{_kind}/{{vmid}}/status"
-    handles("POST", f"{_base}/start")(_power("running", ("stopped",), "{label} {vmid} already running"))
-    handles("POST", f"{_base}/stop")(_power("stopped", (), ""))
-    handles("POST", f"{_base}/shutdown")(_power("stopped", ("running", "paused"), "{label} {vmid} not running"))
-    handles("POST", f"{_base}/reboot")(_power("running", ("running",), "{label} {vmid} not running"))
-    handles("POST", f"{_base}/suspend")(
-        _power("running", ("running",), "{label} {vmid} not running", qmpstatus="paused")
-    )
-    handles("POST", f"{_base}/resume")(_power("running", ("paused",), "{label} {vmid} not paused", qmpstatus="running"))
-handles("POST", "/nodes/{node}/qemu/{vmid}/status/reset")(_power("running", ("running",), "{label} {vmid} not running"))
+for _kind, _action in power.POWER:
+    handles("POST", f"/nodes/{{node}}/{_kind}/{{vmid}}/status/{_action}")(_power(_action))
 
 
 # --- clone, migrate, template ------------------------------------------------------------------
@@ -447,7 +437,7 @@ def clone(call: Call) -> TaskRequest:
     store = call.store
     newid = int(call.args["newid"])
     if find_guest(store, newid) is not None:
-        raise wire.ApiError(500, f"VM {newid} already exists")
+        raise wire.ApiError(500, wire.vmid_taken(newid))
     target = str(call.args.get("target") or node)
     if not store.has(("nodes", target)):
         raise wire.missing_object("/nodes", target, call.params)
@@ -489,15 +479,15 @@ def migrate(call: Call) -> TaskRequest:
     store = call.store
     target = str(call.args["target"])
     if target == node:
-        raise wire.ApiError(400, "target is local node.")
+        raise wire.ApiError(400, wire.TARGET_IS_LOCAL_NODE)
     if not store.has(("nodes", target)):
         raise wire.missing_object("/nodes", target, call.params)
     _check_lock(config_of(store, node, kind, vmid), vmid, call)
     running = _status(store, node, kind, vmid) == "running"
     if running and kind == "qemu" and not call.args.get("online"):
-        raise wire.ApiError(500, "can't migrate running VM without --online")
+        raise wire.ApiError(500, wire.QEMU_ONLINE_MIGRATION_NEEDED)
     if running and kind == "lxc" and not call.args.get("restart"):
-        raise wire.ApiError(500, "lxc live migration is currently not implemented")
+        raise wire.ApiError(500, wire.LXC_LIVE_MIGRATION_UNSUPPORTED)
 
     def effect() -> None:
         store.move(("nodes", node, kind, vmid), ("nodes", target, kind, vmid))
@@ -508,7 +498,7 @@ def migrate(call: Call) -> TaskRequest:
         call,
         effect,
         log=[
-            f"{started} starting migration of {_label(kind)} {vmid} to node '{target}'",
+            f"{started} starting migration of {wire.guest_label(kind)} {vmid} to node '{target}'",
             f"{started} migration finished successfully (duration 00:00:02)",
         ],
     )
@@ -520,7 +510,7 @@ def make_template(call: Call) -> Any:
     node, kind, vmid = _guest(call)
     store = call.store
     if _status(store, node, kind, vmid) == "running":
-        raise wire.ApiError(500, f"you can't convert a running {_label(kind)} to a template")
+        raise wire.ApiError(500, wire.guest_running_template(kind))
     _, cfg_path = _paths(node, kind, vmid)
 
     def effect() -> None:
@@ -569,7 +559,7 @@ def create_snapshot(call: Call) -> TaskRequest:
     name = str(call.args["snapname"])
     base = _snap_base(node, kind, vmid)
     if store.has((*base, name)):
-        raise wire.ApiError(500, f"snapshot name '{name}' already used")
+        raise wire.ApiError(500, wire.snapshot_name_used(name))
     cfg = config_of(store, node, kind, vmid)
     _check_lock(cfg, vmid, call)
     _, cfg_path = _paths(node, kind, vmid)
@@ -593,7 +583,7 @@ def _snapshot(call: Call) -> tuple[str, str, str, str, tuple[str, ...]]:
     name = call.params["snapname"]
     base = _snap_base(node, kind, vmid)
     if not call.store.has((*base, name)):
-        raise wire.ApiError(500, f"snapshot '{name}' does not exist")
+        raise wire.ApiError(500, wire.snapshot_missing(name))
     return node, kind, vmid, name, base
 
 

@@ -1,7 +1,7 @@
 """PVE's task views: node and cluster task lists, a task's status and log, stopping a task.
 
-PBS and PDM answer the same paths in proxmox-rest-server's shapes: proxmox/pbs.py registers
-theirs, so no registration depends on which module is imported first.
+PBS and PDM answer the same paths in proxmox-rest-server's shapes: proxmox/restserver.py
+registers theirs (the registry refuses one operation claimed twice for a service).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _task(call: Call) -> Task:
     task = call.world.tasks.get(call.params["upid"])
     if task is None or task.node != call.params["node"]:
-        raise wire.ApiError(500, "no such task")
+        raise wire.ApiError(500, wire.PVE_TASK_MISSING)
     return task
 
 

@@ -1,0 +1,274 @@
+"""What a PBS datastore holds: snapshots, groups, notes, protection, owners and namespaces."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ... import wire
+from .. import handles
+from ..restserver import truthy
+from .model import (
+    DEDUP_FACTOR,
+    garbage,
+    group_key,
+    ns_prefix,
+    rfc3339,
+    set_snapshots,
+    snapshot_name,
+    snapshot_view,
+    snapshots,
+)
+
+if TYPE_CHECKING:
+    from ...state import StateStore
+    from ...world import Call
+
+
+def _snaps_in_ns(call: Call, store_name: str) -> list[dict[str, Any]]:
+    ns = str(call.args.get("ns") or "")
+    return [s for s in snapshots(call.store, store_name) if str(s.get("ns") or "") == ns]
+
+
+@handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",))
+def list_snapshots(call: Call) -> list[dict[str, Any]]:
+    btype, bid = call.args.get("backup-type"), call.args.get("backup-id")
+    owners = _group_owners(call.store, call.params["store"])
+    out = []
+    for snap in _snaps_in_ns(call, call.params["store"]):
+        if btype and snap["backup-type"] != btype or bid and snap["backup-id"] != str(bid):
+            continue
+        view = snapshot_view(snap)
+        owner = owners.get((snap["backup-type"], snap["backup-id"]))
+        if owner:
+            view["owner"] = owner
+        out.append(view)
+    return out
+
+
+def _seeded_groups(store: StateStore, name: str) -> list[dict[str, Any]]:
+    value = store.get(("admin", "datastore", name, "groups"))
+    return [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
+
+
+def _group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
+    return {
+        (str(g.get("backup-type")), str(g.get("backup-id"))): g["owner"]
+        for g in _seeded_groups(store, name)
+        if g.get("owner")
+    }
+
+
+def compute_groups(store: StateStore, name: str, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seeded = {(str(g.get("backup-type")), str(g.get("backup-id"))): g for g in _seeded_groups(store, name)}
+    by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for snap in snaps:
+        by_group.setdefault((snap["backup-type"], snap["backup-id"]), []).append(snap)
+    out = []
+    for key in sorted(by_group, key=group_key):
+        members = by_group[key]
+        last = max(members, key=lambda s: s["backup-time"])
+        extra = seeded.get(key, {})
+        item: dict[str, Any] = {
+            "backup-type": key[0],
+            "backup-id": key[1],
+            "last-backup": last["backup-time"],
+            "backup-count": len(members),
+            "files": [f["filename"] for f in last.get("files", [])],
+            "owner": extra.get("owner") or last.get("owner", "root@pam"),
+        }
+        if extra.get("comment"):
+            item["comment"] = str(extra["comment"]).split("\n", 1)[0]
+        out.append(item)
+    return out
+
+
+@handles("GET", "/admin/datastore/{store}/groups", ("pbs",))
+def list_groups(call: Call) -> list[dict[str, Any]]:
+    return compute_groups(call.store, call.params["store"], _snaps_in_ns(call, call.params["store"]))
+
+
+def _find_snapshot(call: Call, name: str) -> dict[str, Any]:
+    btype, bid = call.args.get("backup-type"), str(call.args.get("backup-id"))
+    btime = int(call.args.get("backup-time", 0))
+    ns = str(call.args.get("ns") or "")
+    for snap in snapshots(call.store, name):
+        if (snap["backup-type"], snap["backup-id"], snap["backup-time"]) == (btype, bid, btime) and str(
+            snap.get("ns") or ""
+        ) == ns:
+            return snap
+    raise wire.ApiError(404, wire.pbs_snapshot_missing(f"{ns_prefix(ns)}{btype}/{bid}/{rfc3339(btime)}"))
+
+
+def _replace_snapshot(call: Call, name: str, old: dict[str, Any], new: dict[str, Any] | None) -> None:
+    snaps = [s for s in snapshots(call.store, name) if s is not old]
+    if new is not None:
+        index = snapshots(call.store, name).index(old)
+        snaps.insert(index, new)
+    set_snapshots(call.store, name, snaps)
+
+
+@handles("DELETE", "/admin/datastore/{store}/snapshots", ("pbs",))
+def delete_snapshot(call: Call) -> None:
+    name = call.params["store"]
+    snap = _find_snapshot(call, name)
+    if snap.get("protected"):
+        raise wire.ApiError(400, wire.pbs_snapshot_protected(snapshot_name(snap)))
+    _replace_snapshot(call, name, snap, None)
+    garbage(call.world, name)[0] += int(snap.get("size", 0) / DEDUP_FACTOR)
+    return None
+
+
+@handles("DELETE", "/admin/datastore/{store}/groups", ("pbs",))
+def delete_group(call: Call) -> dict[str, Any]:
+    name = call.params["store"]
+    btype, bid = call.args.get("backup-type"), str(call.args.get("backup-id"))
+    ns = str(call.args.get("ns") or "")
+    snaps = snapshots(call.store, name)
+    members = [s for s in snaps if (s["backup-type"], s["backup-id"]) == (btype, bid) and str(s.get("ns") or "") == ns]
+    if not members:
+        raise wire.ApiError(404, wire.pbs_group_missing(f"{ns_prefix(ns)}{btype}/{bid}"))
+    removed = [s for s in members if not s.get("protected")]
+    set_snapshots(call.store, name, [s for s in snaps if s not in removed])
+    garbage(call.world, name)[0] += int(sum(s.get("size", 0) for s in removed) / DEDUP_FACTOR)
+    if len(removed) < len(members):
+        raise wire.ApiError(400, wire.pbs_group_partially_deleted(f"{btype}/{bid}"))
+    return {"protected-snapshots": 0, "removed-groups": 1, "removed-snapshots": len(removed)}
+
+
+@handles("GET", "/admin/datastore/{store}/files", ("pbs",))
+def list_files(call: Call) -> list[dict[str, Any]]:
+    return list(_find_snapshot(call, call.params["store"]).get("files", []))
+
+
+@handles("GET", "/admin/datastore/{store}/protected", ("pbs",))
+def get_protected(call: Call) -> bool:
+    return bool(_find_snapshot(call, call.params["store"]).get("protected"))
+
+
+@handles("PUT", "/admin/datastore/{store}/protected", ("pbs",))
+def set_protected(call: Call) -> None:
+    name = call.params["store"]
+    snap = _find_snapshot(call, name)
+    _replace_snapshot(call, name, snap, {**snap, "protected": truthy(call.args.get("protected"))})
+    return None
+
+
+@handles("GET", "/admin/datastore/{store}/notes", ("pbs",))
+def get_notes(call: Call) -> str:
+    snap = _find_snapshot(call, call.params["store"])
+    return str(snap.get("notes", snap.get("comment", "")))
+
+
+@handles("PUT", "/admin/datastore/{store}/notes", ("pbs",))
+def set_notes(call: Call) -> None:
+    name = call.params["store"]
+    snap = _find_snapshot(call, name)
+    notes = str(call.args.get("notes", ""))
+    new = {**snap, "notes": notes}
+    if notes.strip():
+        new["comment"] = notes.split("\n", 1)[0]
+    else:
+        new.pop("comment", None)
+    _replace_snapshot(call, name, snap, new)
+    return None
+
+
+def _group_entry(call: Call, name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    btype, bid = str(call.args.get("backup-type")), str(call.args.get("backup-id"))
+    groups = _seeded_groups(call.store, name)
+    for entry in groups:
+        if (str(entry.get("backup-type")), str(entry.get("backup-id"))) == (btype, bid):
+            return groups, entry
+    if not any((s["backup-type"], s["backup-id"]) == (btype, bid) for s in snapshots(call.store, name)):
+        raise wire.ApiError(404, wire.pbs_group_missing(f"{btype}/{bid}"))
+    entry = {"backup-type": btype, "backup-id": bid}
+    groups.append(entry)
+    return groups, entry
+
+
+@handles("GET", "/admin/datastore/{store}/group-notes", ("pbs",))
+def get_group_notes(call: Call) -> str:
+    _, entry = _group_entry(call, call.params["store"])
+    return str(entry.get("comment", ""))
+
+
+@handles("PUT", "/admin/datastore/{store}/group-notes", ("pbs",))
+def set_group_notes(call: Call) -> None:
+    name = call.params["store"]
+    groups, entry = _group_entry(call, name)
+    entry["comment"] = str(call.args.get("notes", ""))
+    call.store.set(("admin", "datastore", name, "groups"), groups)
+    return None
+
+
+@handles("POST", "/admin/datastore/{store}/change-owner", ("pbs",))
+def change_owner(call: Call) -> None:
+    name = call.params["store"]
+    groups, entry = _group_entry(call, name)
+    entry["owner"] = str(call.args.get("new-owner"))
+    call.store.set(("admin", "datastore", name, "groups"), groups)
+    return None
+
+
+# --- namespaces -----------------------------------------------------------------------------------
+
+
+def _namespaces(store: StateStore, name: str) -> list[dict[str, Any]]:
+    seeded = store.get(("admin", "datastore", name, "namespace"))
+    out: dict[str, dict[str, Any]] = {"": {"ns": ""}}
+    for entry in seeded if isinstance(seeded, list) else []:
+        if isinstance(entry, dict) and "ns" in entry:
+            out[str(entry["ns"])] = dict(entry)
+    for snap in snapshots(store, name):
+        ns = str(snap.get("ns") or "")
+        parts = [p for p in ns.split("/") if p]
+        for i in range(1, len(parts) + 1):
+            out.setdefault("/".join(parts[:i]), {"ns": "/".join(parts[:i])})
+    return [out[k] for k in sorted(out)]
+
+
+@handles("GET", "/admin/datastore/{store}/namespace", ("pbs",))
+def list_namespaces(call: Call) -> list[dict[str, Any]]:
+    parent = str(call.args.get("parent") or "")
+    depth = call.args.get("max-depth")
+    out = []
+    for entry in _namespaces(call.store, call.params["store"]):
+        ns = entry["ns"]
+        if parent and not (ns == parent or ns.startswith(parent + "/")):
+            continue
+        level = len([p for p in ns.split("/") if p]) - len([p for p in parent.split("/") if p])
+        if depth is not None and level > int(depth):
+            continue
+        out.append(entry)
+    return out
+
+
+@handles("POST", "/admin/datastore/{store}/namespace", ("pbs",))
+def create_namespace(call: Call) -> str:
+    name = call.params["store"]
+    parent = str(call.args.get("parent") or "")
+    ns = f"{parent}/{call.args['name']}" if parent else str(call.args["name"])
+    known = _namespaces(call.store, name)
+    if any(e["ns"] == ns for e in known):
+        raise wire.ApiError(400, wire.pbs_namespace_exists(ns))
+    if parent and not any(e["ns"] == parent for e in known):
+        raise wire.ApiError(400, wire.pbs_namespace_missing(parent))
+    call.store.set(("admin", "datastore", name, "namespace"), [e for e in known if e["ns"]] + [{"ns": ns}])
+    return ns
+
+
+@handles("DELETE", "/admin/datastore/{store}/namespace", ("pbs",))
+def delete_namespace(call: Call) -> None:
+    name = call.params["store"]
+    ns = str(call.args.get("ns") or "")
+    known = _namespaces(call.store, name)
+    if not ns or not any(e["ns"] == ns for e in known):
+        raise wire.ApiError(400, wire.pbs_namespace_missing(ns))
+    inside = lambda other: other == ns or other.startswith(ns + "/")  # noqa: E731
+    snaps = snapshots(call.store, name)
+    contained = [s for s in snaps if inside(str(s.get("ns") or ""))]
+    if contained and not call.args.get("delete-groups"):
+        raise wire.ApiError(400, wire.pbs_namespace_not_empty(ns))
+    set_snapshots(call.store, name, [s for s in snaps if s not in contained])
+    call.store.set(("admin", "datastore", name, "namespace"), [e for e in known if e["ns"] and not inside(e["ns"])])
+    return None

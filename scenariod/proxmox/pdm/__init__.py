@@ -1,0 +1,25 @@
+"""Proxmox Datacenter Manager behaviours, by resource: the remotes it manages and the views over them.
+
+A real PDM asks its remotes; the mock reads what the scenario declares each remote has:
+
+- `/remotes/remote`: the managed remotes (`id`, `type` pve|pbs, `nodes`, `authid`, `token`).
+  Adding one through the API (POST) makes it managed; deleting it forgets it (its declared
+  data stays, so adding it again shows the same resources).
+- `/pve/remotes/{id}/resources`: what a PVE remote has, as PVE's `/cluster/resources` lists
+  it (entries of type node, qemu, lxc, storage with node, vmid, name, status, cpu, maxmem...).
+  Items seeded at `/pve/remotes/{id}/nodes`, `/qemu`, `/lxc` and
+  `/nodes/{node}/storage` are merged in, so either spelling works. Every per-remote view
+  (nodes, guests, guest status and config, cluster status, storage) is derived from it, and
+  guest operations (start, stop, shutdown, migrate, ...) run as tasks on the remote (UPIDs
+  `REMOTE!UPID:...` in the remote's own format) whose effects change it.
+- `/pbs/remotes/{id}/datastore`: what a PBS remote has (items keyed by `datastore`, with
+  optional `total`/`used` bytes), its snapshots at `.../datastore/{ds}/snapshots` and its
+  node at `/pbs/remotes/{id}/status`.
+- `/resources/list`, `/resources/status`, `/resources/subscription`,
+  `/resources/top-entities` and `/remotes/tasks/...` are computed over the managed remotes.
+
+Modules: `model` (remote configs and what each remote has, kept derived), `remotes` (remote
+configuration), `pve_remotes` and `pbs_remotes` (per-remote views), `tasks` (remote tasks),
+`operations` (guest power, migration and other workers on a remote), `resources` (the views
+over all remotes).
+"""

@@ -1,0 +1,201 @@
+"""Operations PDM runs on a remote as tasks there: guest power, migration, snapshots, apt update."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ... import generic, wire
+from ...tasks import TaskRequest
+from .. import handles, power
+from .model import (
+    GUESTS,
+    default_node_name,
+    derive_pve,
+    normalize_resource,
+    pbs_host,
+    remote_cfg,
+    remote_type,
+    resources_of,
+)
+from .pve_remotes import remote_guest
+
+if TYPE_CHECKING:
+    from ...state import StateStore
+    from ...world import Call
+
+# --- remote operations as tasks on the remote --------------------------------------------------------
+
+
+def _set_resource(store: StateStore, rid: str, kind: str, vmid: int, **changes: Any) -> None:
+    resources = resources_of(store, rid)
+    for i, res in enumerate(resources):
+        if res["type"] == kind and res["vmid"] == vmid:
+            resources[i] = normalize_resource({**res, **changes}, res["node"])
+    store.set(("pve", "remotes", rid, "resources"), resources)
+    derive_pve(store, rid)
+
+
+def _remote_request(
+    call: Call,
+    node: str,
+    task_type: str,
+    task_id: str,
+    effect: Callable[[], Any] | None = None,
+    error: str | None = None,
+) -> TaskRequest:
+    rid = call.params["remote"]
+    cfg = remote_cfg(call.store, rid) or {}
+    return TaskRequest(
+        node=node,
+        type=task_type,
+        id=task_id,
+        user=str(cfg.get("authid") or "root@pam"),
+        effect=effect,
+        error=error,
+        remote=rid,
+        upid_format=cfg.get("type", "pve"),
+    )
+
+
+# The guest actions PDM forwards to a remote PVE; the remote answers them by the one power table.
+PDM_POWER_ACTIONS = (
+    ("qemu", "start"),
+    ("qemu", "stop"),
+    ("qemu", "shutdown"),
+    ("qemu", "resume"),
+    ("lxc", "start"),
+    ("lxc", "stop"),
+    ("lxc", "shutdown"),
+)
+
+
+def _power(kind: str, action: str) -> Callable[[Call], TaskRequest]:
+    task_type = ("qm" if kind == "qemu" else "vz") + action
+    target = power.POWER[(kind, action)].target
+
+    def handler(call: Call) -> TaskRequest:
+        res = remote_guest(call, kind)
+        rid, vmid, store = call.params["remote"], res["vmid"], call.store
+        error = power.refusal(kind, action, vmid, res["status"])
+
+        def effect() -> None:
+            if target == "running":
+                _set_resource(store, rid, kind, vmid, status="running", uptime=1, cpu=0.05, mem=res["maxmem"] // 3)
+            else:
+                _set_resource(store, rid, kind, vmid, status="stopped", uptime=0, cpu=0, mem=0)
+
+        return _remote_request(call, res["node"], task_type, str(vmid), effect, error)
+
+    return handler
+
+
+for _kind, _action in PDM_POWER_ACTIONS:
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/{_action}", ("pdm",))(_power(_kind, _action))
+
+
+def _migrate(kind: str) -> Callable[[Call], TaskRequest]:
+    def handler(call: Call) -> TaskRequest:
+        res = remote_guest(call, kind)
+        rid, vmid, store = call.params["remote"], res["vmid"], call.store
+        target = str(call.args["target"])
+        nodes = {r["node"] for r in resources_of(store, rid) if r["type"] == "node"}
+        if target not in nodes:
+            raise wire.ApiError(400, wire.no_such_cluster_node(target))
+        if target == res["node"]:
+            raise wire.ApiError(400, wire.TARGET_IS_LOCAL_NODE)
+
+        def effect() -> None:
+            _set_resource(store, rid, kind, vmid, node=target)
+
+        return _remote_request(call, res["node"], "qmigrate" if kind == "qemu" else "vzmigrate", str(vmid), effect)
+
+    return handler
+
+
+def _remote_migrate(kind: str) -> Callable[[Call], TaskRequest]:
+    def handler(call: Call) -> TaskRequest:
+        res = remote_guest(call, kind)
+        rid, vmid, store = call.params["remote"], res["vmid"], call.store
+        target = str(call.args["target"])
+        target_cfg = remote_cfg(store, target)
+        if target_cfg is None or target_cfg.get("type", "pve") != "pve":
+            raise wire.ApiError(404, wire.pdm_remote_missing(target))
+        new_vmid = int(call.args.get("target-vmid") or vmid)
+        remove = bool(call.args.get("delete"))
+
+        def effect() -> None:
+            nodes = [r["node"] for r in resources_of(store, target) if r["type"] == "node"]
+            moved = {k: v for k, v in res.items() if k != "id"}
+            moved.update(vmid=new_vmid, node=nodes[0] if nodes else default_node_name(target_cfg, target))
+            target_resources = [
+                r for r in resources_of(store, target) if not (r["type"] == kind and r["vmid"] == new_vmid)
+            ]
+            target_resources.append(normalize_resource(moved, moved["node"]))
+            store.set(("pve", "remotes", target, "resources"), target_resources)
+            derive_pve(store, target)
+            if remove:
+                store.set(
+                    ("pve", "remotes", rid, "resources"),
+                    [r for r in resources_of(store, rid) if not (r["type"] == kind and r["vmid"] == vmid)],
+                )
+                derive_pve(store, rid)
+            else:
+                _set_resource(store, rid, kind, vmid, status="stopped", uptime=0, cpu=0, mem=0)
+
+        return _remote_request(call, res["node"], "qmigrate" if kind == "qemu" else "vzmigrate", str(vmid), effect)
+
+    return handler
+
+
+for _kind in GUESTS:
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/migrate", ("pdm",))(_migrate(_kind))
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/remote-migrate", ("pdm",))(_remote_migrate(_kind))
+
+
+def remote_task(call: Call) -> Any:
+    """Any other remote operation that runs as a task: generic behaviour, on the remote."""
+    result = generic.handle(call)
+    if not isinstance(result, TaskRequest):
+        return result
+    rid = call.params["remote"]
+    node = call.params.get("node") or str(call.args.get("node") or "")
+    if node == "localhost" and remote_type(call) == "pbs":
+        node = pbs_host(call.store, rid)  # the remote writes its own host name into its UPIDs
+    if not node:
+        vmid = call.params.get("vmid")
+        kind = "qemu" if "/qemu/" in call.node.path else "lxc"
+        guest = (
+            next((r for r in resources_of(call.store, rid) if r["type"] == kind and str(r["vmid"]) == str(vmid)), None)
+            if vmid
+            else None
+        )
+        node = (
+            guest["node"]
+            if guest
+            else (
+                pbs_host(call.store, rid)
+                if remote_type(call) == "pbs"
+                else default_node_name(remote_cfg(call.store, rid), rid)
+            )
+        )
+    task_type = result.type
+    if call.method == "DELETE" and task_type.endswith("snapshot"):
+        task_type = task_type[:2] + "delsnapshot"
+    request = _remote_request(call, node, task_type, result.id or str(call.params.get("vmid", "")), result.effect)
+    return request
+
+
+# The remaining worker operations on remotes (PDM answers them with the remote's UPID).
+REMOTE_TASKS = (
+    ("POST", "/pbs/remotes/{remote}/nodes/{node}/apt/update"),
+    ("POST", "/pve/remotes/{remote}/nodes/{node}/apt/update"),
+    ("POST", "/pve/remotes/{remote}/qemu/{vmid}/snapshot"),
+    ("DELETE", "/pve/remotes/{remote}/qemu/{vmid}/snapshot/{snapname}"),
+    ("POST", "/pve/remotes/{remote}/qemu/{vmid}/snapshot/{snapname}/rollback"),
+    ("POST", "/pve/remotes/{remote}/lxc/{vmid}/snapshot"),
+    ("DELETE", "/pve/remotes/{remote}/lxc/{vmid}/snapshot/{snapname}"),
+    ("POST", "/pve/remotes/{remote}/lxc/{vmid}/snapshot/{snapname}/rollback"),
+)
+for _method, _template in REMOTE_TASKS:
+    handles(_method, _template, ("pdm",))(remote_task)
