@@ -273,10 +273,21 @@ def _constraints(schema: dict[str, Any], out: dict[str, Any]) -> None:
                 out[to] = schema[key]
 
 
+# POSIX classes that Rust's regex (PBS/PDM patterns) knows inside a set and ECMA-262 does not:
+# spelled out, so the pattern means the same to an OpenAPI validator.
+_POSIX_CLASSES = {"[:cntrl:]": r"\x00-\x1f\x7f"}
+# Named groups `(?P<name>...)` are Python/Rust syntax; ECMA-262 spells them differently, and a
+# validator needs no names: plain groups match the same strings.
+_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+
+
 def _anchored(pattern: str) -> str | None:
     """PBS/PDM write `/^...$/`; PVE writes a bare regex that it matches as `^(?:...)$`."""
     if len(pattern) > 1 and pattern[0] == "/" and pattern[-1] == "/":
         pattern = pattern[1:-1]
+    for posix, spelled in _POSIX_CLASSES.items():
+        pattern = pattern.replace(posix, spelled)
+    pattern = _NAMED_GROUP.sub("(", pattern)
     if not pattern.startswith("^"):
         pattern = f"^(?:{pattern})$"
     with warnings.catch_warnings():
