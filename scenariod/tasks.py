@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from . import wire
 
 if TYPE_CHECKING:
-    from .matching import Request, Template
+    from .matching import Template
+    from .request import Request
     from .scenario import Scenario, TaskRule
 
 DEFAULT_DURATION = 0.3
