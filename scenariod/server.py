@@ -387,13 +387,12 @@ class Service:
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
             if isinstance(result, TaskRequest):
-                compiled = task_rule[0] if task_rule else None
-                result = world.tasks.start(
-                    result,
-                    compiled.rule if compiled else None,
-                    req,
-                    compiled.log if compiled else None,
-                )
+                if task_rule is None:
+                    result = world.tasks.start(result)
+                else:
+                    compiled = task_rule[0]
+                    rule_log = [(at, str(line.render(req))) for at, line in compiled.log]
+                    result = world.tasks.start(result, compiled.rule, rule_log)
                 answered_by = TASK
         except wire.ApiError as err:
             return self._finish(entry, world, _error(err, extjs), err.status, BUILTIN, err.message, started)
