@@ -328,17 +328,16 @@ class Service:
         entry = world.journal.open(method, path, query, body, headers, session, fmt)
 
         if fmt not in wire.FORMATS:
-            err = wire.not_implemented(method, path, fmt)
-            return self._finish(entry, world, _error(err, False), 501, BUILTIN, err.message, started)
+            unknown = wire.not_implemented(method, path, fmt)
+            return self._finish(entry, world, _error(unknown, False), 501, BUILTIN, unknown.message, started)
 
         # 3. resolve in the API description
         resolved = scenario.api.resolve_segments(segments)
-        node = resolved[0] if resolved else None
-        op = node.ops.get(method) if node is not None else None
-        if op is None:
-            err = wire.not_implemented(method, path, fmt)
-            return self._finish(entry, world, _error(err, extjs), 501, BUILTIN, err.message, started)
-        params = resolved[1]  # type: ignore[index]
+        op = resolved[0].ops.get(method) if resolved is not None else None
+        if resolved is None or op is None:
+            unknown = wire.not_implemented(method, path, fmt)
+            return self._finish(entry, world, _error(unknown, extjs), 501, BUILTIN, unknown.message, started)
+        node, params = resolved
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
         # 4. faults, before everything the scenario does not break (see faults.py): the first
@@ -398,8 +397,8 @@ class Service:
             return self._finish(entry, world, _error(err, extjs), err.status, BUILTIN, err.message, started)
         except Exception as exc:  # a bug of ours must still answer in Proxmox's shape
             log.exception("internal error on %s %s", method, path)
-            err = wire.ApiError(500, f"scenariod internal error: {type(exc).__name__}: {exc}")
-            return self._finish(entry, world, _error(err, extjs), 500, BUILTIN, err.message, started)
+            bug = wire.ApiError(500, f"scenariod internal error: {type(exc).__name__}: {exc}")
+            return self._finish(entry, world, _error(bug, extjs), 500, BUILTIN, bug.message, started)
 
         # 9. envelope
         if isinstance(result, wire.Encoded):
