@@ -29,7 +29,7 @@ from aiohttp import web
 from . import __version__
 from .clock import clock
 from .journal import CONTROL, Entry, Journal
-from .matching import _match_path
+from .matching import match_path
 from .scenario import ScenarioInvalid, parse_duration, parse_scenario
 from .state import MISSING, ensure_ancestors, normalize, split
 from .verify import CLOSEST, check, entry_json
@@ -275,7 +275,7 @@ def path_filter(text: str) -> Callable[[Entry], bool]:
     if is_glob:
         return lambda e: fnmatch.fnmatchcase(e.path, pattern)
     pat = tuple(segs)
-    return lambda e: _match_path(pat, [s for s in e.path.split("/") if s], {})
+    return lambda e: match_path(pat, [s for s in e.path.split("/") if s], {})
 
 
 def _status_filter(text: str) -> Callable[[Entry], bool]:

@@ -69,7 +69,7 @@ class Matcher:
         if self.methods is not None and req.method not in self.methods:
             return None
         bound: dict[str, str] = {}
-        if self.pattern is not None and not _match_path(self.pattern, req.segments, bound):
+        if self.pattern is not None and not match_path(self.pattern, req.segments, bound):
             return None
         if self.query and not _subset(self.query, req.query):
             return None
@@ -82,7 +82,9 @@ class Matcher:
         return bound
 
 
-def _match_path(pattern: tuple[str, ...], segments: Sequence[str], bound: dict[str, str]) -> bool:
+def match_path(pattern: tuple[str, ...], segments: Sequence[str], bound: dict[str, str]) -> bool:
+    """Does a `when` path pattern match these segments? `{name}` binds into `bound`, `*` is one
+    segment, `**` the rest (the control API filters the journal with it too)."""
     n = len(segments)
     for i, pat in enumerate(pattern):
         if pat == "**":
