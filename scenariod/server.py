@@ -105,7 +105,8 @@ class Service:
     def new_world(self, name: str = "default", scenario: Scenario | None = None) -> World:
         """A World of `scenario` (default: the one served), seeded and completed by the Proxmox
         preparers; not attached to the request log (reload.py builds throwaway ones to diff)."""
-        return World(scenario or self.scenario, name, seeders=(prepare_state,), options_for=jmespath_options)
+        scenario = scenario if scenario is not None else self.scenario
+        return World(scenario, name, seeders=(prepare_state,), options_for=jmespath_options)
 
     def reset_world(self) -> World:
         """Back to the seed: a fresh default World from the scenario as it is now (its
