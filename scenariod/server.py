@@ -352,8 +352,8 @@ class Service:
                     return self._finish(entry, world, response, fired.error.status, FAULT, fired.detail, started)
                 try:
                     dropped = await fired.apply(request, entry, self.hangs)
-                except asyncio.CancelledError:  # the client left during a delay or a hang
-                    self._finish(entry, world, None, 0, FAULT, fired.detail + "; client went away", started)
+                except asyncio.CancelledError:  # the client left during a delay or a hang: no answer
+                    self._record(entry, world, 0, FAULT, fired.detail + "; client went away", started)
                     raise
                 if dropped is not None:
                     return self._finish(entry, world, dropped, 0, FAULT, fired.detail, started)
@@ -445,12 +445,17 @@ class Service:
     ) -> web.StreamResponse:
         if entry.answered_by is FAULT:  # a delay, truncate or dribble fault fired in step 4
             response, answered_by, detail = faults.settle(entry, response, answered_by, detail)
+        self._record(entry, world, status, answered_by, detail, started)
+        return response
+
+    @staticmethod
+    def _record(entry: Entry, world: World, status: int, answered_by: str, detail: str, started: float) -> None:
+        """Close the request's journal entry (the request logs hear of it)."""
         entry.status = status
         entry.answered_by = answered_by
         entry.detail = detail
         entry.latency = time.perf_counter() - started
         world.journal.close(entry)
-        return response
 
     async def _respond(
         self, route: CompiledRoute, req: Request, bound: dict[str, str], extjs: bool, world: World, seed: int
