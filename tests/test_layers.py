@@ -167,7 +167,7 @@ def test_no_import_cycle():
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
 
 
-def test_the_checker_sees_imports_inside_functions_and_under_type_checking(tmp_path):
+def test_the_checker_sees_imports_inside_functions_and_under_type_checking():
     """The parse itself: a function-level import and a TYPE_CHECKING one are both found,
     and told apart (a checker that missed them would pass any layout)."""
     found = dict(_imports(PACKAGE / "reload.py"))
