@@ -1,4 +1,9 @@
-"""The command line: run, check, schema, routes, verify, fleet."""
+"""The command line: run, check, schema, routes, verify, fleet.
+
+Each command imports what it needs inside its own function: lazy for start-up speed only
+(`check` imports neither aiohttp nor the server). These imports dodge no cycle: cli is at
+the top of the import order (tests/test_layers.py).
+"""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import datetime
 import fnmatch
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -26,15 +27,16 @@ import orjson
 from aiohttp import web
 
 from . import __version__
+from .clock import clock
 from .journal import CONTROL, Entry, Journal
-from .matching import _match_path
+from .matching import match_path
 from .scenario import ScenarioInvalid, parse_duration, parse_scenario
 from .state import MISSING, ensure_ancestors, normalize, split
 from .verify import CLOSEST, check, entry_json
-from .world import World
 
 if TYPE_CHECKING:
     from .server import Service
+    from .world import World
 
 PREFIX = "/_scenariod"
 SESSION_HEADER = "X-Scenariod-Session"
@@ -159,10 +161,10 @@ def _log(
         return
     query = dict(request.query) if request.query_string else {}
     entry = Entry(
-        id=next(Journal._ids),
+        id=next(Journal.ids),
         time=time.time(),
         method=request.method,
-        path=raw,  # noqa: SLF001
+        path=raw,
         query=query,
         body={},
         headers=request.headers,
@@ -172,7 +174,7 @@ def _log(
         answered_by=CONTROL,
         latency=time.perf_counter() - started,
     )
-    service._emit(entry)  # noqa: SLF001
+    service.emit(entry)
 
 
 # --- endpoints -----------------------------------------------------------------------------------
@@ -273,7 +275,7 @@ def path_filter(text: str) -> Callable[[Entry], bool]:
     if is_glob:
         return lambda e: fnmatch.fnmatchcase(e.path, pattern)
     pat = tuple(segs)
-    return lambda e: _match_path(pat, [s for s in e.path.split("/") if s], {})
+    return lambda e: match_path(pat, [s for s in e.path.split("/") if s], {})
 
 
 def _status_filter(text: str) -> Callable[[Entry], bool]:
@@ -521,23 +523,15 @@ async def reset(ctl: Ctl) -> web.StreamResponse:
         dropped = list(service.sessions)
         for sid in dropped:
             service.drop_session(sid)
-        _fresh_default(service)
+        service.reset_world()
         return _json({"reset": "default", "sessions_discarded": dropped})
     if ctl.session is None:
-        _fresh_default(service)
+        service.reset_world()
         return _json({"reset": "default"})
     sid = ctl.session
     service.drop_session(sid)
     service.session_world(sid)
     return _json({"reset": sid, "scenario": scenario.name})
-
-
-def _fresh_default(service: Service) -> None:
-    old = service.world
-    old.tasks.cancel_all()
-    world = World(service.scenario, name=old.name)
-    service._attach(world)  # noqa: SLF001 - the request log follows the new journal
-    service.world = world
 
 
 async def reload(ctl: Ctl) -> web.StreamResponse:
@@ -552,7 +546,7 @@ async def reload(ctl: Ctl) -> web.StreamResponse:
 
 async def clock_get(ctl: Ctl) -> web.StreamResponse:
     world = ctl.world()
-    return _json({"offset": world.clock_offset, "now": time.time() + world.clock_offset})
+    return _json({"offset": world.clock_offset, "now": clock(world)})
 
 
 async def clock_post(ctl: Ctl) -> web.StreamResponse:
@@ -593,8 +587,6 @@ async def sessions_get(ctl: Ctl) -> web.StreamResponse:
 
 async def sessions_post(ctl: Ctl) -> web.StreamResponse:
     """Create a session: `{"id": ...}` or a generated id."""
-    import secrets
-
     body = await ctl.body()
     sid = body.get("id") if isinstance(body, dict) else None
     sid = sid or ctl.session or f"s-{secrets.token_hex(6)}"

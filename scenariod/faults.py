@@ -52,7 +52,8 @@ from aiohttp import web
 
 from . import wire
 from .journal import FAULT
-from .matching import Matcher, Request, RuleIndex
+from .matching import Matcher, RuleIndex
+from .request import Request
 
 if TYPE_CHECKING:
     from .apidesc import ApiNode
@@ -64,14 +65,13 @@ if TYPE_CHECKING:
 _GO_ON = frozenset({"delay", "truncate", "dribble"})
 
 
-def draw_delay(delay: Delay, rng: random.Random | None) -> float:
+def draw_delay(delay: Delay, rng: random.Random) -> float:
     """Seconds to wait for a `delay`: fixed, uniform in [min, max], or log-normal capped at max."""
-    r = rng or random
     if delay.kind == "fixed":
         return delay.seconds
     if delay.kind == "uniform":
-        return r.uniform(delay.min, delay.max)
-    value = delay.median * math.exp(delay.sigma * r.gauss(0.0, 1.0))
+        return rng.uniform(delay.min, delay.max)
+    value = delay.median * math.exp(delay.sigma * rng.gauss(0.0, 1.0))
     return min(value, delay.max) if delay.max else value
 
 
@@ -86,13 +86,14 @@ def draw_unit(seed: int, index: int, n: int) -> float:
     return _digest(seed, index, n, "probability") / 2.0**64
 
 
-def _rng(seed: int, index: int, n: int, purpose: str) -> random.Random:
+def seeded_rng(seed: int, index: int, n: int, purpose: str) -> random.Random:
+    """The random source for the n-th draw of rule `index` under `seed`: repeatable per seed."""
     return random.Random(_digest(seed, index, n, purpose))
 
 
 def garbage(seed: int, index: int, n: int, count: int) -> bytes:
     """The bytes the `garbage` effect sends for the n-th match of fault `index`."""
-    return _rng(seed, index, n, "garbage").randbytes(count)
+    return seeded_rng(seed, index, n, "garbage").randbytes(count)
 
 
 def _ms(seconds: float) -> str:
@@ -227,7 +228,7 @@ class Fired:
         if effect in _GO_ON:
             self.entry = entry
             if effect == "delay" and f.delay is not None:
-                seconds = draw_delay(f.delay, _rng(self.seed, f.index, self.n, "delay"))
+                seconds = draw_delay(f.delay, seeded_rng(self.seed, f.index, self.n, "delay"))
                 self.note = f"delay {_ms(seconds)} by fault #{self.compiled.number}"
                 entry.detail = self.note
                 if not await hangs.sleep(seconds):  # the server stops: do not hold it up

@@ -16,9 +16,9 @@ import orjson
 
 from . import synth, wire
 from .apidesc import ApiNode
-from .state import MISSING, StateStore, coerce_key, join, normalize
+from .state import MISSING, StateStore, coerce_key, join
 from .tasks import TaskRequest, task_type_for
-from .world import Call, World
+from .world import Call
 
 # Parameters Proxmox uses to steer an update rather than to set a value.
 _CONTROL_PARAMS = frozenset({"delete", "digest", "revert", "skiplock", "background_delay"})
@@ -64,20 +64,6 @@ def _get(call: Call) -> Any:
     store.set(segs, value)
     # The digest of the value as kept, so that the first answer's digest guards an update too.
     return with_digest(call.op.returns, value, call.scenario.service)
-
-
-def read_path(world: World, path: str) -> Any:
-    """The stored answer for a GET of `path`, or None: what `state(path)` shows expressions."""
-    api = world.tasks.scenario.api
-    path = normalize(path)
-    resolved = api.resolve(path)
-    if resolved is None:
-        return None
-    node, _ = resolved
-    if node.kind == "collection":
-        return world.store.items(path)
-    value = world.store.get(path)
-    return None if value is MISSING else value
 
 
 def _filters(node: ApiNode, args: dict[str, Any]) -> dict[str, Any]:

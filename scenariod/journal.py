@@ -54,7 +54,7 @@ class Entry:
 class Journal:
     """Recent requests, oldest first, at most `size` of them."""
 
-    _ids = itertools.count(1)
+    ids = itertools.count(1)  # entry ids, unique across journals (the control API's entries too)
 
     def __init__(self, size: int = 1000) -> None:
         self._entries: deque[Entry] = deque(maxlen=size)
@@ -75,7 +75,7 @@ class Journal:
         session: str | None,
         fmt: str,
     ) -> Entry:
-        entry = Entry(next(self._ids), time.time(), method, path, query, body, headers, session, fmt)
+        entry = Entry(next(self.ids), time.time(), method, path, query, body, headers, session, fmt)
         self._entries.append(entry)
         self.total += 1
         return entry

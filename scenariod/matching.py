@@ -14,57 +14,12 @@ import jmespath.functions
 import orjson
 
 from .apidesc import ApiDescription, ApiNode
+from .request import Request
 from .scenario import When, split_template
 
 R = TypeVar("R")
 
 Reader = Callable[[str], Any]
-
-
-class Request:
-    """What a rule sees of a request: the `when` fields and the JMESPath context."""
-
-    __slots__ = ("method", "path", "segments", "params", "query", "body", "headers", "user", "_context", "options")
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        segments: Sequence[str],
-        params: dict[str, str],
-        query: dict[str, Any],
-        body: dict[str, Any],
-        headers: Mapping[str, str],
-        options: jmespath.Options,
-        user: str | None = None,
-    ) -> None:
-        self.method = method
-        self.path = path
-        self.segments = segments
-        self.params = params
-        self.query = query
-        self.body = body
-        self.headers = headers
-        self.user = user
-        self.options = options
-        self._context: dict[str, Any] | None = None
-
-    def context(self) -> dict[str, Any]:
-        """The request context of the contract: method, path, params, query, body, headers, user."""
-        if self._context is None:
-            self._context = {
-                "method": self.method,
-                "path": self.path,
-                "params": self.params,
-                "query": self.query,
-                "body": self.body,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "user": self.user,
-            }
-        return self._context
-
-    def search(self, expression: Any) -> Any:
-        return expression.search(self.context(), options=self.options)
 
 
 class _Functions(jmespath.functions.Functions):
@@ -114,7 +69,7 @@ class Matcher:
         if self.methods is not None and req.method not in self.methods:
             return None
         bound: dict[str, str] = {}
-        if self.pattern is not None and not _match_path(self.pattern, req.segments, bound):
+        if self.pattern is not None and not match_path(self.pattern, req.segments, bound):
             return None
         if self.query and not _subset(self.query, req.query):
             return None
@@ -127,7 +82,9 @@ class Matcher:
         return bound
 
 
-def _match_path(pattern: tuple[str, ...], segments: Sequence[str], bound: dict[str, str]) -> bool:
+def match_path(pattern: tuple[str, ...], segments: Sequence[str], bound: dict[str, str]) -> bool:
+    """Does a `when` path pattern match these segments? `{name}` binds into `bound`, `*` is one
+    segment, `**` the rest (the control API filters the journal with it too)."""
     n = len(segments)
     for i, pat in enumerate(pattern):
         if pat == "**":

@@ -11,11 +11,13 @@ with), and every World's live state follows *the change between the old and the 
   clients created is kept);
 - a path the new seed adds is added live.
 
-Both seeds are built fresh (`World(scenario)`: seed plus the derived defaults), so what is
+Both seeds are built fresh (`Service.new_world`: seed plus the derived defaults), so what is
 compared is exactly what a fresh start would serve; an edit that leaves everything a seed is
 built from alone (routes, faults, tasks, expect) skips building them. `--reset-on-reload` starts fresh
 instead. An invalid save keeps the last good Runtime serving and sets `Service.last_error`
 (the diagnostics, `FILE:LINE:COLUMN: message`) until a good save clears it.
+
+This module prepares a reload and keeps the seed diff; the Service swaps it in (`Service.swap`).
 """
 
 from __future__ import annotations
@@ -26,17 +28,18 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .runtime import Runtime
 from .scenario import ScenarioInvalid, load_scenario
 from .state import MISSING, StateStore
 
 if TYPE_CHECKING:
     from .scenario import Scenario
-    from .server import Runtime, Service
+    from .server import Service  # annotations only: the Service calls into this module
     from .world import World
 
 log = logging.getLogger("scenariod.reload")
@@ -72,17 +75,13 @@ class SeedDiff:
 _NOT_SEEDED = frozenset({"file", "text", "listen", "limits", "routes", "faults", "tasks", "expect"})
 
 
-def seed_change(old: Scenario, new: Scenario) -> SeedDiff:
-    """The change between the seeds of two versions of a scenario. Seeds are only built and
-    compared when a field they depend on changed: most edits are of routes and faults, and
-    building two seeds of 100,000 guests takes seconds."""
-    from dataclasses import fields
-
-    from .world import World
-
+def seed_change(old: Scenario, new: Scenario, build: Callable[[Scenario], World]) -> SeedDiff:
+    """The change between the seeds of two versions of a scenario, each built by `build` (a
+    fresh World). Seeds are only built and compared when a field they depend on changed: most
+    edits are of routes and faults, and building two seeds of 100,000 guests takes seconds."""
     if all(getattr(old, f.name) == getattr(new, f.name) for f in fields(old) if f.name not in _NOT_SEEDED):
         return SeedDiff()
-    return diff_seeds(World(old), World(new))
+    return diff_seeds(build(old), build(new))
 
 
 def diff_seeds(old: World, new: World) -> SeedDiff:
@@ -120,10 +119,8 @@ def _merge(live: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> di
 
 def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
     """Bring a live World along with a seed change (see the module docstring)."""
-    from .proxmox import prepare_state
-
     if not diff:  # the edit left the seed alone (routes, faults, tasks...): nothing to do
-        retarget(world, scenario)
+        world.retarget(scenario)
         return
     store = world.store
     for path in diff.removals:
@@ -158,13 +155,13 @@ def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
                 live_s.pop(key, None)
 
     # Derived fields follow (a guest's list item takes its name from its config, ...): the
-    # service's preparers run again. They also re-declare what the seed declares, which
-    # must not undo what clients changed and the seed did not: that is put back after.
+    # World's seeders run again. They also re-declare what the seed declares, which must
+    # not undo what clients changed and the seed did not: that is put back after.
     values = {path: (dict(v) if isinstance(v, dict) else v) for path, v in store.entries()}
     secrets = {kind: dict(v) for kind, v in world.secrets.items()}
-    prepare_state(world, scenario)
+    world.retarget(scenario)
+    world.prepare()
     _keep_client_changes(world, diff, values, secrets)
-    retarget(world, scenario)
 
 
 def _client_deleted_an_ancestor(store: StateStore, diff: SeedDiff, path: Segs) -> bool:
@@ -215,33 +212,22 @@ def _keep_client_changes(
                 live_s[key] = was[key]
 
 
-def retarget(world: World, scenario: Scenario) -> None:
-    """Point a World's scenario-derived parts at the new scenario; its cached views go stale."""
-    world.tasks.scenario = scenario
-    world.journal.resize(scenario.limits.journal)
-    world.fault_counts.clear()  # the fault rules were recompiled: `times`/`after` start over
-    world.store.touch()  # a new generation: every cached view is built again
-
-
 # --- a reload ---------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class Prepared:
-    """A reload computed off the event loop, ready to be swapped in."""
+    """A reload computed off the event loop, ready for `Service.swap`."""
 
-    old: Scenario
     scenario: Scenario
     runtime: Runtime
-    reset: bool
-    diff: SeedDiff | None
+    reset: bool  # fresh Worlds instead of live state following `diff`
+    diff: SeedDiff
     started: float
 
 
 def prepare(service: Service, source: Scenario | str | Path | None, reset: bool) -> Prepared:
     """Load (raises ScenarioInvalid), compile, and diff the seeds. Safe to run in a thread."""
-    from .server import Runtime
-
     started = time.perf_counter()
     old = service.scenario
     if source is None or isinstance(source, (str, Path)):
@@ -251,49 +237,19 @@ def prepare(service: Service, source: Scenario | str | Path | None, reset: bool)
     scenario = service.adopt(scenario)
     runtime = Runtime(scenario)
     reset = reset or scenario.service != old.service  # another product: nothing carries over
-    diff = None if reset else seed_change(old, scenario)
-    return Prepared(old, scenario, runtime, reset, diff, started)
-
-
-def apply(service: Service, prepared: Prepared) -> None:
-    """The swap: one synchronous step on the event loop, so no request sees half of it."""
-    from .world import World
-
-    scenario = prepared.scenario
-    release = getattr(service, "release_hangs", None)
-    if release is not None:  # hung requests (fault `hang`) are released by a reload
-        result = release()
-        if asyncio.iscoroutine(result):
-            asyncio.ensure_future(result)
-    if prepared.reset:
-
-        def fresh(old_world: World) -> World:
-            old_world.tasks.cancel_all()
-            world = World(scenario, old_world.name)
-            world.journal = old_world.journal  # the request history is not state: it stays
-            world.journal.resize(scenario.limits.journal)
-            return world
-
-        service.world = fresh(service.world)
-        for sid, world in list(service.sessions.items()):  # in place: the order is the LRU order
-            service.sessions[sid] = fresh(world)
-    else:
-        diff = prepared.diff
-        if prepared.old is not service.scenario or diff is None:  # another reload came between
-            diff = seed_change(service.scenario, scenario)
-        for world in (service.world, *service.sessions.values()):
-            apply_diff(world, diff, scenario)
-    service.runtime = prepared.runtime
-    service.reloads += 1
-    service.last_error = None
+    diff = SeedDiff() if reset else seed_change(old, scenario, lambda s: service.new_world(scenario=s))
+    return Prepared(scenario, runtime, reset, diff, started)
 
 
 async def reload_service(service: Service, source: Scenario | str | Path | None = None, *, reset: bool = False) -> bool:
-    """Reload one Service; True when the new version is served, False when it was refused."""
+    """Reload one Service; True when the new version is served, False when it was refused.
+
+    One at a time per Service: a slow older load must not land after a newer one, and a
+    prepared reload is swapped in against the very scenario it was diffed from."""
     lock = _locks.get(service)
     if lock is None:
         lock = _locks[service] = asyncio.Lock()
-    async with lock:  # one at a time: a slow older load must not land after a newer one
+    async with lock:
         return await _reload(service, source, reset)
 
 
@@ -320,7 +276,7 @@ async def _reload(service: Service, source: Scenario | str | Path | None, reset:
         return False
     old = service.scenario
     try:
-        apply(service, prepared)
+        service.swap(prepared)
     except Exception as exc:  # a bug of ours: say so, and keep watching
         log.exception("applying the reload of %s failed", name)
         service.last_error = f"{name}: reload failed: {type(exc).__name__}: {exc}"
@@ -338,13 +294,9 @@ async def _reload(service: Service, source: Scenario | str | Path | None, reset:
 def announce(service: Service, text: str, *, error: bool = False) -> None:
     """Tell the request logs (LineLog, LiveLog) about a reload or a refused one."""
     for listener in service.listeners:
-        event = getattr(listener, "event", None)
-        if event is None:
-            continue
-        try:
+        event = getattr(listener, "event", None)  # request logs have one; plain callables do not
+        if event is not None:
             event(service, text, error=error)
-        except TypeError:  # a log that takes no `error`
-            event(service, text)
 
 
 # --- watching the files ---------------------------------------------------------------------------
@@ -379,7 +331,7 @@ async def watch(
     The parent directories are watched (editors save by writing a temporary file and
     renaming it over the original, which a watch on the file itself would lose).
     """
-    from watchfiles import awatch
+    from watchfiles import awatch  # lazy for start-up speed: only a watching `run` needs it
 
     files, link_dirs = _targets(services)
     roots = sorted({os.path.dirname(p) for p in files} | set(link_dirs))

@@ -1,8 +1,16 @@
 """The HTTP server: one Service per scenario file, and the request pipeline.
 
-`Service.handle_api` is the whole pipeline, top to bottom: replay (an identical GET whose
-answer cannot have changed), resolve, parse, fault, auth, route, validate, behave, answer.
-Each step is a call into the module that owns it.
+`Service.handle_api` is the whole pipeline, top to bottom, in the order of its numbered
+steps: 0. replay (an identical GET whose answer cannot have changed), 1. split format and
+path, 2. parse query and body (before resolving, so the journal shows what was sent even for
+an unknown path), 3. resolve in the API description, 4. faults, 5. auth, 6. routes,
+7. validate parameters, 8. behave (a Proxmox handler, else generic CRUD; a task request
+becomes a UPID), 9. answer (envelope, replay memo, journal). Each step is a call into the
+module that owns it.
+
+The Service also owns its Worlds: it builds them (`new_world`, with the Proxmox preparers as
+seeders), starts them afresh (`reset_world`) and swaps in a reload prepared by reload.py
+(`swap`). Nothing else assigns its `world`, `sessions` or `runtime`.
 """
 
 from __future__ import annotations
@@ -10,87 +18,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import unquote
+from dataclasses import replace
+from ipaddress import ip_address
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 from aiohttp import web
+from multidict import MultiDict
 
 from . import __version__, faults, generic, wire
+from .clock import clock
+from .control import handle_control
 from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
-from .matching import Matcher, Request, RuleIndex, Template
-from .proxmox import handler_for
-from .proxmox.auth import Authenticator, clock
-from .scenario import MISSING, Respond, Scenario, TaskRule
+from .matching import jmespath_options
+from .openapi import build_openapi
+from .proxmox import handler_for, prepare_state
+from .reload import apply_diff, reload_service
+from .request import Request
+from .runtime import CompiledRoute, Runtime
+from .scenario import Scenario
 from .tasks import TaskRequest
+from .tls import server_context
 from .world import Answer, Call, World
+
+if TYPE_CHECKING:
+    from .reload import Prepared
 
 log = logging.getLogger("scenariod")
 
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
-
-
-@dataclass(slots=True)
-class CompiledRoute:
-    respond: Respond
-    data: Template | None
-    body: Template | None
-    headers: Template
-    source: str
-
-
-@dataclass(slots=True)
-class CompiledTask:
-    rule: TaskRule
-    log: list[tuple[float, Template]]
-
-
-class Runtime:
-    """A scenario compiled for serving: its rule indexes and templates.
-
-    Built once per load and swapped whole on reload, so a request in flight keeps the
-    consistent scenario it started with.
-    """
-
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        api = scenario.api
-        self.routes: RuleIndex[CompiledRoute] = RuleIndex(
-            api,
-            (
-                (
-                    Matcher(r.when),
-                    CompiledRoute(
-                        r.respond,
-                        Template(r.respond.data) if r.respond.data is not MISSING else None,
-                        Template(r.respond.body) if r.respond.body is not None else None,
-                        Template(r.respond.headers or {}),
-                        r.when.source,
-                    ),
-                )
-                for r in scenario.routes
-            ),
-        )
-        self.tasks: RuleIndex[CompiledTask] = RuleIndex(
-            api,
-            ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
-        )
-        self.auth = Authenticator(scenario)
-        self.faults = faults.FaultIndex(scenario)  # falsy when the scenario has none
-        self._ruleless: dict[int, bool] = {}
-
-    def ruleless(self, node: Any) -> bool:
-        """No route, fault or task rule can match a GET of this API node."""
-        found = self._ruleless.get(id(node))
-        if found is None:
-            found = self._ruleless[id(node)] = not (
-                self.routes.candidates(node, "GET")
-                or self.faults.candidates(node, "GET")
-                or self.tasks.candidates(node, "GET")
-            )
-        return found
 
 
 class Service:
@@ -110,14 +69,14 @@ class Service:
         self.limit_overrides = {k: v for k, v in (limits or {}).items() if v is not None}
         scenario = self.adopt(scenario)
         self.runtime = Runtime(scenario)
-        self.world = World(scenario)
+        self.world = self.new_world(scenario=scenario)
         self.sessions: dict[str, World] = {}  # least recently used first (see session_world)
         self.session_times: dict[str, list[float]] = {}  # id -> [created, last used] (wall clock)
         self._control_token = control_token  # overrides the scenario's auth.control_token
         self.host = host or scenario.listen.host or "127.0.0.1"
         self.port = port if port is not None else (scenario.listen.port or wire.DEFAULT_PORTS[scenario.service])
         self.tls = scenario.listen.tls if tls is None else tls
-        self.listeners: list[Any] = []  # callables(entry) fed every finished request
+        self.listeners: list[Any] = []  # callables(service, entry) fed every finished request
         self.reloads = 0
         self.last_error: str | None = None
         self._runner: web.ServerRunner | None = None
@@ -141,10 +100,52 @@ class Service:
             return scenario
         return replace(scenario, limits=replace(scenario.limits, **self.limit_overrides))
 
-    def _attach(self, world: World) -> None:
-        world.journal.listeners.append(self._emit)
+    # -- worlds ------------------------------------------------------------------------------
 
-    def _emit(self, entry: Entry) -> None:
+    def new_world(self, name: str = "default", scenario: Scenario | None = None) -> World:
+        """A World of `scenario` (default: the one served), seeded and completed by the Proxmox
+        preparers; not attached to the request log (reload.py builds throwaway ones to diff)."""
+        scenario = scenario if scenario is not None else self.scenario
+        return World(scenario, name, seeders=(prepare_state,), options_for=jmespath_options)
+
+    def reset_world(self) -> World:
+        """Back to the seed: a fresh default World from the scenario as it is now (its
+        predecessor's tasks stop; the request log follows the new journal)."""
+        old = self.world
+        old.tasks.cancel_all()
+        self.world = self._attach(self.new_world(old.name))
+        return self.world
+
+    def swap(self, prepared: Prepared) -> None:
+        """Serve a reload prepared by reload.py against the scenario served now: one synchronous
+        step on the event loop, so no request sees half of it. Hung requests are released."""
+        scenario = prepared.scenario
+        self.release_hangs()
+        if prepared.reset:
+            self.world = self._fresh(self.world, scenario)
+            for sid, world in list(self.sessions.items()):  # in place: the order is the LRU order
+                self.sessions[sid] = self._fresh(world, scenario)
+        else:
+            for world in (self.world, *self.sessions.values()):
+                apply_diff(world, prepared.diff, scenario)
+        self.runtime = prepared.runtime
+        self.reloads += 1
+        self.last_error = None
+
+    def _fresh(self, old: World, scenario: Scenario) -> World:
+        """A fresh World in place of `old` that keeps its journal (the request history is not state)."""
+        old.tasks.cancel_all()
+        world = self.new_world(old.name, scenario)
+        world.journal = old.journal
+        world.journal.resize(scenario.limits.journal)
+        return world
+
+    def _attach(self, world: World) -> World:
+        world.journal.listeners.append(self.emit)
+        return world
+
+    def emit(self, entry: Entry) -> None:
+        """Feed a finished request to the listeners (the request logs)."""
         for listener in self.listeners:
             listener(self, entry)
 
@@ -164,8 +165,7 @@ class Service:
             limit = max(1, self.scenario.limits.sessions)
             while len(self.sessions) >= limit:
                 self.drop_session(next(iter(self.sessions)))
-            world = World(self.scenario, name=sid)
-            self._attach(world)
+            world = self._attach(self.new_world(sid))
             self.session_times[sid] = [now, now]
         else:
             self.session_times.setdefault(sid, [now, now])[1] = now
@@ -189,8 +189,6 @@ class Service:
     @property
     def control_warning(self) -> str | None:
         """A warning to print when the control API is open beyond this machine."""
-        from ipaddress import ip_address
-
         if self.control_token is not None or self.host in ("localhost", "localhost.localdomain"):
             return None
         try:
@@ -208,8 +206,6 @@ class Service:
     async def start(self) -> None:
         ssl_context = None
         if self.tls:
-            from .tls import server_context
-
             ssl_context, self.ca_file = server_context(self.scenario.listen, self.host)
         server = web.Server(self.handle, handler_cancellation=True)
         self._runner = web.ServerRunner(server, access_log=None)
@@ -225,7 +221,7 @@ class Service:
         `stopping` also cuts delay and dribble faults short, so they never hold a stop up."""
         self.hangs.release(stopping)
 
-    async def reload(self, source: Any = None, *, reset: bool = False) -> bool:
+    async def reload(self, source: Scenario | str | Path | None = None, *, reset: bool = False) -> bool:
         """Serve a new version of the scenario (hot reload, issue 4); see reload.py.
 
         `source`: a loaded Scenario, a file, or None for this service's own file. Loading
@@ -234,8 +230,6 @@ class Service:
         the seed's change (`reset`: fresh Worlds instead). An invalid file keeps the last
         good version serving, sets `last_error` and returns False; a good one clears it.
         """
-        from .reload import reload_service
-
         return await reload_service(self, source, reset=reset)
 
     async def stop(self) -> None:
@@ -266,13 +260,9 @@ class Service:
             if rest.startswith("api2/"):
                 return await self.handle_api(request, "/" + rest, self.session_world(sid), sid)
             if rest == "_scenariod" or rest.startswith("_scenariod/"):
-                from .control import handle_control
-
                 return await handle_control(self, request, "/" + rest, sid)
             return web.Response(status=404, text="Not Found\n")
         if raw == "/_scenariod" or raw.startswith("/_scenariod/"):
-            from .control import handle_control
-
             return await handle_control(self, request, raw, None)
         if raw == "/health":
             return _json({"status": "ok"})
@@ -288,8 +278,6 @@ class Service:
                 }
             )
         if raw == "/openapi.json":
-            from .openapi import build_openapi
-
             return web.Response(body=orjson.dumps(build_openapi(self.scenario.api, self.url)), headers=_JSON_HEADERS)
         return web.Response(status=404, text="Not Found\n")
 
@@ -341,17 +329,16 @@ class Service:
         entry = world.journal.open(method, path, query, body, headers, session, fmt)
 
         if fmt not in wire.FORMATS:
-            err = wire.not_implemented(method, path, fmt)
-            return self._finish(entry, world, _error(err, False), 501, BUILTIN, err.message, started)
+            unknown = wire.not_implemented(method, path, fmt)
+            return self._finish(entry, world, _error(unknown, False), 501, BUILTIN, unknown.message, started)
 
         # 3. resolve in the API description
         resolved = scenario.api.resolve_segments(segments)
-        node = resolved[0] if resolved else None
-        op = node.ops.get(method) if node is not None else None
-        if op is None:
-            err = wire.not_implemented(method, path, fmt)
-            return self._finish(entry, world, _error(err, extjs), 501, BUILTIN, err.message, started)
-        params = resolved[1]  # type: ignore[index]
+        op = resolved[0].ops.get(method) if resolved is not None else None
+        if resolved is None or op is None:
+            unknown = wire.not_implemented(method, path, fmt)
+            return self._finish(entry, world, _error(unknown, extjs), 501, BUILTIN, unknown.message, started)
+        node, params = resolved
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
         # 4. faults, before everything the scenario does not break (see faults.py): the first
@@ -365,8 +352,8 @@ class Service:
                     return self._finish(entry, world, response, fired.error.status, FAULT, fired.detail, started)
                 try:
                     dropped = await fired.apply(request, entry, self.hangs)
-                except asyncio.CancelledError:  # the client left during a delay or a hang
-                    self._finish(entry, world, None, 0, FAULT, fired.detail + "; client went away", started)
+                except asyncio.CancelledError:  # the client left during a delay or a hang: no answer
+                    self._record(entry, world, 0, FAULT, fired.detail + "; client went away", started)
                     raise
                 if dropped is not None:
                     return self._finish(entry, world, dropped, 0, FAULT, fired.detail, started)
@@ -383,7 +370,7 @@ class Service:
             found = runtime.routes.first(node, req)
             if found is not None:
                 route, bound = found
-                response = await self._respond(route, req, bound, extjs)
+                response = await self._respond(route, req, bound, extjs, world, scenario.seed)
                 return self._finish(entry, world, response, response.status, ROUTE, route.source, started)
 
         # 7. parameter validation, 8. behaviour
@@ -400,20 +387,19 @@ class Service:
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
             if isinstance(result, TaskRequest):
-                compiled = task_rule[0] if task_rule else None
-                result = world.tasks.start(
-                    result,
-                    compiled.rule if compiled else None,
-                    req,
-                    compiled.log if compiled else None,
-                )
+                if task_rule is None:
+                    result = world.tasks.start(result)
+                else:
+                    compiled = task_rule[0]
+                    rule_log = [(at, str(line.render(req))) for at, line in compiled.log]
+                    result = world.tasks.start(result, compiled.rule, rule_log)
                 answered_by = TASK
         except wire.ApiError as err:
             return self._finish(entry, world, _error(err, extjs), err.status, BUILTIN, err.message, started)
         except Exception as exc:  # a bug of ours must still answer in Proxmox's shape
             log.exception("internal error on %s %s", method, path)
-            err = wire.ApiError(500, f"scenariod internal error: {type(exc).__name__}: {exc}")
-            return self._finish(entry, world, _error(err, extjs), 500, BUILTIN, err.message, started)
+            bug = wire.ApiError(500, f"scenariod internal error: {type(exc).__name__}: {exc}")
+            return self._finish(entry, world, _error(bug, extjs), 500, BUILTIN, bug.message, started)
 
         # 9. envelope
         if isinstance(result, wire.Encoded):
@@ -459,23 +445,34 @@ class Service:
     ) -> web.StreamResponse:
         if entry.answered_by is FAULT:  # a delay, truncate or dribble fault fired in step 4
             response, answered_by, detail = faults.settle(entry, response, answered_by, detail)
+        self._record(entry, world, status, answered_by, detail, started)
+        return response
+
+    @staticmethod
+    def _record(entry: Entry, world: World, status: int, answered_by: str, detail: str, started: float) -> None:
+        """Close the request's journal entry (the request logs hear of it)."""
         entry.status = status
         entry.answered_by = answered_by
         entry.detail = detail
         entry.latency = time.perf_counter() - started
         world.journal.close(entry)
-        return response
 
-    async def _respond(self, route: CompiledRoute, req: Request, bound: dict[str, str], extjs: bool) -> web.Response:
-        """A route's `respond`: its data in the envelope, or its raw body, after its delay."""
+    async def _respond(
+        self, route: CompiledRoute, req: Request, bound: dict[str, str], extjs: bool, world: World, seed: int
+    ) -> web.Response:
+        """A route's `respond`: its data in the envelope, or its raw body, after its delay.
+
+        A random delay is drawn from the scenario's seed: the n-th delayed answer of a route in
+        a World waits the same on every run with the same seed."""
         respond = route.respond
         if bound:
             req.params = {**req.params, **bound}
             req._context = None
         if respond.delay is not None:
-            from .faults import draw_delay
-
-            await asyncio.sleep(draw_delay(respond.delay, None))
+            n = world.route_counts.get(route.index, 0) + 1
+            world.route_counts[route.index] = n
+            rng = faults.seeded_rng(int(seed), route.index, n, "route delay")
+            await asyncio.sleep(faults.draw_delay(respond.delay, rng))
         headers = dict(_JSON_HEADERS)
         headers.update({k: str(v) for k, v in route.headers.render(req).items()})
         status = respond.status
@@ -546,7 +543,5 @@ async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         return {}
-    # Clients that forget the content type: Proxmox parses the body as a form.
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    # Clients that forget the content type: Proxmox parses the body as a form (repeated keys too).
+    return _multi(MultiDict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)))

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from . import wire
 
 if TYPE_CHECKING:
-    from .matching import Request, Template
     from .scenario import Scenario, TaskRule
 
 DEFAULT_DURATION = 0.3
@@ -122,9 +121,11 @@ class TaskRegistry:
         self,
         req: TaskRequest,
         rule: TaskRule | None = None,
-        request: Request | None = None,
-        log_templates: list[tuple[float, Template]] | None = None,
+        rule_log: list[tuple[float, str]] | None = None,
     ) -> str:
+        """Start a worker task and return its UPID. A scenario `tasks` rule (`rule`) overrides
+        the behaviour's duration, exit status and type, and its log lines (`rule_log`: the
+        rule's templates rendered for this request, at unscaled times) replace the built-in ones."""
         scale = self.scenario.time_scale
         duration = DEFAULT_DURATION if req.duration is None else req.duration
         log: list[tuple[float, str]] = [(0.0, line) for line in req.log]
@@ -133,8 +134,8 @@ class TaskRegistry:
         if rule is not None:
             if rule.duration is not None:
                 duration = rule.duration
-            if log_templates and request is not None:  # a rule without log lines keeps the built-in ones
-                log = [(at * scale, str(t.render(request))) for at, t in log_templates]
+            if rule_log:  # a rule without log lines keeps the built-in ones
+                log = [(at * scale, line) for at, line in rule_log]
             exitstatus = rule.exitstatus if req.error is None else req.error
             task_type = rule.type or task_type
         duration *= scale

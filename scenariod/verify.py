@@ -23,7 +23,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .matching import Matcher, Request
+from .matching import Matcher
+from .request import Request
 
 if TYPE_CHECKING:
     import jmespath
@@ -172,7 +173,7 @@ def path_similarity(pattern: Sequence[str], segments: Sequence[str]) -> float:
     rest = bool(pattern) and pattern[-1] == "**"
     fixed = pattern[:-1] if rest else pattern
     same = 0
-    for pat, seg in zip(fixed, segments):
+    for pat, seg in zip(fixed, segments, strict=False):
         if pat == "*" or (pat.startswith("{") and pat.endswith("}")) or pat == seg:
             same += 1
     total = len(fixed) if rest else max(len(fixed), len(segments))

@@ -2,26 +2,36 @@
 
 The server has a default world; each test session (`/_session/{id}/...`) gets its own,
 so parallel tests never see each other's changes.
+
+This is the core the pipeline and the behaviours stand on, so it imports nothing above it:
+what completes a world's seed (the Proxmox preparers) and what evaluates expressions over
+it (JMESPath with `state(path)`) are handed in by whoever builds the World (the Service).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .journal import Journal
-from .matching import Request, jmespath_options
-from .state import StateStore, seed
+from .state import MISSING, StateStore, normalize, seed
+from .tasks import TaskRegistry
 
 if TYPE_CHECKING:
     from .apidesc import ApiNode, Operation
+    from .request import Request
     from .scenario import Scenario
-    from .server import Runtime
 
 
 MAX_ANSWERS = 4096  # replayable answers kept per world
 MAX_ANSWER_BYTES = 64 << 20  # and their encoded size
+
+# Completes a world's seeded state (defaults, derived items). A reload runs the seeders again
+# over live state, so they must be idempotent.
+Seeder = Callable[["World", "Scenario"], None]
+# Builds the options expressions are evaluated with, given the world's `read` (for `state(path)`).
+OptionsFor = Callable[[Callable[[str], Any]], Any]
 
 
 @dataclass(slots=True)
@@ -34,7 +44,7 @@ class Answer:
     on the world's clock (the caller's ticket or account expires).
     """
 
-    runtime: Runtime
+    runtime: object  # the Runtime that answered, compared by identity only
     generation: int
     until: float
     path: str
@@ -45,29 +55,46 @@ class Answer:
 
 
 class World:
-    """State plus everything else a session owns."""
+    """State plus everything else a session owns, for one version of the scenario."""
 
-    def __init__(self, scenario: Scenario, name: str = "default") -> None:
-        from .tasks import TaskRegistry  # tasks depends on world's Call; import late
-
+    def __init__(
+        self,
+        scenario: Scenario,
+        name: str = "default",
+        *,
+        seeders: Sequence[Seeder] = (),
+        options_for: OptionsFor | None = None,
+    ) -> None:
+        self.scenario = scenario
         self.name = name
+        self.seeders = seeders
         self.store = StateStore()
-        self.fault_counts: dict[int, int] = {}
+        self.fault_counts: dict[int, int] = {}  # matches per fault rule (its `times`/`after` gates)
+        self.route_counts: dict[int, int] = {}  # delayed answers per route (seeded delay draws)
         self.journal = Journal(scenario.limits.journal)
         self.tasks = TaskRegistry(scenario)
-        self.options = jmespath_options(self.read)
+        self.options = options_for(self.read) if options_for is not None else None
         self.cache: dict[Any, tuple[int, Any]] = {}
         self.secrets: dict[str, dict[str, str]] = {"passwords": {}, "tokens": {}}
         self.clock_offset = 0.0  # seconds the control API moved this world's clock forward
         self.answers: dict[Hashable, Answer] = {}  # replayable GET answers (see Answer)
         self._answer_bytes = 0
-        self.seed_from(scenario)
-
-    def seed_from(self, scenario: Scenario) -> None:
-        from .proxmox import prepare_state
-
         seed(self.store, scenario.api, scenario.state)
-        prepare_state(self, scenario)
+        self.prepare()
+
+    def prepare(self) -> None:
+        """Run the seeders over the current state (a reload calls it again after the seed diff)."""
+        for seeder in self.seeders:
+            seeder(self, self.scenario)
+
+    def retarget(self, scenario: Scenario) -> None:
+        """Serve a new version of the scenario: its limits and rules apply, cached views go stale."""
+        self.scenario = scenario
+        self.tasks.scenario = scenario
+        self.journal.resize(scenario.limits.journal)
+        self.fault_counts.clear()  # the fault rules were recompiled: `times`/`after` start over
+        self.route_counts.clear()
+        self.store.touch()  # a new generation: every cached view is built again
 
     def cached(self, key: Any, build: Callable[[], Any]) -> Any:
         """A value computed once per state generation (views of an unchanged cluster are free)."""
@@ -91,10 +118,16 @@ class World:
         self._answer_bytes += len(answer.payload)
 
     def read(self, path: str) -> Any:
-        """What `state(path)` returns in expressions: the stored answer for a GET of `path`."""
-        from .generic import read_path
-
-        return read_path(self, path)
+        """The stored answer for a GET of `path`, or None: what `state(path)` shows expressions."""
+        path = normalize(path)
+        resolved = self.scenario.api.resolve(path)
+        if resolved is None:
+            return None
+        node, _ = resolved
+        if node.kind == "collection":
+            return self.store.items(path)
+        value = self.store.get(path)
+        return None if value is MISSING else value
 
 
 @dataclass(slots=True)

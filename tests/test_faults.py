@@ -19,6 +19,7 @@ import pytest
 
 from scenariod import faults
 from scenariod.reqlog import LineLog
+from scenariod.request import Request
 from scenariod.world import World
 
 # Line numbers matter: the journal names each fault by its line in this text.
@@ -472,11 +473,9 @@ def test_each_world_counts_and_draws_on_its_own(serve):
     runtime = s.service.runtime
     api = runtime.scenario.api
     node, params = api.resolve_segments(["cluster", "resources"])
-    worlds = [World(runtime.scenario, "a"), World(runtime.scenario, "b")]
+    worlds = [s.service.new_world("a"), s.service.new_world("b")]
 
     def draws(world: World) -> list[bool]:
-        from scenariod.matching import Request
-
         out = []
         for _ in range(20):
             req = Request("GET", "/cluster/resources", ["cluster", "resources"], params, {}, {}, {}, world.options)

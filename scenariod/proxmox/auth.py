@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import math
 import os
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from .. import wire
+from ..clock import clock
 from ..state import MISSING
 from . import handles, prepares
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from ..apidesc import ApiNode
-    from ..matching import Request
+    from ..request import Request
     from ..scenario import Scenario
     from ..world import Call, World
 
@@ -48,11 +48,6 @@ def make_ticket(service: str, user: str, now: float) -> str:
 def make_csrf(user: str, now: float) -> str:
     stamp = f"{int(now):08X}"
     return f"{stamp}:{_sign(stamp + ':' + user)}"
-
-
-def clock(world: World) -> float:
-    """Wall time as the world sees it (the control API can move a world's clock forward)."""
-    return time.time() + world.clock_offset
 
 
 class Authenticator:

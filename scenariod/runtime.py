@@ -1,0 +1,74 @@
+"""A scenario compiled for serving: its rule indexes, templates, authenticator and faults.
+
+Built once per load (reload.py builds the next one off the event loop) and swapped whole,
+so a request in flight keeps the consistent scenario it started with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .faults import FaultIndex
+from .matching import Matcher, RuleIndex, Template
+from .proxmox.auth import Authenticator
+from .scenario import MISSING, Respond, Scenario, TaskRule
+
+
+@dataclass(slots=True)
+class CompiledRoute:
+    respond: Respond
+    data: Template | None
+    body: Template | None
+    headers: Template
+    source: str
+    index: int  # the route's place in the scenario: its seeded delay draws are its own
+
+
+@dataclass(slots=True)
+class CompiledTask:
+    rule: TaskRule
+    log: list[tuple[float, Template]]
+
+
+class Runtime:
+    """A scenario compiled for serving (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        api = scenario.api
+        self.routes: RuleIndex[CompiledRoute] = RuleIndex(
+            api,
+            (
+                (
+                    Matcher(r.when),
+                    CompiledRoute(
+                        r.respond,
+                        Template(r.respond.data) if r.respond.data is not MISSING else None,
+                        Template(r.respond.body) if r.respond.body is not None else None,
+                        Template(r.respond.headers or {}),
+                        r.when.source,
+                        index,
+                    ),
+                )
+                for index, r in enumerate(scenario.routes)
+            ),
+        )
+        self.tasks: RuleIndex[CompiledTask] = RuleIndex(
+            api,
+            ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
+        )
+        self.auth = Authenticator(scenario)
+        self.faults = FaultIndex(scenario)  # falsy when the scenario has none
+        self._ruleless: dict[int, bool] = {}
+
+    def ruleless(self, node: Any) -> bool:
+        """No route, fault or task rule can match a GET of this API node."""
+        found = self._ruleless.get(id(node))
+        if found is None:
+            found = self._ruleless[id(node)] = not (
+                self.routes.candidates(node, "GET")
+                or self.faults.candidates(node, "GET")
+                or self.tasks.candidates(node, "GET")
+            )
+        return found
