@@ -59,9 +59,7 @@ def _judges_digest() -> str:
             "scenario.py",
             "fastload.py",
             "data/scenario.schema.json",
-            "data/pve.api.json.gz",
-            "data/pbs.api.json.gz",
-            "data/pdm.api.json.gz",
+            *sorted(f"data/{p.name}" for p in (here / "data").glob("*.api.json.gz")),  # pinned releases too
         ):
             digest.update((here / name).read_bytes())
         _judges = digest.hexdigest()[:16]
