@@ -519,7 +519,9 @@ def releases_having(service: str, path: str, method: str | None = None, param: s
 def missing_from(api: ApiDescription, path: str, method: str | None = None, param: str | None = None) -> str | None:
     """ "X is not in PVE 8.4's API (it is in 9.0, 9.1, 9.2)" when another bundled release has
     what `api` lacks; None when none has it (then it is simply no API path)."""
-    others = [r for r in releases_having(api.service, path, method, param) if r != api.version]
+    if api.has(path, method, param):
+        return None
+    others = releases_having(api.service, path, method, param)
     if not others:
         return None
     what = path if method is None else f"{method} {path}"
