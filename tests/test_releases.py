@@ -225,3 +225,18 @@ def test_check_and_run_take_api(tmp_path: Path) -> None:
     assert f"{file}:4:3: /cluster/sdn/fabrics/fabric is not in PVE 8.4's API (it is in 9.0, 9.1, 9.2)" in result.stderr
     result = scenariod("check", "--api", "8.3", str(file))
     assert f"{file}:1:1: `--api 8.3`: no bundled API description" in result.stderr
+
+
+def test_example_ci_matrix_runs_the_same_tests_against_three_releases() -> None:
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / "examples" / "github-actions-releases.yml").read_text())
+    job = workflow["jobs"]["against-pve"]
+    releases = job["strategy"]["matrix"]["pve"]
+    assert len(releases) == 3
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert 'pytest examples/pytest --scenariod-api "${{ matrix.pve }}"' in runs
+    check = next(r for r in runs if r.startswith("scenariod check"))
+    for release in releases:  # the check step passes for every release of the matrix
+        args = check.replace('"${{ matrix.pve }}"', release).split()[1:]
+        result = scenariod(*args)
+        assert result.returncode == 0, result.stderr
