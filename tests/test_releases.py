@@ -240,3 +240,16 @@ def test_example_ci_matrix_runs_the_same_tests_against_three_releases() -> None:
         args = check.replace('"${{ matrix.pve }}"', release).split()[1:]
         result = scenariod(*args)
         assert result.returncode == 0, result.stderr
+
+
+def test_a_reload_keeps_the_command_line_pin(serve: Any, tmp_path: Path) -> None:
+    file = tmp_path / "scenario.yaml"
+    file.write_text(PINNED.replace('api: "{release}"\n', "").format(release="x"))
+    running = serve(file)
+    assert running.client.get("/version").json()["data"]["release"] == "9.2"
+    # As `scenariod run --api 8.4` loads it; then the file is edited and re-read.
+    assert running.call(lambda: running.service.reload(load_scenario(file, "8.4"))) is True
+    file.write_text(file.read_text().replace("name: pinned-x", "name: edited"))
+    assert running.call(lambda: running.service.reload()) is True
+    assert running.service.scenario.name == "edited"
+    assert running.client.get("/version").json()["data"]["version"] == "8.4.21"
