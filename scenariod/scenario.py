@@ -1163,8 +1163,8 @@ class _Compiler:
             result = self.build()
         except _Retry:
             return None
-        if result is not None and self.api_pin is None:  # a memo judges the file's own pin
-            cache.remember(self.text, doc, self.found)
+        if result is not None:
+            cache.remember(self.text, doc, self.found, self.api_pin)
         return result
 
     def compile_remembered(self, memo: cache.Memo) -> Scenario | None:
@@ -1853,8 +1853,7 @@ def _compile_text(text: str, file: str, base_dir: Path, api: str | None = None) 
 
 def _compile(text: str, file: str, base_dir: Path, api: str | None) -> Scenario:
     """The fast reading when it is sure and the file is valid, else the exact one."""
-    # This exact text loaded clean before: no parsing, no schema (a memo judged its own pin).
-    memo = cache.recall(text) if api is None else None
+    memo = cache.recall(text, api)  # this exact text loaded clean before: no parsing, no schema
     fast = _Compiler(file, text, base_dir, api)
     result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
     if result is not None:

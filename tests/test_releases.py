@@ -253,3 +253,21 @@ def test_a_reload_keeps_the_command_line_pin(serve: Any, tmp_path: Path) -> None
     assert running.call(lambda: running.service.reload()) is True
     assert running.service.scenario.name == "edited"
     assert running.client.get("/version").json()["data"]["version"] == "8.4.21"
+
+
+def test_memos_are_kept_per_api_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenariod import cache
+
+    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path / "cache"))
+    file = tmp_path / "m.yaml"
+    file.write_text(
+        PINNED.replace('api: "{release}"\n', "").format(release="m") + "  /cluster/sdn/fabrics/fabric: []\n"
+    )
+    text = file.read_text()
+    load_scenario(file)  # clean under the newest release: remembered
+    assert cache.recall(text) is not None and cache.recall(text, "8.4") is None
+    with pytest.raises(ScenarioInvalid):  # the memo of the unpinned load does not judge 8.4
+        load_scenario(file, "8.4")
+    load_scenario(file, "9.1")
+    assert cache.recall(text, "9.1") is not None
+    assert load_scenario(file, "9.1").api.version == "9.1"  # from its memo
