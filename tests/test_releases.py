@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from scenariod import cache
 from scenariod.apidesc import ApiDescription, UnknownApi, bundled_releases, missing_from, releases_having
 from scenariod.scenario import ScenarioInvalid, load_scenario
 
@@ -256,8 +257,6 @@ def test_a_reload_keeps_the_command_line_pin(serve: Any, tmp_path: Path) -> None
 
 
 def test_memos_are_kept_per_api_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scenariod import cache
-
     monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path / "cache"))
     file = tmp_path / "m.yaml"
     file.write_text(
