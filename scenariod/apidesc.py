@@ -2,6 +2,8 @@
 
 `ApiDescription.load("pve")` reads `data/pve.api.json.gz` (written by
 `tools/regen_apidata.py`) into a segment trie of `ApiNode`s, each holding its `Operation`s.
+`ApiDescription.load("pve", "8.4")` pins an earlier release: `data/pve-8.4.api.json.gz`
+holds only what differs from the newest description, and is rebuilt over it here.
 Routing a request costs one dict lookup per path segment, whatever the size of the API.
 Everything per operation that is costly (the parameter validator) is built on first use,
 because loading is on the startup path.
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from .params import Validator
 
 _DATA_SUFFIX = ".api.json.gz"
+# A release file's marker for "as in the newest description" (tools/regen_apidata.py SAME).
+_SAME = "="
 
 # Calls whose `returns` schema says something other than what the server does, checked
 # against the Proxmox sources. True: answers a task UPID; False: answers something else.
@@ -162,10 +166,14 @@ class ApiNode:
 class ApiDescription:
     """A whole Proxmox API (one service, one version) with its router."""
 
-    def __init__(self, service: str, version: str, source: str, paths: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, service: str, version: str, source: str, paths: list[dict[str, Any]], facts: dict[str, Any] | None = None
+    ) -> None:
         self.service = service
         self.version = version
         self.source = source
+        # What a node of this release reports (PVE: version, repoid, kernel); None elsewhere.
+        self.facts = facts
         # The trie root; PVE's tree has no "/" entry, so there it is a method-less node
         # that is not in `nodes`.
         self.root = ApiNode((), None)
@@ -185,8 +193,20 @@ class ApiDescription:
 
     @classmethod
     def load(cls, service: str, version: str | None = None) -> ApiDescription:
-        """The bundled description of `service`; `version` may be a prefix ("9" for "9.2")."""
-        return _load(service.lower(), None if version is None else str(version))
+        """The bundled description of `service`; `version` may be a prefix ("8" for the
+        newest 8.x bundled); None is the newest."""
+        return _load(service.lower(), None if version is None else str(version).strip())
+
+    def has(self, path: str, method: str | None = None, param: str | None = None) -> bool:
+        """Whether a path (a template, a concrete path or a `when` pattern) reaches an
+        operation here, with `method` if given, taking `param` if given."""
+        for node in self.match_template([s for s in path.split("/") if s]):
+            for verb, op in node.ops.items():
+                if method is not None and verb != method:
+                    continue
+                if param is None or param in (op.parameters.get("properties") or {}):
+                    return True
+        return False
 
     def _insert(self, path: str) -> ApiNode:
         node = self.root
@@ -395,30 +415,116 @@ def _data_dir() -> Any:
 
 def _bundled_services() -> list[str]:
     return sorted(
-        entry.name[: -len(_DATA_SUFFIX)] for entry in _data_dir().iterdir() if entry.name.endswith(_DATA_SUFFIX)
+        entry.name[: -len(_DATA_SUFFIX)]
+        for entry in _data_dir().iterdir()
+        if entry.name.endswith(_DATA_SUFFIX) and "-" not in entry.name
     )
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
+
+
+@cache
+def bundled_releases(service: str) -> tuple[str, ...]:
+    """Every bundled release of `service`, oldest first ("7.4", ..., "9.2" for PVE)."""
+    prefix = f"{service}-"
+    pinned = [
+        entry.name[len(prefix) : -len(_DATA_SUFFIX)]
+        for entry in _data_dir().iterdir()
+        if entry.name.startswith(prefix) and entry.name.endswith(_DATA_SUFFIX)
+    ]
+    return tuple(sorted({*pinned, _newest_version(service)}, key=_version_key))
+
+
 def _bundled_summary() -> str:
-    return ", ".join(f"{s} {_load_service(s).version}" for s in _bundled_services()) or "none"
+    return "; ".join(f"{s} {', '.join(bundled_releases(s))}" for s in _bundled_services()) or "none"
+
+
+@cache
+def _read(name: str) -> dict[str, Any]:
+    """One data file, parsed (the newest description's raw paths are the base of the others)."""
+    doc: dict[str, Any] = orjson.loads(gzip.decompress((_data_dir() / f"{name}{_DATA_SUFFIX}").read_bytes()))
+    return doc
+
+
+def _newest_version(service: str) -> str:
+    if service not in _bundled_services():
+        raise UnknownApi(f"no bundled API description for '{service}' (bundled: {_bundled_summary()})")
+    version: str = _read(service)["version"]
+    return version
 
 
 @cache
 def _load_service(service: str) -> ApiDescription:
-    if service not in _bundled_services():
-        raise UnknownApi(f"no bundled API description for '{service}' (bundled: {_bundled_summary()})")
-    resource = _data_dir() / f"{service}{_DATA_SUFFIX}"
-    doc = orjson.loads(gzip.decompress(resource.read_bytes()))
-    return ApiDescription(doc["service"], doc["version"], doc["source"], doc["paths"])
+    _newest_version(service)  # an unknown service raises here
+    doc = _read(service)
+    return ApiDescription(doc["service"], doc["version"], doc["source"], doc["paths"], doc.get("facts"))
+
+
+def _rebuilt(entry: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    """A release's operation from its stored difference to the newest one (`base`)."""
+    if entry == _SAME:
+        assert base is not None
+        return base
+    if base is None:
+        return entry
+    op = {key: base[key] for key in entry.get(_SAME, ())}
+    for key, value in entry.items():
+        if key == _SAME:
+            continue
+        props = value.get("properties") if isinstance(value, dict) else None
+        if isinstance(props, dict) and _SAME in props.values():
+            base_props = base[key]["properties"]
+            value = {**value, "properties": {k: base_props[k] if v == _SAME else v for k, v in props.items()}}
+        op[key] = value
+    return op
+
+
+@cache
+def _load_release(service: str, release: str) -> ApiDescription:
+    doc = _read(f"{service}-{release}")
+    base = {entry["path"]: entry["methods"] for entry in _read(doc["base"])["paths"]}
+    paths = []
+    for entry in doc["paths"]:
+        here = base.get(entry["path"], {})
+        methods = {verb: _rebuilt(op, here.get(verb)) for verb, op in entry["methods"].items()}
+        paths.append({"path": entry["path"], "methods": methods})
+    return ApiDescription(doc["service"], doc["version"], doc["source"], paths, doc.get("facts"))
 
 
 @cache
 def _load(service: str, version: str | None) -> ApiDescription:
-    api = _load_service(service)
-    if version is not None:
-        wanted = [p for p in version.strip().split(".") if p]
-        if not wanted or api.version.split(".")[: len(wanted)] != wanted:
-            raise UnknownApi(
-                f"no bundled API description for {service} version '{version}' (bundled: {_bundled_summary()})"
-            )
-    return api
+    if version is None:
+        return _load_service(service)
+    wanted = [p for p in version.split(".") if p]
+    matching = [r for r in bundled_releases(service) if wanted and r.split(".")[: len(wanted)] == wanted]
+    if not matching:
+        raise UnknownApi(
+            f"no bundled API description for {service} version '{version}' (bundled: {_bundled_summary()})"
+        )
+    release = matching[-1]
+    return _load_service(service) if release == _newest_version(service) else _load_release(service, release)
+
+
+def releases_having(service: str, path: str, method: str | None = None, param: str | None = None) -> list[str]:
+    """The bundled releases of `service` whose API has `path` (a template, a concrete path
+    or a `when` pattern), with `method` and taking `param` when given; oldest first.
+
+    Loads every release: for diagnostics (`scenariod check`), never on the request path.
+    """
+    return [r for r in bundled_releases(service) if _load(service, r).has(path, method, param)]
+
+
+def missing_from(api: ApiDescription, path: str, method: str | None = None, param: str | None = None) -> str | None:
+    """ "X is not in PVE 8.4's API (it is in 9.0, 9.1, 9.2)" when another bundled release has
+    what `api` lacks; None when none has it (then it is simply no API path)."""
+    if api.has(path, method, param):
+        return None
+    others = releases_having(api.service, path, method, param)
+    if not others:
+        return None
+    what = path if method is None else f"{method} {path}"
+    if param is not None:
+        what = f"parameter `{param}` of {what}"
+    return f"{what} is not in {api.service.upper()} {api.version}'s API (it is in {', '.join(others)})"

@@ -59,17 +59,16 @@ def _judges_digest() -> str:
             "scenario.py",
             "fastload.py",
             "data/scenario.schema.json",
-            "data/pve.api.json.gz",
-            "data/pbs.api.json.gz",
-            "data/pdm.api.json.gz",
+            *sorted(f"data/{p.name}" for p in (here / "data").glob("*.api.json.gz")),  # pinned releases too
         ):
             digest.update((here / name).read_bytes())
         _judges = digest.hexdigest()[:16]
     return _judges
 
 
-def _memo_file(text: str) -> Path:
-    key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def _memo_file(text: str, api: str | None) -> Path:
+    # A load with `--api` is judged against that release, not the file's pin: its own memo.
+    key = hashlib.sha256((text if api is None else f"{text}\0--api {api}").encode("utf-8", "surrogatepass")).hexdigest()
     return cache_dir() / MEMO_DIR / f"{key[:40]}-{_judges_digest()}.json"
 
 
@@ -91,10 +90,10 @@ def encode_doc(text: str, doc: dict[str, Any]) -> str | None:
     return json.dumps(doc)
 
 
-def recall(text: str) -> Memo | None:
-    """The memo of `text` if it loaded clean before, else None."""
+def recall(text: str, api: str | None = None) -> Memo | None:
+    """The memo of `text` (loaded with `--api` if given) if it loaded clean before, else None."""
     try:
-        raw = orjson.loads(_memo_file(text).read_bytes())
+        raw = orjson.loads(_memo_file(text, api).read_bytes())
         positions = {(tuple(path), at): (line, col) for path, at, line, col in raw["positions"]}
         doc = json.loads(raw["doc"]) if raw.get("doc") is not None else None
         return Memo(doc, positions)
@@ -102,10 +101,11 @@ def recall(text: str) -> Memo | None:
         return None
 
 
-def remember(text: str, doc: str | None, positions: Positions) -> None:
-    """Note that `text` loaded clean: its encoded document (`encode_doc`) and positions."""
+def remember(text: str, doc: str | None, positions: Positions, api: str | None = None) -> None:
+    """Note that `text` loaded clean (with `--api` if given): its encoded document
+    (`encode_doc`) and positions."""
     try:
-        target = _memo_file(text)
+        target = _memo_file(text, api)
         target.parent.mkdir(exist_ok=True)
         rows: list[Sequence[Any]] = [(list(path), at, line, col) for (path, at), (line, col) in positions.items()]
         partial = target.with_suffix(f".{os.getpid()}.tmp")

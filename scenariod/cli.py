@@ -15,8 +15,12 @@ import os
 import signal
 import sys
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from . import __version__, wire
+
+if TYPE_CHECKING:
+    from .apidesc import ApiDescription
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +55,14 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="serve the files from N processes (each file in one; default 1)"
     )
     run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a worker of `--workers`
+    run.add_argument(
+        "--api", metavar="RELEASE", help="serve this bundled release, e.g. 8.4 (overrides the files' `api`)"
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
     check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--api", metavar="RELEASE", help="check against this bundled release (overrides `api`)")
     check.set_defaults(func=cmd_check)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
@@ -63,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     routes = sub.add_parser("routes", help="list the API paths and methods served")
     routes.add_argument("pattern", nargs="?", help="a glob over paths, e.g. '/nodes/*/qemu*'")
     routes.add_argument("--service", choices=wire.SERVICES, default="pve")
-    routes.add_argument("--api", help="a bundled API version (default: the newest)")
+    routes.add_argument("--api", metavar="RELEASE", help="a bundled release, e.g. 7.4 (default: the newest)")
+    routes.add_argument(
+        "--diff", nargs=2, metavar=("OLD", "NEW"), help="what was added, removed or changed between two releases"
+    )
     routes.set_defaults(func=cmd_routes)
 
     verify = sub.add_parser("verify", help="check a running instance's journal against expectations; exit 1 if unmet")
@@ -136,7 +147,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .scenario import check_files
 
-    problems = check_files(args.files)
+    problems = check_files(args.files, args.api)
     for diag in problems:
         print(diag, file=sys.stderr)
     if problems:
@@ -157,9 +168,13 @@ def cmd_routes(args: argparse.Namespace) -> int:
 
     try:
         api = ApiDescription.load(args.service, args.api)
+        if args.diff:
+            old, new = (ApiDescription.load(args.service, release) for release in args.diff)
     except UnknownApi as exc:
         print(f"scenariod: {exc}", file=sys.stderr)
         return 1
+    if args.diff:
+        return _print_diff(old, new, args.pattern)
     count = 0
     for node, op in api.operations():
         if args.pattern and not fnmatch.fnmatchcase(node.path, args.pattern):
@@ -168,6 +183,26 @@ def cmd_routes(args: argparse.Namespace) -> int:
         print(f"{op.method:<7}{node.path}{marks}  {_first_line(op.description)}")
         count += 1
     print(f"{count} operation(s), {args.service} {api.version}", file=sys.stderr)
+    return 0
+
+
+def _print_diff(old: ApiDescription, new: ApiDescription, pattern: str | None) -> int:
+    from .apidiff import diff_lines
+
+    counts = {"+": 0, "-": 0, "~": 0}
+    shown = True
+    for line in diff_lines(old, new):
+        if line[0] != " ":  # an operation; its parameter lines follow it
+            shown = not pattern or fnmatch.fnmatchcase(line[9:], pattern)
+            if shown:
+                counts[line[0]] += 1
+        if shown:
+            print(line)
+    print(
+        f"{old.service} {old.version} -> {new.version}: {counts['+']} added, {counts['-']} removed,"
+        f" {counts['~']} changed operation(s)",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -197,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = False
     for name in args.files:
         try:
-            scenarios.append(load_scenario(name))
+            scenarios.append(load_scenario(name, args.api))
         except ScenarioInvalid as exc:
             print(exc, file=sys.stderr)
             failed = True

@@ -68,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the server in this process (inprocess, default) or as `scenariod run` (subprocess)",
     )
     group.addoption(
+        "--scenariod-api",
+        dest="scenariod_api",
+        metavar="RELEASE",
+        help="serve this bundled Proxmox release, e.g. 8.4, whatever the scenario pins (ini: scenariod_api)",
+    )
+    group.addoption(
         "--scenariod-http",
         dest="scenariod_http",
         action="store_true",
@@ -94,6 +100,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("scenariod_scenario", "scenario file served to the `scenariod` fixture (relative to the ini file)")
     parser.addini("scenariod_mode", "inprocess (default) or subprocess", default="inprocess")
+    parser.addini("scenariod_api", "serve this bundled Proxmox release (overrides the scenario's `api`)")
     parser.addini("scenariod_http", "serve plain HTTP instead of HTTPS", type="bool", default=False)
     parser.addini("scenariod_url", "use a scenariod instance already running at this URL")
     parser.addini("scenariod_cacert", "CA file of the instance given with scenariod_url")
@@ -172,11 +179,11 @@ class InProcessServer(ScenariodServer):
 
     mode = "inprocess"
 
-    def __init__(self, path: Path, http: bool) -> None:
+    def __init__(self, path: Path, http: bool, api: str | None = None) -> None:
         from .scenario import load_scenario
         from .server import Service
 
-        self.scenario = load_scenario(path)
+        self.scenario = load_scenario(path, api)
         self.control_token = self.scenario.auth.control_token
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -225,10 +232,10 @@ class SubprocessServer(ScenariodServer):
 
     mode = "subprocess"
 
-    def __init__(self, path: Path, http: bool, log_dir: Path) -> None:
+    def __init__(self, path: Path, http: bool, log_dir: Path, api: str | None = None) -> None:
         from .scenario import load_scenario
 
-        self.scenario = load_scenario(path)
+        self.scenario = load_scenario(path, api)
         self.control_token = self.scenario.auth.control_token
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = log_dir / f"scenariod-{path.stem}-{os.getpid()}-{next(_counter)}.log"
@@ -247,6 +254,8 @@ class SubprocessServer(ScenariodServer):
         ]
         if http:
             cmd.append("--http")
+        if api is not None:
+            cmd += ["--api", api]
         self._log = open(self.log_file, "w+b")  # noqa: SIM115 - kept open for the child's life
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
         with certificate_lock(not http and self.scenario.listen.tls):
@@ -367,9 +376,10 @@ class ServerPool:
         mode = self.option("scenariod_mode") or "inprocess"
         if mode not in MODES:
             raise ValueError(f"scenariod_mode = {mode}: use one of {', '.join(MODES)}")
+        api = self.option("scenariod_api")
         if mode == "subprocess":
-            return SubprocessServer(path, http, self.log_dir)
-        return InProcessServer(path, http)
+            return SubprocessServer(path, http, self.log_dir, api)
+        return InProcessServer(path, http, api)
 
     def close(self) -> None:
         for server in self.servers.values():

@@ -231,7 +231,7 @@ def prepare(service: Service, source: Scenario | str | Path | None, reset: bool)
     started = time.perf_counter()
     old = service.scenario
     if source is None or isinstance(source, (str, Path)):
-        scenario = load_scenario(source if source is not None else old.file)
+        scenario = load_scenario(source if source is not None else old.file, old.api_override)
     else:
         scenario = source
     scenario = service.adopt(scenario)

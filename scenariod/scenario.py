@@ -44,6 +44,7 @@ from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
 from . import cache, fastload
+from .apidesc import missing_from
 from .gcpause import gc_paused
 
 __all__ = [
@@ -307,7 +308,8 @@ class Expect:
 class Scenario:
     """A loaded, valid scenario file.
 
-    `api` is the `apidesc.ApiDescription` served. `state` maps normalized concrete paths
+    `api` is the `apidesc.ApiDescription` served; `api_override` the `--api` release that
+    chose it over the file's pin (a reload keeps it). `state` maps normalized concrete paths
     ('/nodes/pve1/qemu': leading '/', no /api2/json, no trailing '/') to plain values (a
     list of item mappings for collection paths). `text` is the file's source.
     """
@@ -328,6 +330,7 @@ class Scenario:
     expect: tuple[Expect, ...]
     limits: Limits
     text: str
+    api_override: str | None = None
 
 
 # --- durations --------------------------------------------------------------------------------
@@ -1063,10 +1066,11 @@ class _Compiler:
     diagnostic raises `_Retry` there, and the file is read again the exact way.
     """
 
-    def __init__(self, file: str, text: str, base_dir: Path) -> None:
+    def __init__(self, file: str, text: str, base_dir: Path, api_pin: str | None = None) -> None:
         self.file = file
         self.text = text
         self.base_dir = base_dir
+        self.api_pin = api_pin  # `--api RELEASE`: overrides the file's `api`
         self.diags: list[Diagnostic] = []
         self.root: Any = None
         self.doc: Any = None
@@ -1160,7 +1164,7 @@ class _Compiler:
         except _Retry:
             return None
         if result is not None:
-            cache.remember(self.text, doc, self.found)
+            cache.remember(self.text, doc, self.found, self.api_pin)
         return result
 
     def compile_remembered(self, memo: cache.Memo) -> Scenario | None:
@@ -1275,6 +1279,7 @@ class _Compiler:
             expect=expect,
             limits=limits,
             text=self.text,
+            api_override=self.api_pin,
         )
 
     def items(self, section: str) -> list:
@@ -1284,7 +1289,7 @@ class _Compiler:
     def load_api(self, service: str | None) -> Any:
         if service is None or not self.clean(("api",)):
             return None
-        pin = self.doc.get("api")
+        pin = self.doc.get("api") if self.api_pin is None else self.api_pin
         pin_text = None
         if pin is not None:
             pin_text = str(int(pin)) if isinstance(pin, float) and pin.is_integer() else str(pin)
@@ -1294,7 +1299,10 @@ class _Compiler:
             return ApiDescription.load(service, pin_text)
         except UnknownApi as exc:
             detail = getattr(exc, "message", None) or str(exc)
-            self.add(("api",), f'`api: "{pin_text}"`: {detail}')
+            if self.api_pin is None:
+                self.add(("api",), f'`api: "{pin_text}"`: {detail}')
+            else:  # the command line's, not the file's
+                self.add_at(1, 1, f"`--api {pin_text}`: {detail}")
         if pin_text is None:
             return None
         try:  # check the rest of the file against the bundled description all the same
@@ -1447,7 +1455,8 @@ class _Compiler:
                 if node is None:
                     self.add(
                         kpath,
-                        f"`{key}` is not a path of the {self.service_label} API{self.did_you_mean(api, norm)}",
+                        missing_from(api, norm)
+                        or f"`{key}` is not a path of the {self.service_label} API{self.did_you_mean(api, norm)}",
                         "key",
                     )
                     continue
@@ -1597,6 +1606,7 @@ class _Compiler:
             ok = False
         if ok and api is not None and pattern is not None:
             self.check_when_api(api, methods, pattern, path_path, method_path)
+            self.check_when_params(api, methods, pattern, path, {"query": query, "body": body})
         return When(
             methods=methods,
             path=pattern,
@@ -1616,7 +1626,9 @@ class _Compiler:
         nodes = [n for n in api.match_template(segments) if n.ops]
         if not nodes:
             self.add(
-                path_path, f"`{pattern}` is not a path of the {self.service_label} API{self.did_you_mean(api, pattern)}"
+                path_path,
+                missing_from(api, pattern)
+                or f"`{pattern}` is not a path of the {self.service_label} API{self.did_you_mean(api, pattern)}",
             )
             return
         if not methods:
@@ -1631,12 +1643,28 @@ class _Compiler:
             if isinstance(written, list):  # point at the list item
                 at = method_path + (next(i for i, w in enumerate(written) if w.upper() == m),)
             if len(nodes) == 1:
-                self.add(at, f"{m} is not an operation of {nodes[0].path} (it has {have_text})")
+                self.add(
+                    at,
+                    missing_from(api, pattern, m) or f"{m} is not an operation of {nodes[0].path} (it has {have_text})",
+                )
             else:
                 self.add(
                     at,
                     f"{m} is not an operation of any of the {len(nodes)} API paths `{pattern}` matches (they have {have_text})",
                 )
+
+    def check_when_params(
+        self, api: Any, methods: frozenset[str] | None, pattern: str, path: tuple, parts: dict[str, Any]
+    ) -> None:
+        """A `query`/`body` parameter the API served lacks but another bundled release has
+        (matching it could never happen here)."""
+        method = next(iter(methods)) if methods and len(methods) == 1 else None
+        for part, value in parts.items():
+            for name in value if isinstance(value, dict) else ():
+                if not api.has(pattern, method, str(name)):
+                    note = missing_from(api, pattern, method, str(name))
+                    if note:
+                        self.add(path + (part, name), note, "key")
 
     def template(self, path: tuple, value: Any) -> None:
         """Check every `${...}` in the strings of `value` (recursively)."""
@@ -1818,19 +1846,19 @@ def _when_source(
 # --- entry points -----------------------------------------------------------------------------
 
 
-def _compile_text(text: str, file: str, base_dir: Path) -> Scenario:
+def _compile_text(text: str, file: str, base_dir: Path, api: str | None = None) -> Scenario:
     with gc_paused():
-        return _compile(text, file, base_dir)
+        return _compile(text, file, base_dir, api)
 
 
-def _compile(text: str, file: str, base_dir: Path) -> Scenario:
+def _compile(text: str, file: str, base_dir: Path, api: str | None) -> Scenario:
     """The fast reading when it is sure and the file is valid, else the exact one."""
-    memo = cache.recall(text)  # this exact text loaded clean before: no parsing, no schema
-    fast = _Compiler(file, text, base_dir)
+    memo = cache.recall(text, api)  # this exact text loaded clean before: no parsing, no schema
+    fast = _Compiler(file, text, base_dir, api)
     result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
     if result is not None:
         return result
-    c = _Compiler(file, text, base_dir)
+    c = _Compiler(file, text, base_dir, api)
     if c.parse():
         c.validate()
         result = c.build()
@@ -1840,14 +1868,16 @@ def _compile(text: str, file: str, base_dir: Path) -> Scenario:
     raise ScenarioInvalid(diags)
 
 
-def parse_scenario(text: str, file: str | Path = "<string>") -> Scenario:
-    """Compile scenario YAML text; `file` names it in diagnostics and anchors relative paths."""
+def parse_scenario(text: str, file: str | Path = "<string>", api: str | None = None) -> Scenario:
+    """Compile scenario YAML text; `file` names it in diagnostics and anchors relative paths;
+    `api` (a release such as "8.4") overrides the text's `api` pin."""
     base = Path(file).parent if str(file) != "<string>" else Path.cwd()
-    return _compile_text(text, str(file), base)
+    return _compile_text(text, str(file), base, api)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Load, validate and compile a scenario file. Raises ScenarioInvalid with every problem."""
+def load_scenario(path: str | Path, api: str | None = None) -> Scenario:
+    """Load, validate and compile a scenario file. Raises ScenarioInvalid with every problem.
+    `api` (a release such as "8.4") overrides the file's `api` pin."""
     name = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -1859,15 +1889,15 @@ def load_scenario(path: str | Path) -> Scenario:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ScenarioInvalid([Diagnostic(name, line, col, "the file is not UTF-8 text")]) from None
-    return _compile_text(text, name, Path(path).parent)
+    return _compile_text(text, name, Path(path).parent, api)
 
 
-def check_files(paths: Iterable[str | Path]) -> list[Diagnostic]:
+def check_files(paths: Iterable[str | Path], api: str | None = None) -> list[Diagnostic]:
     """Every problem in every file, in order (an empty list when all files are valid)."""
     out: list[Diagnostic] = []
     for p in paths:
         try:
-            load_scenario(p)
+            load_scenario(p, api)
         except ScenarioInvalid as exc:
             out.extend(exc.diagnostics)
     return out

@@ -60,6 +60,8 @@ def worker_argv(args: argparse.Namespace, files: list[str]) -> list[str]:
         argv.append("--http")
     if args.reset_on_reload:
         argv.append("--reset-on-reload")
+    if args.api:
+        argv += ["--api", args.api]
     for flag, value in (("--journal-size", args.journal_size), ("--task-limit", args.task_limit)):
         if value is not None:
             argv += [flag, str(value)]

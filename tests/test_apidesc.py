@@ -29,11 +29,13 @@ def test_load_is_cached_and_takes_version_prefixes(pve: ApiDescription) -> None:
     assert ApiDescription.load("PVE", "9.2") is pve
 
 
-@pytest.mark.parametrize(("service", "version"), [("pve", "8"), ("pve", "9.2.1"), ("pve", "9.20"), ("vmware", None)])
+@pytest.mark.parametrize(
+    ("service", "version"), [("pve", "6"), ("pve", "8.3"), ("pve", "9.2.1"), ("pve", "9.20"), ("vmware", None)]
+)
 def test_unknown_api_lists_bundled(service: str, version: str | None) -> None:
     with pytest.raises(UnknownApi) as err:
         ApiDescription.load(service, version)
-    assert "pve 9.2" in err.value.message
+    assert "pve 7.4, 8.4, 9.0, 9.1, 9.2" in err.value.message
     assert "pbs 4.2" in err.value.message
     assert "pdm 1.1.6" in err.value.message
 

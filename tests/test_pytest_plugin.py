@@ -197,6 +197,20 @@ def test_http(scenariod):
     run(pytester).assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("mode", ["inprocess", "subprocess"])
+def test_the_api_option_serves_a_pinned_release(pytester, mode):
+    pytester.makeini(f"[pytest]\nscenariod_scenario = {TWO_NODE}\nscenariod_mode = {mode}\n")
+    pytester.makepyfile(
+        test_release="""
+def test_release(scenariod):
+    client = scenariod.client()
+    assert client.get("/version").json()["data"]["version"] == "8.4.21"
+    assert client.get("/cluster/bulk-action/guest").status_code == 501  # came with PVE 9.0
+"""
+    )
+    run(pytester, "--scenariod-api", "8.4").assert_outcomes(passed=1)
+
+
 def test_a_running_instance_by_url(pytester):
     running, stop = start_service(TWO_NODE, tls=True)
     try:

@@ -539,11 +539,12 @@ def test_tls_files_must_exist(tmp_path: Path) -> None:
 
 
 def test_api_pin(tmp_path: Path) -> None:
-    msg = one(tmp_path, HEAD + 'api: "8"\n')
-    assert msg.startswith("3:6: `api: \"8\"`: no bundled API description for pve version '8' (bundled: ")
-    assert "pve 9" in msg
+    msg = one(tmp_path, HEAD + 'api: "6"\n')
+    assert msg.startswith("3:6: `api: \"6\"`: no bundled API description for pve version '6' (bundled: ")
+    assert "pve 7.4, 8.4, 9.0, 9.1, 9.2" in msg
     s = load_scenario(write(tmp_path, HEAD + "api: 9\n"))
-    assert s.api.version.startswith("9")
+    assert s.api.version == "9.2"
+    assert load_scenario(write(tmp_path, HEAD + 'api: "8"\n')).api.version == "8.4"  # the newest 8.x bundled
 
 
 # As SCHEMA_PROBLEMS: problems found against the API description.

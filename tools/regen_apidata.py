@@ -1,7 +1,15 @@
 #!/usr/bin/env python3
-"""Regenerate scenariod/data/{pve,pbs,pdm}.api.json.gz from the Proxmox API viewer trees.
+"""Regenerate scenariod/data/*.api.json.gz from the Proxmox API viewer trees.
 
     python tools/regen_apidata.py [SOURCE_DIR]
+
+Writes {pve,pbs,pdm}.api.json.gz (the newest description of each product) and one
+pve-RELEASE.api.json.gz per pinnable PVE release (see PVE_RELEASES). A release file stores
+only what differs from the newest PVE description: an operation equal to the newest one's
+at the same path and verb is written "=", and inside an operation that differs, the keys
+listed under "=" and every parameter or return property written "=" are the newest one's.
+That keeps the four older releases at about a quarter of their full size; apidesc.py
+rebuilds them on load.
 
 SOURCE_DIR defaults to <repo>/../shared/proxmox-api (see its SOURCES.md). The output is a
 flat, compact list of paths with what the mock needs at run time: routing, validation, the
@@ -44,6 +52,54 @@ SERVICES: dict[str, tuple[str, str, str]] = {
         " (extracted from pdm.proxmox.com/docs/api-viewer/apidoc.js)",
     ),
 }
+
+# Pinnable PVE releases: the API tree (pve-docs' apidata.js at the last update of each
+# release line, see SOURCES.md) and what a node of that release reports. `version` and
+# `repoid` are the last pve-manager point release of the line and the commit it was built
+# from (proxmox/pve-manager "bump version to ..."); the kernel is the default kernel series
+# of the release at that date (proxmox/pve-kernel debian/changelog, build time in UTC).
+# The newest tree (pve.api.json.gz) is pinned as "9.2".
+PVE_RELEASES: dict[str, dict[str, Any]] = {
+    "7.4": {
+        "source": "proxmox/pve-docs api-viewer/apidata.js at 287a95c (pve-docs 7.4-2, 2023-05-18)",
+        "facts": {
+            "version": "7.4-20",
+            "repoid": "5d6e3351",
+            "kernel": ["5.15.158-2-pve", "#1 SMP PVE 5.15.158-2 (2024-07-26T13:11Z)"],
+        },
+    },
+    "8.4": {
+        "source": "proxmox/pve-docs api-viewer/apidata.js at 46601a3 (pve-docs 8.3.2, the API of PVE 8.4, 2025-04-09)",
+        "facts": {
+            "version": "8.4.21",
+            "repoid": "2606ac850d46da29",
+            "kernel": ["6.8.12-42-pve", "#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-42 (2026-08-12T11:28Z)"],
+        },
+    },
+    "9.0": {
+        "source": "proxmox/pve-docs api-viewer/apidata.js at a90cd12 (pve-docs 9.0.8, 2025-11-17)",
+        "facts": {
+            "version": "9.0.18",
+            "repoid": "5cacb35d7ee87217",
+            "kernel": ["6.14.11-4-pve", "#1 SMP PREEMPT_DYNAMIC PMX 6.14.11-4 (2025-10-10T08:04Z)"],
+        },
+    },
+    "9.1": {
+        "source": "proxmox/pve-docs api-viewer/apidata.js at a8736b6 (pve-docs 9.1.2, 2026-04-30)",
+        "facts": {
+            "version": "9.1.19",
+            "repoid": "076d7c3c108f0346",
+            "kernel": ["6.17.13-11-pve", "#1 SMP PREEMPT_DYNAMIC PMX 6.17.13-11 (2026-05-20T09:37Z)"],
+        },
+    },
+}
+NEWEST_PVE_FACTS: dict[str, Any] = {
+    "version": "9.2.11",
+    "repoid": "f6997e698c7933ea",
+    "kernel": ["7.0.14-12-pve", "#1 SMP PREEMPT_DYNAMIC PMX 7.0.14-12 (2026-08-11T11:05Z)"],
+}
+# A release file's marker for "the same as in the newest description".
+SAME = "="
 
 # Schema keys only the API viewer uses.
 DISPLAY_ONLY = frozenset({"typetext", "verbose_description", "renderer", "format_description"})
@@ -113,20 +169,71 @@ def flatten(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def build(service: str, source_file: Path) -> tuple[bytes, dict[str, Any]]:
-    version, _product, source = SERVICES[service]
+def read_tree(source_file: Path) -> tuple[list[dict[str, Any]], str]:
+    """The flattened tree of a source file, and the sha256 of the file."""
     raw = source_file.read_bytes()
-    tree = json.loads(gzip.decompress(raw))
-    paths = flatten(tree)
-    doc = {"service": service, "version": version, "source": source, "paths": paths}
+    return flatten(json.loads(gzip.decompress(raw))), hashlib.sha256(raw).hexdigest()
+
+
+def write(out: Path, doc: dict[str, Any], paths: list[dict[str, Any]], sha: str) -> dict[str, Any]:
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    stats = {
-        "paths": len(paths),
-        "ops": sum(len(p["methods"]) for p in paths),
-        "source_sha256": hashlib.sha256(raw).hexdigest(),
-        "json_bytes": len(body),
+    data = gzip.compress(body, compresslevel=9, mtime=0)
+    out.write_bytes(data)
+    stats = {"paths": len(paths), "ops": sum(len(p["methods"]) for p in paths), "source_sha256": sha}
+    print(
+        f"{out.relative_to(REPO)}: {stats['paths']} paths, {stats['ops']} ops,"
+        f" {len(body)} bytes JSON, {len(data)} bytes gz"
+    )
+    return stats
+
+
+def delta_props(schema: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """A parameters/returns schema whose properties equal to the base's are written SAME."""
+    props, base_props = schema.get("properties"), base.get("properties")
+    if not isinstance(props, dict) or not isinstance(base_props, dict):
+        return schema
+    out = dict(schema)
+    out["properties"] = {k: SAME if base_props.get(k) == v else v for k, v in props.items()}
+    return out
+
+
+def delta_op(op: dict[str, Any], base: dict[str, Any] | None) -> Any:
+    """An operation of a release as stored: SAME, or its keys with those equal to base's listed under SAME."""
+    if base is None:
+        return op
+    if op == base:
+        return SAME
+    out: dict[str, Any] = {}
+    same = [key for key, value in op.items() if key in base and base[key] == value]
+    for key, value in op.items():
+        if key in same:
+            continue
+        if key in ("parameters", "returns") and isinstance(value, dict) and isinstance(base.get(key), dict):
+            value = delta_props(value, base[key])
+        out[key] = value
+    if same:
+        out[SAME] = same
+    return out
+
+
+def release_doc(release: str, paths: list[dict[str, Any]], newest: list[dict[str, Any]]) -> dict[str, Any]:
+    base = {p["path"]: p["methods"] for p in newest}
+    delta = [
+        {
+            "path": p["path"],
+            "methods": {v: delta_op(op, base.get(p["path"], {}).get(v)) for v, op in p["methods"].items()},
+        }
+        for p in paths
+    ]
+    spec = PVE_RELEASES[release]
+    return {
+        "service": "pve",
+        "version": release,
+        "source": spec["source"],
+        "base": "pve",
+        "facts": spec["facts"],
+        "paths": delta,
     }
-    return gzip.compress(body, compresslevel=9, mtime=0), stats
 
 
 NOTICE_HEAD = """\
@@ -148,6 +255,16 @@ the viewer's display keys (`typetext`, `verbose_description`, `renderer`,
 |---|---|---|---|---|---|---|
 """
 
+NOTICE_RELEASES = """
+The `pve-RELEASE.api.json.gz` files are the API of earlier PVE releases, for `api:` pins.
+Each stores only what differs from `pve.api.json.gz` (an operation, operation key or
+property equal to the newest one's is written `"="`); scenariod rebuilds the full
+description on load. Their `facts` (and those of `pve.api.json.gz`) are what a node of the
+release reports in `GET /version` and node status: the last pve-manager point release of
+the line and its commit (proxmox/pve-manager), and the default kernel of that date
+(proxmox/pve-kernel).
+"""
+
 NOTICE_TAIL = """
 ## Licence
 
@@ -158,6 +275,8 @@ NOTICE_TAIL = """
 - The PVE and PDM trees were taken from fivetwenty-io/proxmox-apiclient-go, which is
   Apache-2.0 (its `NOTICE`: "Copyright 2026 Wayne E. Seguin and Fivetwenty Inc."); it
   states no separate licence for the vendored `_data/` files.
+- The earlier PVE releases (`pve-RELEASE.api.json.gz`) were taken from proxmox/pve-docs
+  itself (`api-viewer/apidata.js`), AGPL-3.0-or-later.
 - The PBS tree was taken from basher83/Proxmox-OpenAPI, which is AGPL-3.0 (GNU Affero
   General Public License version 3).
 
@@ -169,21 +288,32 @@ and keep the attributions above.
 def main(argv: list[str]) -> int:
     source_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_SOURCE
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in DATA_DIR.glob("pve-*.api.json.gz"):  # a release dropped from PVE_RELEASES
+        stale.unlink()
     rows = []
+    newest: dict[str, list[dict[str, Any]]] = {}
     for service, (version, product, source) in SERVICES.items():
-        data, stats = build(service, source_dir / f"{service}.apidoc.json.gz")
+        paths, sha = read_tree(source_dir / f"{service}.apidoc.json.gz")
+        newest[service] = paths
+        doc: dict[str, Any] = {"service": service, "version": version, "source": source, "paths": paths}
+        if service == "pve":
+            doc["facts"] = NEWEST_PVE_FACTS
         out = DATA_DIR / f"{service}.api.json.gz"
-        out.write_bytes(data)
+        stats = write(out, doc, paths, sha)
         rows.append(
             f"| `{out.name}` | {product} | {version} | {source} | {stats['paths']} | {stats['ops']}"
             f" | `{stats['source_sha256']}` |"
         )
-        print(
-            f"{out.relative_to(REPO)}: {stats['paths']} paths, {stats['ops']} ops, "
-            f"{stats['json_bytes']} bytes JSON, {len(data)} bytes gz"
+    for release, spec in PVE_RELEASES.items():
+        paths, sha = read_tree(source_dir / f"pve-{release}.apidoc.json.gz")
+        out = DATA_DIR / f"pve-{release}.api.json.gz"
+        stats = write(out, release_doc(release, paths, newest["pve"]), paths, sha)
+        rows.append(
+            f"| `{out.name}` | Proxmox VE | {release} | {spec['source']} | {stats['paths']} | {stats['ops']}"
+            f" | `{stats['source_sha256']}` |"
         )
-    svcs = ", ".join(f"`{s}.api.json.gz`" for s in SERVICES)
-    notice = NOTICE_HEAD.format(svcs=svcs) + "\n".join(rows) + "\n" + NOTICE_TAIL
+    files = [f"`{s}.api.json.gz`" for s in SERVICES] + [f"`pve-{r}.api.json.gz`" for r in PVE_RELEASES]
+    notice = NOTICE_HEAD.format(svcs=", ".join(files)) + "\n".join(rows) + "\n" + NOTICE_RELEASES + NOTICE_TAIL
     (DATA_DIR / "APIDATA-NOTICE.md").write_text(notice, encoding="utf-8")
     return 0
 

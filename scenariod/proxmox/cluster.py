@@ -47,7 +47,6 @@ DEFAULT_STORAGES = [
     },
 ]
 
-DEFAULT_VERSION = {"version": "9.2.0", "release": "9.2", "repoid": "4a9b1f2c", "console": "xtermjs"}
 
 GUEST_TYPES = ("qemu", "lxc")
 
@@ -280,7 +279,16 @@ def cluster_nextid(call: Call) -> Any:
 @handles("GET", "/version", stable=True)
 def version(call: Call) -> Any:
     stored = call.store.get("/version")
-    return DEFAULT_VERSION if stored is MISSING else stored
+    if stored is not MISSING:
+        return stored
+    # The release served (an `api:` pin, else the newest) says what it reports: bundled facts.
+    api = call.scenario.api
+    return {
+        "version": api.facts["version"],
+        "release": api.version,
+        "repoid": api.facts["repoid"],
+        "console": "xtermjs",
+    }
 
 
 @handles("GET", "/nodes/{node}/status", stable=True)
@@ -296,6 +304,7 @@ def node_status(call: Call) -> Any:
     maxdisk, disk = int(node.get("maxdisk", 0)), int(node.get("disk", 0))
     cpus = int(node.get("maxcpu", 1))
     release = version(call)
+    kernel, build = call.scenario.api.facts["kernel"]
     return {
         "uptime": node.get("uptime", 0),
         "cpu": node.get("cpu", 0),
@@ -316,13 +325,13 @@ def node_status(call: Call) -> Any:
         "swap": {"total": 8 * GiB, "used": 0, "free": 8 * GiB},
         "rootfs": {"total": maxdisk, "used": disk, "free": maxdisk - disk, "avail": maxdisk - disk},
         "ksm": {"shared": 0},
-        "kversion": "Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 x86_64",
-        "pveversion": f"pve-manager/{release.get('version', '9.2.0')}/{release.get('repoid', '0')}",
+        "kversion": f"Linux {kernel} {build} x86_64",
+        "pveversion": f"pve-manager/{release.get('version', '0')}/{release.get('repoid', '0')}",
         "current-kernel": {
             "sysname": "Linux",
-            "release": "6.14.8-2-pve",
+            "release": kernel,
             "machine": "x86_64",
-            "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2",
+            "version": build,
         },
         "boot-info": {"mode": "efi", "secureboot": 0},
     }
