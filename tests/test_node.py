@@ -169,3 +169,24 @@ def test_certificate_info_is_the_certificate_served(tmp_path: Path, monkeypatch:
         info = running.client.get("/nodes/pve1/certificates/info").json()["data"]
         assert info[0]["fingerprint"].replace(":", "") == fingerprint
         assert info[0]["notbefore"] < time.time() < info[0]["notafter"] and info[0]["pem"].startswith("-----BEGIN")
+
+
+@pytest.mark.parametrize("name", ["pbs.yaml", "pdm.yaml"])
+def test_pbs_and_pdm_hosts_answer_the_shared_node_reads_as_fresh(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
+    for running in serving(SCENARIOS / name, tls=True, login=True):
+        c = running.client
+        for node in ("localhost", running.service.world.store.keys("/nodes")[0]):
+            sub = c.get(f"/nodes/{node}/subscription").json()["data"]
+            assert sub["status"] == "notfound" and "nextduedate" not in sub
+            assert abs(c.get(f"/nodes/{node}/time").json()["data"]["time"] - time.time()) < 5
+            assert c.get(f"/nodes/{node}/dns").json()["data"]["dns1"] == "192.0.2.1"
+        served = ssl.get_server_certificate(("127.0.0.1", running.service.port))
+        info = c.get("/nodes/localhost/certificates/info").json()["data"][0]
+        assert (
+            info["fingerprint"].replace(":", "") == hashlib.sha256(ssl.PEM_cert_to_DER_cert(served)).hexdigest().upper()
+        )
+        if name == "pbs.yaml":
+            disks = c.get("/nodes/localhost/disks/list").json()["data"]
+            assert [d["devpath"] for d in disks] == ["/dev/sda", "/dev/sdb", "/dev/sdc"]
+            assert {d["status"] for d in disks} == {"passed"}

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ..world import Call, World
 
 GiB = node_data.GiB
+ALL = ("pve", "pbs", "pdm")  # the node reads the three products share
+CERTIFICATE_FILES = {"pve": "pve-ssl.pem", "pbs": "proxy.pem", "pdm": "api.pem"}
 
 
 def _hex(seed: int, *parts: Any, length: int = 16) -> str:
@@ -62,7 +64,7 @@ def fill_node(store: StateStore, seed: int, name: str, index: int) -> None:
         store.setdefault((*base, "services", svc, "state"), store.get((*base, "services", svc)))
     leaves: dict[tuple[str, ...], Any] = {
         ("disks", "list"): _disks(seed, name),
-        ("subscription",): _subscription(seed, name),
+        ("subscription",): subscription(seed, name),
         ("apt", "versions"): _versions(),
         ("apt", "update"): _updates(),
         ("apt", "repositories"): _repositories(),
@@ -158,12 +160,13 @@ def _disks(seed: int, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def _subscription(seed: int, name: str) -> dict[str, Any]:
+def subscription(seed: int, name: str, product: str = "pve") -> dict[str, Any]:
+    """No subscription key: what `GET .../subscription` answers on a fresh install."""
     return {
         "status": "notfound",
         "message": "There is no subscription key",
         "serverid": _hex(seed, "serverid", name, length=32).upper(),
-        "url": "https://www.proxmox.com/en/proxmox-virtual-environment/pricing",
+        "url": node_data.PRICING_URLS[product],
         "sockets": 1,
     }
 
@@ -276,7 +279,7 @@ def _report(name: str) -> str:
 # --- what moves with the clock -----------------------------------------------------------------
 
 
-@handles("GET", "/nodes/{node}/time")
+@handles("GET", "/nodes/{node}/time", ALL)
 def node_time(call: Call) -> Any:
     stored = call.store.get(("nodes", call.params["node"], "time"))
     zone = stored.get("timezone") if isinstance(stored, dict) else None
@@ -336,6 +339,8 @@ def node_rrddata(call: Call) -> Any:
 def _log_lines(call: Call, count: int) -> list[str]:
     """The last `count` lines of the node's log, one a minute up to now."""
     name = call.params["node"]
+    if name == "localhost":  # PBS and PDM: the host itself
+        name = next((k for k in call.store.keys("/nodes") if k != "localhost"), name)
     now = int(clock(call.world)) // 60 * 60
     lines = []
     for i in range(count):
@@ -347,7 +352,7 @@ def _log_lines(call: Call, count: int) -> list[str]:
     return lines
 
 
-@handles("GET", "/nodes/{node}/syslog")
+@handles("GET", "/nodes/{node}/syslog", ALL)
 def node_syslog(call: Call) -> Any:
     start = int(call.args.get("start", 0) or 0)
     limit = int(call.args.get("limit", 50) or 50)
@@ -355,7 +360,7 @@ def node_syslog(call: Call) -> Any:
     return [{"n": start + i + 1, "t": line} for i, line in enumerate(lines)]
 
 
-@handles("GET", "/nodes/{node}/journal")
+@handles("GET", "/nodes/{node}/journal", ALL)
 def node_journal(call: Call) -> Any:
     count = int(call.args.get("lastentries", 50) or 50)
     return _log_lines(call, min(count, 500))
@@ -364,7 +369,7 @@ def node_journal(call: Call) -> Any:
 # --- the certificate the scenario serves -------------------------------------------------------
 
 
-@handles("GET", "/nodes/{node}/certificates/info", stable=True)
+@handles("GET", "/nodes/{node}/certificates/info", ALL, stable=True)
 def certificates_info(call: Call) -> Any:
     stored = call.store.get(("nodes", call.params["node"], "certificates", "info"))
     if stored is not MISSING:
@@ -377,7 +382,7 @@ def certificates_info(call: Call) -> Any:
 
         _, cert_file, _ = ensure_certificate(listen.host or "127.0.0.1")
         pem_file = str(cert_file)
-    return [_certificate(pem_file)]
+    return [{**_certificate(pem_file), "filename": CERTIFICATE_FILES[call.scenario.service]}]
 
 
 @lru_cache(maxsize=8)
@@ -398,7 +403,6 @@ def _certificate(pem_file: str) -> dict[str, Any]:
         names = []
     key = cert.public_key()
     return {
-        "filename": "pve-ssl.pem",
         "fingerprint": ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256())),
         "subject": _openssl_name(cert.subject),
         "issuer": _openssl_name(cert.issuer),

@@ -16,6 +16,11 @@ BRIDGE = "vmbr0"
 NETWORK = {"prefix": "192.0.2", "gateway": "192.0.2.1", "netmask": "255.255.255.0", "bits": 24, "first_host": 10}
 DNS = {"search": "example.com", "dns1": "192.0.2.1", "dns2": "1.1.1.1"}
 DOMAIN = "example.com"
+PRICING_URLS = {
+    "pve": "https://www.proxmox.com/en/proxmox-virtual-environment/pricing",
+    "pbs": "https://www.proxmox.com/en/proxmox-backup-server/pricing",
+    "pdm": "https://www.proxmox.com/en/proxmox-datacenter-manager/pricing",
+}
 TIMEZONE = "Europe/Vienna"
 
 DISKS: tuple[dict[str, Any], ...] = (
@@ -210,3 +215,13 @@ LOG_UNITS: tuple[tuple[str, str], ...] = (
     ("systemd[1]", "Starting apt-daily.service - Daily apt download activities..."),
     ("kernel", "vmbr0: port 1(eno1) entered forwarding state"),
 )
+
+# A PBS host's disks as `GET /nodes/{node}/disks/list` shows them (its own schema).
+PBS_DISKS: tuple[dict[str, Any], ...] = (
+    {"name": "sda", "devpath": "/dev/sda", "disk-type": "ssd", "model": "Samsung SSD 870 EVO 500GB",
+     "vendor": "ATA", "size": 500107862016, "used": "partitions", "gpt": 1, "rpm": 0, "wearout": 2.0},
+    {"name": "sdb", "devpath": "/dev/sdb", "disk-type": "hdd", "model": "WDC WD80EFZZ-68BTXN0",
+     "vendor": "ATA", "size": 8001563222016, "used": "zfs", "gpt": 1, "rpm": 5400},
+    {"name": "sdc", "devpath": "/dev/sdc", "disk-type": "hdd", "model": "WDC WD80EFZZ-68BTXN0",
+     "vendor": "ATA", "size": 8001563222016, "used": "zfs", "gpt": 1, "rpm": 5400},
+)  # fmt: skip
