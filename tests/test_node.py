@@ -126,6 +126,18 @@ def test_time_rrddata_and_logs_move_with_the_clock(serve):
     later = s.client.get("/nodes/pve1/rrddata", params={"timeframe": "hour", "cf": "AVERAGE"}).json()["data"]
     assert later[-1]["time"] - hour[-1]["time"] in (3540, 3600, 3660)
 
+    # Guests and storages keep archives too: a running guest is busy, a stopped one idle.
+    guest = serve(
+        PLAIN + "  /nodes/pve1/qemu:\n    - {vmid: 100, name: web-01, status: running}\n"
+        "    - {vmid: 101, name: db-01, status: stopped}\n"
+    )
+    running = guest.client.get("/nodes/pve1/qemu/100/rrddata", params={"timeframe": "hour"}).json()["data"]
+    stopped = guest.client.get("/nodes/pve1/qemu/101/rrddata", params={"timeframe": "hour"}).json()["data"]
+    assert len(running) == 70 and any(p["cpu"] > 0 for p in running) and all(p["mem"] > 0 for p in running)
+    assert all(p["cpu"] == 0 and p["mem"] == 0 for p in stopped) and stopped[-1]["maxmem"] > 0
+    disk = guest.client.get("/nodes/pve1/storage/local/rrddata", params={"timeframe": "hour"}).json()["data"]
+    assert disk[-1]["total"] > disk[-1]["used"] > 0
+
     log = s.client.get("/nodes/pve1/syslog", params={"limit": 5}).json()["data"]
     assert [x["n"] for x in log] == [1, 2, 3, 4, 5] and all(" pve1 " in x["t"] for x in log)
     assert len(s.client.get("/nodes/pve1/journal", params={"lastentries": 7}).json()["data"]) == 7

@@ -4,7 +4,7 @@ Every node of the scenario (or the default `pve`) gets its NICs and `vmbr0`, dis
 subscription, packages and pending updates, repositories, services, PCI and USB devices,
 DNS and hosts, CPU models and machine types, and the appliance index, as state (so that
 writes such as `PUT .../dns` work as on any path, and anything the scenario seeds wins).
-What moves with the clock (time, rrddata, syslog, journal) is computed per request; the
+What moves with the clock (time, syslog, journal; rrddata in rrd.py) is computed per request; the
 certificate is the one the scenario serves. Ceph answers as a node where it is not
 installed until the scenario seeds it; HA status names only nodes that exist.
 """
@@ -22,6 +22,7 @@ from .. import generic, wire
 from ..state import MISSING
 from . import handles, node_data, prepares
 from .auth import clock
+from .rrd import wave
 
 if TYPE_CHECKING:
     from ..scenario import Scenario
@@ -292,50 +293,6 @@ def node_time(call: Call) -> Any:
     return {"timezone": zone, "time": now, "localtime": now + int(offset.total_seconds() if offset else 0)}
 
 
-# The RRD archives PVE keeps: seconds per point for each timeframe, 70 points each.
-RRD_STEPS = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800}
-RRD_POINTS = 70
-
-
-def _wave(seed: int, key: str, t: int) -> float:
-    """A value in [0, 1) for (series, instant): the same instant always the same value."""
-    digest = hashlib.blake2b(f"{seed}:{key}:{t}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") / 2**32
-
-
-@handles("GET", "/nodes/{node}/rrddata")
-def node_rrddata(call: Call) -> Any:
-    name = call.params["node"]
-    node = call.store.get(("nodes", name))
-    node = node if isinstance(node, dict) else {}
-    step = RRD_STEPS.get(str(call.args.get("timeframe", "hour")), 60)
-    last = int(clock(call.world)) // step * step
-    maxcpu = int(node.get("maxcpu", 8))
-    memtotal = int(node.get("maxmem", 32 * GiB))
-    roottotal = int(node.get("maxdisk", 100 * GiB))
-    out = []
-    for t in range(last - (RRD_POINTS - 1) * step, last + step, step):
-        w = _wave(call.scenario.seed, name, t)
-        out.append(
-            {
-                "time": t,
-                "cpu": round(0.02 + 0.1 * w, 6),
-                "maxcpu": maxcpu,
-                "iowait": round(0.002 * w, 6),
-                "loadavg": round(0.1 + maxcpu * 0.05 * w, 2),
-                "memtotal": memtotal,
-                "memused": int(memtotal * (0.2 + 0.1 * w)),
-                "swaptotal": 8 * GiB,
-                "swapused": 0,
-                "roottotal": roottotal,
-                "rootused": int(roottotal * 0.12),
-                "netin": round(2000 + 50000 * w, 2),
-                "netout": round(1000 + 20000 * w, 2),
-            }
-        )
-    return out
-
-
 def _log_lines(call: Call, count: int) -> list[str]:
     """The last `count` lines of the node's log, one a minute up to now."""
     name = call.params["node"]
@@ -345,7 +302,7 @@ def _log_lines(call: Call, count: int) -> list[str]:
     lines = []
     for i in range(count):
         t = now - (count - 1 - i) * 60
-        unit, text = node_data.LOG_UNITS[int(_wave(call.scenario.seed, "log", t) * len(node_data.LOG_UNITS))]
+        unit, text = node_data.LOG_UNITS[int(wave(call.scenario.seed, "log", t) * len(node_data.LOG_UNITS))]
         pid = 1000 + t % 5000
         stamp = time.strftime("%b %d %H:%M:%S", time.gmtime(t))
         lines.append(f"{stamp} {name} {unit.format(pid=pid)}: {text.format(pid2=pid + 1)}")
