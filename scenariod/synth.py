@@ -76,7 +76,7 @@ def _date(epoch: Maker) -> Maker:
 
 
 def _ipv4(r: random.Random, c: _Ctx) -> str:
-    return f"192.168.1.{r.randint(10, 250)}"
+    return f"192.0.2.{r.randint(10, 250)}"  # the node addresses' network (proxmox/node_data.py)
 
 
 def _ipv6(r: random.Random, c: _Ctx) -> str:
@@ -134,7 +134,7 @@ LOG_LINES = (
     "pveproxy[1520]: worker 1523 started",
     "pmxcfs[1190]: [status] notice: received log",
     "systemd[1]: Starting apt-daily.service - Daily apt download activities...",
-    "chronyd[980]: Selected source 192.168.1.1 (2.debian.pool.ntp.org)",
+    "chronyd[980]: Selected source 192.0.2.1 (2.debian.pool.ntp.org)",
     "kernel: vmbr0: port 2(tap100i0) entered forwarding state",
     "pvescheduler[2204]: starting task UPID:pve:000089AC:0012A3F1:6700A2B0:vzdump::root@pam:",
 )
@@ -172,7 +172,7 @@ FORMATS: dict[str, Maker] = {
     "pve-task-status-type": _choice("ok", "warning"),
     "pve-startup-order": _const("order=1"),
     "pve-vlan-id-or-range": _choice("10", "20", "100-200"),
-    "pve-ipv4-config": lambda r, c: f"ip={_ipv4(r, c)}/24,gw=192.168.1.1",
+    "pve-ipv4-config": lambda r, c: f"ip={_ipv4(r, c)}/24,gw=192.0.2.1",
     "ipv4": _ipv4,
     "ipv6": _ipv6,
     "ip": _ipv4,
@@ -262,17 +262,17 @@ NAMED: dict[str, Maker] = {
     "addr": _ipv4,
     "ip": _ipv4,
     "ipaddr": _ipv4,
-    "gateway": _const("192.168.1.1"),
+    "gateway": _const("192.0.2.1"),
     "gateway6": _const("fd00::1"),
     "netmask": _const("24"),
     "mask": _const("255.255.255.0"),
     "cidr": lambda r, c: f"{_ipv4(r, c)}/24",
-    "dns": _const("192.168.1.1"),
-    "dns1": _const("192.168.1.1"),
+    "dns": _const("192.0.2.1"),
+    "dns1": _const("192.0.2.1"),
     "search": _const("example.com"),
     "domain": _const("example.com"),
-    "host": _const("192.168.1.20"),
-    "server": _const("192.168.1.20"),
+    "host": _const("192.0.2.20"),
+    "server": _const("192.0.2.20"),
     "timezone": _const("Europe/Vienna"),
     "uuid": _uuid,
     "fsid": _uuid,
@@ -309,6 +309,8 @@ NAMED: dict[str, Maker] = {
     "journal": _log_line,
     "syslog": _log_line,
     "report": _text(REPORT),
+    "dump": _const("#cloud-config\nhostname: pve\nmanage_etc_hosts: true\n"),
+    "changelog": _const("pve-manager (9.2.0) trixie; urgency=medium\n\n  * update to 9.2.0\n"),
     "tos": _const("https://letsencrypt.org/documents/LE-SA-v1.5-February-24-2025.pdf"),
     "termsofservice": _const("https://letsencrypt.org/documents/LE-SA-v1.5-February-24-2025.pdf"),
     "remote": _choice("pve-main", "pbs-offsite"),
@@ -345,11 +347,11 @@ _WORDS: tuple[tuple[Callable[[str], bool], Maker], ...] = (
     (lambda n: "digest" in n or n.endswith(("sum", "hash")), _hex(256)),
     (lambda n: n.endswith(("-addr", "address", "-ip", "ipaddr")), _ipv4),
     (lambda n: n.endswith("cidr"), lambda r, c: f"{_ipv4(r, c)}/24"),
-    (lambda n: n.endswith("gateway"), _const("192.168.1.1")),
+    (lambda n: n.endswith("gateway"), _const("192.0.2.1")),
     (lambda n: n.endswith(("url", "uri")), _const("https://www.proxmox.com/")),
     (lambda n: n.endswith(("email", "mail")), _const("admin@example.com")),
     (lambda n: n.endswith(("node", "nodes")), _node),
-    (lambda n: n.endswith(("host", "hostname", "server")), _const("192.168.1.20")),
+    (lambda n: n.endswith(("host", "hostname", "server")), _const("192.0.2.20")),
     (lambda n: n.endswith("version"), _const("9.2.0")),
     (lambda n: n.endswith(("dir", "path")), _const("/var/lib/vz")),
     (lambda n: n.endswith(("pool", "pools")), _choice("production", "lab")),
@@ -376,6 +378,8 @@ _INT_NAMED: dict[str, Maker] = {
     "vlan": _choice(10, 20, 100),
     "mtu": _const(1500),
     "priority": _const(0),
+    "quorum-votes": _const(1),
+    "votes": _const(1),
 }
 _INT_BYTES = ("size", "bytes", "mem", "disk", "total", "used", "avail", "free", "swap", "netin", "netout")
 _INT_EPOCH = ("time", "date", "stamp", "epoch")
@@ -425,6 +429,8 @@ def _value(schema: dict[str, Any], r: random.Random, c: _Ctx, name: str | None, 
         if depth > 3:
             return []
         items = schema.get("items") or {}
+        if items.get("type", "object") == "object" and not items.get("properties"):
+            return []  # nothing declared of the items: an empty list, not `[{}, {}]`
         return [_value(items, r, c, name, depth + 1) for _ in range(r.randint(1, 3))]
     if kind == "integer":
         return _integer(schema, r, c, name)
