@@ -13,8 +13,10 @@ How a value is chosen, first rule that applies:
    a property-string format (a schema of its own) becomes `key=value,...`.
 4. the property's name (exact, then by its words: `...date` -> `YYYY-MM-DD`, `...time` on an
    integer -> a recent epoch, `devpath` -> `/dev/sdX`, `hwaddr` -> a `BC:24:11` MAC,
-   `size`/`used` -> bytes, `uuid`, `fingerprint`, `version`, `url`, `email`...); a node
-   field takes one of the scenario's own nodes. Array items are named by their array.
+   `size`/`used` -> bytes, `...time` on a string -> RFC 3339, `...schedule` -> a calendar
+   event, `uuid`, `fingerprint`, `version`, `url`, `email`...); a node field takes one of
+   the scenario's own nodes. Array items are named by their array; an array whose items
+   declare nothing is empty.
 5. a `pattern` that is a list of alternatives: one of them.
 6. the description (a date, an IP address, a path...).
 7. otherwise a plausible word (`default`, `main`...): never the field's name with digits.
@@ -73,6 +75,10 @@ def _epoch_future(r: random.Random, c: _Ctx) -> int:
 
 def _date(epoch: Maker) -> Maker:
     return lambda r, c: time.strftime("%Y-%m-%d", time.gmtime(epoch(r, c)))
+
+
+def _rfc3339(r: random.Random, c: _Ctx) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_epoch_past(r, c)))
 
 
 def _ipv4(r: random.Random, c: _Ctx) -> str:
@@ -344,6 +350,8 @@ _WORDS: tuple[tuple[Callable[[str], bool], Maker], ...] = (
     (lambda n: "mac" in n.split("-") or n.endswith("hwaddr"), _mac),
     (lambda n: any(w in n for w in ("next", "due", "expir", "notafter")) and "date" in n, _date(_epoch_future)),
     (lambda n: "date" in n, _date(_epoch_past)),
+    (lambda n: n.endswith("schedule"), _choice("daily", "02:00", "sat 03:30")),
+    (lambda n: n.endswith(("time", "timestamp")), _rfc3339),
     (lambda n: "digest" in n or n.endswith(("sum", "hash")), _hex(256)),
     (lambda n: n.endswith(("-addr", "address", "-ip", "ipaddr")), _ipv4),
     (lambda n: n.endswith("cidr"), lambda r, c: f"{_ipv4(r, c)}/24"),
