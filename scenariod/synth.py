@@ -575,7 +575,7 @@ def _from_description(text: str) -> Maker | None:
 
 def _property_string(fmt: dict[str, Any], r: random.Random, c: _Ctx) -> str:
     """A PVE property string (`key=value,...`) with the format's required keys."""
-    parts = []
+    parts: list[str] = []
     for key, sub in fmt.items():
         if not isinstance(sub, dict) or sub.get("optional") or sub.get("alias"):
             continue

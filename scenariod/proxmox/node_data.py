@@ -13,7 +13,12 @@ GiB = 1024**3
 # Physical NICs (the installer bridges the first into vmbr0) and the bridge's network.
 NICS = ("eno1", "eno2")
 BRIDGE = "vmbr0"
-NETWORK = {"prefix": "192.0.2", "gateway": "192.0.2.1", "netmask": "255.255.255.0", "bits": 24, "first_host": 10}
+NETWORK: dict[str, Any] = {
+    "prefix": "192.0.2",
+    "gateway": "192.0.2.1",
+    "bits": 24,
+    "first_host": 10,
+}
 DNS = {"search": "example.com", "dns1": "192.0.2.1", "dns2": "1.1.1.1"}
 DOMAIN = "example.com"
 PRICING_URLS = {
