@@ -198,7 +198,11 @@ def test_pbs_and_pdm_hosts_answer_the_shared_node_reads_as_fresh(name, tmp_path,
         assert (
             info["fingerprint"].replace(":", "") == hashlib.sha256(ssl.PEM_cert_to_DER_cert(served)).hexdigest().upper()
         )
+        apt = {p["Package"] for p in c.get("/nodes/localhost/apt/versions").json()["data"]}
+        assert ("proxmox-backup-server" if name == "pbs.yaml" else "proxmox-datacenter-manager") in apt
         if name == "pbs.yaml":
+            services = {u["service"]: u for u in c.get("/nodes/localhost/services").json()["data"]}
+            assert services["proxmox-backup-proxy"]["state"] == "running"
             disks = c.get("/nodes/localhost/disks/list").json()["data"]
             assert [d["devpath"] for d in disks] == ["/dev/sda", "/dev/sdb", "/dev/sdc"]
             assert {d["status"] for d in disks} == {"passed"}

@@ -59,15 +59,15 @@ def fill_node(store: StateStore, seed: int, name: str, index: int) -> None:
     """A fresh node's state under /nodes/{name}, where the scenario seeded none."""
     base = ("nodes", name)
     _fill_items(store, (*base, "network"), "iface", _network(store, name, index))
-    _fill_items(store, (*base, "services"), "service", _services())
+    _fill_items(store, (*base, "services"), "service", services(node_data.SERVICES))
     _fill_items(store, (*base, "hardware", "pci"), "id", [dict(d) for d in node_data.PCI_DEVICES])
     for svc in store.keys((*base, "services")):
         store.setdefault((*base, "services", svc, "state"), store.get((*base, "services", svc)))
     leaves: dict[tuple[str, ...], Any] = {
         ("disks", "list"): _disks(seed, name),
         ("subscription",): subscription(seed, name),
-        ("apt", "versions"): _versions(),
-        ("apt", "update"): _updates(),
+        ("apt", "versions"): versions(node_data.PACKAGES),
+        ("apt", "update"): updates(node_data.UPDATES),
         ("apt", "repositories"): _repositories(),
         ("hardware", "usb"): [dict(d) for d in node_data.USB_DEVICES],
         ("dns",): dict(node_data.DNS),
@@ -125,7 +125,8 @@ def _network(store: StateStore, name: str, index: int) -> list[dict[str, Any]]:
     return [*nics, bridge]
 
 
-def _services() -> list[dict[str, Any]]:
+def services(units: tuple[tuple[str, str, bool], ...]) -> list[dict[str, Any]]:
+    """systemd units as `GET /nodes/{node}/services` lists them."""
     return [
         {
             "service": svc,
@@ -135,7 +136,7 @@ def _services() -> list[dict[str, Any]]:
             "active-state": "active" if running else "inactive",
             "unit-state": "enabled" if running else "disabled",
         }
-        for svc, desc, running in node_data.SERVICES
+        for svc, desc, running in units
     ]
 
 
@@ -185,9 +186,10 @@ def _package(package: str, version: str, title: str) -> dict[str, Any]:
     }
 
 
-def _versions() -> list[dict[str, Any]]:
+def versions(packages: tuple[tuple[str, str, str], ...]) -> list[dict[str, Any]]:
+    """Installed packages as `GET /nodes/{node}/apt/versions` lists them."""
     out = []
-    for package, version, title in node_data.PACKAGES:
+    for package, version, title in packages:
         item = {**_package(package, version, title), "CurrentState": "Installed", "OldVersion": version}
         if package == "pve-manager":
             item["ManagerVersion"] = version
@@ -197,10 +199,11 @@ def _versions() -> list[dict[str, Any]]:
     return out
 
 
-def _updates() -> list[dict[str, Any]]:
+def updates(pending: tuple[tuple[str, str, str, str], ...]) -> list[dict[str, Any]]:
+    """Pending upgrades as `GET /nodes/{node}/apt/update` lists them."""
     return [
         {**_package(package, new, title), "OldVersion": old, "NotifyStatus": new}
-        for package, old, new, title in node_data.UPDATES
+        for package, old, new, title in pending
     ]
 
 

@@ -230,3 +230,36 @@ PBS_DISKS: tuple[dict[str, Any], ...] = (
     {"name": "sdc", "devpath": "/dev/sdc", "disk-type": "hdd", "model": "WDC WD80EFZZ-68BTXN0",
      "vendor": "ATA", "size": 8001563222016, "used": "zfs", "gpt": 1, "rpm": 5400},
 )  # fmt: skip
+
+# A PBS or PDM host: its address on the network above, its packages and (PBS) its services.
+REST_HOST_OCTET = {"pbs": 20, "pdm": 30}
+REST_PACKAGES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "pbs": (
+        ("proxmox-backup", "4.0.0", "Proxmox Backup Server metapackage"),
+        ("proxmox-backup-server", "4.0.16-1", "Proxmox Backup Server daemon with tools and GUI"),
+        ("proxmox-backup-client", "4.0.16-1", "Proxmox Backup Client tools"),
+        ("proxmox-kernel-6.14", "6.14.8-2", "Latest Proxmox Kernel Image"),
+        ("proxmox-widget-toolkit", "5.0.5", "Core Widgets and Mixins for Proxmox Web GUIs"),
+        ("zfsutils-linux", "2.3.4-pve1", "command-line tools to manage OpenZFS filesystems"),
+    ),
+    "pdm": (
+        ("proxmox-datacenter-manager", "1.0.1", "Proxmox Datacenter Manager API and daemon"),
+        ("proxmox-datacenter-manager-ui", "1.0.1", "Proxmox Datacenter Manager web interface"),
+        ("proxmox-kernel-6.14", "6.14.8-2", "Latest Proxmox Kernel Image"),
+        ("proxmox-widget-toolkit", "5.0.5", "Core Widgets and Mixins for Proxmox Web GUIs"),
+    ),
+}
+REST_UPDATES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "pbs": (("proxmox-backup-server", "4.0.16-1", "4.0.18-1", "Proxmox Backup Server daemon with tools and GUI"),),
+    "pdm": (("proxmox-datacenter-manager", "1.0.1", "1.0.2", "Proxmox Datacenter Manager API and daemon"),),
+}
+PBS_SERVICES: tuple[tuple[str, str, bool], ...] = (
+    ("chrony", "chrony, an NTP client/server", True),
+    ("postfix", "Postfix Mail Transport Agent (instance -)", True),
+    ("proxmox-backup", "Proxmox Backup API Server", True),
+    ("proxmox-backup-proxy", "Proxmox Backup API Proxy Server", True),
+    ("sshd", "OpenBSD Secure Shell server", True),
+    ("syslog", "System Logging Service", True),
+    ("systemd-journald", "Journal Service", True),
+    ("systemd-timesyncd", "Network Time Synchronization", False),
+)
