@@ -168,7 +168,8 @@ def test_ceph_refuses_until_seeded_and_ha_names_only_real_nodes(serve):
     assert seeded.client.get("/nodes/pve1/ceph/status").json()["data"]["health"]["status"] == "HEALTH_OK"
     ha = seeded.client.get("/cluster/ha/status/current").json()["data"]
     assert {e["node"] for e in ha} == {"pve1", "pve2"}
-    assert [e["id"] for e in ha if e["type"] == "lrm"] == ["lrm:pve1", "lrm:pve2"]
+    lrm = {e["node"]: e["status"] for e in ha if e["type"] == "lrm"}
+    assert lrm["pve1"].startswith("pve1 (active, ") and lrm["pve2"].startswith("pve2 (idle, ")
     service = next(e for e in ha if e["type"] == "service")
     assert service["sid"] == "vm:100" and service["node"] == "pve1" and service["state"] == "started"
 

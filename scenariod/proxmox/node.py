@@ -427,12 +427,14 @@ for _template in CEPH_READS:
 
 @handles("GET", "/cluster/ha/status/current")
 def ha_status(call: Call) -> Any:
-    """The HA stack's view: quorum, then (with resources) the master, each node's LRM and
-    each service, naming only nodes that exist."""
+    """The HA stack's view (PVE::API2::HA::Status): quorum as the local node sees it, then,
+    once resources exist, the CRM master, each node's LRM (busy with services: `active`, else
+    `idle`; an offline node's status is stale) and each service, naming only nodes that exist."""
     stored = call.store.get("/cluster/ha/status/current")
     if stored is not MISSING:
         return stored
-    nodes = call.store.items("/nodes")
+    store = call.store
+    nodes = store.items("/nodes")
     online = [n["node"] for n in nodes if n.get("status", "online") == "online"]
     local = online[0] if online else (nodes[0]["node"] if nodes else "pve")
     quorate = int(len(online) * 2 > len(nodes))
@@ -441,55 +443,47 @@ def ha_status(call: Call) -> Any:
             "id": "quorum",
             "type": "quorum",
             "node": local,
-            "status": "OK" if quorate else "No quorum on node",
+            "status": "OK" if quorate else f"No quorum on node '{local}'!",
             "quorate": quorate,
         }
     ]
-    resources = call.store.items("/cluster/ha/resources")
+    resources = store.items("/cluster/ha/resources")
     if not resources:
         return out
     now = int(clock(call.world))
-    out.append(
-        {
-            "id": "master",
-            "type": "master",
-            "node": local,
-            "status": f"{local} (active, {time.ctime(now)})",
-            "timestamp": now,
-        }
-    )
-    for n in nodes:
-        name = n["node"]
-        up = n.get("status", "online") == "online"
-        state = "active" if up else "old timestamp - dead?"
-        out.append(
-            {
-                "id": f"lrm:{name}",
-                "type": "lrm",
-                "node": name,
-                "status": f"{name} ({state}, {time.ctime(now)})",
-                "timestamp": now,
-            }
-        )
+    stamp = time.ctime(now)
+    services = []
     for res in resources:
         sid = str(res.get("sid", ""))
-        node = _guest_node(call.store, sid) or local
+        node = _guest_node(store, sid) or local
         state = str(res.get("state", "started"))
-        out.append(
+        services.append(
             {
                 "id": f"service:{sid}",
                 "type": "service",
                 "sid": sid,
                 "node": node,
+                "crm_state": state,
                 "state": state,
                 "request_state": state,
-                "crm_state": state,
                 "status": f"{sid} ({node}, {state})",
-                "max_restart": int(res.get("max_restart", 1)),
-                "max_relocate": int(res.get("max_relocate", 1)),
+                **{k: res[k] for k in ("group", "max_restart", "max_relocate", "failback", "comment") if k in res},
             }
         )
-    return out
+    busy = {s["node"] for s in services if s["state"] == "started"}
+    out.append(
+        {"id": "master", "type": "master", "node": local, "status": f"{local} (active, {stamp})", "timestamp": now}
+    )
+    for n in sorted(nodes, key=lambda n: n["node"]):
+        name = n["node"]
+        if n.get("status", "online") != "online":
+            state = "old timestamp - dead?"
+        else:
+            state = "active" if name in busy else "idle"
+        out.append(
+            {"id": f"lrm:{name}", "type": "lrm", "node": name, "status": f"{name} ({state}, {stamp})", "timestamp": now}
+        )
+    return out + sorted(services, key=lambda s: s["sid"])
 
 
 def _guest_node(store: StateStore, sid: str) -> str | None:
