@@ -60,7 +60,7 @@ def _get(call: Call) -> Any:
         return with_digest(call.op.returns, stored, call.scenario.service)
     if node.kind == "index":
         return [{node.index_field: seg} for seg in node.literal_children]
-    value = synth.generate(call.op.returns, call.scenario.seed, join(segs), call.params)
+    value = synth.generate(call.op.returns, call.scenario.seed, join(segs), call.params, store.keys("/nodes"))
     store.set(segs, value)
     # The digest of the value as kept, so that the first answer's digest guards an update too.
     return with_digest(call.op.returns, value, call.scenario.service)
@@ -195,7 +195,11 @@ def _update(call: Call) -> Effect:
         if node.param is not None:
             raise _missing_item(node, segs, call.params)
         get = node.ops.get("GET")
-        current = synth.generate(get.returns, call.scenario.seed, join(segs), call.params) if get else {}
+        current = (
+            synth.generate(get.returns, call.scenario.seed, join(segs), call.params, store.keys("/nodes"))
+            if get
+            else {}
+        )
     _check_digest(call, current)
     fields = _fields(call)
     removed = _delete_list(call.args.get("delete"))
@@ -260,7 +264,9 @@ def _finish(call: Call, effect: Effect | None) -> Any:
     returns = call.op.returns
     if not returns or returns.get("type") in (None, "null"):
         return None
-    return synth.generate(returns, call.scenario.seed, f"{call.method} {call.path}", call.params)
+    return synth.generate(
+        returns, call.scenario.seed, f"{call.method} {call.path}", call.params, call.store.keys("/nodes")
+    )
 
 
 def task_id_for(call: Call) -> str:

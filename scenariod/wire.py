@@ -165,6 +165,9 @@ def already_exists(collection_template: str, key: str, params: dict[str, str]) -
     return ApiError(500, f"{noun} '{key}' already exists")
 
 
+# PVE::Ceph::Tools::check_ceph_installed, on a node where Ceph was never installed.
+CEPH_NOT_INSTALLED = "binary not installed: /usr/bin/ceph-mon"
+
 DIGEST_MISMATCH = ApiError(500, "checksum mismatch (file change by other user?)")
 
 # The hash behind a configuration's `digest`: PVE hands out SHA-1 (40 hex digits); PBS and PDM

@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
         "gcpause",
         "fastload",
         "cache",
+        "tls",  # the certificate files: node views read the served certificate's fingerprint
         "apidesc",
         "params",  # below apidesc: an Operation compiles its validator on first use
         "scenario",  # the model, and the loading that checks files against apidesc
@@ -48,7 +49,19 @@ LAYERS: list[set[str]] = [
     },
     {"matching", "faults"},
     {"generic", "synth", "proxmox", "openapi", "runtime"},
-    {"server", "reload", "control", "verify", "reqlog", "tls", "cli", "pytest_plugin", "__main__", "fleet", "workers"},
+    {
+        "server",
+        "reload",
+        "control",
+        "verify",
+        "reqlog",
+        "cli",
+        "pytest_plugin",
+        "__main__",
+        "fleet",
+        "workers",
+        "apidiff",
+    },
 ]
 
 LAYER_OF = {unit: n for n, units in enumerate(LAYERS) for unit in units}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import httpx
@@ -191,3 +192,48 @@ def test_prometheus_pve_exporter_scrapes_the_cluster(https):
     assert 'pve_version_info{release="9.2"' in text
     assert 'pve_memory_size_bytes{id="qemu/100"} 2.147483648e+09' in text
     assert "pve_storage_info" in text or 'pve_disk_size_bytes{id="storage/pve1/local"}' in text
+
+
+def _is_pve(path) -> bool:
+    found = re.search(r"^service:\s*(\w+)", path.read_text(), re.M)
+    return found is None or found.group(1) == "pve"
+
+
+PVE_SCENARIOS = sorted(p for p in SCENARIOS.rglob("*.yaml") if _is_pve(p))
+
+
+@pytest.mark.parametrize("path", PVE_SCENARIOS, ids=lambda p: str(p.relative_to(SCENARIOS)))
+def test_prometheus_pve_exporter_scrapes_every_pinned_scenario(path, tmp_path, monkeypatch):
+    """Every collector of the exporter over every pinned PVE scenario: no exception, no label value
+    that looks generated, and only guests that exist (and no job covers) as not backed up."""
+    from pve_exporter.collector import CollectorsOptions, collect_pve
+
+    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
+    options = CollectorsOptions(
+        status=True,
+        version=True,
+        subscription=True,
+        node=True,
+        cluster=True,
+        resources=True,
+        backup_info=True,
+        config=True,
+        replication=True,
+        qdevice=True,
+    )
+    for running in serving(path, tls=True, login=True):
+        local = next(e["name"] for e in running.client.get("/cluster/status").json()["data"] if e.get("local"))
+        config = {"user": "root@pam", "password": "secret", "verify_ssl": running.ca_file, "port": _port(running)}
+        text = collect_pve(config, "127.0.0.1", cluster=True, node=local, options=options).decode()
+        labels = re.findall(r'(\w+)="([^"]*)"', text)
+        assert labels
+        generated = [f"{k}={v}" for k, v in labels if re.fullmatch(rf"{re.escape(k)}\d+", v, re.I)]
+        assert not generated, generated
+        guests = {
+            f"{r['type']}/{r['vmid']}"
+            for r in running.client.get("/cluster/resources", params={"type": "vm"}).json()["data"]
+        }
+        not_backed_up = set(re.findall(r'pve_not_backed_up_info\{id="([^"]+)"\}', text))
+        assert not_backed_up <= guests, not_backed_up - guests
+        assert f'pve_up{{id="node/{local}"}} 1.0' in text
+        assert 'pve_subscription_status{id="node/' in text

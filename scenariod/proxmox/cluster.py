@@ -335,3 +335,39 @@ def node_status(call: Call) -> Any:
         },
         "boot-info": {"mode": "efi", "secureboot": 0},
     }
+
+
+@handles("GET", "/cluster/backup-info/not-backed-up", stable=True)
+def not_backed_up(call: Call) -> Any:
+    """The guests no backup job includes (PVE::API2::BackupInfo): every guest that exists, less
+    those a job takes by `all` (minus `exclude`, within its `node`), `vmid` or `pool`."""
+    store = call.store
+    stored = store.get("/cluster/backup-info/not-backed-up")
+    if stored is not MISSING:
+        return stored
+    jobs = [j for j in store.items("/cluster/backup") if j.get("type", "vzdump") == "vzdump"]
+    out = []
+    for node, kind, item in guests(store):
+        vmid = str(item.get("vmid"))
+        if not any(_job_includes(store, job, node, vmid, item) for job in jobs):
+            out.append({"type": kind, "vmid": int(vmid), "name": item.get("name", "")})
+    return sorted(out, key=lambda e: e["vmid"])
+
+
+def _job_includes(store: StateStore, job: dict[str, Any], node: str, vmid: str, item: dict[str, Any]) -> bool:
+    if job.get("node") and job["node"] != node:
+        return False
+    if int(job.get("all", 0) or 0):
+        return vmid not in _id_list(job.get("exclude"))
+    if vmid in _id_list(job.get("vmid")):
+        return True
+    pool = job.get("pool")
+    if not pool:
+        return False
+    members = store.get(("pools", str(pool)))
+    listed = members.get("members", []) if isinstance(members, dict) else []
+    return item.get("pool") == pool or any(str(m.get("vmid")) == vmid for m in listed if isinstance(m, dict))
+
+
+def _id_list(value: Any) -> set[str]:
+    return {v.strip() for v in str(value or "").replace(";", ",").split(",") if v.strip()}

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import generic, wire
+from ..clock import clock
 from ..state import MISSING
 from ..tasks import TaskRequest
 from . import falls_back, handles, prepares
-from .auth import clock, create_user
+from .auth import create_user
 
 if TYPE_CHECKING:
     from ..scenario import Scenario

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import generic, wire
+from ...clock import clock
 from ...state import MISSING
 from ...tasks import TaskRequest
 from .. import handles, prepares
-from ..auth import clock
 from ..restserver import MiB, hostname, rrd_points, worker
 from .model import (
     KEEP_OPTIONS,

@@ -6,8 +6,8 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from ... import wire
+from ...clock import clock
 from .. import handles
-from ..auth import clock
 from ..restserver import (
     truthy,
 )
