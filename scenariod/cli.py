@@ -297,7 +297,7 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
         from .reload import watch
 
         background.append(asyncio.create_task(watch(services, reset=args.reset_on_reload, stop_event=stop)))
-    if tui:
+    if isinstance(log, LiveLog):
         background.append(asyncio.create_task(log.run(stop)))
     try:
         await stop.wait()

@@ -256,7 +256,7 @@ def _finish(call: Call, effect: Effect | None) -> Any:
             node=call.params.get("node") or first_node(call.store),
             type=task_type_for(call.method, call.node.path),
             id=task_id_for(call),
-            user=call.user,
+            user=call.actor,
             effect=effect,
         )
     if effect is not None:

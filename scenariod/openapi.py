@@ -150,7 +150,7 @@ def _security(op: Operation) -> list[dict[str, list[str]]] | None:
     if (op.permissions or {}).get("user") == "world":
         return []
     writes = op.method != "GET"
-    ticket = {"ticket": [], "csrf": []} if writes else {"ticket": []}
+    ticket: dict[str, list[str]] = {"ticket": [], "csrf": []} if writes else {"ticket": []}
     if not op.allowtoken:
         return [ticket]
     return [ticket, {"token": []}] if writes else None

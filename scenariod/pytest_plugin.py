@@ -231,6 +231,7 @@ class SubprocessServer(ScenariodServer):
     """`scenariod run FILE --port 0` in a child process; its log goes to a file."""
 
     mode = "subprocess"
+    log_file: Path
 
     def __init__(self, path: Path, http: bool, log_dir: Path, api: str | None = None) -> None:
         from .scenario import load_scenario

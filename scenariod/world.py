@@ -142,7 +142,7 @@ class Call:
     segments: list[str]
     params: dict[str, str]
     request: Request
-    user: str = "root@pam"
+    user: str | None = "root@pam"  # None: nobody authenticated (auth is off)
     args: dict[str, Any] = field(default_factory=dict)
     as_task: bool = False  # a scenario `tasks` rule matched: answer with a UPID whatever the op
 
@@ -153,3 +153,8 @@ class Call:
     @property
     def path(self) -> str:
         return self.request.path
+
+    @property
+    def actor(self) -> str:
+        """Whom a task or a new object is attributed to: the caller, or root@pam with auth off."""
+        return self.user or "root@pam"

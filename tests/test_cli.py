@@ -34,9 +34,10 @@ def test_check_reports_file_line_column(tmp_path):
     result = scenariod("check", str(bad))
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert any(l.startswith(f"{bad}:4:3: ") and "did you mean /nodes/{node}/qemu" in l for l in lines), lines
+    assert any(line.startswith(f"{bad}:4:3: ") and "did you mean /nodes/{node}/qemu" in line for line in lines), lines
     assert any(
-        l.startswith(f"{bad}:7:12: ") and "`delay: soon` is not a duration; write 250ms, 2s or 1m" in l for l in lines
+        line.startswith(f"{bad}:7:12: ") and "`delay: soon` is not a duration; write 250ms, 2s or 1m" in line
+        for line in lines
     ), lines
 
 

@@ -151,7 +151,7 @@ def test_a_saved_edit_is_served_within_300ms(watched):
     running = watched(scenario("0"))
     reloads = running.service.reloads
     times = []
-    for i, (how, save) in enumerate(list(SAVES.items()) * 3, start=1):
+    for i, (_how, save) in enumerate(list(SAVES.items()) * 3, start=1):
         times.append(save_and_time(running.client, running.file, scenario(str(i)), str(i), save))
     assert running.service.reloads >= reloads + len(times)
     assert running.service.last_error is None

@@ -255,7 +255,7 @@ def create_user(call: Call) -> None:
 
 @handles("PUT", "/access/password", ("pve", "pbs", "pdm"))
 def change_password(call: Call) -> None:
-    userid = str(call.args.get("userid", call.user))
+    userid = str(call.args.get("userid", call.actor))
     if call.store.get(("access", "users", userid)) is MISSING:
         raise wire.ApiError(500, wire.pve_user_missing(userid))
     call.world.secrets["passwords"][userid] = str(call.args.get("password", ""))

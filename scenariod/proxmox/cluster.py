@@ -72,7 +72,7 @@ def default_cluster(world: World, scenario: Scenario) -> None:
         store.set(("nodes", name), filled)
     if not store.keys("/storage") and "/storage" not in scenario.state:
         for item in DEFAULT_STORAGES:
-            store.set(("storage", item["storage"]), dict(item))
+            store.set(("storage", str(item["storage"])), dict(item))
     sync_node_storage(store)
 
 

@@ -216,7 +216,7 @@ def _task(
         node=node,
         type=wire.TASK_TYPES.get((call.method, call.node.path), "qmtask"),
         id=str(vmid if vmid is not None else own),
-        user=call.user or "root@pam",
+        user=call.actor,
         effect=effect,
         error=error,
         log=log or [],

@@ -441,7 +441,7 @@ def worker(
         node=hostname(call.store),
         type=task_type,
         id=worker_id,
-        user=call.user or "root@pam",
+        user=call.actor,
         effect=effect,
         log=list(log or []),
         error=error,
