@@ -165,6 +165,36 @@ def already_exists(collection_template: str, key: str, params: dict[str, str]) -
     return ApiError(500, f"{noun} '{key}' already exists")
 
 
+# PVE HA resources (pve-ha-manager: PVE::HA::Config::parse_sid, PVE::API2::HA::Resources,
+# PVE::HA::Resources::PVEVM/PVECT->exists).
+HA_TYPES = {"vm": "qemu", "ct": "lxc"}  # an HA service type and the guest type it manages
+
+
+def ha_sid_unparsable(sid: str) -> ApiError:
+    return ApiError(500, f"unable to parse service id '{sid}'")
+
+
+def ha_vmid_unknown(vmid: str) -> ApiError:
+    return ApiError(500, f"unable to detect SID from VMID - VM/CT {vmid} does not exist")
+
+
+def ha_guest_missing(sid: str) -> ApiError:
+    return ApiError(500, f"resource '{sid}' does not exist in cluster")
+
+
+def ha_guest_wrong_type(sid: str, vmid: str) -> ApiError:
+    what = "a VM" if sid.startswith("vm:") else "a container"
+    return ApiError(500, f"resource '{sid}' - guest with ID {vmid} is not {what}")
+
+
+def ha_already_defined(sid: str) -> ApiError:
+    return ApiError(500, f"resource ID '{sid}' already defined")
+
+
+def ha_not_managed(sid: str) -> ApiError:
+    return ApiError(500, f"cannot delete service '{sid}', not HA managed!")
+
+
 # PVE::Ceph::Tools::check_ceph_installed, on a node where Ceph was never installed.
 CEPH_NOT_INSTALLED = "binary not installed: /usr/bin/ceph-mon"
 

@@ -137,6 +137,11 @@ def find_guest(store: StateStore, vmid: Any) -> tuple[str, str] | None:
 
 def resources(store: StateStore) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    # HA-managed guests show their requested HA state (`vm:100` -> guest 100)
+    hastate = {
+        str(ha.get("sid", "")).partition(":")[2]: ha.get("state", "started")
+        for ha in store.items("/cluster/ha/resources")
+    }
     for node in store.items("/nodes"):
         name = node["node"]
         online = node.get("status") == "online"
@@ -182,6 +187,8 @@ def resources(store: StateStore) -> list[dict[str, Any]]:
         for optional in ("pool", "tags", "lock", "hastate"):
             if item.get(optional) not in (None, ""):
                 entry[optional] = item[optional]
+        if str(vmid) in hastate:
+            entry["hastate"] = hastate[str(vmid)]
         out.append(entry)
     for node in store.keys("/nodes"):
         for st in store.items(("nodes", node, "storage")):
