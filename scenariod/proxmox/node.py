@@ -52,11 +52,41 @@ def node_address(index: int) -> str:
 def default_nodes(world: World, scenario: Scenario) -> None:
     store = world.store
     for index, name in enumerate(store.keys("/nodes")):
-        fill_node(store, scenario.seed, name, index)
+        fill_node(store, scenario.seed, name, index, scenario.api.facts)
 
 
-def fill_node(store: StateStore, seed: int, name: str, index: int) -> None:
+def release_packages(facts: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """The package list with the served release's manager, meta package and kernel.
+
+    The other packages keep the versions of the newest release (node_data.PACKAGES).
+    """
+    version = str(facts.get("version", "9.2.0"))
+    kernel = str(facts.get("kernel", ["6.14.8-2-pve"])[0]).removesuffix("-pve")
+    major, minor = version.replace("-", ".").split(".")[:2]
+    series = ".".join(kernel.split(".")[:2])
+    kernel_package = f"pve-kernel-{series}" if int(major) < 8 else f"proxmox-kernel-{series}"
+    meta = f"{major}.{minor}-1" if int(major) < 8 else f"{major}.{minor}.0"
+    own = (
+        ("proxmox-ve", meta, "Proxmox Virtual Environment"),
+        ("pve-manager", version, "Proxmox Virtual Environment Management Tools"),
+        (kernel_package, kernel, "Latest Proxmox Kernel Image"),
+    )
+    replaced = {"proxmox-ve", "pve-manager"}
+    return own + tuple(p for p in node_data.PACKAGES if p[0] not in replaced and "kernel" not in p[0])
+
+
+def release_updates(facts: dict[str, Any]) -> tuple[tuple[str, str, str, str], ...]:
+    """Pending upgrades: the next point release of the manager, and node_data's others."""
+    version = str(facts.get("version", "9.2.0"))
+    head, sep, last = version.rpartition("-" if "-" in version else ".")
+    following = f"{head}{sep}{int(last) + 1}" if last.isdigit() else version
+    own = ("pve-manager", version, following, "Proxmox Virtual Environment Management Tools")
+    return (own, *(u for u in node_data.UPDATES if u[0] != "pve-manager"))
+
+
+def fill_node(store: StateStore, seed: int, name: str, index: int, facts: dict[str, Any] | None = None) -> None:
     """A fresh node's state under /nodes/{name}, where the scenario seeded none."""
+    facts = facts or {}
     base = ("nodes", name)
     _fill_items(store, (*base, "network"), "iface", _network(store, name, index))
     _fill_items(store, (*base, "services"), "service", services(node_data.SERVICES))
@@ -66,8 +96,8 @@ def fill_node(store: StateStore, seed: int, name: str, index: int) -> None:
     leaves: dict[tuple[str, ...], Any] = {
         ("disks", "list"): _disks(seed, name),
         ("subscription",): subscription(seed, name),
-        ("apt", "versions"): versions(node_data.PACKAGES),
-        ("apt", "update"): updates(node_data.UPDATES),
+        ("apt", "versions"): versions(release_packages(facts), str(facts.get("kernel", ["6.14.8-2-pve"])[0])),
+        ("apt", "update"): updates(release_updates(facts)),
         ("apt", "repositories"): _repositories(),
         ("hardware", "usb"): [dict(d) for d in node_data.USB_DEVICES],
         ("dns",): dict(node_data.DNS),
@@ -186,15 +216,15 @@ def _package(package: str, version: str, title: str) -> dict[str, Any]:
     }
 
 
-def versions(packages: tuple[tuple[str, str, str], ...]) -> list[dict[str, Any]]:
-    """Installed packages as `GET /nodes/{node}/apt/versions` lists them."""
+def versions(packages: tuple[tuple[str, str, str], ...], kernel: str = "") -> list[dict[str, Any]]:
+    """Installed packages as `GET /nodes/{node}/apt/versions` lists them (`kernel`: the running one)."""
     out = []
     for package, version, title in packages:
         item = {**_package(package, version, title), "CurrentState": "Installed", "OldVersion": version}
         if package == "pve-manager":
             item["ManagerVersion"] = version
         if package == "proxmox-ve":
-            item["RunningKernel"] = "6.14.8-2-pve"
+            item["RunningKernel"] = kernel
         out.append(item)
     return out
 
