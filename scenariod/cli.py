@@ -10,12 +10,13 @@ import signal
 import sys
 from importlib import resources
 
-from . import __version__, wire
+from . import __version__, filelimits, wire
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    filelimits.apply_options(args)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -41,10 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--journal-size", type=int, help="requests kept in the journal (default: limits.journal)")
     run.add_argument("--task-limit", type=int, help="tasks kept per world (default: limits.tasks)")
+    filelimits.add_options(run)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
     check.add_argument("files", nargs="+", metavar="FILE")
+    filelimits.add_options(check)
     check.set_defaults(func=cmd_check)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")

@@ -19,13 +19,14 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
 
-from . import __version__
+from . import __version__, filelimits
 from .journal import CONTROL, Entry, Journal
 from .matching import _match_path
 from .scenario import ScenarioInvalid, parse_duration, parse_scenario
@@ -217,7 +218,7 @@ async def scenario_info(ctl: Ctl) -> web.StreamResponse:
             "tls": bool(service.tls),
             "ca_file": service.ca_file,
             "expectations": len(s.expect),
-            "limits": {"journal": s.limits.journal, "tasks": s.limits.tasks, "sessions": s.limits.sessions},
+            "limits": {**asdict(s.limits), "file": asdict(filelimits.current())},
             "reloads": service.reloads,
             "last_error": service.last_error,
             "text": s.text,

@@ -218,7 +218,7 @@ def _keep_client_changes(
 def retarget(world: World, scenario: Scenario) -> None:
     """Point a World's scenario-derived parts at the new scenario; its cached views go stale."""
     world.tasks.scenario = scenario
-    world.journal.resize(scenario.limits.journal)
+    world.journal.apply(scenario.limits)
     world.fault_counts.clear()  # the fault rules were recompiled: `times`/`after` start over
     world.store.touch()  # a new generation: every cached view is built again
 
@@ -271,7 +271,7 @@ def apply(service: Service, prepared: Prepared) -> None:
             old_world.tasks.cancel_all()
             world = World(scenario, old_world.name)
             world.journal = old_world.journal  # the request history is not state: it stays
-            world.journal.resize(scenario.limits.journal)
+            world.journal.apply(scenario.limits)
             return world
 
         service.world = fresh(service.world)

@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from .server import Runtime
 
 
-MAX_ANSWERS = 4096  # replayable answers kept per world
-MAX_ANSWER_BYTES = 64 << 20  # and their encoded size
-
-
 @dataclass(slots=True)
 class Answer:
     """An encoded GET answer, replayed for identical repeats while nothing it depends on changed.
@@ -53,7 +49,7 @@ class World:
         self.name = name
         self.store = StateStore()
         self.fault_counts: dict[int, int] = {}
-        self.journal = Journal(scenario.limits.journal)
+        self.journal = Journal(scenario.limits)
         self.tasks = TaskRegistry(scenario)
         self.options = jmespath_options(self.read)
         self.cache: dict[Any, tuple[int, Any]] = {}
@@ -81,7 +77,8 @@ class World:
 
     def keep_answer(self, key: Hashable, answer: Answer) -> None:
         """Remember a replayable answer; past the bounds, forget them all (they are cheap to redo)."""
-        if len(self.answers) >= MAX_ANSWERS or self._answer_bytes + len(answer.payload) > MAX_ANSWER_BYTES:
+        limits = answer.runtime.scenario.limits  # limits.answers and limits.answer_bytes
+        if len(self.answers) >= limits.answers or self._answer_bytes + len(answer.payload) > limits.answer_bytes:
             self.answers.clear()
             self._answer_bytes = 0
         replaced = self.answers.get(key)
