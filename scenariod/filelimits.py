@@ -135,7 +135,7 @@ def _check_stat(st: os.stat_result, limits: FileLimits) -> None:
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
         raise Refused(1, 1, f"{kind}, not a regular file: a scenario is read from a regular file")
     if st.st_size > limits.file_bytes:
-        raise Refused(1, 1, _bound("file_bytes", limits.file_bytes, f"the file is too large ({st.st_size:,} bytes)"))
+        raise Refused(1, 1, _bound("file_bytes", limits.file_bytes, f"the file is too large: {st.st_size:,} bytes"))
 
 
 def refusal(text: str) -> tuple[int, int, str] | None:
