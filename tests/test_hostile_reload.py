@@ -1,0 +1,54 @@
+"""A hostile file saved over a served scenario (filelimits.py): the reload is refused at its
+line in under a second, the last good version keeps serving, /health answers throughout,
+restoring the good file works, and SIGTERM still stops the process."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from test_reload import Cli, cli, save_by_rename, save_in_place, scenario, served_version, wait_for  # noqa: F401
+
+CORPUS = Path(__file__).resolve().parent / "bad_scenarios"
+
+
+def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "scenario.yaml"
+    c = cli(scenario("1"))
+    assert served_version(c.client) == "1"
+    health_url = c.api.replace("/api2/json", "/health")
+    slowest: list[float] = []
+    stop = threading.Event()
+
+    def poll_health() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                assert client.get(health_url).status_code == 200
+                slowest.append(time.monotonic() - started)
+                time.sleep(0.01)
+
+    poller = threading.Thread(target=poll_health, daemon=True)
+    poller.start()
+    try:
+        anchors = (CORPUS / "hostile-billion-laughs.yaml").read_text().split("x-bomb:", 1)[1]
+        bomb = scenario("2") + "x-bomb:" + anchors  # 10^13 nodes, expanded, from 1 KB
+        line = next(n for n, x in enumerate(bomb.splitlines(), start=1) if x.startswith("  a6:"))
+        saved = time.monotonic()
+        save_by_rename(path, bomb)
+        wait_for(lambda: any("ERROR reload refused" in x for x in c.lines), timeout=10)
+        assert time.monotonic() - saved < 5
+        wait_for(lambda: any(f"{path}:" in x and "--max-yaml-nodes" in x for x in c.lines))
+        refusal = next(x.strip() for x in c.lines if f"{path}:" in x and "--max-yaml-nodes" in x)
+        assert refusal.startswith(f"{path}:{line}:")  # at the alias that crosses 5,000,000 nodes
+        assert served_version(c.client) == "1"  # the last good version serves on
+        save_in_place(path, scenario("3"))  # restoring a good file works
+        wait_for(lambda: served_version(c.client) == "3", timeout=10)
+    finally:
+        stop.set()
+        poller.join(10)
+    assert slowest and max(slowest) < 1.0, max(slowest)
+    assert c.stop() == 0  # SIGTERM stops it
+    assert c.lines[-1] == "scenariod: stopped"
