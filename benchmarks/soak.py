@@ -88,18 +88,19 @@ async def drive(url: str, pid: int, total: int, concurrency: int, deadline: floa
                     await r.read()
                     statuses[r.status] = statuses.get(r.status, 0) + 1
                 done += 1
-                if done % 10_000 == 0:
+                n = done  # this request's number: other workers count on while this one awaits
+                if n % step == 0:
+                    samples.append(
+                        {"requests": n, "seconds": round(time.monotonic() - started, 1), "rss_kib": rss_kib(pid)}
+                    )
+                    last = samples[-1]
+                    line = f"  {n:>9,} requests  {last['seconds']:>7.1f} s  RSS {last['rss_kib'] / 1024:.1f} MiB"
+                    print(line, file=sys.stderr, flush=True)
+                if n % 10_000 == 0:
                     t = time.perf_counter()
                     async with http.get("/health") as h:
                         await h.read()
                     health_ms.append((time.perf_counter() - t) * 1000)
-                if done % step == 0:
-                    samples.append(
-                        {"requests": done, "seconds": round(time.monotonic() - started, 1), "rss_kib": rss_kib(pid)}
-                    )
-                    last = samples[-1]
-                    line = f"  {done:>9,} requests  {last['seconds']:>7.1f} s  RSS {last['rss_kib'] / 1024:.1f} MiB"
-                    print(line, file=sys.stderr, flush=True)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return {
@@ -156,7 +157,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             server.kill()
     samples = run["samples"]
-    warm = next((s for s in samples if s["requests"] >= args.warmup * args.requests), samples[0] if samples else None)
+    warm = next((s for s in samples if s["requests"] >= args.warmup * args.requests), None)
     end = samples[-1] if samples else None
     growth = (end["rss_kib"] / warm["rss_kib"] - 1) * 100 if warm and end else None
     result = {
