@@ -63,6 +63,7 @@ class Entry:
 
 
 ENTRY_BYTES = 600  # an entry's own fields and objects, beside what a client sent
+HEADER_BYTES = 64  # a header, as counted (reading each one's length would cost every request more)
 
 
 def clip(value: Any, budget: int, depth: int) -> tuple[Any, int]:
@@ -70,8 +71,22 @@ def clip(value: Any, budget: int, depth: int) -> tuple[Any, int]:
 
     A long string keeps its head and says how much was cut; a collection past the budget keeps
     its first items and says how many were left out; one nested deeper than `depth` is
-    replaced by a note. Small bodies come back as they are.
+    replaced by a note. A flat mapping of strings within the budget (nearly every form and
+    query) is returned as it is, after one pass over it.
     """
+    if type(value) is dict:
+        size = 0
+        for key, item in value.items():
+            if type(item) is not str:
+                break
+            size += len(key) + len(item)
+        else:
+            if size <= budget:
+                return value, size
+    return _clip(value, budget, depth)
+
+
+def _clip(value: Any, budget: int, depth: int) -> tuple[Any, int]:
     if isinstance(value, str):
         if len(value) <= budget:
             return value, len(value)
@@ -87,8 +102,8 @@ def clip(value: Any, budget: int, depth: int) -> tuple[Any, int]:
                 if used >= budget:
                     out["…"] = f"{len(value) - n} more keys"
                     break
-                key, key_size = clip(str(key), budget - used, 0)
-                out[key], size = clip(item, budget - used - key_size, depth - 1)
+                key, key_size = _clip(str(key), budget - used, 0)
+                out[key], size = _clip(item, budget - used - key_size, depth - 1)
                 used += key_size + size + 2
             return out, used
         items: list[Any] = []
@@ -96,7 +111,7 @@ def clip(value: Any, budget: int, depth: int) -> tuple[Any, int]:
             if used >= budget:
                 items.append(f"…[{len(value) - n} more items]")
                 break
-            kept, size = clip(item, budget - used, depth - 1)
+            kept, size = _clip(item, budget - used, depth - 1)
             items.append(kept)
             used += size + 2
         return items, used
@@ -136,14 +151,13 @@ class Journal:
         session: str | None,
         fmt: str,
     ) -> Entry:
-        size = ENTRY_BYTES + len(path)
+        size = ENTRY_BYTES + len(path) + HEADER_BYTES * len(headers)
         if body:
             body, body_size = clip(body, self.body_bytes, self.body_depth)
             size += body_size
         if query:
             query, query_size = clip(query, self.body_bytes, 2)
             size += query_size
-        size += sum(len(k) + len(v) for k, v in headers.items())
         entry = Entry(next(self._ids), time.time(), method, path, query, body, headers, session, fmt, size=size)
         self._entries.append(entry)
         self.bytes += size
