@@ -12,7 +12,9 @@ fast loader builds anything:
 - `refusal` reads the text once through libyaml's C event parser, counting nodes as aliases
   would expand them (arithmetically: an alias adds its anchor's node count, nothing is
   copied), the nesting depth and scalar lengths, and answers the first bound crossed with
-  its position.
+  its position. The loader calls it before the exact (ruamel.yaml) reading; the fast reader
+  (fastload.py) checks the same bounds in its own single pass (`json_within_bounds` for JSON)
+  and leaves a text beyond them to the exact path, so a valid file is parsed only once.
 
 The bounds bind the process, not the file: a hostile file must not be able to raise the bounds
 its own reading runs under. Defaults are in `DEFAULTS`; `scenariod run` and `check` override
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 from dataclasses import dataclass, fields, replace
+from itertools import accumulate
 from pathlib import Path
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "add_options",
     "apply_options",
     "current",
+    "json_within_bounds",
     "override",
     "read_bytes",
     "refusal",
@@ -186,6 +191,27 @@ def refusal(text: str) -> tuple[int, int, str] | None:
             return mark.line + 1, mark.column + 1, _bound("yaml_depth", max_depth, what)
         return None
     return None
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def json_within_bounds(text: str) -> bool:
+    """A JSON text's nesting and strings are within the bounds (JSON has no aliases).
+
+    For the fast reader of JSON (fastload.py), which must not pay for a YAML event pass: the
+    strings cut out and the brackets left counted, at the speed of the `re` module.
+    """
+    limits = _current
+    structure = _JSON_STRING.sub("", text)
+    if len(text) - len(structure) > limits.scalar_chars and any(
+        m.end() - m.start() - 2 > limits.scalar_chars for m in _JSON_STRING.finditer(text)
+    ):
+        return False
+    brackets = _NOT_BRACKET.sub("", structure)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) <= limits.yaml_depth
 
 
 def _at(event: object, message: str) -> tuple[int, int, str]:

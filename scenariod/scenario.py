@@ -1826,12 +1826,12 @@ def _compile_text(text: str, file: str, base_dir: Path) -> Scenario:
 def _compile(text: str, file: str, base_dir: Path) -> Scenario:
     """The fast reading when it is sure and the file is valid, else the exact one."""
     memo = cache.recall(text)  # this exact text loaded clean before: no parsing, no schema
-    if memo is None and (refused := filelimits.refusal(text)) is not None:
-        raise ScenarioInvalid([Diagnostic(file, *refused)])
     fast = _Compiler(file, text, base_dir)
     result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
     if result is not None:
         return result
+    if (refused := filelimits.refusal(text)) is not None:  # hostile files stop before ruamel.yaml
+        raise ScenarioInvalid([Diagnostic(file, *refused)])
     c = _Compiler(file, text, base_dir)
     if c.parse():
         c.validate()
