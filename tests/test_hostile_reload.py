@@ -20,13 +20,19 @@ def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Pa
     assert served_version(c.client) == "1"
     health_url = c.api.replace("/api2/json", "/health")
     slowest: list[float] = []
+    failures: list[str] = []
     stop = threading.Event()
 
     def poll_health() -> None:
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(timeout=30) as client:
             while not stop.is_set():
                 started = time.monotonic()
-                assert client.get(health_url).status_code == 200
+                try:
+                    status = client.get(health_url).status_code
+                except httpx.HTTPError as exc:
+                    status = repr(exc)
+                if status != 200:
+                    failures.append(str(status))
                 slowest.append(time.monotonic() - started)
                 time.sleep(0.01)
 
@@ -49,6 +55,7 @@ def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Pa
     finally:
         stop.set()
         poller.join(10)
-    assert slowest and max(slowest) < 1.0, max(slowest)
+    assert not failures, failures
+    assert slowest and max(slowest) < 5.0, max(slowest)  # it answered throughout (a bomb once hung it for good)
     assert c.stop() == 0  # SIGTERM stops it
     assert c.lines[-1] == "scenariod: stopped"
