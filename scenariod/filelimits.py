@@ -94,8 +94,9 @@ def limit_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(FileLimits))
 
 
-class Refused(Exception):
-    """The file crosses a bound; `line` and `column` are 1-based."""
+class Refused(OSError):
+    """The file crosses a bound; `line` and `column` are 1-based. An OSError, so that code
+    reading files as it may fail reading them handles it too."""
 
     def __init__(self, line: int, column: int, message: str) -> None:
         super().__init__(message)

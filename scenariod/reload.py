@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import filelimits
 from .scenario import ScenarioInvalid, load_scenario
 from .state import MISSING, StateStore
 
@@ -418,7 +419,7 @@ async def _handle(
 
 def _text_changed(service: Service) -> bool:
     try:
-        text = Path(service.scenario.file).read_bytes().decode("utf-8-sig", "replace")
+        text = filelimits.read_bytes(service.scenario.file).decode("utf-8-sig", "replace")  # never a FIFO
     except OSError:
         return False
     return text != service.scenario.text or service.last_error is not None

@@ -9,15 +9,24 @@ import time
 from pathlib import Path
 
 import httpx
-from test_reload import Cli, cli, save_by_rename, save_in_place, scenario, served_version, wait_for  # noqa: F401
+from test_reload import (  # noqa: F401
+    Cli,
+    cli,
+    save_by_rename,
+    save_in_place,
+    scenario,
+    served_version,
+    wait_for,
+    warm_up,
+)
 
 CORPUS = Path(__file__).resolve().parent / "bad_scenarios"
 
 
 def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Path) -> None:  # noqa: F811
     path = tmp_path / "scenario.yaml"
-    c = cli(scenario("1"))
-    assert served_version(c.client) == "1"
+    c = cli(scenario("0"))
+    warm_up(c.client, path, "1")  # the watcher is watching
     health_url = c.api.replace("/api2/json", "/health")
     slowest: list[float] = []
     failures: list[str] = []
@@ -59,3 +68,21 @@ def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Pa
     assert slowest and max(slowest) < 5.0, max(slowest)  # it answered throughout (a bomb once hung it for good)
     assert c.stop() == 0  # SIGTERM stops it
     assert c.lines[-1] == "scenariod: stopped"
+
+
+def test_a_fifo_saved_over_a_served_scenario_never_blocks(cli, tmp_path: Path) -> None:  # noqa: F811
+    import os
+
+    path = tmp_path / "scenario.yaml"
+    c = cli(scenario("0"))
+    warm_up(c.client, path, "1")  # the watcher is watching
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    os.replace(fifo, path)  # opening it for reading would wait for a writer forever
+    wait_for(lambda: any("a FIFO, not a regular file" in x for x in c.lines), timeout=10)
+    assert httpx.get(c.api.replace("/api2/json", "/health"), timeout=5).status_code == 200
+    assert served_version(c.client) == "1"
+    path.unlink()
+    save_in_place(path, scenario("2"))
+    wait_for(lambda: served_version(c.client) == "2", timeout=10)
+    assert c.stop() == 0
