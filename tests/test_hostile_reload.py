@@ -32,8 +32,10 @@ def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Pa
     failures: list[str] = []
     stop = threading.Event()
 
+    client = httpx.Client(timeout=30)
+
     def poll_health() -> None:
-        with httpx.Client(timeout=30) as client:
+        with client:
             while not stop.is_set():
                 started = time.monotonic()
                 try:
@@ -47,6 +49,7 @@ def test_an_alias_bomb_saved_over_a_served_scenario_is_refused(cli, tmp_path: Pa
 
     poller = threading.Thread(target=poll_health, daemon=True)
     poller.start()
+    wait_for(lambda: slowest, timeout=30)  # polling before the bomb is saved
     try:
         anchors = (CORPUS / "hostile-billion-laughs.yaml").read_text().split("x-bomb:", 1)[1]
         bomb = scenario("2") + "x-bomb:" + anchors  # 10^13 nodes, expanded, from 1 KB
