@@ -5,12 +5,15 @@ texts that loaded clean. A memo says "this exact text passed the JSON Schema, re
 document, and its rule sources sit at these lines", so loading the unchanged file again skips
 the YAML parsers and jsonschema (their imports alone are most of a small scenario's start-up).
 It is keyed by the text's SHA-256 and by the code and schema that judged it, so an edit of
-either misses; a miss, or any error reading the cache, just takes the full path. The oldest
+either misses; a miss, or any error reading the cache, just takes the full path. A memo ends
+with the SHA-256 of its content: one that is truncated, garbage or of another shape is
+removed on reading and written afresh by the full load. The oldest
 memos go when there are too many or they take too much room (`MAX_MEMOS`, `MAX_MEMO_BYTES`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -66,7 +69,7 @@ def _judges_digest() -> str:
     return _judges
 
 
-def _memo_file(text: str, api: str | None) -> Path:
+def _memo_file(text: str, api: str | None = None) -> Path:
     # A load with `--api` is judged against that release, not the file's pin: its own memo.
     key = hashlib.sha256((text if api is None else f"{text}\0--api {api}").encode("utf-8", "surrogatepass")).hexdigest()
     return cache_dir() / MEMO_DIR / f"{key[:40]}-{_judges_digest()}.json"
@@ -91,13 +94,29 @@ def encode_doc(text: str, doc: dict[str, Any]) -> str | None:
 
 
 def recall(text: str, api: str | None = None) -> Memo | None:
-    """The memo of `text` (loaded with `--api` if given) if it loaded clean before, else None."""
+    """The memo of `text` (loaded with `--api` if given) if it loaded clean before, else None.
+
+    A memo that does not load in any way (truncated, garbage, another shape, its digest not
+    matching its content) is removed, so the full load that follows writes it afresh.
+    """
+    target = _memo_file(text, api)
     try:
-        raw = orjson.loads(_memo_file(text, api).read_bytes())
+        data = target.read_bytes()
+    except OSError:
+        return None  # never remembered (or an unreadable cache: only speed is lost)
+    try:
+        body, _, digest = data.rpartition(b"\n")
+        if hashlib.sha256(body).hexdigest().encode() != digest:
+            raise ValueError("the memo's digest does not match its content")
+        raw = orjson.loads(body)
         positions = {(tuple(path), at): (line, col) for path, at, line, col in raw["positions"]}
-        doc = json.loads(raw["doc"]) if raw.get("doc") is not None else None
+        doc = json.loads(raw["doc"]) if raw["doc"] is not None else None
+        if doc is not None and not isinstance(doc, dict):
+            raise TypeError("the memo's document is not a mapping")
         return Memo(doc, positions)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
+        with contextlib.suppress(OSError):
+            target.unlink(missing_ok=True)
         return None
 
 
@@ -109,7 +128,8 @@ def remember(text: str, doc: str | None, positions: Positions, api: str | None =
         target.parent.mkdir(exist_ok=True)
         rows: list[Sequence[Any]] = [(list(path), at, line, col) for (path, at), (line, col) in positions.items()]
         partial = target.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(orjson.dumps({"doc": doc, "positions": rows}))
+        body = orjson.dumps({"doc": doc, "positions": rows})
+        partial.write_bytes(body + b"\n" + hashlib.sha256(body).hexdigest().encode())
         os.replace(partial, target)  # readers never see half a memo
         _prune(target.parent)
     except OSError:

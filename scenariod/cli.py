@@ -17,7 +17,7 @@ import sys
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from . import __version__, wire
+from . import __version__, filelimits, wire
 
 if TYPE_CHECKING:
     from .apidesc import ApiDescription
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    filelimits.apply_options(args)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -58,11 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--api", metavar="RELEASE", help="serve this bundled release, e.g. 8.4 (overrides the files' `api`)"
     )
+    filelimits.add_options(run)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--api", metavar="RELEASE", help="check against this bundled release (overrides `api`)")
+    filelimits.add_options(check)
     check.set_defaults(func=cmd_check)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")

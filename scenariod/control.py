@@ -20,13 +20,14 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
 
-from . import __version__
+from . import __version__, filelimits
 from .clock import clock
 from .journal import CONTROL, Entry, Journal
 from .matching import match_path
@@ -219,7 +220,7 @@ async def scenario_info(ctl: Ctl) -> web.StreamResponse:
             "tls": bool(service.tls),
             "ca_file": service.ca_file,
             "expectations": len(s.expect),
-            "limits": {"journal": s.limits.journal, "tasks": s.limits.tasks, "sessions": s.limits.sessions},
+            "limits": {**asdict(s.limits), "file": asdict(filelimits.current())},
             "reloads": service.reloads,
             "last_error": service.last_error,
             "text": s.text,

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import filelimits
+
 __all__ = ["Loaded", "Section", "line_col", "load", "load_known", "starts_as_json"]
 
 
@@ -121,6 +123,8 @@ def _no_constant(name: str) -> Any:
 
 def _load_json(text: str, pos: int) -> Loaded:
     """The top-level object key by key, so that each section's extent is known."""
+    if not filelimits.json_within_bounds(text):
+        raise _Unsure("beyond a file bound")  # the exact path refuses it at its position
     decoder = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
     doc: dict[str, Any] = {}
     sections: dict[str, Section] = {}
@@ -229,7 +233,13 @@ def _load_yaml(text: str) -> Loaded:
         _RESOLVE = _resolvers()
     get_event = _yaml.CParser(text).get_event
     anchors: dict[str, Any] = {}
-    # Open collections: [container, anchor, the key awaiting its value (mappings), start mark]
+    # The file bounds (filelimits.py), checked on the way: past one, the exact path refuses the
+    # text at its position. `nodes` counts as aliases would expand; `sizes`: each anchor's nodes.
+    limits = filelimits.current()
+    max_depth, max_chars, nodes = limits.yaml_depth, limits.scalar_chars, 0
+    sizes: dict[str, int] = {}
+    # Open collections: [container, anchor, the key awaiting its value (mappings), start mark,
+    # nodes counted before it]
     stack: list[list[Any]] = []
     root: Any = None
     documents = 0
@@ -242,19 +252,32 @@ def _load_yaml(text: str) -> Loaded:
         if kind is ScalarEvent:
             if event.tag is not None:
                 raise _Unsure("tag")
+            if len(event.value) > max_chars:
+                raise _Unsure("a scalar beyond the file bounds")
+            nodes += 1
             value = _plain_scalar(event.value) if event.implicit[0] else event.value
             anchor = event.anchor
+            if anchor is not None:
+                sizes[anchor] = 1
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.tag is not None:
                 raise _Unsure("tag")
             if not stack and kind is MappingStartEvent:
                 block_root = not event.flow_style
-            stack.append([{} if kind is MappingStartEvent else [], event.anchor, no_key, event.start_mark])
+            if len(stack) >= max_depth:
+                raise _Unsure("nested beyond the file bounds")
+            stack.append([{} if kind is MappingStartEvent else [], event.anchor, no_key, event.start_mark, nodes])
+            nodes += 1
             continue
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
-            value, anchor, _, _ = stack.pop()
+            value, anchor, _, _, before = stack.pop()
+            if anchor is not None:
+                sizes[anchor] = nodes - before
         elif kind is AliasEvent:
             value, anchor = anchors[event.anchor], None  # KeyError: unknown or still open
+            nodes += sizes[event.anchor]
+            if nodes > limits.yaml_nodes:
+                raise _Unsure("aliases expand beyond the file bounds")
         elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1 or event.version is not None:
@@ -287,6 +310,8 @@ def _load_yaml(text: str) -> Loaded:
                 root_keys[-1] = (key, mark, event.end_mark)
     if type(root) is not dict:
         raise _Unsure("the root is not a mapping")
+    if nodes > limits.yaml_nodes:
+        raise _Unsure("more nodes than the file bounds")
     return Loaded(root, _yaml_sections(text, root_keys, block_root))
 
 

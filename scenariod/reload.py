@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import filelimits
 from .runtime import Runtime
 from .scenario import ScenarioInvalid, load_scenario
 from .state import MISSING, StateStore
@@ -377,7 +378,7 @@ async def reload_changed(services: Iterable[Service], reset: bool = False) -> No
 
 def _text_changed(service: Service) -> bool:
     try:
-        text = Path(service.scenario.file).read_bytes().decode("utf-8-sig", "replace")
+        text = filelimits.read_bytes(service.scenario.file).decode("utf-8-sig", "replace")  # never a FIFO
     except OSError:
         return False
     return text != service.scenario.text or service.last_error is not None

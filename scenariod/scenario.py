@@ -43,7 +43,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
-from . import cache, fastload
+from . import cache, fastload, filelimits
 from .apidesc import missing_from
 from .gcpause import gc_paused
 
@@ -184,11 +184,16 @@ class AuthSpec:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """`limits`: requests kept in the journal, tasks kept per instance, sessions at once."""
+    """`limits`: what an instance keeps in memory (the schema documents each)."""
 
     journal: int = 1000
     tasks: int = 1000
     sessions: int = 100
+    journal_bytes: int = 16 << 20
+    body_bytes: int = 16 << 10
+    body_depth: int = 32
+    answers: int = 4096
+    answer_bytes: int = 64 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -1811,12 +1816,7 @@ class _Compiler:
         spec = self.doc.get("limits")
         if not isinstance(spec, dict):
             return Limits()
-        d = Limits()
-        return Limits(
-            journal=spec.get("journal", d.journal),
-            tasks=spec.get("tasks", d.tasks),
-            sessions=spec.get("sessions", d.sessions),
-        )
+        return Limits(**{k: v for k, v in spec.items() if k in Limits.__dataclass_fields__})
 
 
 def _header_text(v: Any) -> str:
@@ -1858,6 +1858,8 @@ def _compile(text: str, file: str, base_dir: Path, api: str | None) -> Scenario:
     result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
     if result is not None:
         return result
+    if (refused := filelimits.refusal(text)) is not None:  # hostile files stop before ruamel.yaml
+        raise ScenarioInvalid([Diagnostic(file, *refused)])
     c = _Compiler(file, text, base_dir, api)
     if c.parse():
         c.validate()
@@ -1880,7 +1882,9 @@ def load_scenario(path: str | Path, api: str | None = None) -> Scenario:
     `api` (a release such as "8.4") overrides the file's `api` pin."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = filelimits.read_bytes(path)
+    except filelimits.Refused as exc:
+        raise ScenarioInvalid([Diagnostic(name, exc.line, exc.column, exc.message)]) from None
     except OSError as exc:
         raise ScenarioInvalid([Diagnostic(name, 0, 0, f"cannot read the file: {exc.strerror or exc}")]) from None
     try:

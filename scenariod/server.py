@@ -137,7 +137,7 @@ class Service:
         old.tasks.cancel_all()
         world = self.new_world(old.name, scenario)
         world.journal = old.journal
-        world.journal.resize(scenario.limits.journal)
+        world.journal.apply(scenario.limits)
         return world
 
     def _attach(self, world: World) -> World:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cache import cache_dir
 
 if TYPE_CHECKING:
+    import trustme
+
     from .scenario import Listen
 
 
@@ -23,25 +27,27 @@ def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
 
     Several processes may start at once on a fresh cache (pytest-xdist workers): creation
     runs under a file lock, so no one reads a certificate whose key another is writing.
+    A file that does not load (truncated, garbage, a key of another certificate) is made
+    again, with a line on stderr saying so: a broken cache never stops a start.
     """
     import fcntl
 
     folder = cache_dir()
-    ca_file, cert_file, key_file = (
+    ca_file, ca_key_file, cert_file, key_file = (
         folder / "ca.pem",
+        folder / "ca-key.pem",
         folder / f"{_safe(host)}-cert.pem",
         folder / f"{_safe(host)}-key.pem",
     )
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if ca_file.exists() and cert_file.exists() and key_file.exists():
+        ca_ok = _loads(_check_ca, ca_file)
+        if ca_ok and _loads(_check_pair, cert_file, key_file):
             return ca_file, cert_file, key_file
         import trustme
 
-        ca_key_file = folder / "ca-key.pem"
-        if ca_file.exists() and ca_key_file.exists():
-            ca = trustme.CA.from_pem(ca_file.read_bytes(), ca_key_file.read_bytes())
-        else:
+        ca = _load_ca(ca_file, ca_key_file) if ca_ok else None
+        if ca is None:
             ca = trustme.CA(organization_name="scenariod", organization_unit_name="scenariod local CA")
             ca.private_key_pem.write_to_path(str(ca_key_file))
             os.chmod(ca_key_file, 0o600)
@@ -54,6 +60,40 @@ def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
         os.chmod(key_file, 0o600)
         cert.cert_chain_pems[0].write_to_path(str(cert_file))
     return ca_file, cert_file, key_file
+
+
+def _loads(check: Callable[..., object], *files: Path) -> bool:
+    """The files exist and `check` reads them; a broken one is said on stderr (it is made again)."""
+    if not all(f.exists() for f in files):
+        return False
+    try:
+        check(*files)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        names = " and ".join(str(f) for f in files)
+        print(f"scenariod: {names} did not load ({exc}); making new ones", file=sys.stderr)
+        return False
+    return True
+
+
+def _check_ca(ca_file: Path) -> None:
+    ssl.create_default_context(cafile=str(ca_file))
+
+
+def _check_pair(cert_file: Path, key_file: Path) -> None:
+    ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(cert_file), str(key_file))
+
+
+def _load_ca(ca_file: Path, ca_key_file: Path) -> trustme.CA | None:
+    """The CA to issue from, or None (with a line on stderr) when its key is missing or broken."""
+    import trustme
+
+    if not ca_key_file.exists():
+        return None
+    try:
+        return trustme.CA.from_pem(ca_file.read_bytes(), ca_key_file.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"scenariod: {ca_key_file} did not load ({exc}); making a new CA", file=sys.stderr)
+        return None
 
 
 def server_context(listen: Listen, host: str) -> tuple[ssl.SSLContext, str | None]:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .matching import Matcher
+from .redact import masked_headers
 from .request import Request
 
 if TYPE_CHECKING:
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 
 MAX_SHOWN = 10  # matching requests listed per check
 CLOSEST = 3  # nearest misses listed per failed check
-
-REDACTED = ("authorization", "cookie", "csrfpreventiontoken")  # header values masked in answers
-SECRET_FIELDS = ("password", "new-password")  # body fields masked in answers (matching sees them)
 
 
 def wanted_text(lo: int, hi: int | None) -> str:
@@ -52,13 +50,11 @@ def wanted_text(lo: int, hi: int | None) -> str:
 
 
 def entry_json(entry: Entry, headers: bool = True) -> dict[str, Any]:
-    """A journal entry as the control API shows it (credentials in headers masked)."""
+    """A journal entry as the control API shows it (secrets masked: `redact`)."""
     out = entry.as_dict()
     out["format"] = entry.fmt
-    if isinstance(entry.body, dict) and any(k in SECRET_FIELDS for k in entry.body):
-        out["body"] = {k: ("<redacted>" if k in SECRET_FIELDS else v) for k, v in entry.body.items()}
     if headers:
-        out["headers"] = {k.lower(): ("<redacted>" if k.lower() in REDACTED else v) for k, v in entry.headers.items()}
+        out["headers"] = masked_headers(entry.headers)
     return out
 
 

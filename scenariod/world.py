@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 
-MAX_ANSWERS = 4096  # replayable answers kept per world
-MAX_ANSWER_BYTES = 64 << 20  # and their encoded size
-
 # Completes a world's seeded state (defaults, derived items). A reload runs the seeders again
 # over live state, so they must be idempotent.
 Seeder = Callable[["World", "Scenario"], None]
@@ -71,7 +68,7 @@ class World:
         self.store = StateStore()
         self.fault_counts: dict[int, int] = {}  # matches per fault rule (its `times`/`after` gates)
         self.route_counts: dict[int, int] = {}  # delayed answers per route (seeded delay draws)
-        self.journal = Journal(scenario.limits.journal)
+        self.journal = Journal(scenario.limits)
         self.tasks = TaskRegistry(scenario)
         self.options = options_for(self.read) if options_for is not None else None
         self.cache: dict[Any, tuple[int, Any]] = {}
@@ -91,7 +88,7 @@ class World:
         """Serve a new version of the scenario: its limits and rules apply, cached views go stale."""
         self.scenario = scenario
         self.tasks.scenario = scenario
-        self.journal.resize(scenario.limits.journal)
+        self.journal.apply(scenario.limits)
         self.fault_counts.clear()  # the fault rules were recompiled: `times`/`after` start over
         self.route_counts.clear()
         self.store.touch()  # a new generation: every cached view is built again
@@ -108,7 +105,8 @@ class World:
 
     def keep_answer(self, key: Hashable, answer: Answer) -> None:
         """Remember a replayable answer; past the bounds, forget them all (they are cheap to redo)."""
-        if len(self.answers) >= MAX_ANSWERS or self._answer_bytes + len(answer.payload) > MAX_ANSWER_BYTES:
+        limits = answer.runtime.scenario.limits  # limits.answers and limits.answer_bytes
+        if len(self.answers) >= limits.answers or self._answer_bytes + len(answer.payload) > limits.answer_bytes:
             self.answers.clear()
             self._answer_bytes = 0
         replaced = self.answers.get(key)

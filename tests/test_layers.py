@@ -36,6 +36,8 @@ LAYERS: list[set[str]] = [
         "gcpause",
         "fastload",
         "cache",
+        "filelimits",  # hostile scenario files, refused before any parser builds them
+        "redact",  # the one list of secret fields
         "tls",  # the certificate files: node views read the served certificate's fingerprint
         "apidesc",
         "params",  # below apidesc: an Operation compiles its validator on first use

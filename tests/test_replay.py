@@ -105,11 +105,8 @@ def test_paths_with_rules_are_never_replayed(serve):
     assert not s.service.world.answers
 
 
-def test_the_replay_memory_is_bounded(serve, monkeypatch):
-    from scenariod import world as world_module
-
-    monkeypatch.setattr(world_module, "MAX_ANSWERS", 3)
-    s = serve(scenario())
+def test_the_replay_memory_is_bounded(serve):
+    s = serve(scenario() + "limits: {answers: 3}\n")
     for kind in ("vm", "storage", "node", "sdn", "vm"):
         assert httpx.get(f"{s.api}/cluster/resources", params={"type": kind}, headers=ROOT).status_code == 200
         assert len(s.service.world.answers) <= 3
