@@ -165,6 +165,10 @@ def already_exists(collection_template: str, key: str, params: dict[str, str]) -
     return ApiError(500, f"{noun} '{key}' already exists")
 
 
+# PVE::AccessControl::lock_user_config prefixes what fails inside with the operation's name.
+POOL_UPDATE_FAILED = "update pools failed"
+POOL_DELETE_FAILED = "delete pool failed"
+
 DIGEST_MISMATCH = ApiError(500, "checksum mismatch (file change by other user?)")
 
 # The hash behind a configuration's `digest`: PVE hands out SHA-1 (40 hex digits); PBS and PDM

@@ -21,7 +21,7 @@ from ..gcpause import gc_paused
 from ..generic import digest_of
 from ..state import MISSING
 from ..tasks import TaskRequest
-from . import handles, prepares, storage, volumes
+from . import handles, pools, prepares, storage, volumes
 from .cluster import find_guest
 
 if TYPE_CHECKING:
@@ -297,6 +297,7 @@ def create_guest(call: Call) -> TaskRequest:
     cfg.setdefault("memory", 512)
     cfg.setdefault("cores", 1)
     if call.args.get("pool"):
+        pools.check_pool(call.store, str(call.args["pool"]))
         cfg["pool"] = call.args["pool"]
     allocated = [k for k, v in cfg.items() if volumes.QEMU_DISK.match(k) and v != call.args.get(k)]
     start = bool(call.args.get("start"))
@@ -314,6 +315,8 @@ def create_guest(call: Call) -> TaskRequest:
         )
         store.set(cfg_path, {k: v for k, v in cfg.items() if k != "pool"})
         sync_guest(store, node, kind, vmid)
+        if "pool" in cfg:
+            pools.add_guest(store, str(cfg["pool"]), vmid)
 
     log = (
         [
@@ -346,6 +349,8 @@ def destroy_guest(call: Call) -> TaskRequest:
     def effect() -> None:
         store.delete(item_path)
         storage.forget_guest(store, int(vmid), purge)
+        if purge:
+            pools.drop_guest(store, int(vmid))
 
     return _task(call, effect, log=[f"Removing image: 100% complete...done. ({volid})" for volid in owned])
 
@@ -543,10 +548,16 @@ def clone(call: Call) -> TaskRequest:
             new_cfg[key] = call.args[key]
     item_path, cfg_path = _paths(target, kind, newid)
 
+    pool = call.args.get("pool")
+    if pool:
+        pools.check_pool(store, str(pool))
+
     def effect() -> None:
         store.set(item_path, {"vmid": newid, "status": "stopped"})
         store.set(cfg_path, new_cfg)
         sync_guest(store, target, kind, newid)
+        if pool:
+            pools.add_guest(store, str(pool), newid)
 
     what = "linked" if linked else "full"
     return _task(call, effect, log=[f"create {what} clone of drive {key} ({volid})" for key, volid in copied])
