@@ -1487,7 +1487,7 @@ class _Compiler:
                 continue
             kv = item[keyname]
             text = kv if type(kv) is str else str(kv)
-            if (type(kv) is not int and type(kv) is not str) or not text or "/" in text:
+            if (type(kv) is not int and type(kv) is not str) or not text or ("/" in text and node.key != "volume"):
                 self.add(kpath + (i, keyname), f"`{keyname}: {_fmt(kv)}` must be a name or a number without '/'")
                 continue
             if text in seen:

@@ -130,7 +130,9 @@ def test_resize_move_template_clone_destroy(pve: Running) -> None:
     ok(pve, "POST", "/nodes/pve1/qemu/101/move_disk", disk="scsi0", storage="local", delete=1)
     cfg = ok(pve, "GET", "/nodes/pve1/qemu/101/config")
     assert cfg["scsi0"] == "local:101/vm-101-disk-0.qcow2,size=128G" and "unused0" not in cfg
-    assert [e["volid"] for e in content(pve, "pve1", "local", vmid=101)] == ["local:101/vm-101-disk-0.qcow2"]
+    assert [e["volid"] for e in content(pve, "pve1", "local", vmid=101, content="images")] == [
+        "local:101/vm-101-disk-0.qcow2"
+    ]
     assert content(pve, "pve1", "ceph-vm", vmid=101) == []
     ok(pve, "POST", "/nodes/pve1/qemu/101/move_disk", disk="scsi0", storage="ceph-vm")
     cfg = ok(pve, "GET", "/nodes/pve1/qemu/101/config")
@@ -159,7 +161,7 @@ def test_container_volumes_follow_the_storage_type(pve: Running) -> None:
         "POST",
         "/nodes/pve2/lxc",
         vmid=210,
-        ostemplate="local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
+        ostemplate="local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
         rootfs="ceph-vm:8",
         mp0="ceph-vm:16,mp=/srv",
         net0="name=eth0,bridge=vmbr0,ip=dhcp",
@@ -173,8 +175,112 @@ def test_container_volumes_follow_the_storage_type(pve: Running) -> None:
         "POST",
         "/nodes/pve2/lxc",
         vmid=211,
-        ostemplate="local:vztmpl/debian-12-standard_12.2-1_amd64.tar.zst",
+        ostemplate="local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
         storage="local",
     )
     assert ok(pve, "GET", "/nodes/pve2/lxc/211/config")["rootfs"] == "local:211/vm-211-disk-0.raw,size=4G"
-    assert content(pve, "pve2", "local", vmid=211)[0]["content"] == "rootdir"
+    assert [e["content"] for e in content(pve, "pve2", "local", vmid=211)] == ["rootdir"]
+
+
+def test_seeded_content_is_listed_as_pve_storage_lists_it(pve: Running) -> None:
+    local = {e["volid"]: e for e in content(pve, "pve1", "local")}
+    assert local["local:iso/debian-12.8.0-amd64-netinst.iso"] == {
+        "volid": "local:iso/debian-12.8.0-amd64-netinst.iso",
+        "content": "iso",
+        "format": "iso",
+        "size": 663748608,
+        "ctime": 1763971200,
+    }
+    assert local["local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"]["format"] == "tzst"
+    backup = local["local:backup/vzdump-qemu-100-2026_11_28-01_00_02.vma.zst"]
+    assert (backup["content"], backup["format"], backup["subtype"], backup["vmid"]) == (
+        "backup",
+        "vma.zst",
+        "qemu",
+        100,
+    )
+    assert [e["content"] for e in content(pve, "pve1", "local", content="iso")] == ["iso", "iso"]
+    # a guest's view: its backups, no ISO or template
+    assert [e["volid"] for e in content(pve, "pve1", "local", vmid=100)] == [
+        "local:backup/vzdump-qemu-100-2026_11_28-01_00_02.vma.zst"
+    ]
+    # `local` is not shared: pve2 has its own
+    assert "local:iso/debian-12.8.0-amd64-netinst.iso" not in {e["volid"] for e in content(pve, "pve2", "local")}
+
+
+def test_template_download_url_and_upload_create_volumes_when_the_task_ends(pve: Running) -> None:
+    volid = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+    upid = ok(
+        pve, "POST", "/nodes/pve1/aplinfo", storage="local", template="ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+    )
+    assert ":download:ubuntu-24.04-standard_24.04-2_amd64.tar.zst:" in upid
+    assert volid in {e["volid"] for e in content(pve, "pve1", "local", content="vztmpl")}
+    r = pve.client.post("/nodes/pve1/aplinfo", data={"storage": "ceph-vm", "template": "x.tar.zst"})
+    assert (r.status_code, r.json()["message"]) == (500, "storage 'ceph-vm' does not support templates\n")
+    ok(
+        pve,
+        "POST",
+        "/nodes/pve1/storage/local/download-url",
+        content="iso",
+        filename="alpine.iso",
+        url="https://dl-cdn.alpinelinux.org/alpine/alpine.iso",
+    )
+    assert "local:iso/alpine.iso" in {e["volid"] for e in content(pve, "pve1", "local")}
+    r = pve.client.post(
+        "/nodes/pve1/storage/local/download-url", data={"content": "import", "filename": "x.qcow2", "url": "https://x/"}
+    )
+    assert r.json()["message"] == "storage 'local' is not configured for content-type 'import'\n"
+    upid = pve.client.post(
+        "/nodes/pve2/storage/local/upload", data={"content": "iso"}, files={"filename": ("tiny.iso", b"x" * 4096)}
+    ).json()["data"]
+    assert ":imgcopy:" in upid and done(pve, upid)["exitstatus"] == "OK"
+    assert "local:iso/tiny.iso" in {e["volid"] for e in content(pve, "pve2", "local", content="iso")}
+
+
+def test_vzdump_makes_backups_and_a_backup_restores(pve: Running) -> None:
+    upid = ok(
+        pve,
+        "POST",
+        "/nodes/pve1/vzdump",
+        vmid="101",
+        storage="local",
+        compress="zstd",
+        **{"notes-template": "{{guestname}} on {{node}}"},
+    )
+    assert ":vzdump:101:" in upid
+    made = [e for e in content(pve, "pve1", "local", vmid=101) if e["ctime"] > 1764291880]
+    assert len(made) == 1 and re.fullmatch(
+        r"local:backup/vzdump-qemu-101-\d{4}_\d\d_\d\d-\d\d_\d\d_\d\d\.vma\.zst", made[0]["volid"]
+    )
+    assert made[0]["notes"] == "db-01 on pve1" and made[0]["format"] == "vma.zst"
+    # a guest on another node: vzdump on this node exits at once
+    assert ok(pve, "POST", "/nodes/pve1/vzdump", vmid="200", storage="local") == "OK"
+    ok(pve, "POST", "/nodes/pve2/vzdump", vmid="200", storage="local")
+    assert any(e["format"] == "tar" for e in content(pve, "pve2", "local", vmid=200))
+    # restore to a new VMID: the disks are allocated anew, the rest comes back
+    ok(pve, "POST", "/nodes/pve1/qemu", vmid=301, archive=made[0]["volid"], storage="ceph-vm")
+    cfg = ok(pve, "GET", "/nodes/pve1/qemu/301/config")
+    assert cfg["name"] == "db-01" and cfg["memory"] == 8192 and cfg["scsi0"] == "ceph-vm:vm-301-disk-0,size=100G"
+    r = pve.client.post("/nodes/pve1/qemu", data={"vmid": 302, "archive": "local:backup/nope.vma.zst"})
+    assert (r.status_code, r.json()["message"]) == (500, "can't find file 'local:backup/nope.vma.zst'\n")
+    # a container from a seeded backup
+    ok(
+        pve,
+        "POST",
+        "/nodes/pve2/lxc",
+        vmid=202,
+        restore=1,
+        ostemplate="local:backup/vzdump-lxc-200-2026_11_28-01_00_03.tar.zst",
+        storage="ceph-vm",
+    )
+    ct = ok(pve, "GET", "/nodes/pve2/lxc/202/config")
+    assert ct["hostname"] == "dns-01" and ct["rootfs"] == "ceph-vm:vm-202-disk-0,size=8G"
+
+
+def test_a_container_needs_its_template(pve: Running) -> None:
+    upid = pve.client.post(
+        "/nodes/pve2/lxc", data={"vmid": 220, "ostemplate": "local:vztmpl/nope.tar.zst", "storage": "ceph-vm"}
+    ).json()["data"]
+    status = done(pve, upid)
+    assert status["exitstatus"] == "can't find file 'local:vztmpl/nope.tar.zst'"
+    assert 220 not in [g["vmid"] for g in ok(pve, "GET", "/nodes/pve2/lxc")]

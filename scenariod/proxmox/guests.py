@@ -235,6 +235,28 @@ def _config_fields(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k not in _NOT_CONFIG}
 
 
+def _restored_config(call: Call, kind: str, vmid: int, archive: str) -> dict[str, Any]:
+    """A backup's configuration on a new guest: its disks allocated anew (on `storage` if given)."""
+    saved = storage.backup_config(call.store, call.params["node"], archive)
+    disk_key = volumes.QEMU_DISK if kind == "qemu" else volumes.LXC_DISK
+    into = call.args.get("storage")
+    wanted: dict[str, Any] = {}
+    for key, value in saved.items():
+        if volumes.UNUSED.match(key) or key in ("parent", "lock"):
+            continue
+        if isinstance(value, str) and disk_key.match(key):
+            volume, rest = volumes.split_drive(value)
+            source, colon, _ = volume.partition(":")
+            if colon and volumes.option(rest, "media") != "cdrom":
+                size = volumes.parse_size(volumes.option(rest, "size") or "") or volumes.GiB
+                kept = [p for p in rest if not p.startswith("size=")]
+                value = ",".join([f"{into or source}:{size / volumes.GiB:g}", *kept])
+        if isinstance(value, str) and volumes.NET.match(key) and call.args.get("unique"):
+            value = volumes.without_mac(value)
+        wanted[key] = value
+    return derive_fields(call, kind, vmid, wanted, {})
+
+
 def derive_fields(call: Call, kind: str, vmid: int, fields: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """`fields` as PVE stores them over `cfg`: new disks named and sized, NICs with a MAC."""
     out = volumes.allocate_disks(call.store, fields, cfg, kind, vmid, call.args.get("storage"))
@@ -286,14 +308,18 @@ def create_guest(call: Call) -> TaskRequest:
     taken = find_guest(call.store, vmid)
     if taken is not None:
         raise wire.ApiError(500, f"VM {vmid} already exists on node '{taken[0]}'")
-    cfg = _config_fields(call.args)
-    if kind == "lxc":
-        cfg.setdefault("hostname", f"CT{vmid}")
-        cfg.setdefault("rootfs", f"{call.args.get('storage') or 'local'}:4")  # pve-container's default
-        cfg.setdefault("ostype", "debian")
-    elif not call.args.get("archive"):
-        cfg.update(_identity(call, vmid, cfg))
-    cfg = derive_fields(call, kind, vmid, cfg, {})
+    archive = call.args.get("archive") or (call.args.get("ostemplate") if call.args.get("restore") else None)
+    if archive:
+        cfg = _restored_config(call, kind, vmid, str(archive))
+    else:
+        cfg = _config_fields(call.args)
+        if kind == "lxc":
+            cfg.setdefault("hostname", f"CT{vmid}")
+            cfg.setdefault("rootfs", f"{call.args.get('storage') or 'local'}:4")  # pve-container's default
+            cfg.setdefault("ostype", "debian")
+        else:
+            cfg.update(_identity(call, vmid, cfg))
+        cfg = derive_fields(call, kind, vmid, cfg, {})
     cfg.setdefault("memory", 512)
     cfg.setdefault("cores", 1)
     if call.args.get("pool"):
@@ -304,7 +330,11 @@ def create_guest(call: Call) -> TaskRequest:
     store = call.store
     item_path, cfg_path = _paths(node, kind, vmid)
 
+    template = None if archive or kind == "qemu" else str(call.args.get("ostemplate") or "")
+
     def effect() -> None:
+        if template and storage.find_volume(store, node, template) is None:
+            raise wire.ApiError(500, f"can't find file '{template}'")  # the worker looks for it
         store.set(
             item_path,
             {
