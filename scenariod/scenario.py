@@ -179,6 +179,7 @@ class AuthSpec:
     tokens: tuple[dict, ...] = ()
     ticket_lifetime: float = DEFAULT_TICKET_LIFETIME
     control_token: str | None = None
+    permissions: str = "enforce"  # PVE privilege checks on every call under mode enforce; "off" skips them
 
 
 @dataclass(frozen=True, slots=True)
@@ -1404,6 +1405,7 @@ class _Compiler:
             tokens=tuple(tokens),
             ticket_lifetime=DEFAULT_TICKET_LIFETIME if lifetime is None else lifetime,
             control_token=spec.get("control_token"),
+            permissions=spec.get("permissions", "enforce"),
         )
 
     def did_you_mean(self, api: Any, path: str) -> str:

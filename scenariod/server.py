@@ -21,6 +21,7 @@ from . import __version__, faults, generic, wire
 from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
 from .matching import Matcher, Request, RuleIndex, Template
 from .proxmox import handler_for
+from .proxmox.access import guard_for as permission_guard
 from .proxmox.auth import Authenticator, clock
 from .scenario import MISSING, Respond, Scenario, TaskRule
 from .tasks import TaskRequest
@@ -78,6 +79,7 @@ class Runtime:
             ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
         )
         self.auth = Authenticator(scenario)
+        self.permissions = permission_guard(scenario)  # None: the scenario does not check privileges
         self.faults = faults.FaultIndex(scenario)  # falsy when the scenario has none
         self._ruleless: dict[int, bool] = {}
 
@@ -391,6 +393,8 @@ class Service:
         answered_by = BUILTIN
         try:
             raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
+            if runtime.permissions is not None:  # PVE checks privileges before it verifies parameters
+                runtime.permissions(call, raw_args)
             call.args = op.validator.validate(raw_args)
             task_rule = runtime.tasks.first(node, req) if runtime.tasks else None
             if task_rule is not None:

@@ -168,6 +168,7 @@ def already_exists(collection_template: str, key: str, params: dict[str, str]) -
 # PVE::AccessControl::lock_user_config prefixes what fails inside with the operation's name.
 POOL_UPDATE_FAILED = "update pools failed"
 POOL_DELETE_FAILED = "delete pool failed"
+ACL_UPDATE_FAILED = "ACL update failed"
 
 DIGEST_MISMATCH = ApiError(500, "checksum mismatch (file change by other user?)")
 
@@ -201,7 +202,12 @@ INVALID_CSRF = "Permission denied - invalid csrf token"
 
 
 def permission_denied(path: str, privilege: str) -> ApiError:
-    return ApiError(403, f"Permission check failed ({path}, {privilege})")
+    return permission_failed(f"{path}, {privilege}")
+
+
+def permission_failed(what: str | None) -> ApiError:
+    """PVE's raise_perm_exc: the failed check in parentheses when there is one to name."""
+    return ApiError(403, f"Permission check failed ({what})" if what else "Permission check failed")
 
 
 _PVE_CAP = {

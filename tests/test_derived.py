@@ -29,7 +29,7 @@ def done(running: Running, upid: str) -> dict[str, Any]:
     raise AssertionError(f"task {upid} did not end")
 
 
-def ok(running: Running, method: str, path: str, **data: Any) -> Any:
+def ok(running: Running, method: str, path: str, /, **data: Any) -> Any:
     r = running.client.request(
         method, path, data=data if method != "GET" else None, params=data if method == "GET" else None
     )

@@ -70,4 +70,4 @@ def prepare_state(world: World, scenario: Scenario) -> None:
 
 
 # Importing the behaviour modules registers their handlers.
-from . import auth, cluster, guests, pbs, pdm, pools, storage, tasks, volumes  # noqa: E402,F401
+from . import access, auth, cluster, guests, pbs, pdm, pools, storage, tasks, volumes  # noqa: E402,F401
