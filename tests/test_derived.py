@@ -284,3 +284,14 @@ def test_a_container_needs_its_template(pve: Running) -> None:
     status = done(pve, upid)
     assert status["exitstatus"] == "can't find file 'local:vztmpl/nope.tar.zst'"
     assert 220 not in [g["vmid"] for g in ok(pve, "GET", "/nodes/pve2/lxc")]
+
+
+def test_not_backed_up_follows_the_backup_jobs(pve: Running) -> None:
+    assert ok(pve, "GET", "/cluster/backup-info/not-backed-up") == []  # the seeded job covers 100, 101, 200
+    ok(pve, "POST", "/nodes/pve1/qemu", vmid=170, name="new-one")
+    assert ok(pve, "GET", "/cluster/backup-info/not-backed-up") == [{"vmid": 170, "type": "qemu", "name": "new-one"}]
+    ok(pve, "POST", "/cluster/backup", id="everything", schedule="sun 02:00", all=1, exclude="101", storage="local")
+    assert ok(pve, "GET", "/cluster/backup-info/not-backed-up") == []
+    # destroy with purge: the job stops naming the guest
+    ok(pve, "DELETE", "/nodes/pve1/qemu/101", purge=1)
+    assert ok(pve, "GET", "/cluster/backup/backup-5a1c0e9d-7b21")["vmid"] == "100,200"

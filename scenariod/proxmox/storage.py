@@ -342,3 +342,38 @@ def backup_config(store: StateStore, node: str, volid: str) -> dict[str, Any]:
         cfg = store.get(("nodes", where[0], where[1], str(entry["vmid"]), "config"), None)
         return dict(cfg) if isinstance(cfg, dict) else {}
     return {}
+
+
+@handles("GET", "/cluster/backup-info/not-backed-up", stable=True)
+def not_backed_up(call: Call) -> list[dict[str, Any]]:
+    """Guests no backup job includes (by `vmid`, `pool` or `all` less `exclude`, enabled or not)."""
+    store = call.store
+    included: set[str] = set()
+    everyone = [
+        (node, kind, vmid)
+        for node in store.keys("/nodes")
+        for kind in GUEST_TYPES
+        for vmid in store.keys(("nodes", node, kind))
+    ]
+    for job in store.items("/cluster/backup"):
+        if not isinstance(job, dict):
+            continue
+        if job.get("pool"):
+            pool = store.get(("pools", str(job["pool"])), {}) or {}
+            included.update(str(v) for v in pool.get("vms") or [])
+        elif job.get("vmid"):
+            included.update(v for v in re.split(r"[,;\s]+", str(job["vmid"])) if v)
+        elif job.get("all"):
+            excluded = {v for v in re.split(r"[,;\s]+", str(job.get("exclude") or "")) if v}
+            included.update(v for _, _, v in everyone if v not in excluded)
+    out = []
+    for node, kind, vmid in sorted(everyone, key=lambda g: int(g[2])):
+        if vmid in included:
+            continue
+        cfg = store.get(("nodes", node, kind, vmid, "config"), None)
+        entry: dict[str, Any] = {"vmid": int(vmid), "type": kind}
+        name = cfg.get("name" if kind == "qemu" else "hostname") if isinstance(cfg, dict) else None
+        if name is not None:
+            entry["name"] = name
+        out.append(entry)
+    return out
