@@ -163,14 +163,8 @@ class Acl:
         for groupid, users in members(store).items():
             for userid in users:
                 self.groups_of.setdefault(userid, set()).add(groupid)
-        self.pool_of: dict[str, str] = {}
-        self.storage_pool: dict[str, str] = {}
-        for poolid, pool in zip(store.keys("/pools"), store.items("/pools"), strict=True):
-            if isinstance(pool, dict):
-                for vmid in _split(pool.get("vms")):
-                    self.pool_of[vmid] = poolid
-                for sid in _split(pool.get("storage")):
-                    self.storage_pool[sid] = poolid
+        self._store = store
+        self._pools: tuple[dict[str, str], dict[str, str]] | None = None  # built on the first guest/storage path
         self.privsep: dict[str, bool] = {}
         for userid in store.keys("/access/users"):
             for name, token in zip(
@@ -179,6 +173,19 @@ class Acl:
                 strict=True,
             ):
                 self.privsep[f"{userid}!{name}"] = bool(int((token or {}).get("privsep", 1) or 0))
+
+    def pools(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(VMID -> pool, storage -> pool)."""
+        if self._pools is None:
+            guests: dict[str, str] = {}
+            storages: dict[str, str] = {}
+            store = self._store
+            for poolid, pool in zip(store.keys("/pools"), store.items("/pools"), strict=True):
+                if isinstance(pool, dict):
+                    guests.update(dict.fromkeys(_split(pool.get("vms")), poolid))
+                    storages.update(dict.fromkeys(_split(pool.get("storage")), poolid))
+            self._pools = guests, storages
+        return self._pools
 
     def roles_at(self, who: str, path: str) -> dict[str, int]:
         """PVE::AccessControl::roles: role -> propagate for `who` (user or token) on `path`."""
@@ -231,7 +238,7 @@ class Acl:
         (never past a NoAccess on the path, and a pool's NoAccess wins), without propagation."""
         roles = self.roles_at(who, path)
         m = re.match(r"^/(vms|storage)/([^/]+)$", path)
-        pool = (self.pool_of if m and m.group(1) == "vms" else self.storage_pool).get(m.group(2)) if m else None
+        pool = self.pools()[0 if m.group(1) == "vms" else 1].get(m.group(2)) if m else None
         if pool and "NoAccess" not in roles:
             inherited = self.roles_at(who, f"/pool/{pool}")
             if "NoAccess" in inherited:
@@ -279,7 +286,7 @@ def check(call: Call, args: dict[str, Any]) -> None:
     `args` are the call's parameters as sent (the check comes before their verification).
     """
     user = call.user
-    if user is None or user == ROOT:
+    if user is None or user == ROOT or (user.startswith(ROOT + "!") and not _separated(call, user)):
         return
     perms = call.op.permissions
     if perms is None:
@@ -293,6 +300,13 @@ def check(call: Call, args: dict[str, Any]) -> None:
         _run(rule, args, acl_of(call.world), user)
     except Denied as denied:
         raise wire.permission_failed(denied.what) from None
+
+
+def _separated(call: Call, tokenid: str) -> bool:
+    """Whether a token is privilege-separated (read directly: root's tokens skip the ACL index)."""
+    userid, _, name = tokenid.partition("!")
+    token = call.store.get(("access", "users", userid, "token", name))
+    return bool(int(token.get("privsep", 1) or 0)) if isinstance(token, dict) else True
 
 
 def _template(path: str, args: dict[str, Any]) -> str:
