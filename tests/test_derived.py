@@ -295,3 +295,17 @@ def test_not_backed_up_follows_the_backup_jobs(pve: Running) -> None:
     # destroy with purge: the job stops naming the guest
     ok(pve, "DELETE", "/nodes/pve1/qemu/101", purge=1)
     assert ok(pve, "GET", "/cluster/backup/backup-5a1c0e9d-7b21")["vmid"] == "100,200"
+
+
+def test_one_volume_with_its_path(pve: Running) -> None:
+    iso = ok(pve, "GET", "/nodes/pve1/storage/local/content/local:iso%2Fdebian-12.8.0-amd64-netinst.iso")
+    assert iso == {
+        "format": "iso",
+        "size": 663748608,
+        "used": 0,
+        "path": "/var/lib/vz/template/iso/debian-12.8.0-amd64-netinst.iso",
+    }
+    disk = ok(pve, "GET", "/nodes/pve1/storage/ceph-vm/content/ceph-vm:vm-100-disk-0")
+    assert disk["size"] == 32 * 1024**3 and disk["format"] == "raw" and disk["path"].startswith("rbd:vm/vm-100-disk-0")
+    r = pve.client.get("/nodes/pve1/storage/ceph-vm/content/ceph-vm:vm-999-disk-0")
+    assert r.status_code == 500

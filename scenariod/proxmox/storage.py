@@ -377,3 +377,49 @@ def not_backed_up(call: Call) -> list[dict[str, Any]]:
             entry["name"] = name
         out.append(entry)
     return out
+
+
+_FOLDERS = {
+    "iso": "template/iso",
+    "vztmpl": "template/cache",
+    "backup": "dump",
+    "snippets": "snippets",
+    "import": "import",
+}
+
+
+@handles("GET", "/nodes/{node}/storage/{storage}/content/{volume}", finds_own_objects=True, stable=True)
+def volume_attributes(call: Call) -> dict[str, Any]:
+    """One volume (stored or a guest's) with the path its storage type gives it."""
+    node, storage, volid = call.params["node"], call.params["storage"], call.params["volume"]
+    if ":" not in volid:
+        volid = f"{storage}:{volid}"
+    entry = next((e for e in content(call.store, node, storage) if e["volid"] == volid), None)
+    if entry is None:
+        raise wire.missing_object("/nodes/{node}/storage/{storage}/content", volid, call.params)
+    out = {"format": entry.get("format", "raw"), "size": entry.get("size", 0), "used": entry.get("used", 0)}
+    out["path"] = _path_of(call.store.get(("storage", storage), {}) or {}, volid, entry)
+    for key in ("notes", "protected"):
+        if key in entry:
+            out[key] = entry[key]
+    return out
+
+
+def _path_of(scfg: dict[str, Any], volid: str, entry: dict[str, Any]) -> str:
+    """Where a volume lives on the node, as its storage plugin's `path` names it."""
+    name = volid.split(":", 1)[1]
+    stype = scfg.get("type", "dir")
+    folder, _, file = name.partition("/")
+    if stype in ("dir", "nfs", "cifs", "cephfs", "glusterfs", "btrfs"):
+        base = scfg.get("path") or f"/mnt/pve/{scfg.get('storage', volid.split(':', 1)[0])}"
+        if folder in _FOLDERS and file:
+            return f"{base}/{_FOLDERS[folder]}/{file}"
+        return f"{base}/images/{name}"
+    own = name.rsplit("/", 1)[-1]
+    if stype in ("lvm", "lvmthin"):
+        return f"/dev/{scfg.get('vgname', 'pve')}/{own}"
+    if stype == "zfspool":
+        return f"/dev/zvol/{scfg.get('pool', 'rpool/data')}/{own}"
+    if stype == "rbd":
+        return f"rbd:{scfg.get('pool', 'rbd')}/{own}:conf=/etc/pve/ceph.conf"
+    return f"/dev/{own}"
