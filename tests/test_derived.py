@@ -65,7 +65,8 @@ def test_create_names_disks_and_gives_nics_a_mac(pve: Running) -> None:
     assert cfg["scsi1"] == "ceph-vm:vm-150-disk-1,iothread=1,size=10G"
     assert cfg["efidisk0"] == "ceph-vm:vm-150-disk-2,efitype=4m,size=4M"
     assert cfg["ide2"] == "local:150/vm-150-cloudinit.qcow2,media=cdrom"
-    assert re.fullmatch(r"uuid=[0-9a-f-]{36}", cfg["smbios1"]) and re.fullmatch(r"[0-9a-f-]{36}", cfg["vmgenid"])
+    assert re.fullmatch(r"uuid=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", cfg["smbios1"])
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", cfg["vmgenid"])
     assert re.fullmatch(r"creation-qemu=[\d.]+,ctime=\d+", cfg["meta"])
     listed = {e["volid"]: e for e in content(pve, "pve1", "ceph-vm", vmid=150)}
     assert listed["ceph-vm:vm-150-disk-0"] == {

@@ -288,10 +288,12 @@ def _identity(call: Call, vmid: int, cfg: dict[str, Any], salt: str = "") -> dic
     out: dict[str, Any] = {}
     seed = f"{call.scenario.seed}\0{vmid}\0{salt}"
     if "vmgenid" not in cfg or cfg["vmgenid"] in ("1", 1):
-        out["vmgenid"] = str(uuid.UUID(bytes=hashlib.blake2b(f"{seed}\0vmgenid".encode(), digest_size=16).digest()))
+        out["vmgenid"] = str(
+            uuid.UUID(bytes=hashlib.blake2b(f"{seed}\0vmgenid".encode(), digest_size=16).digest(), version=4)
+        )
     smbios = str(cfg.get("smbios1") or "")
     if "uuid=" not in smbios:
-        made = uuid.UUID(bytes=hashlib.blake2b(f"{seed}\0smbios1".encode(), digest_size=16).digest())
+        made = uuid.UUID(bytes=hashlib.blake2b(f"{seed}\0smbios1".encode(), digest_size=16).digest(), version=4)
         out["smbios1"] = ",".join(p for p in (f"uuid={made}", smbios) if p)
     out.setdefault("meta", f"creation-qemu={QEMU_VERSION},ctime={int(time.time() + call.world.clock_offset)}")
     return out
