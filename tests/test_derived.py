@@ -310,3 +310,16 @@ def test_one_volume_with_its_path(pve: Running) -> None:
     assert disk["size"] == 32 * 1024**3 and disk["format"] == "raw" and disk["path"].startswith("rbd:vm/vm-100-disk-0")
     r = pve.client.get("/nodes/pve1/storage/ceph-vm/content/ceph-vm:vm-999-disk-0")
     assert r.status_code == 500
+
+
+def test_allocating_an_image_and_destroying_its_guest(pve: Running) -> None:
+    volid = ok(pve, "POST", "/nodes/pve1/storage/ceph-vm/content", filename="vm-101-disk-7", size="2G", vmid=101)
+    assert volid == "ceph-vm:vm-101-disk-7"
+    listed = {e["volid"]: e for e in content(pve, "pve1", "ceph-vm", vmid=101)}
+    assert listed[volid]["size"] == 2 * 1024**3 and listed[volid]["content"] == "images"
+    r = pve.client.post("/nodes/pve1/storage/ceph-vm/content", data={"filename": "vm-100-x", "size": "1G", "vmid": 101})
+    assert r.json()["message"] == "illegal name 'vm-100-x' - should be 'vm-101-*'\n"
+    ok(pve, "DELETE", "/nodes/pve1/qemu/101")
+    assert content(pve, "pve1", "ceph-vm", vmid=101) == []
+    # backups stay when their guest goes
+    assert [e["content"] for e in content(pve, "pve1", "local", vmid=101)] == ["backup"]

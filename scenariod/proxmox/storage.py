@@ -423,3 +423,31 @@ def _path_of(scfg: dict[str, Any], volid: str, entry: dict[str, Any]) -> str:
     if stype == "rbd":
         return f"rbd:{scfg.get('pool', 'rbd')}/{own}:conf=/etc/pve/ceph.conf"
     return f"/dev/{own}"
+
+
+@handles("POST", "/nodes/{node}/storage/{storage}/content")
+def allocate(call: Call) -> str:
+    """A disk image allocated for a guest outside its configuration (listed until the guest is destroyed)."""
+    node, storage = call.params["node"], call.params["storage"]
+    name, vmid, text = str(call.args["filename"]), int(call.args["vmid"]), str(call.args["size"])
+    kib = int(text[:-1]) * (1024 if text.endswith("M") else 1024**2) if text[-1] in "MG" else int(text)
+    fmt = call.args.get("format")
+    m = re.search(r"\.(raw|qcow2|vmdk)$", name)
+    if m and fmt and fmt != m.group(1):
+        errors = {"format": f"different storage formats ({fmt} != {m.group(1)})"}
+        raise wire.ApiError(400, "Parameter verification failed.", errors=errors)
+    fmt = m.group(1) if m else fmt
+    cfg = check_content(call.store, storage, "images")
+    if not re.match(rf"^(vm|base|subvol)-{vmid}-", name):
+        raise wire.ApiError(500, f"illegal name '{name}' - should be 'vm-{vmid}-*'")
+    file_based = cfg.get("type", "dir") in ("dir", "nfs", "cifs", "glusterfs", "cephfs", "btrfs")
+    if file_based and not m:
+        name = f"{name}.{fmt or 'raw'}"
+    volid = f"{storage}:{vmid}/{name}" if file_based else f"{storage}:{name}"
+    if find_volume(call.store, node, volid) is not None or volid in {
+        e["volid"] for e in content(call.store, node, storage)
+    }:
+        raise wire.ApiError(500, f"volume '{volid}' already exists")
+    entry = {"content": "images", "format": fmt or ("subvol" if name.startswith("subvol-") else "raw"), "vmid": vmid}
+    add_volume(call.store, node, {"volid": volid, **entry, "size": kib * 1024, "used": 0, "ctime": int(now(call))})
+    return volid
