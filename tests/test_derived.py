@@ -120,6 +120,15 @@ def test_config_update_allocates_keeps_mac_and_detaches(pve: Running) -> None:
     assert "ceph-vm:vm-101-disk-1" in {e["volid"] for e in content(pve, "pve1", "ceph-vm", vmid=101)}
     ok(pve, "PUT", "/nodes/pve1/qemu/101/config", delete="unused0")
     assert {e["volid"] for e in content(pve, "pve1", "ceph-vm", vmid=101)} == {"ceph-vm:vm-101-disk-0"}
+    ok(pve, "PUT", "/nodes/pve1/qemu/101/config", scsi2="ceph-vm:1", scsi3="ceph-vm:1")
+    ok(pve, "PUT", "/nodes/pve1/qemu/101/unlink", idlist="scsi2")
+    ok(pve, "PUT", "/nodes/pve1/qemu/101/unlink", idlist="scsi3", force=1)
+    cfg = ok(pve, "GET", "/nodes/pve1/qemu/101/config")
+    assert "scsi2" not in cfg and "scsi3" not in cfg and cfg["unused0"] == "ceph-vm:vm-101-disk-1"
+    assert {e["volid"] for e in content(pve, "pve1", "ceph-vm", vmid=101)} == {
+        "ceph-vm:vm-101-disk-0",
+        "ceph-vm:vm-101-disk-1",
+    }
 
 
 def test_resize_move_template_clone_destroy(pve: Running) -> None:

@@ -57,6 +57,7 @@ _NOT_CONFIG = frozenset(
         "background_delay",
         "bwlimit",
         "import-working-storage",
+        "idlist",
     }
 )
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
@@ -447,13 +448,22 @@ def update_config(call: Call) -> Any:
         current.update(fields)
         for key in removed:
             current.pop(key, None)
-        store.set(cfg_path, _with_unused(current, [v for v in detached if v not in current.values()]))
+        if not call.args.get("force"):  # `force` removes the volumes instead of keeping them as unusedN
+            current = _with_unused(current, [v for v in detached if v not in current.values()])
+        store.set(cfg_path, current)
         sync_guest(store, node, kind, vmid)
 
     if call.method == "POST" or call.as_task:
         return _task(call, effect)
     effect()
     return None
+
+
+@handles("PUT", "/nodes/{node}/qemu/{vmid}/unlink")
+def unlink(call: Call) -> Any:
+    """Detach disks (`idlist`): kept as unusedN, or removed with `force`."""
+    call.args = {**call.args, "delete": call.args["idlist"]}
+    return update_config(call)
 
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/pending", stable=True)
