@@ -230,13 +230,13 @@ def allocate_disks(
         m = _NEW_DISK.match(volume)
         if not m:
             continue
-        storage = m.group(1) or default_storage
-        if not storage:
-            raise wire.ApiError(400, f"{key}: missing storage for new disk '{volume}'")
-        scfg = storage_config(store, storage)
+        into = m.group(1) or default_storage
+        if not into:
+            raise wire.ApiError(500, "no storage ID specified (and no default storage)")  # qemu-server's words
+        scfg = storage_config(store, into)
         size = _new_size(store, key, float(m.group(2)), rest, scfg)
         fmt = option(rest, "format")
-        taken = disk_numbers(held, storage, vmid)
+        taken = disk_numbers(held, into, vmid)
         number = next(n for n in range(len(taken) + 1) if n not in taken)
         name = volume_name(scfg, vmid, number, kind, fmt)
         keep = [p for p in rest if not p.startswith(("format=", "import-from=", "size="))]
@@ -248,7 +248,7 @@ def allocate_disks(
         keep.append(f"size={format_size(size)}")
         if kind == "qemu":
             keep.sort()
-        out[key] = ",".join([f"{storage}:{name}", *keep])
+        out[key] = ",".join([f"{into}:{name}", *keep])
         held[key] = out[key]
     return out
 
