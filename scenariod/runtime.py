@@ -11,6 +11,7 @@ from typing import Any
 
 from .faults import FaultIndex
 from .matching import Matcher, RuleIndex, Template
+from .proxmox.access import guard_for as permission_guard
 from .proxmox.auth import Authenticator
 from .scenario import MISSING, Respond, Scenario, TaskRule
 
@@ -59,6 +60,7 @@ class Runtime:
             ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
         )
         self.auth = Authenticator(scenario)
+        self.permissions = permission_guard(scenario)  # None: the scenario does not check privileges
         self.faults = FaultIndex(scenario)  # falsy when the scenario has none
         self._ruleless: dict[int, bool] = {}
 

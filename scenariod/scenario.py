@@ -180,6 +180,7 @@ class AuthSpec:
     tokens: tuple[dict, ...] = ()
     ticket_lifetime: float = DEFAULT_TICKET_LIFETIME
     control_token: str | None = None
+    permissions: str = "enforce"  # PVE privilege checks on every call under mode enforce; "off" skips them
 
 
 @dataclass(frozen=True, slots=True)
@@ -1417,6 +1418,7 @@ class _Compiler:
             tokens=tuple(tokens),
             ticket_lifetime=DEFAULT_TICKET_LIFETIME if lifetime is None else lifetime,
             control_token=spec.get("control_token"),
+            permissions=spec.get("permissions", "enforce"),
         )
 
     def did_you_mean(self, api: Any, path: str) -> str:
@@ -1501,7 +1503,7 @@ class _Compiler:
                 continue
             kv = item[keyname]
             text = kv if type(kv) is str else str(kv)
-            if (type(kv) is not int and type(kv) is not str) or not text or "/" in text:
+            if (type(kv) is not int and type(kv) is not str) or not text or ("/" in text and node.key != "volume"):
                 self.add(kpath + (i, keyname), f"`{keyname}: {_fmt(kv)}` must be a name or a number without '/'")
                 continue
             if text in seen:

@@ -378,6 +378,8 @@ class Service:
         answered_by = BUILTIN
         try:
             raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
+            if runtime.permissions is not None:  # PVE checks privileges before it verifies parameters
+                runtime.permissions(call, raw_args)
             call.args = op.validator.validate(raw_args)
             task_rule = runtime.tasks.first(node, req) if runtime.tasks else None
             if task_rule is not None:
@@ -510,11 +512,15 @@ def _error(err: wire.ApiError, extjs: bool, headers: dict[str, str] | None = Non
 def _multi(pairs: Any) -> dict[str, Any]:
     """Query or form parameters; a repeated key keeps all its values (Proxmox array parameters)."""
     if len(set(pairs.keys())) == len(pairs):
-        return {k: v for k, v in pairs.items() if isinstance(v, str)}
+        plain = {k: v for k, v in pairs.items() if isinstance(v, str)}
+        if len(plain) == len(pairs):
+            return plain
     out: dict[str, Any] = {}
     for key, value in pairs.items():
-        if not isinstance(value, str):
-            continue
+        if not isinstance(value, str):  # an uploaded file: pveproxy passes its name as the parameter
+            value = getattr(value, "filename", None)
+            if not isinstance(value, str):
+                continue
         if key in out:
             previous = out[key]
             out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]

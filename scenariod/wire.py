@@ -198,6 +198,11 @@ def ha_not_managed(sid: str) -> ApiError:
 # PVE::Ceph::Tools::check_ceph_installed, on a node where Ceph was never installed.
 CEPH_NOT_INSTALLED = "binary not installed: /usr/bin/ceph-mon"
 
+# PVE::AccessControl::lock_user_config prefixes what fails inside with the operation's name.
+POOL_UPDATE_FAILED = "update pools failed"
+POOL_DELETE_FAILED = "delete pool failed"
+ACL_UPDATE_FAILED = "ACL update failed"
+
 DIGEST_MISMATCH = ApiError(500, "checksum mismatch (file change by other user?)")
 
 # The hash behind a configuration's `digest`: PVE hands out SHA-1 (40 hex digits); PBS and PDM
@@ -230,7 +235,12 @@ INVALID_CSRF = "Permission denied - invalid csrf token"
 
 
 def permission_denied(path: str, privilege: str) -> ApiError:
-    return ApiError(403, f"Permission check failed ({path}, {privilege})")
+    return permission_failed(f"{path}, {privilege}")
+
+
+def permission_failed(what: str | None) -> ApiError:
+    """PVE's raise_perm_exc: the failed check in parentheses when there is one to name."""
+    return ApiError(403, f"Permission check failed ({what})" if what else "Permission check failed")
 
 
 _PVE_CAP = {
@@ -407,6 +417,9 @@ TASK_TYPES: dict[tuple[str, str], str] = {
     ("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}"): "qmdelsnapshot",
     ("POST", "/nodes/{node}/qemu/{vmid}/template"): "qmtemplate",
     ("POST", "/nodes/{node}/qemu/{vmid}/move_disk"): "qmmove",
+    ("PUT", "/nodes/{node}/qemu/{vmid}/resize"): "resize",
+    ("PUT", "/nodes/{node}/lxc/{vmid}/resize"): "resize",
+    ("POST", "/nodes/{node}/lxc/{vmid}/move_volume"): "move_volume",
     ("POST", "/nodes/{node}/lxc"): "vzcreate",
     ("DELETE", "/nodes/{node}/lxc/{vmid}"): "vzdestroy",
     ("POST", "/nodes/{node}/lxc/{vmid}/status/start"): "vzstart",

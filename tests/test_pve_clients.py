@@ -156,7 +156,7 @@ def test_container_lifecycle(https):
     upid = node.lxc.post(
         vmid=201,
         hostname="ct-01",
-        ostemplate="local:vztmpl/debian-12.tar.zst",
+        ostemplate="local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
         memory=256,
         net0="name=eth0,bridge=vmbr0,ip=dhcp",
     )

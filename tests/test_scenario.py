@@ -117,7 +117,14 @@ def test_schema_covers_the_vocabulary() -> None:
         "expect",
         "limits",
     }
-    assert set(defs["auth"]["properties"]) == {"mode", "users", "tokens", "ticket_lifetime", "control_token"}
+    assert set(defs["auth"]["properties"]) == {
+        "mode",
+        "users",
+        "tokens",
+        "ticket_lifetime",
+        "control_token",
+        "permissions",
+    }
     assert set(defs["fault"]["properties"]) == {"when", *sc.EFFECTS, "probability", "times", "after"}
     assert set(defs["respond"]["properties"]) == {"data", "body", "status", "headers", "delay"}
     assert set(defs["task"]["properties"]) == {"when", "duration", "log", "exitstatus", "type"}

@@ -87,10 +87,15 @@ def sync_node_storage(store: StateStore) -> None:
                 continue
             path = ("nodes", node, "storage", sid)
             current = store.get(path)
-            if current is MISSING:
+            if current is MISSING or "total" not in current:  # unseeded, or made as a parent of seeded content
                 total = int(cfg.get("total", 100 * GiB))
                 used = int(cfg.get("used", total // 5))
-                current = {"total": total, "used": used, "avail": total - used}
+                current = {
+                    "total": total,
+                    "used": used,
+                    "avail": total - used,
+                    **({} if current is MISSING else current),
+                }
             item = {
                 **current,
                 "storage": sid,

@@ -9,8 +9,10 @@ Operations run as worker tasks: refusals PVE makes inside the worker end the tas
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ from ..gcpause import gc_paused
 from ..generic import digest_of
 from ..state import MISSING
 from ..tasks import TaskRequest
-from . import handles, power, prepares
+from . import handles, pools, power, prepares, storage, volumes
 from .cluster import find_guest
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from ..state import StateStore
     from ..world import Call, World
 
+QEMU_VERSION = "9.2.0"  # what `meta: creation-qemu=` and `running-qemu` report
 MiB = 1024**2
 GiB = 1024**3
 KINDS = ("qemu", "lxc")
@@ -54,6 +57,7 @@ _NOT_CONFIG = frozenset(
         "background_delay",
         "bwlimit",
         "import-working-storage",
+        "idlist",
     }
 )
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
@@ -166,7 +170,7 @@ def _seed_guests(store: StateStore) -> None:
     for node in store.keys("/nodes"):
         for kind in KINDS:
             collection = ("nodes", node, kind)
-            for key, item in zip(store.keys(collection), store.items(collection), strict=False):
+            for key, item in zip(store.keys(collection), store.items(collection), strict=True):
                 item_path, cfg_path = _paths(node, kind, key)
                 cfg = store.get(cfg_path)
                 if cfg is MISSING:
@@ -227,6 +231,70 @@ def _config_fields(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k not in _NOT_CONFIG}
 
 
+def _restored_config(call: Call, kind: str, vmid: int, archive: str) -> dict[str, Any]:
+    """A backup's configuration on a new guest: its disks allocated anew (on `storage` if given)."""
+    saved = storage.backup_config(call.store, call.params["node"], archive)
+    disk_key = volumes.QEMU_DISK if kind == "qemu" else volumes.LXC_DISK
+    into = call.args.get("storage")
+    wanted: dict[str, Any] = {}
+    for key, value in saved.items():
+        if volumes.UNUSED.match(key) or key in ("parent", "lock"):
+            continue
+        if isinstance(value, str) and disk_key.match(key):
+            volume, rest = volumes.split_drive(value)
+            source, colon, _ = volume.partition(":")
+            if colon and volumes.option(rest, "media") != "cdrom":
+                size = volumes.parse_size(volumes.option(rest, "size") or "") or volumes.GiB
+                kept = [p for p in rest if not p.startswith("size=")]
+                value = ",".join([f"{into or source}:{size / volumes.GiB:g}", *kept])
+        if isinstance(value, str) and volumes.NET.match(key) and call.args.get("unique"):
+            value = volumes.without_mac(value)
+        wanted[key] = value
+    return derive_fields(call, kind, vmid, wanted, {})
+
+
+def derive_fields(call: Call, kind: str, vmid: int, fields: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """`fields` as PVE stores them over `cfg`: new disks named and sized, NICs with a MAC."""
+    out = volumes.allocate_disks(call.store, fields, cfg, kind, vmid, call.args.get("storage"))
+    for key, value in fields.items():
+        if volumes.NET.match(key) and isinstance(value, str):
+            out[key] = volumes.derive_net(value, kind, _mac_for(call, vmid, key, cfg.get(key)))
+    return out
+
+
+def _mac_for(call: Call, vmid: int, key: str, old: Any) -> Callable[[], str]:
+    """A NIC keeps the MAC it had when its options change without one (qemu-server does so)."""
+
+    def mac() -> str:
+        if isinstance(old, str):
+            found = _MAC.search(old)
+            if found:
+                return found.group(0)
+        return volumes.new_mac(call.store, call.scenario.seed, vmid, key)
+
+    return mac
+
+
+_MAC = re.compile(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
+_CLOUDINIT = re.compile(r"-\d+-cloudinit")
+
+
+def _identity(call: Call, vmid: int, cfg: dict[str, Any], salt: str = "") -> dict[str, Any]:
+    """What a real qemu create adds: a VM generation ID, an SMBIOS UUID, creation metadata."""
+    out: dict[str, Any] = {}
+    seed = f"{call.scenario.seed}\0{vmid}\0{salt}"
+    if "vmgenid" not in cfg or cfg["vmgenid"] in ("1", 1):
+        out["vmgenid"] = str(
+            uuid.UUID(bytes=hashlib.blake2b(f"{seed}\0vmgenid".encode(), digest_size=16).digest(), version=4)
+        )
+    smbios = str(cfg.get("smbios1") or "")
+    if "uuid=" not in smbios:
+        made = uuid.UUID(bytes=hashlib.blake2b(f"{seed}\0smbios1".encode(), digest_size=16).digest(), version=4)
+        out["smbios1"] = ",".join(p for p in (f"uuid={made}", smbios) if p)
+    out.setdefault("meta", f"creation-qemu={QEMU_VERSION},ctime={int(time.time() + call.world.clock_offset)}")
+    return out
+
+
 # --- create and destroy ---------------------------------------------------------------------------
 
 
@@ -238,20 +306,33 @@ def create_guest(call: Call) -> TaskRequest:
     taken = find_guest(call.store, vmid)
     if taken is not None:
         raise wire.ApiError(500, wire.vmid_taken(vmid, taken[0]))
-    cfg = _config_fields(call.args)
-    if kind == "lxc":
-        cfg.setdefault("hostname", f"CT{vmid}")
-        cfg.setdefault("rootfs", f"{call.args.get('storage', 'local-lvm')}:vm-{vmid}-disk-0,size=8G")
-        cfg.setdefault("ostype", "debian")
+    archive = call.args.get("archive") or (call.args.get("ostemplate") if call.args.get("restore") else None)
+    if archive:
+        cfg = _restored_config(call, kind, vmid, str(archive))
+    else:
+        cfg = _config_fields(call.args)
+        if kind == "lxc":
+            cfg.setdefault("hostname", f"CT{vmid}")
+            cfg.setdefault("rootfs", f"{call.args.get('storage') or 'local'}:4")  # pve-container's default
+            cfg.setdefault("ostype", "debian")
+        else:
+            cfg.update(_identity(call, vmid, cfg))
+        cfg = derive_fields(call, kind, vmid, cfg, {})
     cfg.setdefault("memory", 512)
     cfg.setdefault("cores", 1)
     if call.args.get("pool"):
+        pools.check_pool(call.store, str(call.args["pool"]))
         cfg["pool"] = call.args["pool"]
+    allocated = [k for k, v in cfg.items() if volumes.QEMU_DISK.match(k) and v != call.args.get(k)]
     start = bool(call.args.get("start"))
     store = call.store
     item_path, cfg_path = _paths(node, kind, vmid)
 
+    template = None if archive or kind == "qemu" else str(call.args.get("ostemplate") or "")
+
     def effect() -> None:
+        if template and storage.find_volume(store, node, template) is None:
+            raise wire.ApiError(500, f"can't find file '{template}'")  # the worker looks for it
         store.set(
             item_path,
             {
@@ -262,9 +343,15 @@ def create_guest(call: Call) -> TaskRequest:
         )
         store.set(cfg_path, {k: v for k, v in cfg.items() if k != "pool"})
         sync_guest(store, node, kind, vmid)
+        if "pool" in cfg:
+            pools.add_guest(store, str(cfg["pool"]), vmid)
 
     log = (
-        [f'  Logical volume "vm-{vmid}-disk-0" created.']
+        [
+            f"{key}: successfully created disk '{value.split(',', 1)[0]}'"
+            for key, value in cfg.items()
+            if key in allocated
+        ]
         if kind == "qemu"
         else [
             f"extracting archive '{call.args.get('ostemplate', '')}'",
@@ -284,9 +371,35 @@ def destroy_guest(call: Call) -> TaskRequest:
     if _status(store, node, kind, vmid) == "running":
         return _task(call, error=wire.guest_running_destroy(kind, vmid))
     item_path, _ = _paths(node, kind, vmid)
-    return _task(
-        call, lambda: store.delete(item_path), log=[f'  Logical volume "vm-{vmid}-disk-0" successfully removed.']
-    )
+    owned = [v.volid for v in volumes.guest_volumes(cfg, kind, int(vmid), store)]
+    purge = bool(call.args.get("purge"))
+
+    def effect() -> None:
+        store.delete(item_path)
+        storage.forget_guest(store, int(vmid), purge)
+        if purge:
+            pools.drop_guest(store, int(vmid))
+
+    return _task(call, effect, log=[f"Removing image: 100% complete...done. ({volid})" for volid in owned])
+
+
+def _owned_disk(kind: str, key: str, value: Any) -> bool:
+    """A disk whose volume stays behind as `unusedN` when it is replaced or removed (not a CD, not unused)."""
+    disk_key = volumes.QEMU_DISK if kind == "qemu" else volumes.LXC_DISK
+    if not (isinstance(value, str) and disk_key.match(key) and key != "rootfs"):
+        return False
+    volume, rest = volumes.split_drive(value)
+    return ":" in volume and volumes.option(rest, "media") != "cdrom" and "cloudinit" not in volume
+
+
+def _with_unused(cfg: dict[str, Any], values: list[str]) -> dict[str, Any]:
+    """`cfg` with the volumes of `values` kept as the first free `unusedN` keys."""
+    n = 0
+    for value in values:
+        while f"unused{n}" in cfg:
+            n += 1
+        cfg[f"unused{n}"] = volumes.split_drive(value)[0]
+    return cfg
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -317,7 +430,7 @@ def update_config(call: Call) -> Any:
     digest = call.args.get("digest")
     if digest and digest != digest_of(cfg, call.scenario.service):
         raise wire.DIGEST_MISMATCH
-    fields = _config_fields(call.args)
+    fields = derive_fields(call, kind, int(vmid), _config_fields(call.args), cfg)
     removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
     unknown = [k for k in removed if k not in cfg and k not in fields]
     if unknown and kind == "lxc":
@@ -326,9 +439,12 @@ def update_config(call: Call) -> Any:
 
     def effect() -> None:
         current = dict(config_of(store, node, kind, vmid))
+        detached = [current[k] for k in (*fields, *removed) if k in current and _owned_disk(kind, k, current[k])]
         current.update(fields)
         for key in removed:
             current.pop(key, None)
+        if not call.args.get("force"):  # `force` removes the volumes instead of keeping them as unusedN
+            current = _with_unused(current, [v for v in detached if v not in current.values()])
         store.set(cfg_path, current)
         sync_guest(store, node, kind, vmid)
 
@@ -336,6 +452,13 @@ def update_config(call: Call) -> Any:
         return _task(call, effect)
     effect()
     return None
+
+
+@handles("PUT", "/nodes/{node}/qemu/{vmid}/unlink")
+def unlink(call: Call) -> Any:
+    """Detach disks (`idlist`): kept as unusedN, or removed with `force`."""
+    call.args = {**call.args, "delete": call.args["idlist"]}
+    return update_config(call)
 
 
 @handles("GET", "/nodes/{node}/qemu/{vmid}/pending", stable=True)
@@ -385,7 +508,7 @@ def status_current(call: Call) -> dict[str, Any]:
         out["agent"] = 1 if str(cfg.get("agent", "0")).split(",")[0] in ("1", "enabled=1") else 0
         if item.get("status") == "running":
             out["running-machine"] = "pc-q35-9.2+pve1"
-            out["running-qemu"] = "9.2.0"
+            out["running-qemu"] = QEMU_VERSION
     else:
         out["type"] = "lxc"
         out["maxswap"] = item.get("maxswap", 0)
@@ -449,27 +572,66 @@ def clone(call: Call) -> TaskRequest:
         or call.args.get("hostname")
         or f"Copy-of-VM-{source.get(name_key, vmid)}"
     )
-    new_cfg = {
-        k: (v.replace(f"vm-{vmid}-", f"vm-{newid}-") if isinstance(v, str) else v)
-        for k, v in source.items()
-        if k not in ("lock",)
-    }
+    linked = bool(source.get("template")) and not call.args.get("full")
+    new_cfg, copied = _cloned_config(call, kind, newid, source, linked)
     new_cfg[name_key] = new_name
     for key in ("description",):
         if call.args.get(key):
             new_cfg[key] = call.args[key]
     item_path, cfg_path = _paths(target, kind, newid)
 
+    pool = call.args.get("pool")
+    if pool:
+        pools.check_pool(store, str(pool))
+
     def effect() -> None:
         store.set(item_path, {"vmid": newid, "status": "stopped"})
         store.set(cfg_path, new_cfg)
         sync_guest(store, target, kind, newid)
+        if pool:
+            pools.add_guest(store, str(pool), newid)
 
-    return _task(
-        call,
-        effect,
-        log=[f"create full clone of drive scsi0 (vm-{vmid}-disk-0)", "transferred 32.0 GiB of 32.0 GiB (100.00%)"],
-    )
+    what = "linked" if linked else "full"
+    return _task(call, effect, log=[f"create {what} clone of drive {key} ({volid})" for key, volid in copied])
+
+
+def _cloned_config(
+    call: Call, kind: str, newid: int, source: dict[str, Any], linked: bool
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The clone's configuration: new volumes (full) or `base-.../vm-NEWID-disk-N` (linked), new MACs.
+
+    Returns it with the (key, source volume) of every copied disk for the task log.
+    """
+    disk_key = volumes.QEMU_DISK if kind == "qemu" else volumes.LXC_DISK
+    target_storage = call.args.get("storage")
+    new_cfg: dict[str, Any] = {}
+    copied: list[tuple[str, str]] = []
+    for key, value in source.items():
+        if key in ("lock", "template", "parent") or volumes.UNUSED.match(key):
+            continue
+        if isinstance(value, str) and volumes.NET.match(key):
+            value = volumes.derive_net(volumes.without_mac(value), kind, _mac_for(call, newid, key, None))
+        elif isinstance(value, str) and disk_key.match(key):
+            volume, rest = volumes.split_drive(value)
+            storage, colon, name = volume.partition(":")
+            if colon and volumes.option(rest, "media") != "cdrom" and "cloudinit" not in name:
+                into = storage if linked else (target_storage or storage)
+                scfg = volumes.storage_config(call.store, into)
+                taken = volumes.disk_numbers(new_cfg, into, newid)
+                number = next(n for n in range(len(taken) + 1) if n not in taken)
+                fmt = call.args.get("format") or (name.rsplit(".", 1)[-1] if "." in name else None)
+                new_name = volumes.volume_name(scfg, newid, number, kind, fmt)
+                if linked:
+                    new_name = f"{name}/{new_name}"
+                copied.append((key, volume))
+                value = ",".join([f"{into}:{new_name}", *rest])
+            elif "cloudinit" in name:
+                value = ",".join([f"{storage}:{_CLOUDINIT.sub(f'-{newid}-cloudinit', name)}", *rest])
+        new_cfg[key] = value
+    if kind == "qemu":
+        smbios = re.sub(r"uuid=[^,]*,?", "", str(source.get("smbios1", ""))).strip(",")
+        new_cfg.update(_identity(call, newid, {"smbios1": smbios}))
+    return new_cfg, copied
 
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/migrate")
@@ -514,13 +676,85 @@ def make_template(call: Call) -> Any:
     _, cfg_path = _paths(node, kind, vmid)
 
     def effect() -> None:
-        store.set(cfg_path, {**config_of(store, node, kind, vmid), "template": 1})
+        renamed = volumes.template_volumes(config_of(store, node, kind, vmid), kind)
+        store.set(cfg_path, {**renamed, "template": 1})
         sync_guest(store, node, kind, vmid)
 
     if kind == "qemu":
         return _task(call, effect)
     effect()
     return None
+
+
+# --- disks: resize and move ------------------------------------------------------------------
+
+
+def _disk(call: Call, key: str) -> tuple[str, str, str, dict[str, Any], str, list[str]]:
+    """(node, kind, vmid, config, volume, options) of the guest's disk `key`; Proxmox's error if absent."""
+    node, kind, vmid = _guest(call)
+    cfg = config_of(call.store, node, kind, vmid)
+    _check_lock(cfg, vmid, call)
+    value = cfg.get(key)
+    if not isinstance(value, str):
+        raise wire.ApiError(500, f"disk '{key}' does not exist")
+    volume, rest = volumes.split_drive(value)
+    return node, kind, vmid, cfg, volume, rest
+
+
+@handles("PUT", "/nodes/{node}/qemu/{vmid}/resize")
+@handles("PUT", "/nodes/{node}/lxc/{vmid}/resize")
+def resize(call: Call) -> TaskRequest:
+    key = str(call.args["disk"])
+    node, kind, vmid, cfg, volume, rest = _disk(call, key)
+    if volumes.option(rest, "media") == "cdrom":
+        raise wire.ApiError(500, "you can't resize a cdrom")
+    text = str(call.args["size"])
+    grow = text.startswith("+")
+    amount = volumes.parse_size(text.lstrip("+"))
+    if amount is None:
+        raise wire.ApiError(400, "Parameter verification failed.", errors={"size": f"invalid format - {text}"})
+    old = volumes.parse_size(volumes.option(rest, "size") or "0") or 0
+    new = old + amount if grow else amount
+    if new < old:
+        raise wire.ApiError(500, "shrinking disks is not supported")
+    _, cfg_path = _paths(node, kind, vmid)
+    value = ",".join([volume, *[p for p in rest if not p.startswith("size=")], f"size={volumes.format_size(new)}"])
+    if kind == "qemu":
+        value = ",".join([volume, *sorted(value.split(",")[1:])])
+
+    def effect() -> None:
+        store = call.store
+        store.set(cfg_path, {**config_of(store, node, kind, vmid), key: value})
+        sync_guest(store, node, kind, vmid)
+
+    return _task(call, effect, log=[f"Image resized to {new} bytes ({volume})"])
+
+
+@handles("POST", "/nodes/{node}/qemu/{vmid}/move_disk")
+@handles("POST", "/nodes/{node}/lxc/{vmid}/move_volume")
+def move_disk(call: Call) -> TaskRequest:
+    key = str(call.args.get("disk") or call.args.get("volume"))
+    node, kind, vmid, cfg, volume, rest = _disk(call, key)
+    into = call.args.get("storage")
+    if not into:
+        raise wire.ApiError(
+            400, "Parameter verification failed.", errors={"storage": "property is missing and it is not optional"}
+        )
+    if volume.split(":", 1)[0] == into and not call.args.get("format"):
+        raise wire.ApiError(500, "you can't move to the same storage with same format")
+    scfg = volumes.storage_config(call.store, str(into))
+    taken = volumes.disk_numbers(cfg, str(into), int(vmid))
+    number = next(n for n in range(len(taken) + 1) if n not in taken)
+    new_volume = f"{into}:{volumes.volume_name(scfg, int(vmid), number, kind, call.args.get('format'))}"
+    _, cfg_path = _paths(node, kind, vmid)
+
+    def effect() -> None:
+        store = call.store
+        current = {**config_of(store, node, kind, vmid), key: ",".join([new_volume, *rest])}
+        store.set(cfg_path, current if call.args.get("delete") else _with_unused(current, [volume]))
+        sync_guest(store, node, kind, vmid)
+
+    return _task(call, effect, log=[f"moving disk '{key}' from '{volume}' to '{new_volume}'"])
 
 
 # --- snapshots -------------------------------------------------------------------------------
