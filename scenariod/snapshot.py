@@ -61,8 +61,17 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "/nodes/*/qemu/*/pending",
     "/nodes/*/lxc/*/pending",
     "/resources/**",
+    "/status/datastore-usage",
     "/access/ticket",
 )
+
+# List entries a server makes up on every read rather than keeps: copied, they would be doubled.
+DERIVED_ENTRIES: dict[str, tuple[str, str]] = {
+    "/nodes/{node}/qemu/{vmid}/snapshot": ("name", "current"),  # "You are here!"
+    "/nodes/{node}/lxc/{vmid}/snapshot": ("name", "current"),
+}
+# Fields the copy computes from its own content (an edit's `digest`): never copied.
+COMPUTED_FIELDS = frozenset({"digest"})
 
 # Field names whose values are secrets: never written. Key fields of collection items are kept.
 _SECRET = re.compile(
@@ -74,6 +83,8 @@ _FINGERPRINT = re.compile(r"(fingerprint|^fp$|[-_]fp$)", re.IGNORECASE)
 # The secret written for each API token kept: the copy accepts any secret (auth mode any).
 REDACTED_SECRET = "redacted"
 PROGRESS_SUFFIX = ".partial"
+# A token's fields that the scenario's `auth.tokens` entry carries (it replaces the state's entry).
+TOKEN_FIELDS: dict[str, Any] = {"privsep": bool, "expire": int, "comment": str}
 
 
 @dataclass
@@ -392,7 +403,7 @@ def build_state(walker: Walker, redactor: Redactor) -> tuple[dict[str, Any], lis
         parent = node.parent
         if node.param is not None and parent is not None and parent.kind == "collection":
             keep = parent.key_field or parent.key
-        data = redactor.clean(read.data, keep)
+        data = redactor.clean(_without_derived(node, read.data), keep)
         key = "/" + "/".join(read.segments)
         storable = not any("/" in s for s in read.segments)
         if node.kind == "collection" and (not isinstance(data, list) or not _all_keyed(data, keep)):
@@ -406,6 +417,24 @@ def build_state(walker: Walker, redactor: Redactor) -> tuple[dict[str, Any], lis
                 data = {**listed, **data}
         state[key] = data
     return state, routes
+
+
+def _without_derived(node: ApiNode, data: Any) -> Any:
+    derived = DERIVED_ENTRIES.get(node.path)
+    if isinstance(data, list) and derived is not None:
+        field_name, value = derived
+        data = [item for item in data if not (isinstance(item, dict) and item.get(field_name) == value)]
+    if isinstance(data, dict) and COMPUTED_FIELDS & data.keys():
+        data = {k: v for k, v in data.items() if k not in COMPUTED_FIELDS}
+    elif isinstance(data, list):
+        data = [_without_computed(item) for item in data]
+    return data
+
+
+def _without_computed(item: Any) -> Any:
+    if isinstance(item, dict) and COMPUTED_FIELDS & item.keys():
+        return {k: v for k, v in item.items() if k not in COMPUTED_FIELDS}
+    return item
 
 
 def _all_keyed(items: list[Any], key: str | None) -> bool:
@@ -434,7 +463,8 @@ def auth_section(state: dict[str, Any]) -> dict[str, Any]:
             name = str(tok.get("tokenid", "")) if isinstance(tok, dict) else ""
             if name:
                 tokenid = name if "!" in name else f"{userid}!{name}"
-                tokens.append({"tokenid": tokenid, "secret": REDACTED_SECRET})
+                kept = {k: TOKEN_FIELDS[k](tok[k]) for k in TOKEN_FIELDS if k in tok}
+                tokens.append({"tokenid": tokenid, "secret": REDACTED_SECRET, **kept})
     out: dict[str, Any] = {"mode": "any"}
     if users:
         out["users"] = users

@@ -15,9 +15,9 @@ from scenariod import cli
 from scenariod.scenario import check_files
 from scenariod.snapshot import DEFAULT_EXCLUDE, PROGRESS_SUFFIX, glob_matches
 
-# Answers that differ between any two servers, so between a source and its copy: when a task
-# list is read (UPIDs and start times of the server's own work) and the certificate (each
-# server has its own). Fingerprints are redacted unless --keep-fingerprints.
+# Answers that differ between any two servers, so between a source and its copy: the
+# certificate (each server has its own). Task lists, RRD data and derived views are not copied
+# (DEFAULT_EXCLUDE); `digest` is computed by the copy over its own content.
 VOLATILE_PATHS = ("/nodes/*/certificates/info",)
 
 
@@ -35,7 +35,7 @@ def answers(running: Running, paths: list[tuple[str, dict[str, Any] | None]]) ->
     out = {}
     for path, query in paths:
         r = running.client.get(path, params=query or {})
-        out[path] = (r.status_code, r.json().get("data") if r.status_code == 200 else None)
+        out[path] = (r.status_code, without_digest(r.json().get("data")) if r.status_code == 200 else None)
     return out
 
 
@@ -55,11 +55,11 @@ def bindable(source: Running) -> list[tuple[str, dict[str, Any] | None]]:
     return out
 
 
-def strip_fingerprints(value: Any) -> Any:
+def without_digest(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: strip_fingerprints(v) for k, v in value.items() if "fingerprint" not in k and k not in ("pve_fp",)}
+        return {k: v for k, v in value.items() if k != "digest"}
     if isinstance(value, list):
-        return [strip_fingerprints(v) for v in value]
+        return [without_digest(v) for v in value]
     return value
 
 
