@@ -62,6 +62,7 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "/nodes/*/lxc/*/pending",
     "/resources/**",
     "/status/datastore-usage",
+    "/remotes/metric-collection/status",
     "/access/ticket",
 )
 
@@ -260,6 +261,20 @@ class Read:
     data: Any
 
 
+# Fields that name a list's items when they do not carry the `{param}`'s own name (PBS and PDM
+# list datastores by `name` under `{store}`/`{datastore}`).
+FALLBACK_KEYS = ("name", "id")
+
+
+def item_key(item: Any, key: str) -> Any:
+    """The value of a list item that binds its collection's `{param}`, or None."""
+    if not isinstance(item, dict):
+        return None
+    if item.get(key) is not None:
+        return item[key]
+    return next((item[k] for k in FALLBACK_KEYS if item.get(k) is not None), None)
+
+
 class Walker:
     def __init__(self, opts: Options, api: ApiDescription, client: Client, progress: ProgressFile) -> None:
         self.opts, self.api, self.client, self.progress = opts, api, client, progress
@@ -330,8 +345,9 @@ class Walker:
         if node.kind == "collection" and node.param_child is not None and isinstance(data, list):
             key = node.key_field or node.key or ""
             for item in data:
-                if isinstance(item, dict) and item.get(key) is not None:
-                    children.append((node.param_child, (*segs, str(item[key]))))
+                value = item_key(item, key)
+                if value is not None:
+                    children.append((node.param_child, (*segs, str(value))))
         return children
 
     async def _read(self, path: str) -> tuple[int, Any]:
@@ -385,7 +401,19 @@ class Redactor:
             return out
         if isinstance(value, list):
             return [self.clean(v, keep) for v in value]
+        if isinstance(value, str) and "=" in value:
+            return self._clean_property_string(value)
         return value
+
+    def _clean_property_string(self, text: str) -> str:
+        """`hostname=a,fingerprint=XX`: a property string's secret parts go as fields do."""
+        parts = text.split(",")
+        kept = [p for p in parts if not ("=" in p and self.secret(p.split("=", 1)[0].strip()))]
+        for p in parts:
+            if p not in kept:
+                name = p.split("=", 1)[0].strip()
+                self.dropped[name] = self.dropped.get(name, 0) + 1
+        return text if len(kept) == len(parts) else ",".join(kept)
 
 
 def build_state(walker: Walker, redactor: Redactor) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -406,7 +434,10 @@ def build_state(walker: Walker, redactor: Redactor) -> tuple[dict[str, Any], lis
         data = redactor.clean(_without_derived(node, read.data), keep)
         key = "/" + "/".join(read.segments)
         storable = not any("/" in s for s in read.segments)
-        if node.kind == "collection" and (not isinstance(data, list) or not _all_keyed(data, keep)):
+        if node.kind == "collection" and isinstance(data, list):
+            data = [_keyed(item, keep or "") for item in data]
+            storable = storable and all(isinstance(item, dict) and item.get(keep) is not None for item in data)
+        elif node.kind == "collection":
             storable = False
         if not storable:
             routes.append({"when": {"method": "GET", "path": path}, "respond": {"data": data}})
@@ -437,8 +468,12 @@ def _without_computed(item: Any) -> Any:
     return item
 
 
-def _all_keyed(items: list[Any], key: str | None) -> bool:
-    return all(isinstance(item, dict) and item.get(key) is not None for item in items)
+def _keyed(item: Any, key: str) -> Any:
+    """A list item with its key field, named from a fallback field when it lacks it."""
+    value = item_key(item, key)
+    if value is None or item.get(key) is not None:
+        return item
+    return {key: value, **item}
 
 
 def _path_order(path: str) -> tuple[int, str]:
