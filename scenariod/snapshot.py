@@ -205,7 +205,7 @@ class Client:
                     if r.status != 200:
                         return r.status, None, r.reason or ""
                     return 200, orjson.loads(body).get("data"), ""
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if attempt == 3:
                     raise SnapshotError(f"GET {path}: {exc}") from exc
                 await asyncio.sleep(0.2 * (attempt + 1))
