@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import os
 import re
 import ssl
@@ -60,6 +61,9 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "/nodes/*/lxc/*/status/current",
     "/nodes/*/qemu/*/pending",
     "/nodes/*/lxc/*/pending",
+    "/nodes/*/qemu/*/cloudinit",  # pending cloud-init changes, from the config
+    "/nodes/*/*/*/migrate",  # a migration precondition check, computed on each call
+    "**/firewall/refs",  # the aliases and IP sets a rule may name, from the firewall config
     "/resources/**",
     "/status/datastore-usage",
     "/remotes/metric-collection/status",
@@ -118,16 +122,18 @@ class SnapshotError(Exception):
 
 def glob_matches(glob: str, path: str) -> bool:
     """`*` matches within one segment, `**` any number of segments (as `when` patterns do)."""
-    return _match(glob.strip("/").split("/"), path.strip("/").split("/"))
+    return compile_glob(glob).match(path.rstrip("/") or "/") is not None
 
 
-def _match(pattern: list[str], segs: list[str]) -> bool:
-    if not pattern:
-        return not segs or segs == [""]
-    head = pattern[0]
-    if head == "**":
-        return any(_match(pattern[1:], segs[i:]) for i in range(len(segs) + 1))
-    return bool(segs) and fnmatch.fnmatchcase(segs[0], head) and _match(pattern[1:], segs[1:])
+@functools.cache
+def compile_glob(glob: str) -> re.Pattern[str]:
+    parts = []
+    for seg in glob.strip("/").split("/"):
+        if seg == "**":
+            parts.append("(?:/[^/]*)*")
+        else:
+            parts.append("/" + fnmatch.translate(seg).removeprefix("(?s:").removesuffix(")\\Z").replace(".*", "[^/]*"))
+    return re.compile("".join(parts) + r"\Z")
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -289,7 +295,13 @@ class Walker:
 
     def wanted(self, node: ApiNode, path: str) -> bool:
         """Read this GET? Not when excluded, nor when it needs a query parameter we cannot know."""
-        if any(glob_matches(g, path) or glob_matches(g, node.path) for g in self.excludes):
+        if not self._template_wanted(node):
+            return False
+        return not any(glob_matches(g, path) for g in self.excludes)
+
+    @functools.cache  # noqa: B019 (one walker per run; its API nodes live as long)
+    def _template_wanted(self, node: ApiNode) -> bool:
+        if any(glob_matches(g, node.path) for g in self.excludes):
             return False
         params = node.ops["GET"].parameters.get("properties") or {}
         return all(spec.get("optional") or "{" + name + "}" in node.segments for name, spec in params.items())
@@ -339,7 +351,7 @@ class Walker:
             return children
         status, data = await self._read(path)
         if status != 200:
-            self.failed += 1
+            self.failed += status != 0  # 0: not read, --max-requests reached
             return []
         self.read[path] = Read(node, segs, data)
         if node.kind == "collection" and node.param_child is not None and isinstance(data, list):
