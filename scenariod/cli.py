@@ -114,15 +114,21 @@ What is read is kept in FILE.partial: an interrupted run, or one stopped by --ma
 (exit status 3), continues from it when run again; it is removed once complete.
 
 Not read by default (--no-default-excludes reads them): task lists and logs, RRD data,
-syslog/journal/cluster log/firewall log, node reports, guest agent calls, /access/ticket,
-and the views scenariod derives from the rest (/cluster/resources, /cluster/status,
-/cluster/nextid, node and guest status, pending changes, PDM /resources): copied, they
-would stay frozen while the copy changes. GETs that need a query parameter are skipped.
+syslog/journal/cluster/ceph/firewall logs, node reports, live counters (netstat, container
+interfaces), guest agent calls, /access/ticket, and the views scenariod derives from the
+rest (/cluster/resources, /cluster/status, /cluster/nextid, node and guest status, pending
+changes, cloud-init and migration checks, firewall refs, PBS datastore usage, PDM
+/resources and metric collection status): copied, they would stay frozen while the copy
+changes. GETs that need a query parameter are skipped. --exclude adds to these.
 
-Secrets are never written: fields named password, secret, token, key, keyring, ticket (and
-*-password, *-secret, *-token, *-key) and certificate fingerprints (unless
---keep-fingerprints); the file's header and description list what was dropped. The
-written `auth` keeps user and token ids with `mode: any`, so any secret logs in.
+Values that state cannot hold (a collection answering an object, items without their key)
+are written as `routes`. Exit status: 0 done, 1 error, 3 stopped at --max-requests.
+
+Secrets are never written: fields named password, secret, token, ticket, privkey, keyring
+(and *-password, *-secret, *-token, *-key), the same parts of property strings
+(`hostname=h,fingerprint=..`), and certificate fingerprints unless --keep-fingerprints; the
+file's header and description list what was dropped. The written `auth` keeps user and
+token ids with `mode: any`, so any password or token secret logs in.
 """
 
 

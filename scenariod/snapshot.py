@@ -7,7 +7,7 @@ flight and at most `rate` per second. What is read is appended to a progress fil
 the output, so that an interrupted run, or one stopped by `--max-requests`, continues where
 it stopped. The scenario holds every answer as seed state, secrets redacted.
 
-Not copied (DEFAULT_EXCLUDE, and `routes --help` of the command): task lists and logs (the
+Not copied (DEFAULT_EXCLUDE, listed in `scenariod snapshot --help`): task lists and logs (the
 copy has its own task model), RRD history, logs, guest agent calls (they reach into guests
 and fail when the agent is off), reports, and the views scenariod derives from the rest of
 the state (cluster resources and status, node and guest status, pending changes, next id):
@@ -50,6 +50,9 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "/cluster/log",
     "**/firewall/log",
     "/nodes/*/report",
+    "/nodes/*/ceph/log",
+    "/nodes/*/netstat",  # live network counters
+    "/nodes/*/lxc/*/interfaces",  # a running container's live interfaces
     # guest agent calls reach into the guest
     "/nodes/*/qemu/*/agent/**",
     # views derived from the rest of the state (frozen if copied)
