@@ -292,7 +292,7 @@ class Walker:
         self.requests = 0
         self.capped = False
         self.queued = 0
-        self.failed = 0
+        self.failures: dict[tuple[int, str], int] = {}  # (status, API path) -> paths that answered it
         self._next_slot = 0.0
         self.on_progress: Any = None
 
@@ -354,12 +354,13 @@ class Walker:
             return children
         status, data = await self._read(path)
         if status != 200:
-            self.failed += status != 0  # 0: not read, --max-requests reached
+            if status:  # 0: not read, --max-requests reached
+                self.failures[(status, node.path)] = self.failures.get((status, node.path), 0) + 1
             return []
         self.read[path] = Read(node, segs, data)
         if node.kind == "collection" and node.param_child is not None and isinstance(data, list):
             key = node.key_field or node.key or ""
-            for item in data:
+            for item in _without_derived(node, data):
                 value = item_key(item, key)
                 if value is not None:
                     children.append((node.param_child, (*segs, str(value))))
@@ -670,7 +671,10 @@ def main(opts: Options) -> int:
         print(f"scenariod snapshot: {exc}", file=sys.stderr)
         return 1
     paths = len(doc["state"])
-    line = f"{out}: {paths} state path(s) from {len(walker.read)} read, {walker.failed} unreadable"
+    failed = sum(walker.failures.values())
+    line = f"{out}: {paths} state path(s) from {len(walker.read)} read, {failed} unreadable"
+    for (status, template), count in sorted(walker.failures.items()):
+        print(f"  {count} x {status} on GET {template}", file=sys.stderr)
     if walker.capped:
         print(f"{line}; stopped at --max-requests {opts.max_requests}: run again to continue", file=sys.stderr)
         return 3
