@@ -458,6 +458,10 @@ def build_state(walker: Walker, redactor: Redactor) -> tuple[dict[str, Any], lis
         if not storable:
             routes.append({"when": {"method": "GET", "path": path}, "respond": {"data": data}})
             continue
+        if node.kind == "collection" and data == [] and "{" in node.path:
+            # An empty collection under an item lists nothing in the copy either: a smaller file
+            # starts faster. Top-level ones are kept: an empty /storage is not the default one.
+            continue
         if node.param is not None and isinstance(data, dict):
             listed = _listed_item(state, key, keep)
             if listed is not None:
