@@ -263,7 +263,7 @@ class ProgressFile:
 
 @dataclass
 class Read:
-    """One path read: its API node and answer (status 200) or failure."""
+    """One path read: its API node, its segments (unquoted) and its answer's data."""
 
     node: ApiNode
     segments: tuple[str, ...]
@@ -616,7 +616,7 @@ async def snapshot(opts: Options) -> tuple[dict[str, Any], str, Walker]:
     try:
         async with Client(opts, service) as client:
             walker = Walker(opts, api, client, progress)
-            with progress_display(opts, walker):
+            with ProgressDisplay(opts, walker):
                 await walker.run()
             version = walker.read["/version"].data if "/version" in walker.read else None
         taken = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -629,7 +629,7 @@ async def snapshot(opts: Options) -> tuple[dict[str, Any], str, Walker]:
     return doc, str(out), walker
 
 
-class progress_display:
+class ProgressDisplay:
     """A rich progress bar of paths read on a terminal; a plain line every 1,000 paths otherwise."""
 
     def __init__(self, opts: Options, walker: Walker) -> None:
@@ -638,7 +638,7 @@ class progress_display:
         self.count = 0
         self.bar: Any = None
 
-    def __enter__(self) -> progress_display:
+    def __enter__(self) -> ProgressDisplay:
         if self.tty:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -159,3 +159,15 @@ def test_bad_credentials_are_said(pdm_source: Running, tmp_path: Path, capsys: A
     argv = ["snapshot", pdm_source.url, "-o", str(tmp_path / "x.yaml"), "--ca", str(pdm_source.ca_file)]
     assert cli.main([*argv, "--token", "root@pam!automation=wrong", "--no-progress", "--service", "pdm"]) == 1
     assert "401" in capsys.readouterr().err
+
+
+def test_ticket_renewed_when_old(pdm_source: Running, tmp_path: Path, monkeypatch: Any) -> None:
+    """With --user the ticket is renewed once half its lifetime has passed (here: at once)."""
+    monkeypatch.setattr("scenariod.wire.TICKET_LIFETIME", 0.0)
+    journal = pdm_source.service.world.journal
+    before = journal.total
+    snapshot(pdm_source, tmp_path, "--include", "/remotes/remote", "--no-default-excludes")
+    entries = list(journal)[len(journal) - (journal.total - before) :]
+    logins = [e for e in entries if e.method == "POST"]
+    assert {e.path for e in logins} == {"/access/ticket"}
+    assert len(logins) > 2  # the first login and renewals before later reads
