@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__, wire
 from .apidesc import ApiDescription, ApiNode
@@ -252,10 +253,8 @@ class ProgressFile:
     def record(self, path: str, status: int, data: Any) -> None:
         self.stream.write(orjson.dumps({"p": path, "s": status, "d": data}) + b"\n")
 
-    def close(self, remove: bool) -> None:
+    def close(self) -> None:
         self.stream.close()
-        if remove:
-            self.path.unlink()
 
 
 # --- the walk --------------------------------------------------------------------------------------
@@ -623,8 +622,8 @@ async def snapshot(opts: Options) -> tuple[dict[str, Any], str, Walker]:
         doc, header = build_scenario(opts, service, walker, version, taken)
         write_atomically(out, render(doc, header, opts.fmt))
     finally:
-        progress.close(remove=False)
-    if not walker.capped:
+        progress.close()
+    if not walker.capped:  # complete: nothing left to continue
         progress.path.unlink()
     return doc, str(out), walker
 
@@ -640,8 +639,7 @@ class ProgressDisplay:
 
     def __enter__(self) -> ProgressDisplay:
         if self.tty:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+            # The total grows as collections are read: the bar shows paths read of paths found so far.
             self.bar = Progress(
                 TextColumn("reading"), BarColumn(), MofNCompleteColumn(), TextColumn("paths"), TimeElapsedColumn()
             )
