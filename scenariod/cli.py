@@ -1,4 +1,4 @@
-"""The command line: run, check, schema, routes, verify, fleet.
+"""The command line: run, check, schema, routes, verify, fleet, snapshot, import.
 
 Each command imports what it needs inside its own function: lazy for start-up speed only
 (`check` imports neither aiohttp nor the server). These imports dodge no cycle: cli is at
@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, filelimits, wire
@@ -106,12 +107,12 @@ def _parser() -> argparse.ArgumentParser:
         "--base-port", type=int, default=20000, help="VE i on BASE+i-1, PBS j on BASE+500+j-1, PDM BASE+999"
     )
     fleet.set_defaults(func=cmd_fleet)
+    _snapshot_parser(sub)
+    _import_parser(sub)
     return p
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .fleet import write_fleet  # lazy: keeps `scenariod run` start-up free of it
 
     try:
@@ -131,6 +132,106 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _snapshot_parser(sub: argparse._SubParsersAction) -> None:
+    snap = sub.add_parser(
+        "snapshot",
+        help="copy a live PVE/PBS/PDM (or scenariod) into a scenario, reading it with GETs only",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=SNAPSHOT_HELP,
+    )
+    snap.add_argument("url", metavar="URL", help="the source, e.g. https://pve1.example.com:8006")
+    snap.add_argument("-o", "--output", metavar="FILE", help="the scenario to write (default: snapshot-HOST.yaml)")
+    snap.add_argument("--token", metavar="USER@REALM!ID=SECRET", help="read with this API token")
+    snap.add_argument("--user", metavar="USER@REALM", help="log in as this user (with --password-file)")
+    snap.add_argument("--password-file", metavar="F", help="the password, first line of F")
+    snap.add_argument("--ca", metavar="FILE", help="CA file to verify HTTPS with (default: the system's)")
+    snap.add_argument("-k", "--insecure", action="store_true", help="do not verify the HTTPS certificate")
+    snap.add_argument("--service", choices=wire.SERVICES, help="pve, pbs or pdm (default: from the port, else pve)")
+    snap.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format (json: large clusters)")
+    snap.add_argument("--include", action="append", default=[], metavar="GLOB", help="copy only matching paths")
+    snap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="do not read matching paths")
+    snap.add_argument("--no-default-excludes", action="store_true", help="read what is skipped by default too")
+    snap.add_argument("--max-requests", type=int, default=0, metavar="N", help="stop after N requests (0: no cap)")
+    snap.add_argument("--concurrency", type=int, default=4, metavar="N", help="requests in flight (default 4)")
+    snap.add_argument("--rate", type=float, default=1000.0, metavar="N", help="requests per second at most (0: no cap)")
+    snap.add_argument("--keep-fingerprints", action="store_true", help="keep certificate fingerprints")
+    snap.add_argument("--no-progress", action="store_true", help="plain progress lines even on a terminal")
+    snap.set_defaults(func=cmd_snapshot)
+
+
+SNAPSHOT_HELP = """\
+Read a live Proxmox VE, Backup Server or Datacenter Manager (or another scenariod) through
+its API and write a scenario that serves the same cluster: `scenariod run FILE`.
+
+What is read: every GET of the bundled API description whose path parameters bind from
+what was already read (a collection's items name its children), with GETs only (plus a
+login POST with --user), --concurrency requests in flight and at most --rate per second.
+What is read is kept in FILE.partial: an interrupted run, or one stopped by --max-requests
+(exit status 3), continues from it when run again; it is removed once complete.
+
+Not read by default (--no-default-excludes reads them): task lists and logs, RRD data,
+syslog/journal/cluster/ceph/firewall logs, node reports, live counters (netstat, container
+interfaces), guest agent calls, /access/ticket, and the views scenariod derives from the
+rest (/cluster/resources, /cluster/status, /cluster/nextid, node and guest status, pending
+changes, cloud-init and migration checks, firewall refs, PBS datastore usage, PDM
+/resources and metric collection status): copied, they would stay frozen while the copy
+changes. GETs that need a query parameter are skipped. --exclude adds to these.
+
+Values that state cannot hold (a collection answering an object, items without their key)
+are written as `routes`. Exit status: 0 done, 1 error, 3 stopped at --max-requests.
+
+Secrets are never written: fields named password, secret, token, ticket, privkey, keyring
+(and *-password, *-secret, *-token, *-key), the same parts of property strings
+(`hostname=h,fingerprint=..`), and certificate fingerprints unless --keep-fingerprints; the
+file's header and description list what was dropped. The written `auth` keeps user and
+token ids with `mode: any`, so any password or token secret logs in.
+"""
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from .snapshot import Options, main, read_password
+
+    if args.token and args.user:
+        print("scenariod snapshot: give --token or --user, not both", file=sys.stderr)
+        return 2
+    if args.user and not args.password_file:
+        print("scenariod snapshot: --user needs --password-file", file=sys.stderr)
+        return 2
+    opts = Options(
+        url=args.url,
+        service=args.service,
+        output=Path(args.output) if args.output else None,
+        fmt=args.format,
+        token=args.token,
+        user=args.user,
+        password=read_password(args.password_file) if args.password_file else None,
+        ca=args.ca,
+        insecure=args.insecure,
+        include=args.include,
+        exclude=args.exclude,
+        defaults=not args.no_default_excludes,
+        max_requests=args.max_requests,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        keep_fingerprints=args.keep_fingerprints,
+        progress=False if args.no_progress else None,
+    )
+    return main(opts)
+
+
+def _import_parser(sub: argparse._SubParsersAction) -> None:
+    imp = sub.add_parser("import", help="convert proxmox-sdk mock data or a fakepve guest list into a scenario")
+    imp.add_argument("file", metavar="FILE", help="proxmox-sdk mock data (JSON or YAML) or a fakepve guest list")
+    imp.add_argument("-o", "--output", metavar="OUT", help="the scenario to write (default: stdout)")
+    imp.set_defaults(func=cmd_import)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importer import main as import_main
+
+    return import_main(args.file, args.output)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -63,6 +63,8 @@ LAYERS: list[set[str]] = [
         "fleet",
         "workers",
         "apidiff",
+        "snapshot",
+        "importer",
     },
 ]
 
