@@ -56,7 +56,7 @@ def _judges_digest() -> str:
         here = Path(__file__).resolve().parent
         digest = hashlib.sha256(__version__.encode())
         for name in (
-            "scenario.py",
+            *sorted(f"scenario/{p.name}" for p in (here / "scenario").glob("*.py")),  # the loader's package
             "fastload.py",
             "data/scenario.schema.json",
             "data/pve.api.json.gz",

@@ -57,7 +57,7 @@ from .matching import Matcher, Request, RuleIndex
 if TYPE_CHECKING:
     from .apidesc import ApiNode
     from .journal import Entry
-    from .scenario import Delay, Fault, Scenario
+    from .scenario.model import Delay, Fault, Scenario
     from .world import World
 
 # Effects that let the request go on through the pipeline (and may shape its delivery).

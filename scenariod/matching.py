@@ -14,7 +14,8 @@ import jmespath.functions
 import orjson
 
 from .apidesc import ApiDescription, ApiNode
-from .scenario import When, split_template
+from .scenario.model import When
+from .scenario.templates import split_template
 
 R = TypeVar("R")
 

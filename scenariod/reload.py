@@ -35,7 +35,7 @@ from .scenario import ScenarioInvalid, load_scenario
 from .state import MISSING, StateStore
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .scenario.model import Scenario
     from .server import Runtime, Service
     from .world import World
 

@@ -22,7 +22,7 @@ from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
 from .matching import Matcher, Request, RuleIndex, Template
 from .proxmox import handler_for
 from .proxmox.auth import Authenticator, clock
-from .scenario import MISSING, Respond, Scenario, TaskRule
+from .scenario.model import MISSING, Respond, Scenario, TaskRule
 from .tasks import TaskRequest
 from .world import Answer, Call, World
 

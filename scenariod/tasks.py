@@ -19,7 +19,7 @@ from . import wire
 
 if TYPE_CHECKING:
     from .matching import Request, Template
-    from .scenario import Scenario, TaskRule
+    from .scenario.model import Scenario, TaskRule
 
 DEFAULT_DURATION = 0.3
 STOPPED_BY_USER = "interrupted by signal"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .cache import cache_dir
 
 if TYPE_CHECKING:
-    from .scenario import Listen
+    from .scenario.model import Listen
 
 
 def ensure_certificate(host: str) -> tuple[Path, Path, Path]:

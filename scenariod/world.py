@@ -16,7 +16,7 @@ from .state import StateStore, seed
 
 if TYPE_CHECKING:
     from .apidesc import ApiNode, Operation
-    from .scenario import Scenario
+    from .scenario.model import Scenario
     from .server import Runtime
 
 

@@ -29,7 +29,7 @@ from . import handles, prepares
 from .auth import clock, create_user
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..tasks import Task
     from ..world import Call, World

@@ -32,7 +32,7 @@ from . import handles, pbs, prepares
 from .pbs import _truthy
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..tasks import Task
     from ..world import Call, World
