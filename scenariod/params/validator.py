@@ -70,12 +70,12 @@ class ObjectRules:
         self.indexed: dict[str, tuple[Check, int | None]] = {}
         self.oneof: dict[str, _OneOf] = {}
         self.oneof_required: list[str] = []
-        pve = compiler.perl_object_rules
+        perl = compiler.perl_object_rules
         prop_compiler = compiler.prop
         for name, schema in properties.items():
             if not isinstance(schema, dict):
                 continue
-            if pve and schema.get("oneOf") and schema.get("type-property"):
+            if perl and schema.get("oneOf") and schema.get("type-property"):
                 self.oneof[name] = self._compile_oneof(compiler, schema, top)
                 continue
             check = prop_compiler(schema, top)
@@ -86,14 +86,14 @@ class ObjectRules:
                 continue
             self.checks[name] = check
             optional = truthy_flag(schema.get("optional"))
-            if not optional and not (pve and (schema.get("alias") or schema.get("group"))):
+            if not optional and not (perl and (schema.get("alias") or schema.get("group"))):
                 self.required.append(name)
-            if pve and isinstance(schema.get("requires"), str):
+            if perl and isinstance(schema.get("requires"), str):
                 self.requires.append((name, schema["requires"]))
-        self.pve = pve
+        self.perl_rules = perl
         if additional is None:
             # PVE: an absent additionalProperties does not restrict; proxmox-schema: false
-            self.allow_additional = pve
+            self.allow_additional = perl
             self.additional_check: Check | None = None
         elif isinstance(additional, dict):
             self.allow_additional = True
@@ -169,7 +169,7 @@ class ObjectRules:
             except Invalid as exc:
                 for p, m in exc.errors.items():
                     add_error(errors, p, m)
-        if self.pve:
+        if self.perl_rules:
             for name in self.required:
                 if raw.get(name) is None:
                     add_error(errors, prefix + name, w["missing"])
