@@ -59,7 +59,7 @@ def _judges_digest() -> str:
         here = Path(__file__).resolve().parent
         digest = hashlib.sha256(__version__.encode())
         for name in (
-            "scenario.py",
+            *sorted(f"scenario/{p.name}" for p in (here / "scenario").glob("*.py")),  # the loader's package
             "fastload.py",
             "data/scenario.schema.json",
             *sorted(f"data/{p.name}" for p in (here / "data").glob("*.api.json.gz")),  # pinned releases too

@@ -28,10 +28,11 @@ import orjson
 from aiohttp import web
 
 from . import __version__, filelimits
+from . import scenario as scenarios  # its loader is imported on first use (start-up speed)
 from .clock import clock
 from .journal import CONTROL, Entry, Journal
 from .matching import match_path
-from .scenario import ScenarioInvalid, parse_duration, parse_scenario
+from .scenario import ScenarioInvalid, parse_duration
 from .state import MISSING, ensure_ancestors, normalize, split
 from .verify import CLOSEST, check, entry_json
 
@@ -373,7 +374,7 @@ def compile_expectations(scenario: Any, items: list[Any]) -> list[Any]:
     """Expectations written as in a scenario's `expect` section, checked the same way."""
     doc = {"scenariod": 1, "name": "verify", "service": scenario.service, "api": scenario.api.version, "expect": items}
     try:
-        compiled = parse_scenario(json.dumps(doc, default=str), "<verify>")
+        compiled = scenarios.parse_scenario(json.dumps(doc, default=str), "<verify>")
     except ScenarioInvalid as exc:
         problems = [d.message for d in exc.diagnostics]
         raise ControlError(400, "; ".join(problems), problems=problems) from None

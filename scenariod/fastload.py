@@ -1,6 +1,6 @@
 """Fast reading of scenario text into plain values, without positions.
 
-ruamel.yaml's round-trip loader (scenario.py) knows where every node is, but it is pure
+ruamel.yaml's round-trip loader (scenario/positions.py) knows where every node is, but it is pure
 Python and reads a 28 MB scenario in minutes. This module reads the same text into the
 same plain values (dict, list, str, int, float, bool, None) in seconds: JSON (which is
 YAML 1.2) with the standard library's C decoder, other YAML from libyaml's events with

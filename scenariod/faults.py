@@ -58,7 +58,7 @@ from .request import Request
 if TYPE_CHECKING:
     from .apidesc import ApiNode
     from .journal import Entry
-    from .scenario import Delay, Fault, Scenario
+    from .scenario.model import Delay, Fault, Scenario
     from .world import World
 
 # Effects that let the request go on through the pipeline (and may shape its delivery).

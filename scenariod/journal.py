@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .redact import masked
 
 if TYPE_CHECKING:
-    from .scenario import Limits
+    from .scenario.model import Limits
 
 # What answered a request, as the request log names it.
 FAULT, ROUTE, TASK, AUTH, BUILTIN, CONTROL = "fault", "route", "task", "auth", "built-in", "control"

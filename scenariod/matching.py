@@ -15,7 +15,8 @@ import orjson
 
 from .apidesc import ApiDescription, ApiNode
 from .request import Request
-from .scenario import When, split_template
+from .scenario.model import When
+from .scenario.templates import split_template
 
 R = TypeVar("R")
 

@@ -88,15 +88,16 @@ def _components(service: str) -> dict[str, Any]:
             },
         },
         "responses": {
-            "400": {"description": "Parameter verification failed.", "content": _json(error)},
-            "401": {"description": "Authentication failure or no ticket.", "content": _json(error)},
-            "500": {"description": "The call failed; the message says why.", "content": _json(error)},
-            "501": {"description": "Method not implemented.", "content": _json(error)},
+            "400": {"description": "Parameter verification failed.", "content": _json_content(error)},
+            "401": {"description": "Authentication failure or no ticket.", "content": _json_content(error)},
+            "500": {"description": "The call failed; the message says why.", "content": _json_content(error)},
+            "501": {"description": "Method not implemented.", "content": _json_content(error)},
         },
     }
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI `content` entry: `schema` as application/json."""
     return {"application/json": {"schema": schema}}
 
 
@@ -123,7 +124,7 @@ def _operation(node: ApiNode, op: Operation) -> dict[str, Any]:
             body = convert({"type": "object", "properties": rest})
             out["requestBody"] = {
                 "required": "required" in body,
-                "content": {"application/x-www-form-urlencoded": {"schema": body}, **_json(body)},
+                "content": {"application/x-www-form-urlencoded": {"schema": body}, **_json_content(body)},
             }
     else:
         for name, spec in rest.items():
@@ -135,7 +136,7 @@ def _operation(node: ApiNode, op: Operation) -> dict[str, Any]:
         out["parameters"] = parameters
     envelope = {"type": "object", "properties": {"data": convert(op.returns)}, "required": ["data"]}
     out["responses"] = {
-        "200": {"description": op.returns.get("description") or "Success", "content": _json(envelope)},
+        "200": {"description": op.returns.get("description") or "Success", "content": _json_content(envelope)},
         **{code: {"$ref": f"#/components/responses/{code}"} for code in ("400", "401", "500", "501")},
     }
     security = _security(op)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .scenario.model import Scenario
     from .verify import ControlClient
 
 MODES = ("inprocess", "subprocess")

@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import filelimits
+from . import scenario as scenarios  # its loader is imported on first use (start-up speed)
 from .runtime import Runtime
-from .scenario import ScenarioInvalid, load_scenario
+from .scenario import ScenarioInvalid
 from .state import MISSING, StateStore
 
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from .scenario.model import Scenario
     from .server import Service  # annotations only: the Service calls into this module
     from .world import World
 
@@ -232,7 +233,7 @@ def prepare(service: Service, source: Scenario | str | Path | None, reset: bool)
     started = time.perf_counter()
     old = service.scenario
     if source is None or isinstance(source, (str, Path)):
-        scenario = load_scenario(source if source is not None else old.file, old.api_override)
+        scenario = scenarios.load_scenario(source if source is not None else old.file, old.api_override)
     else:
         scenario = source
     scenario = service.adopt(scenario)

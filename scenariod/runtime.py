@@ -13,7 +13,7 @@ from .faults import FaultIndex
 from .matching import Matcher, RuleIndex, Template
 from .proxmox.access import guard_for as permission_guard
 from .proxmox.auth import Authenticator
-from .scenario import MISSING, Respond, Scenario, TaskRule
+from .scenario.model import MISSING, Respond, Scenario, TaskRule
 
 
 @dataclass(slots=True)

@@ -38,7 +38,7 @@ from .proxmox import handler_for, prepare_state
 from .reload import apply_diff, reload_service
 from .request import Request
 from .runtime import CompiledRoute, Runtime
-from .scenario import Scenario
+from .scenario.model import Scenario
 from .tasks import TaskRequest
 from .tls import server_context
 from .world import Answer, Call, World

@@ -13,16 +13,7 @@ from typing import Any
 
 from .apidesc import ApiDescription, ApiNode
 from .gcpause import gc_paused
-
-
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Any = _Missing()
+from .scenario.model import MISSING  # the package's one "no value" (absent paths here)
 
 
 class _Node:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import wire
 
 if TYPE_CHECKING:
-    from .scenario import Scenario, TaskRule
+    from .scenario.model import Scenario, TaskRule
 
 DEFAULT_DURATION = 0.3
 STOPPED_BY_USER = "interrupted by signal"

@@ -19,7 +19,7 @@ from .cache import cache_dir
 if TYPE_CHECKING:
     import trustme
 
-    from .scenario import Listen
+    from .scenario.model import Listen
 
 
 def ensure_certificate(host: str) -> tuple[Path, Path, Path]:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import jmespath
 
     from .journal import Entry
-    from .scenario import When
+    from .scenario.model import When
 
 MAX_SHOWN = 10  # matching requests listed per check
 CLOSEST = 3  # nearest misses listed per failed check

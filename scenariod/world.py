@@ -21,7 +21,7 @@ from .tasks import TaskRegistry
 if TYPE_CHECKING:
     from .apidesc import ApiNode, Operation
     from .request import Request
-    from .scenario import Scenario
+    from .scenario.model import Scenario
 
 
 # Completes a world's seeded state (defaults, derived items). A reload runs the seeders again

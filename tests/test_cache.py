@@ -9,8 +9,9 @@ import pytest
 from test_loading import REPO_SCENARIOS, RULES, exactly
 
 from scenariod import cache, fastload
-from scenariod import scenario as sc
-from scenariod.scenario import ScenarioInvalid, load_scenario
+from scenariod.scenario import ScenarioInvalid, load_scenario, positions
+from scenariod.scenario import compile as scenario_compile
+from scenariod.scenario.positions import plain, yaml_loader
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +31,9 @@ def no_reading_and_no_schema(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a remembered text was read or validated again")
 
     monkeypatch.setattr(fastload, "load", refuse)
-    monkeypatch.setattr(sc, "_get_validator", refuse)
-    monkeypatch.setattr(sc, "_yaml_loader", refuse)
+    monkeypatch.setattr(scenario_compile, "schema_validator", refuse)
+    monkeypatch.setattr(scenario_compile, "yaml_loader", refuse)
+    monkeypatch.setattr(positions, "yaml_loader", refuse)
 
 
 @pytest.mark.parametrize("path", REPO_SCENARIOS, ids=lambda p: p.name)
@@ -85,7 +87,7 @@ def test_json_texts_keep_positions_and_read_with_orjson(tmp_path: Path, monkeypa
     import json
 
     path = tmp_path / "s.json"
-    path.write_text(json.dumps(sc._plain(sc._yaml_loader().load(RULES)), indent=1))
+    path.write_text(json.dumps(plain(yaml_loader().load(RULES)), indent=1))
     first = load_scenario(path)
     memo = cache.recall(path.read_text())
     assert memo is not None and memo.doc is None and memo.positions

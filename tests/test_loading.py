@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from scenariod import fastload
-from scenariod import scenario as sc
 from scenariod.apidesc import ApiDescription
 from scenariod.scenario import Scenario, ScenarioInvalid, check_files, load_scenario
+from scenariod.scenario import schema as scenario_schema
+from scenariod.scenario.compile import FileCompiler
+from scenariod.scenario.positions import plain, yaml_loader
 from scenariod.state import StateStore, seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +57,7 @@ expect:
 
 def exactly(text: str, file: str = "<string>") -> Scenario:
     """The Scenario as the exact (ruamel round-trip) reading builds it."""
-    c = sc._Compiler(file, text, Path.cwd())
+    c = FileCompiler(file, text, Path.cwd())
     assert c.parse()
     c.validate()
     result = c.build()
@@ -82,7 +84,7 @@ def test_repository_scenarios_read_the_same_both_ways(path: Path) -> None:
 @pytest.mark.parametrize("indent", [None, 2], ids=["compact", "indented"])
 def test_json_gives_the_same_scenario_as_yaml(tmp_path: Path, indent: int | None) -> None:
     from_yaml = load_scenario(_write(tmp_path, "s.yaml", RULES))
-    doc = sc._plain(sc._yaml_loader().load(RULES))
+    doc = plain(yaml_loader().load(RULES))
     path = _write(tmp_path, "s.json", json.dumps(doc, indent=indent))
     from_json = load_scenario(path)
     differs = {"file", "text", "routes", "faults", "tasks", "expect"}  # rules differ in their lines only
@@ -109,7 +111,10 @@ def test_rule_lines_in_yaml(tmp_path: Path) -> None:
 
 
 def test_rule_lines_in_a_flow_style_yaml_file(tmp_path: Path) -> None:
-    text = "# a comment, then one flow mapping\n{scenariod: 1, name: f,\n routes: [\n  {when: GET /version, respond: {status: 204}}]}\n"
+    text = (
+        "# a comment, then one flow mapping\n"
+        "{scenariod: 1, name: f,\n routes: [\n  {when: GET /version, respond: {status: 204}}]}\n"
+    )
     assert fastload.load(text) is not None
     s = load_scenario(_write(tmp_path, "f.yaml", text))
     assert rule_lines(s) == rule_lines(exactly(text)) == [(4, 4)]
@@ -119,7 +124,7 @@ def test_lines_are_counted_as_ruamel_counts_them(tmp_path: Path) -> None:
     # CR LF and CR break lines; NEL, LS and PS do not in YAML 1.2 (libyaml, 1.1, disagrees)
     text = RULES.replace("name: rules", 'name: rules\ndescription: "a\u2028b"').replace("\n", "\r\n")
     assert fastload.load(text) is None  # the YAML reading leaves it to the exact one
-    doc = sc._plain(sc._yaml_loader().load(text))
+    doc = plain(yaml_loader().load(text))
     path = _write(tmp_path, "s.json", json.dumps(doc, indent=1, ensure_ascii=False).replace("\n", "\r\n"), newline="")
     assert fastload.load(path.read_bytes().decode()) is not None  # the JSON reading takes it
     s = load_scenario(path)
@@ -158,7 +163,7 @@ nested: [[], {}, [[1]], {a: {b: {c: [null]}}}]
 def test_plain_scalars_are_typed_as_ruamel_types_them() -> None:
     loaded = fastload.load(SCALARS)
     assert loaded is not None
-    expected = sc._plain(sc._yaml_loader().load(SCALARS))
+    expected = plain(yaml_loader().load(SCALARS))
     assert json.dumps(loaded.doc, sort_keys=True) == json.dumps(expected, sort_keys=True)
 
 
@@ -194,7 +199,7 @@ def test_what_the_fast_reading_leaves_to_the_exact_one(text: str) -> None:
 )
 def test_flow_yaml_that_is_not_json_is_read_as_yaml(text: str) -> None:
     loaded = fastload.load(text)
-    assert loaded is not None and loaded.doc == sc._plain(sc._yaml_loader().load(text))
+    assert loaded is not None and loaded.doc == plain(yaml_loader().load(text))
 
 
 def test_json_errors_report_file_line_column(tmp_path: Path) -> None:
@@ -226,15 +231,15 @@ def test_problems_in_a_large_state_keep_their_positions(tmp_path: Path) -> None:
 
 
 def test_state_is_validated_as_a_mapping_only_while_the_schema_asks_no_more(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert sc._state_is_free_form()
-    schema = json.loads(json.dumps(sc.load_schema()))
+    assert scenario_schema.state_is_free_form()
+    schema = json.loads(json.dumps(scenario_schema.load_schema()))
     schema["$defs"]["state"]["minProperties"] = 1
-    monkeypatch.setattr(sc, "load_schema", lambda: schema)
-    sc._state_is_free_form.cache_clear()
+    monkeypatch.setattr(scenario_schema, "load_schema", lambda: schema)
+    scenario_schema.state_is_free_form.cache_clear()
     try:
-        assert not sc._state_is_free_form()
+        assert not scenario_schema.state_is_free_form()
     finally:
-        sc._state_is_free_form.cache_clear()
+        scenario_schema.state_is_free_form.cache_clear()
 
 
 def test_a_state_that_is_no_mapping_is_still_reported(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from scenariod.params import WORDING, _compile_pattern, compile_validator, split_list
+from scenariod.params import WORDING, compile_validator, split_list
+from scenariod.params.regexes import perl_pattern, rust_pattern
 from scenariod.wire import ApiError
 
 _BUNDLED = Path(__file__).resolve().parent.parent / "scenariod" / "data"
@@ -408,11 +409,11 @@ def test_split_list():
 
 
 def test_patterns_translate():
-    assert _compile_pattern("(?^i:[a-z]+)", "pve").search("ABC")
-    assert _compile_pattern("/^[[:^cntrl:]]*$/", "rust").search("plain text")
-    assert not _compile_pattern("/^[[:^cntrl:]]*$/", "rust").search("a\x07")
-    assert not _compile_pattern("/^[a-z]+$/", "rust").search("abc\n")  # Rust's $ is the end
-    assert _compile_pattern("[a-z]+", "pve").search("abc\n")  # Perl's $ allows a final newline
+    assert perl_pattern("(?^i:[a-z]+)").search("ABC")
+    assert rust_pattern("/^[[:^cntrl:]]*$/").search("plain text")
+    assert not rust_pattern("/^[[:^cntrl:]]*$/").search("a\x07")
+    assert not rust_pattern("/^[a-z]+$/").search("abc\n")  # Rust's $ is the end
+    assert perl_pattern("[a-z]+").search("abc\n")  # Perl's $ allows a final newline
 
 
 @pytest.mark.parametrize("service", ["pve", "pbs", "pdm"])

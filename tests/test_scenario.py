@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -34,6 +36,8 @@ from scenariod.scenario import (
     parse_duration,
     split_template,
 )
+from scenariod.scenario.model import EFFECTS
+from scenariod.scenario.schema import SCHEMA_PATH, load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = "scenariod: 1\nname: t\n"
@@ -65,7 +69,7 @@ def one(tmp_path: Path, text: str) -> str:
 
 
 def test_schema_is_valid_2020_12_and_symlinked() -> None:
-    schema = json.loads(sc.SCHEMA_PATH.read_text())
+    schema = json.loads(SCHEMA_PATH.read_text())
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"] == "https://scenariod.dev/schema/scenario.schema.json"
@@ -88,7 +92,7 @@ def _walk_properties(node: object, where: str, found: list[tuple[str, dict]]) ->
 
 
 def test_every_property_and_definition_has_a_description() -> None:
-    schema = sc.load_schema()
+    schema = load_schema()
     found: list[tuple[str, dict]] = []
     _walk_properties(schema, "#", found)
     assert len(found) > 100
@@ -98,7 +102,7 @@ def test_every_property_and_definition_has_a_description() -> None:
 
 
 def test_schema_covers_the_vocabulary() -> None:
-    schema = sc.load_schema()
+    schema = load_schema()
     defs = schema["$defs"]
     assert set(schema["properties"]) >= {
         "scenariod",
@@ -125,7 +129,7 @@ def test_schema_covers_the_vocabulary() -> None:
         "control_token",
         "permissions",
     }
-    assert set(defs["fault"]["properties"]) == {"when", *sc.EFFECTS, "probability", "times", "after"}
+    assert set(defs["fault"]["properties"]) == {"when", *EFFECTS, "probability", "times", "after"}
     assert set(defs["respond"]["properties"]) == {"data", "body", "status", "headers", "delay"}
     assert set(defs["task"]["properties"]) == {"when", "duration", "log", "exitstatus", "type"}
     assert set(defs["expect"]["properties"]) == {"when", "description", "count", "min", "max", "never"}
@@ -192,7 +196,7 @@ def test_parse_duration_message() -> None:
 def test_schema_pattern_agrees_with_parse_duration() -> None:
     import re
 
-    pattern = re.compile(sc.load_schema()["$defs"]["duration"]["anyOf"][1]["pattern"])
+    pattern = re.compile(load_schema()["$defs"]["duration"]["anyOf"][1]["pattern"])
     for text in ["250ms", "2s", "1.5s", "1m", "2h", "1m30s", " 3s ", "5", ".5s", "soon", "", "2x", "-1s"]:
         try:
             parse_duration(text)
@@ -1077,7 +1081,7 @@ def test_parse_scenario_from_text() -> None:
 
 
 def test_schema_examples_are_valid() -> None:
-    schema = sc.load_schema()
+    schema = load_schema()
     checked = 0
 
     def walk(node: object) -> None:
@@ -1096,3 +1100,31 @@ def test_schema_examples_are_valid() -> None:
 
     walk(schema)
     assert checked > 40
+
+
+def test_request_time_imports_leave_the_loader_out() -> None:
+    """The model (what serving reads) and the server import no YAML parser, no jsonschema and
+    no compiler; the package's loader entry points load the compiler when first asked for."""
+    probe = (
+        "import sys, scenariod.scenario.model, scenariod.server\n"
+        "heavy = ('jsonschema', 'ruamel', 'yaml', 'scenariod.scenario.compile')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy))\n"
+        "from scenariod.scenario import load_scenario\n"
+        "print(load_scenario.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "scenariod.scenario.compile"]
+
+
+def test_one_missing_sentinel() -> None:
+    """The state store's "no value" and the model's are the same falsy object, kept by copies."""
+    import copy
+    import pickle
+
+    from scenariod import state
+
+    assert state.MISSING is MISSING
+    assert not MISSING and repr(MISSING) == "MISSING"
+    assert copy.deepcopy({"v": MISSING})["v"] is MISSING
+    assert pickle.loads(pickle.dumps(MISSING)) is MISSING
+    assert state.StateStore().get("/nodes/pve1") is MISSING

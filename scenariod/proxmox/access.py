@@ -21,7 +21,7 @@ from ..state import MISSING
 from . import handles, prepares
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..world import Call, World
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..apidesc import ApiNode
     from ..request import Request
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..world import Call, World
 
 # One key per process: tickets survive a scenario reload, not a restart (as on a real node).

@@ -25,7 +25,7 @@ from . import handles, pools, power, prepares, storage, volumes
 from .cluster import find_guest
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..world import Call, World
 

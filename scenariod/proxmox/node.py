@@ -25,7 +25,7 @@ from . import handles, node_data, prepares
 from .rrd import wave
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..world import Call, World
 

@@ -17,7 +17,7 @@ from . import handles, prepares
 from .cluster import find_guest, resources
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..world import Call, World
 

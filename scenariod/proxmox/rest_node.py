@@ -16,7 +16,7 @@ from .node import services, subscription, updates, versions
 from .restserver import hostname
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..world import World
 
 

@@ -24,7 +24,7 @@ from . import falls_back, handles, prepares
 from .auth import create_user
 
 if TYPE_CHECKING:
-    from ..scenario import Scenario
+    from ..scenario.model import Scenario
     from ..state import StateStore
     from ..tasks import Task
     from ..world import Call, World

@@ -32,7 +32,7 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from ...scenario import Scenario
+    from ...scenario.model import Scenario
     from ...state import StateStore
     from ...world import Call, World
 

@@ -14,7 +14,7 @@ from ..restserver import (
 )
 
 if TYPE_CHECKING:
-    from ...scenario import Scenario
+    from ...scenario.model import Scenario
     from ...state import StateStore
     from ...world import Call, World
 

@@ -1,0 +1,282 @@
+"""A compiled scenario: the values request-time code reads, and what a load reports.
+
+Request-time modules (server, matching, faults, tasks, world, generic, proxmox/*) import
+this module only: it imports nothing of the loader (no ruamel.yaml, no jsonschema, no
+compiler), so serving a scenario never pays for reading one.
+
+- the dataclasses `Scenario`, `Listen`, `AuthSpec`, `Limits`, `When`, `Route`, `Respond`,
+  `Delay`, `Fault`, `TaskRule`, `Expect`;
+- `MISSING`, the one "no value" sentinel of the package (the state store uses it too);
+- `Diagnostic` and `ScenarioInvalid`, what a load that found problems raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METHODS = ("GET", "POST", "PUT", "DELETE")
+EFFECTS = ("delay", "error", "reset", "hang", "truncate", "empty", "garbage", "dribble")
+DEFAULT_GARBAGE_BYTES = 128
+DEFAULT_DRIBBLE_CHUNKS = 10
+DEFAULT_TICKET_LIFETIME = 7200.0
+
+
+# --- the sentinel -----------------------------------------------------------------------------
+
+
+class _Missing:
+    """The type of `MISSING`: "no value given" where None is a value (`respond.data`, an
+    absent path in the state store). Falsy, one instance, and kept by copy and pickle, so
+    `is MISSING` holds wherever the value travels."""
+
+    __slots__ = ()
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+    def __copy__(self) -> _Missing:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Missing:
+        return self
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem in a file; `line` and `column` are 1-based (0: the file as a whole)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return f"{self.file}: {self.message}"
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class ScenarioInvalid(Exception):
+    """A scenario file has problems; `diagnostics` lists all of them, in file order."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+    def __str__(self) -> str:
+        return "\n".join(str(d) for d in self.diagnostics)
+
+
+# --- the dataclasses --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """`listen`: None means "not given" (the command line and the service defaults decide).
+
+    `tls` is True unless the file says `tls: false`; with `tls: {cert, key}`, `cert` and `key`
+    are the file paths resolved against the scenario file's directory.
+    """
+
+    host: str | None = None
+    port: int | None = None
+    tls: bool = True
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSpec:
+    """`auth`, with defaults applied.
+
+    `mode`: "enforce" | "any" | "none" (default enforce when users or tokens are declared).
+    `users`: dicts with userid, enable (bool, default True) and expire (int, 0 = never)
+    always present, and password, groups (list[str]; a comma-separated string is split),
+    comment, email, firstname, lastname only when the file gives them (a user without
+    `password` cannot log in with a password).
+    `tokens`: dicts with tokenid ("user@realm!name"), userid, name (the part after '!'),
+    secret, privsep (bool, default False), expire (int, default 0), and comment when given.
+    `ticket_lifetime` in seconds (default 7200). `control_token`: required as
+    `Authorization: Bearer <token>` on /_scenariod/ when not None.
+    """
+
+    mode: str = "any"
+    users: tuple[dict, ...] = ()
+    tokens: tuple[dict, ...] = ()
+    ticket_lifetime: float = DEFAULT_TICKET_LIFETIME
+    control_token: str | None = None
+    permissions: str = "enforce"  # PVE privilege checks on every call under mode enforce; "off" skips them
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """`limits`: what an instance keeps in memory (the schema documents each)."""
+
+    journal: int = 1000
+    tasks: int = 1000
+    sessions: int = 100
+    journal_bytes: int = 16 << 20
+    body_bytes: int = 16 << 10
+    body_depth: int = 32
+    answers: int = 4096
+    answer_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A compiled-to-plain `when`.
+
+    `methods`: upper-case method names, None for any method (absent or ANY).
+    `path`: the normalized pattern ('/nodes/{node}/qemu/**'; '/' for the root), None for any
+    path (mapping form without `path`). `query`, `body`: values as written (plain types).
+    `headers`: lower-case names, string values. `if_expr`: the JMESPath text (it compiles).
+    `source`: the `when` as the author wrote it (string form) or a one-line rendering of the
+    mapping form, for display. `line`: 1-based line of the `when` value.
+    """
+
+    methods: frozenset[str] | None
+    path: str | None
+    query: dict | None = None
+    headers: dict | None = None
+    body: dict | None = None
+    if_expr: str | None = None
+    source: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """A delay: `fixed` (`seconds`), `uniform` (`min`..`max`) or `lognormal` (`median`,
+    `sigma`, capped at `max`; `max` is `math.inf` when the file gives no cap)."""
+
+    kind: str
+    seconds: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+    median: float = 0.0
+    sigma: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """`respond`: `data` is MISSING when not given (None is a valid `data: null`); `body` is
+    the raw body or None. Strings in data/body/header values may hold `${...}` templates
+    (they compile; render them with `split_template`)."""
+
+    data: Any = MISSING
+    body: str | None = None
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    delay: Delay | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One `routes` entry; `line` of the entry, `index` in the list."""
+
+    when: When
+    respond: Respond
+    line: int = 0
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One `faults` entry.
+
+    `effect` is one of delay, error, reset, hang, truncate, empty, garbage, dribble.
+    `delay` is set for the delay effect; `error` for the error effect as
+    {"status": int (default 500), "message": str | None (None: the status's usual wording),
+    "errors": dict[str, str] | None}; `garbage_bytes` (default 128) for garbage;
+    `dribble_seconds` and `dribble_chunks` (default 10) for dribble (0 otherwise).
+    Gates are None when not given. `index`: position in `faults` (for gate counters).
+    """
+
+    when: When
+    effect: str
+    delay: Delay | None = None
+    error: dict | None = None
+    garbage_bytes: int = 0
+    dribble_seconds: float = 0.0
+    dribble_chunks: int = 0
+    probability: float | None = None
+    times: int | None = None
+    after: int | None = None
+    index: int = 0
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRule:
+    """One `tasks` entry. `duration` in seconds before time_scale (None: the default).
+    `log`: (at seconds, line template) in time order; a plain string line takes the `at` of
+    the line before it (0 for the first). `exitstatus` "OK" or the failure text."""
+
+    when: When
+    duration: float | None = None
+    log: tuple[tuple[float, str], ...] = ()
+    exitstatus: str = "OK"
+    type: str | None = None
+    line: int = 0
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """One `expect` entry: between `min` and `max` (None: no upper bound) matching requests.
+    count N -> N..N; never -> 0..0; min/max as given (min defaults to 0 when only max is
+    given); none of them -> 1..None (at least once)."""
+
+    when: When
+    description: str | None = None
+    min: int = 1
+    max: int | None = None
+    line: int = 0
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A loaded, valid scenario file.
+
+    `api` is the `apidesc.ApiDescription` served; `api_override` the `--api` release that
+    chose it over the file's pin (a reload keeps it). `state` maps normalized concrete paths
+    ('/nodes/pve1/qemu': leading '/', no /api2/json, no trailing '/') to plain values (a
+    list of item mappings for collection paths). `text` is the file's source.
+    """
+
+    file: Path
+    name: str
+    description: str | None
+    service: str
+    api: Any
+    listen: Listen
+    seed: int
+    time_scale: float
+    auth: AuthSpec
+    state: dict[str, Any]
+    routes: tuple[Route, ...]
+    faults: tuple[Fault, ...]
+    tasks: tuple[TaskRule, ...]
+    expect: tuple[Expect, ...]
+    limits: Limits
+    text: str
+    api_override: str | None = None
