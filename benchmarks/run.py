@@ -431,7 +431,7 @@ GET_KEYS = ("nodes", "resources", "leaf")
 def pool_bare_gets(res: dict[str, Any]) -> None:
     """The bare server answers every GET alike, so its GET runs (all endpoints, all rounds)
     are pooled into one ceiling per transport: three times the runs, a steadier figure."""
-    for transport, tr in res["load"].items():
+    for _transport, tr in res["load"].items():
         bare = tr.get("bare")
         if not bare or "rounds" not in bare:
             continue

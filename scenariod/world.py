@@ -105,7 +105,7 @@ class World:
 
     def keep_answer(self, key: Hashable, answer: Answer) -> None:
         """Remember a replayable answer; past the bounds, forget them all (they are cheap to redo)."""
-        limits = answer.runtime.scenario.limits  # limits.answers and limits.answer_bytes
+        limits = self.scenario.limits  # limits.answers and limits.answer_bytes
         if len(self.answers) >= limits.answers or self._answer_bytes + len(answer.payload) > limits.answer_bytes:
             self.answers.clear()
             self._answer_bytes = 0
