@@ -61,6 +61,7 @@ LAYERS: list[set[str]] = [
         "fleet",
         "workers",
         "apidiff",
+        "statefile",  # a Service's state file: restores through reload's seed diff
     },
 ]
 
