@@ -137,6 +137,10 @@ class StateFile:
             restore_into(service.world, saved.entries, saved.secrets, saved.clock_offset)
             return [*notes, f"{self.path}: restored the saved state ({len(saved.entries)} paths)"]
         if not self.keep_state:
+            if saved.sha256 == text_sha256(scenario.text):  # the same text, served as another release
+                was, now = saved.api, scenario.api.version
+                what = f"the API release served changed since the state was saved ({was} -> {now})"
+                return [*notes, f"{self.path}: {what}; starting from the scenario (use --keep-state to merge)"]
             return [*notes, f"{self.path}: {CHANGED}"]
         try:
             merged = merge(service, saved)
