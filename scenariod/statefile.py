@@ -60,12 +60,13 @@ def state_paths(target: str | Path, scenarios: list[Scenario]) -> list[Path]:
     """The file each scenario's state is kept in: PATH itself for one FILE, else (or when PATH
     is an existing directory) PATH/NAME.state.json, the directory created if need be."""
     target = Path(target)
-    if len(scenarios) == 1 and not target.is_dir():
-        return [target]
-    try:
-        target.mkdir(parents=True, exist_ok=True)
+    one = len(scenarios) == 1 and not target.is_dir()
+    try:  # made now, not at the first save: a save must not fail for a missing directory
+        (target.parent if one else target).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StateFileError(f"--state-file {target}: cannot make it a directory: {exc.strerror or exc}") from None
+        raise StateFileError(f"--state-file {target}: cannot make its directory: {exc.strerror or exc}") from None
+    if one:
+        return [target]
     paths: dict[Path, str] = {}
     for scenario in scenarios:
         path = target / (re.sub(r"[^A-Za-z0-9._-]", "_", scenario.name) + SUFFIX)
@@ -123,10 +124,7 @@ class StateFile:
         except FileNotFoundError:
             return notes
         except OSError as exc:
-            notes.append(
-                f"{self.path}: cannot read the saved state ({exc.strerror or exc}); starting from the scenario"
-            )
-            return notes
+            return [*notes, self._set_aside(f"cannot read the saved state ({exc.strerror or exc})")]
         try:
             saved = decode(raw)
         except ValueError as exc:

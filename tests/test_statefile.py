@@ -136,7 +136,7 @@ def test_state_changed_through_the_api_survives_a_restart(tmp_path: Path) -> Non
 
 def test_the_save_endpoint_writes_now_and_a_killed_server_starts_from_it(tmp_path: Path) -> None:
     scenario = write_scenario(tmp_path / "lab.yaml")
-    state = tmp_path / "lab.state"
+    state = tmp_path / "not" / "yet" / "lab.state"  # its directory is made at start
     run = Run(tmp_path, str(scenario), "--port", "0", "--state-file", str(state))
     assert api(run, "PUT", "/nodes/pve1/qemu/101/config", data={"memory": 1024}).status_code == 200
     saved = httpx.post(f"{run.url}/_scenariod/state/save")
