@@ -21,6 +21,7 @@ from . import __version__, wire
 
 if TYPE_CHECKING:
     from .apidesc import ApiDescription
+    from .statefile import StateFile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             failed = True
     if failed:
         return 1
-    state_files: list = []
+    state_files: list[StateFile] = []
     if args.state_file:
         from .statefile import StateFile, StateFileError, state_paths
 
@@ -270,7 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(scenarios: list, args: argparse.Namespace, state_files: list) -> None:
+async def _serve(scenarios: list, args: argparse.Namespace, state_files: list[StateFile]) -> None:
     from .reqlog import LineLog, LiveLog
     from .server import Service
 
@@ -285,8 +286,8 @@ async def _serve(scenarios: list, args: argparse.Namespace, state_files: list) -
         )
         for s in scenarios
     ]
-    for service, state_file in zip(services, state_files or [None] * len(services), strict=True):
-        if state_file is not None:  # restored before serving: no request sees the seed first
+    if state_files:  # restored before serving: no request sees the seed first
+        for service, state_file in zip(services, state_files, strict=True):
             service.state_file = state_file
             for note in state_file.restore(service):
                 print(f"scenariod: {note}", file=sys.stderr, flush=True)
