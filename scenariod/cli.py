@@ -22,6 +22,7 @@ from . import __version__, filelimits, wire
 
 if TYPE_CHECKING:
     from .apidesc import ApiDescription
+    from .statefile import StateFile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
         "--api", metavar="RELEASE", help="serve this bundled release, e.g. 8.4 (overrides the files' `api`)"
     )
     filelimits.add_options(run)
+    run.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="keep the live state across restarts: saved on stop and on POST /_scenariod/state/save, loaded on"
+        " start while the scenario is unchanged (several FILEs: PATH is a directory, NAME.state.json each)",
+    )
+    run.add_argument(
+        "--keep-state", action="store_true", help="with --state-file: merge the saved state into a changed scenario"
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate scenario files; exit 1 with FILE:LINE:COLUMN errors")
@@ -326,6 +336,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("scenariod: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.keep_state and not args.state_file:
+        print("scenariod: --keep-state needs --state-file PATH", file=sys.stderr)
+        return 2
     if args.workers > 1 and len(args.files) > 1 and not args.worker:
         from . import workers  # lazy: a single process never needs it
 
@@ -345,15 +358,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             failed = True
     if failed:
         return 1
+    state_files: list[StateFile] = []
+    if args.state_file:
+        from .statefile import StateFile, StateFileError, state_paths
+
+        try:
+            state_files = [StateFile(p, args.keep_state) for p in state_paths(args.state_file, scenarios)]
+        except StateFileError as exc:
+            print(f"scenariod: {exc}", file=sys.stderr)
+            return 2
     try:
-        asyncio.run(_serve(scenarios, args))
+        asyncio.run(_serve(scenarios, args, state_files))
     except OSError as exc:
         print(f"scenariod: cannot listen: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-async def _serve(scenarios: list, args: argparse.Namespace) -> None:
+async def _serve(scenarios: list, args: argparse.Namespace, state_files: list[StateFile]) -> None:
     from .reqlog import LineLog, LiveLog
     from .server import Service
 
@@ -368,6 +390,11 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
         )
         for s in scenarios
     ]
+    if state_files:  # restored before serving: no request sees the seed first
+        for service, state_file in zip(services, state_files, strict=True):
+            service.state_file = state_file
+            for note in state_file.restore(service):
+                print(f"scenariod: {note}", file=sys.stderr, flush=True)
     # The live view on a terminal; plain lines (text or JSON) otherwise, or with --no-tui.
     tui = not args.no_tui and args.log_format == "text" and sys.stdout.isatty()
     watching = not getattr(args, "no_reload", False)
@@ -413,4 +440,11 @@ async def _serve(scenarios: list, args: argparse.Namespace) -> None:
                 task.cancel()
         for service in services:
             await service.stop()
+        for service in services:  # after the listeners closed: nothing changes the state any more
+            if service.state_file is not None:
+                try:
+                    saved = await service.state_file.save(service)
+                    print(f"scenariod: saved the state to {saved['saved']}", file=sys.stderr, flush=True)
+                except OSError as exc:
+                    print(f"scenariod: cannot save the state: {exc}", file=sys.stderr, flush=True)
         print("scenariod: stopped", flush=True)

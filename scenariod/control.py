@@ -395,6 +395,21 @@ async def state_get(ctl: Ctl) -> web.StreamResponse:
     return state_answer(ctl, normalize(raw))
 
 
+async def state_post(ctl: Ctl) -> web.StreamResponse:
+    """`POST /_scenariod/state/save`: write the default World's state to `--state-file` now."""
+    if ctl.rest != ["save"]:
+        raise ControlError(404, f"no control endpoint {PREFIX}/state/{'/'.join(ctl.rest)}; POST {PREFIX}/state/save")
+    if ctl.session is not None:
+        raise ControlError(400, "only the default World is saved; sessions are a test's private copies")
+    state_file = ctl.service.state_file
+    if state_file is None:
+        raise ControlError(409, "nowhere to save: start with `scenariod run FILE --state-file PATH`")
+    try:
+        return _json(await state_file.save(ctl.service))
+    except OSError as exc:
+        raise ControlError(500, f"cannot save the state to {state_file.path}: {exc.strerror or exc}") from None
+
+
 def state_answer(ctl: Ctl, path: str) -> web.Response:
     """The value at `path` (a collection: its items), or 404."""
     store = ctl.world().store
@@ -640,7 +655,7 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
     "scenario": {"GET": scenario_info},
     "journal": {"GET": journal_get, "DELETE": journal_delete},
     "verify": {"GET": verify_get, "POST": verify_post},
-    "state": {"GET": state_get, "PUT": state_put, "PATCH": state_patch, "DELETE": state_delete},
+    "state": {"GET": state_get, "POST": state_post, "PUT": state_put, "PATCH": state_patch, "DELETE": state_delete},
     "reset": {"POST": reset},
     "reload": {"POST": reload},
     "clock": {"GET": clock_get, "POST": clock_post},

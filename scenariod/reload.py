@@ -23,7 +23,6 @@ This module prepares a reload and keeps the seed diff; the Service swaps it in (
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
 import time
@@ -37,7 +36,7 @@ from . import filelimits
 from . import scenario as scenarios  # its loader is imported on first use (start-up speed)
 from .runtime import Runtime
 from .scenario import ScenarioInvalid
-from .state import MISSING, StateStore
+from .state import MISSING, StateStore, copy_plain
 
 if TYPE_CHECKING:
     from .scenario.model import Scenario
@@ -88,16 +87,25 @@ def seed_change(old: Scenario, new: Scenario, build: Callable[[Scenario], World]
 
 def diff_seeds(old: World, new: World) -> SeedDiff:
     """The change from `old`'s seeded state to `new`'s (both fresh Worlds)."""
-    before = dict(old.store.entries())
-    after = dict(new.store.entries())
+    return diff_states(dict(old.store.entries()), dict(new.store.entries()), old.secrets, new.secrets)
+
+
+def diff_states(
+    before: dict[Segs, Any],
+    after: dict[Segs, Any],
+    old_secrets: dict[str, dict[str, str]],
+    new_secrets: dict[str, dict[str, str]],
+) -> SeedDiff:
+    """The change from one state (path -> value, and secrets) to another: two seeds on reload;
+    a fresh World and a saved state when statefile.py restores one."""
     diff = SeedDiff(old_seed=before, new_seed=after, inner=frozenset(p[:i] for p in after for i in range(len(p))))
     for path, value in after.items():
         prev = before.get(path, MISSING)
         if prev is MISSING or prev != value:
             diff.sets.append((path, prev, value))
-    diff.removals = [p for p in before if p not in after]  # paths the new seed no longer has
+    diff.removals = [p for p in before if p not in after]  # paths the new state no longer has
     for kind in ("passwords", "tokens"):
-        diff.secrets[kind] = (dict(old.secrets.get(kind, {})), dict(new.secrets.get(kind, {})))
+        diff.secrets[kind] = (dict(old_secrets.get(kind, {})), dict(new_secrets.get(kind, {})))
     return diff
 
 
@@ -112,7 +120,7 @@ def _merge(live: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> di
         if isinstance(value, dict) and isinstance(prev, dict) and isinstance(cur, dict):
             out[key] = _merge(cur, prev, value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = copy_plain(value)
     for key in old:
         if key not in new:
             out.pop(key, None)
@@ -124,6 +132,21 @@ def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
     if not diff:  # the edit left the seed alone (routes, faults, tasks...): nothing to do
         world.retarget(scenario)
         return
+    apply_values(world, diff)
+
+    # Derived fields follow (a guest's list item takes its name from its config, ...): the
+    # World's seeders run again. They also re-declare what the seed declares, which must
+    # not undo what clients changed and the seed did not: that is put back after.
+    values = {path: (dict(v) if isinstance(v, dict) else v) for path, v in world.store.entries()}
+    secrets = {kind: dict(v) for kind, v in world.secrets.items()}
+    world.retarget(scenario)
+    world.prepare()
+    _keep_client_changes(world, diff, values, secrets)
+
+
+def apply_values(world: World, diff: SeedDiff) -> None:
+    """The values and secrets of `diff` applied to a World's live state, as `apply_diff` says;
+    applied to a World whose state is the diff's old side, it leaves exactly the new side."""
     store = world.store
     for path in diff.removals:
         if path in diff.inner:
@@ -136,9 +159,9 @@ def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
             if _client_deleted_an_ancestor(store, diff, path):
                 continue
             if isinstance(live, dict) and isinstance(new, dict):
-                store.set(path, {**live, **copy.deepcopy(new)})
+                store.set(path, {**live, **copy_plain(new)})
             else:
-                store.set(path, copy.deepcopy(new))
+                store.set(path, copy_plain(new))
         elif live is MISSING:
             continue  # a client deleted what the seed changes: the deletion stands
         elif isinstance(live, dict) and isinstance(old, dict) and isinstance(new, dict):
@@ -146,7 +169,7 @@ def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
             if merged != live:
                 store.set(path, merged)
         else:
-            store.set(path, copy.deepcopy(new))
+            store.set(path, copy_plain(new))
     for kind, (old_s, new_s) in diff.secrets.items():
         live_s = world.secrets.setdefault(kind, {})
         for key, value in new_s.items():
@@ -155,15 +178,6 @@ def apply_diff(world: World, diff: SeedDiff, scenario: Scenario) -> None:
         for key in old_s:
             if key not in new_s:
                 live_s.pop(key, None)
-
-    # Derived fields follow (a guest's list item takes its name from its config, ...): the
-    # World's seeders run again. They also re-declare what the seed declares, which must
-    # not undo what clients changed and the seed did not: that is put back after.
-    values = {path: (dict(v) if isinstance(v, dict) else v) for path, v in store.entries()}
-    secrets = {kind: dict(v) for kind, v in world.secrets.items()}
-    world.retarget(scenario)
-    world.prepare()
-    _keep_client_changes(world, diff, values, secrets)
 
 
 def _client_deleted_an_ancestor(store: StateStore, diff: SeedDiff, path: Segs) -> bool:

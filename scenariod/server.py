@@ -45,6 +45,7 @@ from .world import Answer, Call, World
 
 if TYPE_CHECKING:
     from .reload import Prepared
+    from .statefile import StateFile
 
 log = logging.getLogger("scenariod")
 
@@ -82,6 +83,7 @@ class Service:
         self._runner: web.ServerRunner | None = None
         self.ca_file: str | None = None
         self.hangs = faults.Hangs()  # requests held by `hang` faults (issue 4)
+        self.state_file: StateFile | None = None  # `run --state-file` (statefile.py) sets it
         self._attach(self.world)
 
     @property

@@ -62,6 +62,8 @@ def worker_argv(args: argparse.Namespace, files: list[str]) -> list[str]:
         argv.append("--reset-on-reload")
     if args.api:
         argv += ["--api", args.api]
+    if args.state_file:  # a directory (run() makes it): each worker keeps its own files' state there
+        argv += ["--state-file", args.state_file] + (["--keep-state"] if args.keep_state else [])
     for flag, value in (("--journal-size", args.journal_size), ("--task-limit", args.task_limit)):
         if value is not None:
             argv += [flag, str(value)]
@@ -141,4 +143,10 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"scenariod: no such file: {', '.join(missing)}", file=sys.stderr)
         return 1
+    if args.state_file:  # several files: PATH is a directory, and an existing one to every worker
+        try:
+            os.makedirs(args.state_file, exist_ok=True)
+        except OSError as exc:
+            print(f"scenariod: --state-file {args.state_file}: cannot make it a directory: {exc}", file=sys.stderr)
+            return 2
     return asyncio.run(supervise(args))

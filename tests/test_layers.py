@@ -65,6 +65,7 @@ LAYERS: list[set[str]] = [
         "apidiff",
         "snapshot",
         "importer",
+        "statefile",  # a Service's state file: restores through reload's seed diff
     },
 ]
 
