@@ -47,6 +47,16 @@ def test_builtin_roles_and_realms(pve: Running) -> None:
     assert {(d["realm"], d["type"]) for d in ok(pve, "GET", "/access/domains")} >= {("pam", "pam"), ("pve", "pve")}
 
 
+def test_unknown_roles_and_groups_answer_proxmox_errors(pve: Running) -> None:
+    """Found by the fuzzer: a missing role or group was an internal error, not Proxmox's answer."""
+    for path, message in (
+        ("/access/roles/Nope", "role 'Nope' does not exist\n"),
+        ("/access/groups/0", "group '0' does not exist\n"),
+    ):
+        r = pve.client.get(path)
+        assert (r.status_code, r.json()["message"]) == (500, message)
+
+
 def test_acl_entries_are_added_and_removed_one_by_one(pve: Running) -> None:
     assert ok(pve, "GET", "/access/acl") == []
     ok(pve, "POST", "/access/groups", groupid="ops")
