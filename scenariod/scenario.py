@@ -184,11 +184,16 @@ class AuthSpec:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """`limits`: requests kept in the journal, tasks kept per instance, sessions at once."""
+    """`limits`: requests kept in the journal, tasks kept per instance, sessions at once; for
+    a PDM, how long a live remote's answers are kept, how long one may take, and how many
+    remote requests run at once (proxmox/pdm/remote_client.py)."""
 
     journal: int = 1000
     tasks: int = 1000
     sessions: int = 100
+    remote_cache: float = 5.0
+    remote_timeout: float = 10.0
+    remote_fetches: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -1816,6 +1821,9 @@ class _Compiler:
             journal=spec.get("journal", d.journal),
             tasks=spec.get("tasks", d.tasks),
             sessions=spec.get("sessions", d.sessions),
+            remote_cache=self.duration(("limits", "remote_cache"), d.remote_cache) or 0.0,
+            remote_timeout=self.duration(("limits", "remote_timeout"), d.remote_timeout) or d.remote_timeout,
+            remote_fetches=spec.get("remote_fetches", d.remote_fetches),
         )
 
 
