@@ -5,8 +5,8 @@ steps: 0. replay (an identical GET whose answer cannot have changed), 1. split f
 path, 2. parse query and body (before resolving, so the journal shows what was sent even for
 an unknown path), 3. resolve in the API description, 4. faults, 5. auth, 6. routes,
 7. validate parameters, 8. behave (a Proxmox handler, else generic CRUD; a handler that asks
-another server returns a coroutine, awaited here; a task request becomes a UPID), 9. answer (envelope, replay memo, journal). Each step is a call into the
-module that owns it.
+another server returns a coroutine, awaited here; a task request becomes a UPID), 9. answer
+(envelope, replay memo, journal). Each step is a call into the module that owns it.
 
 The Service also owns its Worlds: it builds them (`new_world`, with the Proxmox preparers as
 seeders), starts them afresh (`reset_world`) and swaps in a reload prepared by reload.py

@@ -137,11 +137,21 @@ def remote_lxc(call: Call) -> Any:
     return _guests(call, "lxc")
 
 
-async def _ask_guest(call: Call, cfg: dict[str, Any], kind: str, what: str) -> Any:
+async def _ask_guest(
+    call: Call, cfg: dict[str, Any], kind: str, what: str, params: dict[str, Any] | None = None
+) -> Any:
     """A live guest's own answer (`status/current`, `config`), asked on the node it runs on."""
     res = await live_guest(call, cfg, kind)
     node = str(call.args.get("node") or res["node"])
-    return await remote_calls(call.world).get(cfg, f"/nodes/{node}/{kind}/{res['vmid']}/{what}")
+    return await remote_calls(call.world).get(cfg, f"/nodes/{node}/{kind}/{res['vmid']}/{what}", params)
+
+
+def _config_params(call: Call) -> dict[str, Any] | None:
+    """PDM's `state`: `active` is the config in force (`current=1` on the remote), `pending` with changes."""
+    params = {"current": 1} if call.args.get("state") == "active" else {}
+    if call.args.get("snapshot"):
+        params["snapshot"] = call.args["snapshot"]
+    return params or None
 
 
 def remote_guest(call: Call, kind: str) -> dict[str, Any]:
@@ -241,13 +251,13 @@ def _guest_config(call: Call, kind: str) -> dict[str, Any]:
 @handles("GET", "/pve/remotes/{remote}/qemu/{vmid}/config", ("pdm",), finds_own_objects=True)
 def remote_qemu_config(call: Call) -> Any:
     cfg = live_cfg(call)
-    return _guest_config(call, "qemu") if cfg is None else _ask_guest(call, cfg, "qemu", "config")
+    return _guest_config(call, "qemu") if cfg is None else _ask_guest(call, cfg, "qemu", "config", _config_params(call))
 
 
 @handles("GET", "/pve/remotes/{remote}/lxc/{vmid}/config", ("pdm",), finds_own_objects=True)
 def remote_lxc_config(call: Call) -> Any:
     cfg = live_cfg(call)
-    return _guest_config(call, "lxc") if cfg is None else _ask_guest(call, cfg, "lxc", "config")
+    return _guest_config(call, "lxc") if cfg is None else _ask_guest(call, cfg, "lxc", "config", _config_params(call))
 
 
 @handles("GET", "/pve/remotes/{remote}/cluster-status", ("pdm",), finds_own_objects=True)
