@@ -336,13 +336,18 @@ def derive_pve(store: StateStore, rid: str) -> None:
 
 async def live_resources(call: Call, cfg: dict[str, Any], max_age: float | None = None) -> list[dict[str, Any]]:
     """What a live PVE remote has, from its `/cluster/resources`, in the same terms as a declared one."""
-    items = await remote_calls(call.world).get(cfg, "/cluster/resources", max_age=max_age)
+    calls = remote_calls(call.world)
+    items = await calls.get(cfg, "/cluster/resources", max_age=max_age)
     default = default_node_name(cfg, cfg["id"])
-    return [
-        normalize_resource(item, str(item.get("node") or default))
-        for item in items or ()
-        if isinstance(item, dict) and item.get("type") in ("node", *GUESTS, "storage")
-    ]
+    return calls.view(
+        (cfg["id"], "resources"),
+        (items,),
+        lambda: [
+            normalize_resource(item, str(item.get("node") or default))
+            for item in items or ()
+            if isinstance(item, dict) and item.get("type") in ("node", *GUESTS, "storage")
+        ],
+    )
 
 
 async def live_guest(call: Call, cfg: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import operator
 import os
 import ssl
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
 import orjson
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from ...world import World
 
 DEFAULT_PORTS = {"pve": 8006, "pbs": 8007}
+T = TypeVar("T")
+MAX_VIEWS = 1024  # views built from kept answers, per World
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +61,15 @@ class Endpoint:
 
 
 def endpoints(cfg: dict[str, Any]) -> list[Endpoint]:
+    return _endpoints(str(cfg.get("type") or "pve"), tuple(map(str, cfg.get("nodes") or ())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _endpoints(kind: str, nodes: tuple[str, ...]) -> list[Endpoint]:
+    """Parsed once per configuration: every request of every remote needs them."""
     out = []
-    default_port = DEFAULT_PORTS.get(str(cfg.get("type") or "pve"), 8006)
-    for entry in cfg.get("nodes") or []:
+    default_port = DEFAULT_PORTS.get(kind, 8006)
+    for entry in nodes:
         fields = dict(part.partition("=")[::2] for part in str(entry).split(",") if part)
         hostname = fields.get("hostname", "")
         scheme = "https"
@@ -79,6 +89,7 @@ def endpoints(cfg: dict[str, Any]) -> list[Endpoint]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
         return True
@@ -194,6 +205,7 @@ class RemoteCalls:
 
     limits: Limits
     kept: dict[tuple[Any, ...], tuple[float, bool, Any]] = field(default_factory=dict)
+    views: dict[tuple[Any, ...], tuple[Any, Any]] = field(default_factory=dict)
     flying: dict[tuple[Any, ...], asyncio.Future[Any]] = field(default_factory=dict)
     gate: asyncio.Semaphore | None = None
 
@@ -271,6 +283,18 @@ class RemoteCalls:
         finally:
             self.flying.pop(key, None)
         self.kept[key] = (time.monotonic(), True, value)
+        return value
+
+    def view(self, name: tuple[Any, ...], sources: tuple[Any, ...], build: Callable[[], T]) -> T:
+        """A value built from kept answers, built again only once one of them is another
+        (a warm `/resources/list` over 100 remotes then costs no rebuilding, no encoding)."""
+        hit = self.views.get(name)
+        if hit is not None and len(hit[0]) == len(sources) and all(map(operator.is_, hit[0], sources)):
+            return cast(T, hit[1])
+        if len(self.views) >= MAX_VIEWS:
+            self.views.clear()
+        value = build()
+        self.views[name] = (sources, value)
         return value
 
     async def send(self, cfg: dict[str, Any], method: str, path: str, params: dict[str, Any] | None = None) -> Any:

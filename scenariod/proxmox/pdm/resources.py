@@ -94,6 +94,10 @@ async def _live_pbs_entries(call: Call, cfg: dict[str, Any], max_age: float | No
         ask.get(cfg, "/config/datastore", max_age=max_age),
         ask.get(cfg, "/status/datastore-usage", max_age=max_age),
     )
+    return ask.view((rid, "pbs-entries"), (status, configs, usage), lambda: _pbs_entries(rid, status, configs, usage))
+
+
+def _pbs_entries(rid: str, status: dict[str, Any], configs: Any, usage: Any) -> list[dict[str, Any]]:
     memory = status.get("memory") or {}
     out: list[dict[str, Any]] = [
         {
@@ -132,7 +136,11 @@ async def _live_pbs_entries(call: Call, cfg: dict[str, Any], max_age: float | No
 async def _live_row(call: Call, cfg: dict[str, Any], max_age: float | None) -> Row:
     try:
         if cfg.get("type", "pve") == "pve":
-            return cfg, _pve_entries(cfg["id"], await live_resources(call, cfg, max_age)), None
+            resources = await live_resources(call, cfg, max_age)
+            entries = remote_calls(call.world).view(
+                (cfg["id"], "entries"), (resources,), lambda: _pve_entries(cfg["id"], resources)
+            )
+            return cfg, entries, None
         return cfg, await _live_pbs_entries(call, cfg, max_age), None
     except RemoteError as err:  # PDM lists the remote with the root cause and no resources
         return cfg, [], err.cause
@@ -224,12 +232,23 @@ def _search_ok(search: str, rid: str, entry: dict[str, Any]) -> bool:
 
 @handles("GET", "/resources/list", ("pdm",))
 def resources_list(call: Call) -> Any:
-    return over_remotes(call, _list)
+    return over_remotes(call, _encoded_list)
+
+
+def _encoded_list(call: Call, rows: list[Row]) -> Any:
+    """The list, encoded once for as long as every remote's entries are the ones kept."""
+    if not any(is_live(cfg) for cfg, _entries, _error in rows):
+        return _list(call, rows)
+    name = ("/resources/list", call.store.generation, tuple(sorted((k, str(v)) for k, v in call.args.items())))
+    return remote_calls(call.world).view(
+        name, tuple(entries for _cfg, entries, _error in rows), lambda: wire.Encoded(_list(call, rows))
+    )
 
 
 def _list(call: Call, rows: list[Row]) -> list[dict[str, Any]]:
     wanted = call.args.get("resource-type")
     search = str(call.args.get("search") or "")
+    filtered = bool(wanted or search or call.args.get("view"))
     out = []
     for cfg, entries, error in rows:
         rid = cfg["id"]
@@ -238,13 +257,17 @@ def _list(call: Call, rows: list[Row]) -> list[dict[str, Any]]:
         if error is not None:
             out.append({"remote": rid, "error": error})
             continue
-        chosen = [
-            e
-            for e in entries
-            if (not wanted or _RESOURCE_TYPE.get(e["type"]) == wanted)
-            and (not search or _search_ok(search, rid, e))
-            and in_view(call, rid, e)
-        ]
+        chosen = (
+            [
+                e
+                for e in entries
+                if (not wanted or _RESOURCE_TYPE.get(e["type"]) == wanted)
+                and (not search or _search_ok(search, rid, e))
+                and in_view(call, rid, e)
+            ]
+            if filtered
+            else entries  # the whole list: nothing to look at entry by entry
+        )
         entry: dict[str, Any] = {"remote": rid}
         if chosen:  # PDM leaves an empty list out
             entry["resources"] = chosen
