@@ -10,6 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,28 @@ def test_a_vm_stopped_through_pdm_is_stopped_on_the_ve(lab: Lab) -> None:
     assert missing.status_code == 500 and wire.pdm_guest_missing("lab-pve", 999) in missing.text
 
 
+def ve_asked(lab: Lab, path: str) -> int:
+    """How many times the VE was asked `path` (its control API's journal)."""
+    journal = lab.ve.client.get(f"{lab.ve.url}/_scenariod/journal", params={"path": path})
+    return journal.json()["count"]
+
+
+def test_answers_are_kept_for_the_cache_lifetime_and_asked_once(lab: Lab) -> None:
+    before = ve_asked(lab, "/cluster/resources")
+    with ThreadPoolExecutor(8) as pool:  # side by side, on a cold cache: one request to the VE
+        listings = list(pool.map(lambda _: lab.pdm_client().get("/resources/list").status_code, range(8)))
+    assert listings == [200] * 8
+    for _ in range(5):
+        lab.listing()
+        lab.pdm.client.get("/pve/remotes/lab-pve/resources")
+    assert ve_asked(lab, "/cluster/resources") == before + 1
+    time.sleep(CACHE + 0.2)  # past the lifetime the VE is asked again
+    lab.listing()
+    assert ve_asked(lab, "/cluster/resources") == before + 2
+    version = lab.pdm.client.get("/remotes/remote/lab-pve/version").json()["data"]
+    assert version == lab.ve.client.get("/version").json()["data"]
+
+
 def test_the_pbs_remote_answers_from_the_pbs(lab: Lab) -> None:
     stores = lab.pdm.client.get("/pbs/remotes/lab-pbs/datastore").json()["data"]
     assert [s["name"] for s in stores] == ["store1"]
@@ -222,5 +245,32 @@ def test_remotes_with_example_hostnames_keep_their_declared_state() -> None:
         running.login()
         listing = running.client.get("/resources/list").json()["data"]
         assert listing and all("error" not in e and e.get("resources") for e in listing)
+    finally:
+        stop()
+
+
+def test_live_false_keeps_a_loopback_remote_declared(tmp_path: Path) -> None:
+    path = tmp_path / "pdm.yaml"
+    path.write_text(
+        f"""scenariod: 1
+name: declared
+service: pdm
+auth: {{users: [{{userid: root@pam, password: secret}}]}}
+state:
+  /remotes/remote:
+    - {{id: here, type: pve, nodes: ["hostname=127.0.0.1:{closed_port()}"], live: false}}
+    - {{id: there, type: pve, nodes: ["hostname=127.0.0.1:{closed_port()}"]}}
+  /pve/remotes/here/resources:
+    - {{type: qemu, vmid: 100, node: n1, name: kept, status: running}}
+"""
+    )
+    running, stop = start_service(path)
+    try:
+        running.login()
+        listing = {e["remote"]: e for e in running.client.get("/resources/list").json()["data"]}
+        assert [r["name"] for r in listing["here"]["resources"] if r["type"] == "pve-qemu"] == ["kept"]
+        assert listing["there"] == {"remote": "there", "error": "Connection refused (os error 111)"}
+        shown = running.client.get("/remotes/remote/here/config").json()["data"]
+        assert "live" not in shown  # a scenario key, never part of PDM's answer
     finally:
         stop()
