@@ -126,6 +126,13 @@ def test_a_vm_stopped_through_pdm_is_stopped_on_the_ve(lab: Lab) -> None:
     log = lab.pdm.client.get(f"/pve/remotes/lab-pve/tasks/{remote_upid}/log").json()
     assert log["data"] and log["total"] == len(log["data"]) and log["data"][-1]["t"] == "TASK OK"
     assert upid in [t["upid"] for t in lab.pdm.client.get("/pve/remotes/lab-pve/tasks").json()["data"]]
+    # other worker operations go to the same place on the remote
+    answer = lab.pdm.client.post("/pve/remotes/lab-pve/qemu/101/snapshot", data={"snapname": "before"})
+    assert answer.status_code == 200 and ":qmsnapshot:101:" in answer.json()["data"], answer.text
+    snap = answer.json()["data"].split("!", 1)[1]
+    wait_for(lambda: ve_task_done(lab, snap), 10)
+    snapshots = lab.ve.client.get("/nodes/pve1/qemu/101/snapshot").json()["data"]
+    assert "before" in [s["name"] for s in snapshots]
     # PDM forgot what it kept of the remote: its list shows the stop at once
     assert lab.pdm_guest(101)["status"] == "stopped"
     # a guest the VE does not have is PDM's error, and nothing was asked of the VE

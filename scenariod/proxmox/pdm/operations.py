@@ -176,8 +176,23 @@ for _kind in GUESTS:
     handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/remote-migrate", ("pdm",))(_remote_migrate(_kind))
 
 
+async def _forward_task(call: Call, cfg: dict[str, Any]) -> str:
+    """A worker operation on a live remote, at the same place on the remote (a guest's on its node)."""
+    tail = call.segments[3:]
+    if tail[0] in GUESTS:
+        res = await live_guest(call, cfg, tail[0])
+        tail = ["nodes", res["node"], *tail]
+    params = {k: v for k, v in call.args.items() if k not in call.params}
+    upid = await remote_calls(call.world).send(cfg, call.method, "/" + "/".join(tail), params)
+    return f"{cfg['id']}!{upid}"
+
+
 def remote_task(call: Call) -> Any:
-    """Any other remote operation that runs as a task: generic behaviour, on the remote."""
+    """Any other remote operation that runs as a task: forwarded to a live remote, else
+    generic behaviour on the declared one."""
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return _forward_task(call, cfg)
     result = generic.handle(call)
     if not isinstance(result, TaskRequest):
         return result
@@ -221,4 +236,4 @@ REMOTE_TASKS = (
     ("POST", "/pve/remotes/{remote}/lxc/{vmid}/snapshot/{snapname}/rollback"),
 )
 for _method, _template in REMOTE_TASKS:
-    handles(_method, _template, ("pdm",))(remote_task)
+    handles(_method, _template, ("pdm",), finds_own_objects=True)(remote_task)
