@@ -35,8 +35,8 @@ def remote_datastores(call: Call) -> Any:
 def remote_snapshots(call: Call) -> Any:
     cfg = live_cfg(call)
     if cfg is not None:
-        ns = {"ns": call.args["ns"]} if call.args.get("ns") else None
-        return remote_calls(call.world).get(cfg, f"/admin/datastore/{call.params['datastore']}/snapshots", ns)
+        asked = {"ns": call.args["ns"]} if call.args.get("ns") else None
+        return remote_calls(call.world).get(cfg, f"/admin/datastore/{call.params['datastore']}/snapshots", asked)
     snaps = call.store.get(
         ("pbs", "remotes", call.params["remote"], "datastore", call.params["datastore"], "snapshots")
     )
