@@ -162,6 +162,21 @@ def test_answers_are_kept_for_the_cache_lifetime_and_asked_once(lab: Lab) -> Non
     assert version == lab.ve.client.get("/version").json()["data"]
 
 
+def test_the_other_views_of_a_live_remote_are_its_own_answers(lab: Lab) -> None:
+    pdm, ve = lab.pdm.client, lab.ve.client
+    for pdm_path, ve_path in (
+        ("/pve/remotes/lab-pve/nodes", "/nodes"),
+        ("/pve/remotes/lab-pve/nodes/pve2/network", "/nodes/pve2/network"),
+        ("/pve/remotes/lab-pve/nodes/pve1/storage", "/nodes/pve1/storage"),
+        ("/pve/remotes/lab-pve/lxc/200/snapshot", "/nodes/pve2/lxc/200/snapshot"),  # on the node it runs on
+        ("/pve/remotes/lab-pve/options", "/cluster/options"),
+    ):
+        mine, theirs = pdm.get(pdm_path), ve.get(ve_path)
+        assert mine.status_code == theirs.status_code == 200, (pdm_path, mine.text)
+        assert mine.json()["data"] == theirs.json()["data"], pdm_path
+    assert [n["node"] for n in pdm.get("/pve/remotes/lab-pve/nodes").json()["data"]] == ["pve1", "pve2"]
+
+
 def test_the_pbs_remote_answers_from_the_pbs(lab: Lab) -> None:
     stores = lab.pdm.client.get("/pbs/remotes/lab-pbs/datastore").json()["data"]
     assert [s["name"] for s in stores] == ["store1"]

@@ -89,10 +89,15 @@ def handles(
     return register
 
 
-def falls_back(prefix: str, services: tuple[str, ...], methods: tuple[str, ...]) -> Callable[[Handler], Handler]:
-    """Register a handler for the `methods` under `prefix` that no `handles` claims."""
+def falls_back(
+    prefix: str, services: tuple[str, ...], methods: tuple[str, ...], *, finds_own_objects: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register a handler for the `methods` under `prefix` that no `handles` claims
+    (`finds_own_objects`: as for `handles`)."""
 
     def register(fn: Handler) -> Handler:
+        if finds_own_objects:
+            fn.finds_own_objects = True  # type: ignore[attr-defined]
         for service in services:
             _FALLBACKS.setdefault(service, []).append((prefix, methods, fn))
         return fn

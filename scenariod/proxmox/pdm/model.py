@@ -122,7 +122,8 @@ def sync_managed(store: StateStore) -> None:
     for kind, rid in wanted:
         if not store.has((kind, "remotes", rid)):
             store.set((kind, "remotes", rid), {"remote": rid})
-        build_remote(store, kind, rid)
+        if live_remote(store, rid) is None:  # a live remote's views are its own answers
+            build_remote(store, kind, rid)
 
 
 # --- what a PVE remote has -----------------------------------------------------------------------
