@@ -30,5 +30,6 @@ declares it has:
 Modules: `model` (remote configs and what each remote has, kept derived), `remotes` (remote
 configuration), `pve_remotes` and `pbs_remotes` (per-remote views), `tasks` (remote tasks),
 `operations` (guest power, migration and other workers on a remote), `resources` (the views
-over all remotes), `remote_client` (asking live remotes).
+over all remotes), `remote_client` (asking live remotes), `passthrough` (the other GETs of a
+live remote, asked at the same place on it).
 """
