@@ -133,9 +133,16 @@ def test_a_vm_stopped_through_pdm_is_stopped_on_the_ve(lab: Lab) -> None:
     wait_for(lambda: ve_task_done(lab, snap), 10)
     snapshots = lab.ve.client.get("/nodes/pve1/qemu/101/snapshot").json()["data"]
     assert "before" in [s["name"] for s in snapshots]
-    # PDM forgot what it kept of the remote: its list shows the stop at once
+    # a migration (a boolean goes to PVE as 1/0) moves the guest on the VE; PDM forgot what it
+    # kept of the remote when it forwarded it, so its list shows the move at once
+    answer = lab.pdm.client.post("/pve/remotes/lab-pve/qemu/101/migrate", data={"target": "pve2", "online": "0"})
+    assert answer.status_code == 200 and ":qmigrate:101:" in answer.json()["data"], answer.text
+    moved = answer.json()["data"].split("!", 1)[1]
+    wait_for(lambda: ve_task_done(lab, moved), 15)
+    assert 101 in [g["vmid"] for g in lab.ve.client.get("/nodes/pve2/qemu").json()["data"]]
+    assert lab.pdm_guest(101)["node"] == "pve2"
     assert lab.pdm_guest(101)["status"] == "stopped"
-    # a guest the VE does not have is PDM's error, and nothing was asked of the VE
+    # a guest the VE does not have is PDM's own error
     missing = lab.pdm.client.post("/pve/remotes/lab-pve/qemu/999/start")
     assert missing.status_code == 500 and wire.pdm_guest_missing("lab-pve", 999) in missing.text
 

@@ -220,7 +220,8 @@ class RemoteCalls:
         timeout = aiohttp.ClientTimeout(total=self.limits.remote_timeout)
         failure = RemoteError(wire.PDM_REMOTE_TIMED_OUT)
         for endpoint in found:
-            send = {"params": params} if method in ("GET", "DELETE") else {"data": params}
+            form = _form(params)
+            send = {"params": form} if method in ("GET", "DELETE") else {"data": form}
             try:
                 async with (
                     self.gate,
@@ -307,6 +308,17 @@ class RemoteCalls:
     def forget(self, rid: str) -> None:
         for key in [k for k in self.kept if k[0] == rid]:
             del self.kept[key]
+
+
+def _form(params: dict[str, Any] | None) -> list[tuple[str, str]] | None:
+    """Parameters as Proxmox reads them off the wire: booleans as 1/0, arrays repeated."""
+    if not params:
+        return None
+    out = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list) else [value]:
+            out.append((key, str(int(item)) if isinstance(item, bool) else str(item)))
+    return out
 
 
 def _frozen(params: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:
