@@ -594,6 +594,11 @@ def pdm_connect_failed(cause: str) -> str:
     return f"connection failed: {cause}"
 
 
+def pdm_bad_api(detail: str) -> str:
+    """A remote's answer PDM cannot read (proxmox-client's `Error::BadApi`)."""
+    return f"api returned unexpected data - {detail}"
+
+
 def pdm_remote_api_error(status: int, message: str) -> str:
     """A remote's own error answer, as proxmox-client's `Error::Api` shows it."""
     return f"api error (status = {status}: {message})"

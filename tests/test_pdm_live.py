@@ -243,6 +243,17 @@ def test_a_fault_on_the_ve_shows_as_an_unreachable_remote_without_stalling_the_o
         assert fast < 1.0 and waited["ve"] >= TIMEOUT - 0.5
 
 
+def test_a_remote_answer_pdm_cannot_read_marks_the_remote(lab: Lab, tmp_path: Path) -> None:
+    odd = tmp_path / "pve.yaml"
+    odd.write_text(
+        (LAB / "pve.yaml").read_text()
+        + "\nroutes:\n  - when: GET /cluster/resources\n    respond: {data: [{type: qemu}]}\n"
+    )
+    assert lab.ve.call(lambda: lab.ve.service.reload(odd))
+    error = lab.listing(**{"max-age": 0})["lab-pve"]["error"]
+    assert error.startswith(wire.pdm_bad_api("")) and "vmid" in error
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

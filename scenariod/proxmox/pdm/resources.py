@@ -144,6 +144,8 @@ async def _live_row(call: Call, cfg: dict[str, Any], max_age: float | None) -> R
         return cfg, await _live_pbs_entries(call, cfg, max_age), None
     except RemoteError as err:  # PDM lists the remote with the root cause and no resources
         return cfg, [], err.cause
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # answers not of the remote's shape
+        return cfg, [], wire.pdm_bad_api(f"{type(exc).__name__}: {exc}")
 
 
 def over_remotes(call: Call, build: Callable[[Call, list[Row]], T]) -> T | Awaitable[T]:
