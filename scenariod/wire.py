@@ -605,5 +605,7 @@ def pdm_remote_api_error(status: int, message: str) -> str:
 
 
 PDM_NO_REMOTE_NODES = "no nodes configured for remote"
+# scenariod's own limit, not PDM's words: a live PVE would have to reach the other instance itself
+LIVE_REMOTE_MIGRATE_UNSUPPORTED = "scenariod: remote-migrate between live remotes is not implemented"
 PDM_BAD_FINGERPRINT = "failed to parse fingerprint"  # proxmox-client's ParseFingerprintError
 HYPER_CONNECTION_CLOSED = "connection closed before message completed"  # the remote broke off its answer

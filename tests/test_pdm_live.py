@@ -142,6 +142,12 @@ def test_a_vm_stopped_through_pdm_is_stopped_on_the_ve(lab: Lab) -> None:
     assert 101 in [g["vmid"] for g in lab.ve.client.get("/nodes/pve2/qemu").json()["data"]]
     assert lab.pdm_guest(101)["node"] == "pve2"
     assert lab.pdm_guest(101)["status"] == "stopped"
+    # a migration to another remote is one scenariod does not fake between live instances
+    refused = lab.pdm.client.post(
+        "/pve/remotes/lab-pve/qemu/101/remote-migrate",
+        data={"target": "lab-pve", "target-bridge": "vmbr0", "target-storage": "local-lvm"},
+    )
+    assert refused.status_code == 501 and wire.LIVE_REMOTE_MIGRATE_UNSUPPORTED in refused.text
     # a guest the VE does not have is PDM's own error
     missing = lab.pdm.client.post("/pve/remotes/lab-pve/qemu/999/start")
     assert missing.status_code == 500 and wire.pdm_guest_missing("lab-pve", 999) in missing.text

@@ -21,7 +21,7 @@ from .model import (
     resources_of,
 )
 from .pve_remotes import remote_guest
-from .remote_client import remote_calls
+from .remote_client import is_live, remote_calls
 
 if TYPE_CHECKING:
     from ...state import StateStore
@@ -136,6 +136,9 @@ def _migrate(kind: str) -> Callable[[Call], Any]:
 
 def _remote_migrate(kind: str) -> Callable[[Call], TaskRequest]:
     def handler(call: Call) -> TaskRequest:
+        target_cfg = remote_cfg(call.store, str(call.args["target"]))
+        if live_cfg(call) is not None or (target_cfg is not None and is_live(target_cfg)):
+            raise wire.ApiError(501, wire.LIVE_REMOTE_MIGRATE_UNSUPPORTED)
         res = remote_guest(call, kind)
         rid, vmid, store = call.params["remote"], res["vmid"], call.store
         target = str(call.args["target"])
@@ -173,7 +176,9 @@ for _kind in GUESTS:
     handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/migrate", ("pdm",), finds_own_objects=True)(
         _migrate(_kind)
     )
-    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/remote-migrate", ("pdm",))(_remote_migrate(_kind))
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/remote-migrate", ("pdm",), finds_own_objects=True)(
+        _remote_migrate(_kind)
+    )
 
 
 async def _forward_task(call: Call, cfg: dict[str, Any]) -> str:
