@@ -9,8 +9,9 @@ of them, generated so that every part agrees with every other:
   the Backup Servers with that server's `backup@pbs!pve` token;
 - each Backup Server's datastore holds the backup groups and snapshots of the guests of the
   clusters that back up to it;
-- the PDM's remotes point at every instance's listen address with the token that instance
-  declares, and what it shows for each remote is written from the same data.
+- the PDM's remotes point at every instance's listen address (loopback) with the token that
+  instance declares, so PDM asks each of them live (proxmox/pdm/remote_client.py): what it
+  shows for a remote is what that remote answers.
 
 Ports: VE cluster i listens on BASE + i - 1, PBS j on BASE + 500 + j - 1, the PDM on
 BASE + 999 (BASE is `--base-port`, default 20000). The output is deterministic for a seed.
@@ -305,22 +306,6 @@ def pdm_doc(clusters: list[Cluster], servers: list[BackupServer], seed: int, por
                 "token": c.pdm_secret,
             }
         )
-        rng = random.Random(f"{seed}-ve-{c.index}")
-        resources: list[dict[str, Any]] = [{"type": "node", **_node_item(n, rng)} for n in c.nodes]
-        for g in c.guests:
-            resources.append(
-                {
-                    "type": g.kind,
-                    "vmid": g.vmid,
-                    "node": g.node,
-                    "name": g.name,
-                    "status": g.status,
-                    "maxcpu": g.cores,
-                    "maxmem": g.memory_mib * 1024 * 1024,
-                    "maxdisk": g.disk_gib * GiB,
-                }
-            )
-        state[f"/pve/remotes/{c.name}/resources"] = resources
     for s in servers:
         remotes.append(
             {
@@ -331,13 +316,7 @@ def pdm_doc(clusters: list[Cluster], servers: list[BackupServer], seed: int, por
                 "token": s.pdm_secret,
             }
         )
-        doc = server_doc(s, seed)["state"]
-        status = doc["/admin/datastore/store1/status"]
-        state[f"/pbs/remotes/{s.name}/datastore"] = [{"datastore": "store1", "path": "/mnt/datastore/store1", **status}]
-        state[f"/pbs/remotes/{s.name}/datastore/store1/snapshots"] = doc["/admin/datastore/store1/snapshots"]
     state["/remotes/remote"] = remotes
-    # the remotes first: a reader of the file meets what PDM manages before what it shows
-    state = {"/nodes": state.pop("/nodes"), "/remotes/remote": state.pop("/remotes/remote"), **state}
     return {
         "scenariod": 1,
         "name": "pdm",

@@ -4,9 +4,9 @@
 steps: 0. replay (an identical GET whose answer cannot have changed), 1. split format and
 path, 2. parse query and body (before resolving, so the journal shows what was sent even for
 an unknown path), 3. resolve in the API description, 4. faults, 5. auth, 6. routes,
-7. validate parameters, 8. behave (a Proxmox handler, else generic CRUD; a task request
-becomes a UPID), 9. answer (envelope, replay memo, journal). Each step is a call into the
-module that owns it.
+7. validate parameters, 8. behave (a Proxmox handler, else generic CRUD; a handler that asks
+another server returns a coroutine, awaited here; a task request becomes a UPID), 9. answer
+(envelope, replay memo, journal). Each step is a call into the module that owns it.
 
 The Service also owns its Worlds: it builds them (`new_world`, with the Proxmox preparers as
 seeders), starts them afresh (`reset_world`) and swaps in a reload prepared by reload.py
@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from inspect import iscoroutine
 from ipaddress import ip_address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ from .control import handle_control
 from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
 from .matching import jmespath_options
 from .openapi import build_openapi
-from .proxmox import handler_for, prepare_state
+from .proxmox import handler_for, prepare_state, stop_behaviours
 from .reload import apply_diff, reload_service
 from .request import Request
 from .runtime import CompiledRoute, Runtime
@@ -242,6 +243,7 @@ class Service:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await stop_behaviours()
 
     # -- the front door -----------------------------------------------------------------------
 
@@ -390,6 +392,8 @@ class Service:
             if not getattr(handler, "finds_own_objects", False):
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
+            if iscoroutine(result):  # a behaviour that asks another server (PDM's live remotes)
+                result = await result
             if isinstance(result, TaskRequest):
                 if task_rule is None:
                     result = world.tasks.start(result)

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     from .scenario.model import Listen
 
 
+def local_ca_file() -> Path:
+    """Where the local CA that signs every instance's certificate is kept (it may not exist yet)."""
+    return cache_dir() / "ca.pem"
+
+
 def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
     """(ca.pem, cert.pem, key.pem) for `host`, created once and reused.
 
@@ -34,7 +39,7 @@ def ensure_certificate(host: str) -> tuple[Path, Path, Path]:
 
     folder = cache_dir()
     ca_file, ca_key_file, cert_file, key_file = (
-        folder / "ca.pem",
+        local_ca_file(),
         folder / "ca-key.pem",
         folder / f"{_safe(host)}-cert.pem",
         folder / f"{_safe(host)}-key.pem",

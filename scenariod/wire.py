@@ -615,3 +615,40 @@ def pdm_guest_missing(remote: str, vmid: Any) -> str:
 
 def pdm_view_missing(view: str) -> str:
     return f"no such view '{view}'"
+
+
+# PDM talking to a live remote (proxmox-client's Error and PDM's MultiClient, as PDM words them).
+# `/resources/list` shows a failed remote's error as the root cause of the chain; other
+# per-remote calls answer 400 with the whole chain's first line.
+PDM_REMOTE_TIMED_OUT = "failed to perform API request: timed out"  # MultiClient: no endpoint answered in time
+# A TLS peer whose certificate fails verification (fingerprint pin or CA): OpenSSL's own words.
+TLS_VERIFY_FAILED = (
+    "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate verify failed:"
+    "../ssl/statem/statem_clnt.c:2102:"
+)
+
+
+def os_error(errno: int, text: str) -> str:
+    """An OS error as Rust's std::io::Error shows it: `Connection refused (os error 111)`."""
+    return f"{text} (os error {errno})"
+
+
+def pdm_connect_failed(cause: str) -> str:
+    return f"connection failed: {cause}"
+
+
+def pdm_bad_api(detail: str) -> str:
+    """A remote's answer PDM cannot read (proxmox-client's `Error::BadApi`)."""
+    return f"api returned unexpected data - {detail}"
+
+
+def pdm_remote_api_error(status: int, message: str) -> str:
+    """A remote's own error answer, as proxmox-client's `Error::Api` shows it."""
+    return f"api error (status = {status}: {message})"
+
+
+PDM_NO_REMOTE_NODES = "no nodes configured for remote"
+# scenariod's own limit, not PDM's words: a live PVE would have to reach the other instance itself
+LIVE_REMOTE_MIGRATE_UNSUPPORTED = "scenariod: remote-migrate between live remotes is not implemented"
+PDM_BAD_FINGERPRINT = "failed to parse fingerprint"  # proxmox-client's ParseFingerprintError
+HYPER_CONNECTION_CLOSED = "connection closed before message completed"  # the remote broke off its answer

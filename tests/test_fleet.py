@@ -62,6 +62,11 @@ def test_fleet_parts_agree_over_http(estate: list[Path]) -> None:
             running[name] = start_service(path)
         pdm = running["pdm"][0]
         pdm.login()
+        for rid in remotes:  # on free ports, plain HTTP: PDM's remotes are moved to where they listen
+            moved = pdm.client.put(
+                f"/remotes/remote/{rid}", data={"nodes": f"hostname=http://127.0.0.1:{running[rid][0].service.port}"}
+            )
+            assert moved.status_code == 200, moved.text
         for cluster in ("ve-01", "ve-02", "ve-03"):
             ve = running[cluster][0]
             remote = remotes[cluster]

@@ -57,6 +57,19 @@ class Lab:
         except BaseException:
             self.close()
             raise
+        if not declared_ports:
+            self.point_pdm_at_services()
+
+    def point_pdm_at_services(self) -> None:
+        """On free ports, PDM's remotes are moved (through its API) to where the VE and PBS listen."""
+        with self.client("pdm") as pdm:
+            ticket = pdm.post("/access/ticket", data={"username": "root@pam", "password": "secret"}).json()["data"]
+            pdm.cookies.set("PDMAuthCookie", ticket["ticket"])
+            for rid, kind in (("lab-pve", "pve"), ("lab-pbs", "pbs")):
+                answer = pdm.put(
+                    f"/remotes/remote/{rid}", data={"nodes": f"hostname=127.0.0.1:{self.services[kind].port}"}
+                )
+                assert answer.status_code == 200, answer.text
 
     def run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
@@ -192,15 +205,17 @@ def test_pdm_remotes_point_at_the_ve_and_the_pbs(lab: Lab) -> None:
         ticket = pdm.post("/access/ticket", data={"username": "root@pam", "password": "secret"}).json()["data"]
         pdm.cookies.set("PDMAuthCookie", ticket["ticket"])
         remotes = {r["id"]: r for r in pdm.get("/remotes/remote").json()["data"]}
-        assert remotes["lab-pve"]["nodes"] == [f"hostname=127.0.0.1:{PORTS['pve']}"]
-        assert remotes["lab-pbs"]["nodes"] == [f"hostname=127.0.0.1:{PORTS['pbs']}"]
+        assert remotes["lab-pve"]["nodes"] == [f"hostname=127.0.0.1:{lab.services['pve'].port}"]
+        assert remotes["lab-pbs"]["nodes"] == [f"hostname=127.0.0.1:{lab.services['pbs'].port}"]
         pdm_guests = {
             (r["vmid"], r["name"], r["node"])
             for r in pdm.get("/pve/remotes/lab-pve/resources", params={"kind": "vm"}).json()["data"]
         }
         pdm_stores = [s["name"] for s in pdm.get("/pbs/remotes/lab-pbs/datastore").json()["data"]]
         listing = {e["remote"]: e.get("resources", []) for e in pdm.get("/resources/list").json()["data"]}
+        pdm_snaps = pdm.get("/pbs/remotes/lab-pbs/datastore/store1/snapshots").json()["data"]
     assert set(listing) == {"lab-pve", "lab-pbs"}
+    assert all(listing.values())  # both remotes answered
     # The secrets PDM holds (never shown by its API) open the VE and the PBS it points at.
     secrets = {rid: state(lab, "pdm", f"/remotes/remote/{rid}") for rid in ("lab-pve", "lab-pbs")}
     ve_cfg, pbs_cfg = secrets["lab-pve"], secrets["lab-pbs"]
@@ -215,8 +230,5 @@ def test_pdm_remotes_point_at_the_ve_and_the_pbs(lab: Lab) -> None:
     # What PDM says each remote has is what the remote itself answers.
     assert pdm_guests == ve_guests
     assert pdm_stores == pbs_stores
-    newest = {
-        (s["backup-type"], s["backup-id"]): s["backup-time"] for s in sorted(pbs_snaps, key=lambda s: s["backup-time"])
-    }
-    pdm_snaps = state(lab, "pdm", "/pbs/remotes/lab-pbs/datastore/store1/snapshots")
-    assert {(s["backup-type"], s["backup-id"]): s["backup-time"] for s in pdm_snaps} == newest
+    key = lambda s: (s["backup-type"], s["backup-id"], s["backup-time"])  # noqa: E731
+    assert sorted(map(key, pdm_snaps)) == sorted(map(key, pbs_snaps)) and pdm_snaps

@@ -101,5 +101,8 @@ def test_the_scenario_endpoint_shows_every_bound(serve):
         "body_depth": 32,
         "answers": 10,
         "answer_bytes": 64 << 20,
+        "remote_cache": 5.0,
+        "remote_timeout": 10.0,
+        "remote_fetches": 16,
         "file": {"file_bytes": 256 << 20, "yaml_nodes": 5_000_000, "yaml_depth": 200, "scalar_chars": 16 << 20},
     }

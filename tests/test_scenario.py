@@ -142,6 +142,9 @@ def test_schema_covers_the_vocabulary() -> None:
         "body_depth",
         "answers",
         "answer_bytes",
+        "remote_cache",
+        "remote_timeout",
+        "remote_fetches",
     }
     assert set(defs["whenMap"]["properties"]) == {"method", "path", "query", "headers", "body", "if"}
     assert "2s" in defs["duration"]["examples"]
@@ -347,7 +350,7 @@ def test_unknown_key_without_a_close_match_lists_the_keys(tmp_path: Path) -> Non
     assert (
         one(tmp_path, HEAD + "limits: {zzz: 1}\n")
         == "3:10: unknown key 'zzz' in `limits` (it takes journal, tasks, sessions, journal_bytes, body_bytes, "
-        "body_depth, answers, answer_bytes)"
+        "body_depth, answers, answer_bytes, remote_cache, remote_timeout, remote_fetches)"
     )
 
 

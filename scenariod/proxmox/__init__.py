@@ -5,12 +5,15 @@ decorate its functions; the package imports every module it holds when it is fir
 so there is no list to keep. A path with no behaviour is answered by generic CRUD.
 
 - `@handles(METHOD, TEMPLATE, services)` registers a handler. It takes a `world.Call` and
-  returns the answer's data, a `wire.Reply`, or a `tasks.TaskRequest`; it raises
+  returns the answer's data, a `wire.Reply`, or a `tasks.TaskRequest` (or a coroutine that
+  the pipeline awaits for one, when it must ask another server); it raises
   `wire.ApiError` to refuse. Lookup is one dict access. A second registration of the same
   (service, method, template) by another function is refused at import: which one answered
   would otherwise depend on import order.
 - `@prepares(service)` registers a seeding function that completes a world's seeded state
   (defaults, derived items) before the first request.
+- `@on_stop` registers a coroutine function run when a Service stops (closing the HTTP
+  client PDM asks its live remotes with).
 - `@falls_back(prefix, services, methods)` registers a handler of last resort for the
   operations under `prefix` that have no handler of their own (PBS and PDM run node workers
   on their host). It is a rule, applied at lookup, so it never collides with a registration.
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ Preparer = Callable[["World", "Scenario"], None]
 _HANDLERS: dict[tuple[str, str, str], Handler] = {}
 _FALLBACKS: dict[str, list[tuple[str, tuple[str, ...], Handler]]] = {}
 _PREPARERS: dict[str, list[Preparer]] = {}
+_STOPPERS: list[Callable[[], Awaitable[None]]] = []
 
 
 class DuplicateHandler(Exception):
@@ -85,10 +89,15 @@ def handles(
     return register
 
 
-def falls_back(prefix: str, services: tuple[str, ...], methods: tuple[str, ...]) -> Callable[[Handler], Handler]:
-    """Register a handler for the `methods` under `prefix` that no `handles` claims."""
+def falls_back(
+    prefix: str, services: tuple[str, ...], methods: tuple[str, ...], *, finds_own_objects: bool = False
+) -> Callable[[Handler], Handler]:
+    """Register a handler for the `methods` under `prefix` that no `handles` claims
+    (`finds_own_objects`: as for `handles`)."""
 
     def register(fn: Handler) -> Handler:
+        if finds_own_objects:
+            fn.finds_own_objects = True  # type: ignore[attr-defined]
         for service in services:
             _FALLBACKS.setdefault(service, []).append((prefix, methods, fn))
         return fn
@@ -105,6 +114,17 @@ def prepares(*services: str) -> Callable[[Preparer], Preparer]:
         return fn
 
     return register
+
+
+def on_stop(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Register a coroutine function a stopping Service runs (on its event loop)."""
+    _STOPPERS.append(fn)
+    return fn
+
+
+async def stop_behaviours() -> None:
+    for fn in _STOPPERS:
+        await fn()
 
 
 def handler_for(service: str, method: str, template: str) -> Handler | None:

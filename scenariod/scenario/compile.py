@@ -819,7 +819,12 @@ class FileCompiler:
         spec = self.doc.get("limits")
         if not isinstance(spec, dict):
             return Limits()
-        return Limits(**{k: v for k, v in spec.items() if k in Limits.__dataclass_fields__})
+        values = {k: v for k, v in spec.items() if k in Limits.__dataclass_fields__}
+        d = Limits()
+        # durations, written as `2s` or seconds; a zero cache lifetime asks the remote every time
+        values["remote_cache"] = self.duration(("limits", "remote_cache"), d.remote_cache) or 0.0
+        values["remote_timeout"] = self.duration(("limits", "remote_timeout"), d.remote_timeout) or d.remote_timeout
+        return Limits(**values)
 
 
 def _header_text(v: Any) -> str:

@@ -128,7 +128,9 @@ class AuthSpec:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """`limits`: what an instance keeps in memory (the schema documents each)."""
+    """`limits`: what an instance keeps in memory (the schema documents each); for a PDM, how
+    long a live remote's answers are kept, how long one may take, and how many remote requests
+    run at once (proxmox/pdm/remote_client.py)."""
 
     journal: int = 1000
     tasks: int = 1000
@@ -138,6 +140,9 @@ class Limits:
     body_depth: int = 32
     answers: int = 4096
     answer_bytes: int = 64 << 20
+    remote_cache: float = 5.0
+    remote_timeout: float = 10.0
+    remote_fetches: int = 16
 
 
 @dataclass(frozen=True, slots=True)

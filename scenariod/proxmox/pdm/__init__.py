@@ -1,6 +1,15 @@
 """Proxmox Datacenter Manager behaviours, by resource: the remotes it manages and the views over them.
 
-A real PDM asks its remotes; the mock reads what the scenario declares each remote has:
+A real PDM asks its remotes, and so does the mock when a remote is live (remote_client.py:
+every one of its `nodes` names a loopback host, or it says `live: true`): its resources,
+guests, their status and config, power actions, migration, snapshots, tasks and task logs
+(`/pve/remotes/...`), its datastores, snapshots and status (`/pbs/remotes/...`) and its
+part of `/resources/list`, `/resources/status`, `/resources/subscription` and
+`/resources/top-entities` are the remote's own answers, asked over HTTPS with the remote's
+token and kept for `limits.remote_cache`; what PDM does to it, it does on the remote. A
+remote that fails is answered as PDM answers it (a 400 with the error; in `/resources/list`
+an entry with `error` and no resources). Any other remote answers from what the scenario
+declares it has:
 
 - `/remotes/remote`: the managed remotes (`id`, `type` pve|pbs, `nodes`, `authid`, `token`).
   Adding one through the API (POST) makes it managed; deleting it forgets it (its declared
@@ -21,5 +30,6 @@ A real PDM asks its remotes; the mock reads what the scenario declares each remo
 Modules: `model` (remote configs and what each remote has, kept derived), `remotes` (remote
 configuration), `pve_remotes` and `pbs_remotes` (per-remote views), `tasks` (remote tasks),
 `operations` (guest power, migration and other workers on a remote), `resources` (the views
-over all remotes).
+over all remotes), `remote_client` (asking live remotes), `passthrough` (the other GETs of a
+live remote, asked at the same place on it).
 """

@@ -6,12 +6,14 @@ import hashlib
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from ... import generic, wire
 from .. import prepares
 from ..pbs.model import normalize_snapshot
 from ..restserver import (
     GiB,
     fingerprint,
 )
+from .remote_client import is_live, remote_calls
 
 if TYPE_CHECKING:
     from ...scenario.model import Scenario
@@ -54,7 +56,25 @@ def normalize_remote(raw: dict[str, Any], rid: str) -> dict[str, Any]:
     cfg["nodes"] = [n if "hostname=" in n else f"hostname={n}" for n in (str(x) for x in nodes)]
     cfg.setdefault("authid", "root@pam")
     cfg.setdefault("token", "")
+    if raw.get("live") is not None:  # the scenario's say on asking it live (remote_client.py); never shown
+        cfg["live"] = raw["live"]
     return cfg
+
+
+def live_remote(store: StateStore, rid: str) -> dict[str, Any] | None:
+    """The remote's configuration when PDM asks it live (remote_client.is_live), else None."""
+    cfg = remote_cfg(store, rid)
+    return cfg if cfg is not None and is_live(cfg) else None
+
+
+def live_cfg(call: Call) -> dict[str, Any] | None:
+    """The path's remote when PDM asks it live; else None, once the objects the path names
+    are found in the remote's declared state (a live remote's are found on the remote)."""
+    cfg = live_remote(call.store, call.params["remote"])
+    if cfg is not None:
+        return cfg
+    generic.check_ancestors(call.store, call.node, call.segments, call.params)
+    return None
 
 
 def node_host(entry: str) -> str:
@@ -102,7 +122,8 @@ def sync_managed(store: StateStore) -> None:
     for kind, rid in wanted:
         if not store.has((kind, "remotes", rid)):
             store.set((kind, "remotes", rid), {"remote": rid})
-        build_remote(store, kind, rid)
+        if live_remote(store, rid) is None:  # a live remote's views are its own answers
+            build_remote(store, kind, rid)
 
 
 # --- what a PVE remote has -----------------------------------------------------------------------
@@ -238,6 +259,37 @@ def _build_pve(store: StateStore, rid: str) -> None:
     derive_pve(store, rid)
 
 
+def guest_item(res: dict[str, Any]) -> dict[str, Any]:
+    """A guest as the remote's `/nodes/{node}/qemu|lxc` lists it, from its resource entry."""
+    item = {
+        "vmid": res["vmid"],
+        "name": res["name"],
+        "status": res["status"],
+        "cpu": res["cpu"],
+        "cpus": res["maxcpu"],
+        "maxmem": res["maxmem"],
+        "mem": res["mem"],
+        "maxdisk": res["maxdisk"],
+        "disk": res["disk"],
+        "uptime": res["uptime"],
+        "netin": res["netin"],
+        "netout": res["netout"],
+        "diskread": res["diskread"],
+        "diskwrite": res["diskwrite"],
+    }
+    if res.get("template"):
+        item["template"] = True
+    if res.get("tags"):
+        item["tags"] = res["tags"] if isinstance(res["tags"], str) else ";".join(res["tags"])
+    if res.get("lock"):
+        item["lock"] = res["lock"]
+    if res["type"] == "qemu" and res["status"] == "running":
+        item["pid"] = 10000 + int(res["vmid"]) % 50000
+    if res["type"] == "lxc":
+        item["maxswap"] = 512 * 1024**2
+    return item
+
+
 def derive_pve(store: StateStore, rid: str) -> None:
     """The per-remote collections (nodes, guests, storages) as the remote's own lists show them."""
     resources = resources_of(store, rid)
@@ -250,33 +302,7 @@ def derive_pve(store: StateStore, rid: str) -> None:
             item["ssl_fingerprint"] = fingerprint(0, f"{rid}/{res['node']}").upper()
             wanted[(*base, "nodes", res["node"])] = item
         elif kind in GUESTS:
-            item = {
-                "vmid": res["vmid"],
-                "name": res["name"],
-                "status": res["status"],
-                "cpu": res["cpu"],
-                "cpus": res["maxcpu"],
-                "maxmem": res["maxmem"],
-                "mem": res["mem"],
-                "maxdisk": res["maxdisk"],
-                "disk": res["disk"],
-                "uptime": res["uptime"],
-                "netin": res["netin"],
-                "netout": res["netout"],
-                "diskread": res["diskread"],
-                "diskwrite": res["diskwrite"],
-            }
-            if res.get("template"):
-                item["template"] = True
-            if res.get("tags"):
-                item["tags"] = res["tags"] if isinstance(res["tags"], str) else ";".join(res["tags"])
-            if res.get("lock"):
-                item["lock"] = res["lock"]
-            if kind == "qemu" and res["status"] == "running":
-                item["pid"] = 10000 + int(res["vmid"]) % 50000
-            if kind == "lxc":
-                item["maxswap"] = 512 * 1024**2
-            wanted[(*base, kind, str(res["vmid"]))] = item
+            wanted[(*base, kind, str(res["vmid"]))] = guest_item(res)
         elif kind == "storage":
             total, used = res["maxdisk"], res["disk"]
             wanted[(*base, "nodes", res["node"], "storage", res["storage"])] = {
@@ -307,6 +333,31 @@ def derive_pve(store: StateStore, rid: str) -> None:
         merged = {**(current if isinstance(current, dict) else {}), **item}
         if current != merged:
             store.set(path, merged)
+
+
+async def live_resources(call: Call, cfg: dict[str, Any], max_age: float | None = None) -> list[dict[str, Any]]:
+    """What a live PVE remote has, from its `/cluster/resources`, in the same terms as a declared one."""
+    calls = remote_calls(call.world)
+    items = await calls.get(cfg, "/cluster/resources", max_age=max_age)
+    default = default_node_name(cfg, cfg["id"])
+    return calls.view(
+        (cfg["id"], "resources"),
+        (items,),
+        lambda: [
+            normalize_resource(item, str(item.get("node") or default))
+            for item in items or ()
+            if isinstance(item, dict) and item.get("type") in ("node", *GUESTS, "storage")
+        ],
+    )
+
+
+async def live_guest(call: Call, cfg: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A live remote's guest (its resource entry): where it runs, what it is."""
+    vmid = int(call.params["vmid"])
+    for res in await live_resources(call, cfg):
+        if res["type"] == kind and res["vmid"] == vmid:
+            return res
+    raise wire.ApiError(500, wire.pdm_guest_missing(cfg["id"], vmid))
 
 
 def _build_pbs(store: StateStore, rid: str) -> None:

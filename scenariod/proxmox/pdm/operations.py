@@ -12,6 +12,8 @@ from .model import (
     GUESTS,
     default_node_name,
     derive_pve,
+    live_cfg,
+    live_guest,
     normalize_resource,
     pbs_host,
     remote_cfg,
@@ -19,6 +21,7 @@ from .model import (
     resources_of,
 )
 from .pve_remotes import remote_guest
+from .remote_client import is_live, remote_calls
 
 if TYPE_CHECKING:
     from ...state import StateStore
@@ -70,11 +73,24 @@ PDM_POWER_ACTIONS = (
 )
 
 
-def _power(kind: str, action: str) -> Callable[[Call], TaskRequest]:
+async def _forward(call: Call, cfg: dict[str, Any], kind: str, what: str) -> str:
+    """A guest operation on a live remote, asked of the node the guest runs on: the remote's
+    UPID, as PDM answers it (`REMOTE!UPID:...`)."""
+    res = await live_guest(call, cfg, kind)
+    params = {k: v for k, v in call.args.items() if k not in ("remote", "vmid", "node")}
+    path = f"/nodes/{res['node']}/{kind}/{res['vmid']}/{what}"
+    upid = await remote_calls(call.world).send(cfg, "POST", path, params)
+    return f"{cfg['id']}!{upid}"
+
+
+def _power(kind: str, action: str) -> Callable[[Call], Any]:
     task_type = ("qm" if kind == "qemu" else "vz") + action
     target = power.POWER[(kind, action)].target
 
-    def handler(call: Call) -> TaskRequest:
+    def handler(call: Call) -> Any:
+        cfg = live_cfg(call)
+        if cfg is not None:
+            return _forward(call, cfg, kind, f"status/{action}")
         res = remote_guest(call, kind)
         rid, vmid, store = call.params["remote"], res["vmid"], call.store
         error = power.refusal(kind, action, vmid, res["status"])
@@ -91,11 +107,16 @@ def _power(kind: str, action: str) -> Callable[[Call], TaskRequest]:
 
 
 for _kind, _action in PDM_POWER_ACTIONS:
-    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/{_action}", ("pdm",))(_power(_kind, _action))
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/{_action}", ("pdm",), finds_own_objects=True)(
+        _power(_kind, _action)
+    )
 
 
-def _migrate(kind: str) -> Callable[[Call], TaskRequest]:
-    def handler(call: Call) -> TaskRequest:
+def _migrate(kind: str) -> Callable[[Call], Any]:
+    def handler(call: Call) -> Any:
+        cfg = live_cfg(call)
+        if cfg is not None:
+            return _forward(call, cfg, kind, "migrate")
         res = remote_guest(call, kind)
         rid, vmid, store = call.params["remote"], res["vmid"], call.store
         target = str(call.args["target"])
@@ -115,6 +136,9 @@ def _migrate(kind: str) -> Callable[[Call], TaskRequest]:
 
 def _remote_migrate(kind: str) -> Callable[[Call], TaskRequest]:
     def handler(call: Call) -> TaskRequest:
+        target_cfg = remote_cfg(call.store, str(call.args["target"]))
+        if live_cfg(call) is not None or (target_cfg is not None and is_live(target_cfg)):
+            raise wire.ApiError(501, wire.LIVE_REMOTE_MIGRATE_UNSUPPORTED)
         res = remote_guest(call, kind)
         rid, vmid, store = call.params["remote"], res["vmid"], call.store
         target = str(call.args["target"])
@@ -149,12 +173,31 @@ def _remote_migrate(kind: str) -> Callable[[Call], TaskRequest]:
 
 
 for _kind in GUESTS:
-    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/migrate", ("pdm",))(_migrate(_kind))
-    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/remote-migrate", ("pdm",))(_remote_migrate(_kind))
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/migrate", ("pdm",), finds_own_objects=True)(
+        _migrate(_kind)
+    )
+    handles("POST", f"/pve/remotes/{{remote}}/{_kind}/{{vmid}}/remote-migrate", ("pdm",), finds_own_objects=True)(
+        _remote_migrate(_kind)
+    )
+
+
+async def _forward_task(call: Call, cfg: dict[str, Any]) -> str:
+    """A worker operation on a live remote, at the same place on the remote (a guest's on its node)."""
+    tail = call.segments[3:]
+    if tail[0] in GUESTS:
+        res = await live_guest(call, cfg, tail[0])
+        tail = ["nodes", res["node"], *tail]
+    params = {k: v for k, v in call.args.items() if k not in call.params}
+    upid = await remote_calls(call.world).send(cfg, call.method, "/" + "/".join(tail), params)
+    return f"{cfg['id']}!{upid}"
 
 
 def remote_task(call: Call) -> Any:
-    """Any other remote operation that runs as a task: generic behaviour, on the remote."""
+    """Any other remote operation that runs as a task: forwarded to a live remote, else
+    generic behaviour on the declared one."""
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return _forward_task(call, cfg)
     result = generic.handle(call)
     if not isinstance(result, TaskRequest):
         return result
@@ -198,4 +241,4 @@ REMOTE_TASKS = (
     ("POST", "/pve/remotes/{remote}/lxc/{vmid}/snapshot/{snapname}/rollback"),
 )
 for _method, _template in REMOTE_TASKS:
-    handles(_method, _template, ("pdm",))(remote_task)
+    handles(_method, _template, ("pdm",), finds_own_objects=True)(remote_task)

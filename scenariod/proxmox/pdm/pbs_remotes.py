@@ -11,7 +11,8 @@ from ..restserver import (
     GiB,
     fingerprint,
 )
-from .model import pbs_datastores, pbs_node
+from .model import live_cfg, pbs_datastores, pbs_node
+from .remote_client import remote_calls
 
 if TYPE_CHECKING:
     from ...world import Call
@@ -19,16 +20,23 @@ if TYPE_CHECKING:
 # --- PBS remote views ------------------------------------------------------------------------------
 
 
-@handles("GET", "/pbs/remotes/{remote}/datastore", ("pdm",))
-def remote_datastores(call: Call) -> list[dict[str, Any]]:
+@handles("GET", "/pbs/remotes/{remote}/datastore", ("pdm",), finds_own_objects=True)
+def remote_datastores(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return remote_calls(call.world).get(cfg, "/config/datastore")
     return [
         {k: v for k, v in d.items() if k not in ("datastore", "total", "used")}
         for d in pbs_datastores(call.store, call.params["remote"])
     ]
 
 
-@handles("GET", "/pbs/remotes/{remote}/datastore/{datastore}/snapshots", ("pdm",))
-def remote_snapshots(call: Call) -> list[dict[str, Any]]:
+@handles("GET", "/pbs/remotes/{remote}/datastore/{datastore}/snapshots", ("pdm",), finds_own_objects=True)
+def remote_snapshots(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        asked = {"ns": call.args["ns"]} if call.args.get("ns") else None
+        return remote_calls(call.world).get(cfg, f"/admin/datastore/{call.params['datastore']}/snapshots", asked)
     snaps = call.store.get(
         ("pbs", "remotes", call.params["remote"], "datastore", call.params["datastore"], "snapshots")
     )
@@ -40,8 +48,11 @@ def remote_snapshots(call: Call) -> list[dict[str, Any]]:
     ]
 
 
-@handles("GET", "/pbs/remotes/{remote}/datastore/{datastore}/namespaces", ("pdm",))
-def remote_namespaces(call: Call) -> list[dict[str, Any]]:
+@handles("GET", "/pbs/remotes/{remote}/datastore/{datastore}/namespaces", ("pdm",), finds_own_objects=True)
+def remote_namespaces(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return remote_calls(call.world).get(cfg, f"/admin/datastore/{call.params['datastore']}/namespace")
     snaps = call.store.get(
         ("pbs", "remotes", call.params["remote"], "datastore", call.params["datastore"], "snapshots")
     )
@@ -51,8 +62,11 @@ def remote_namespaces(call: Call) -> list[dict[str, Any]]:
     return [{"ns": ns} for ns in sorted(found)]
 
 
-@handles("GET", "/pbs/remotes/{remote}/status", ("pdm",))
-def remote_pbs_status(call: Call) -> dict[str, Any]:
+@handles("GET", "/pbs/remotes/{remote}/status", ("pdm",), finds_own_objects=True)
+def remote_pbs_status(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return remote_calls(call.world).get(cfg, "/nodes/localhost/status")
     rid = call.params["remote"]
     stored = call.store.get(("pbs", "remotes", rid, "status"))
     node = pbs_node(call.store, rid)

@@ -10,7 +10,8 @@ from ..restserver import (
     KERNEL,
     GiB,
 )
-from .model import GUESTS, remote_version_of, resources_of
+from .model import GUESTS, guest_item, live_cfg, live_guest, live_resources, remote_version_of, resources_of
+from .remote_client import remote_calls
 
 if TYPE_CHECKING:
     from ...world import Call
@@ -84,14 +85,27 @@ def pve_resource_view(rid: str, res: dict[str, Any]) -> dict[str, Any]:
     return {**res, "id": gid}
 
 
-@handles("GET", "/pve/remotes/{remote}/resources", ("pdm",))
-def remote_resources(call: Call) -> list[dict[str, Any]]:
+@handles("GET", "/pve/remotes/{remote}/resources", ("pdm",), finds_own_objects=True)
+def remote_resources(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return _live_resources(call, cfg)
     rid = call.params["remote"]
     kinds = _KIND_FILTER.get(str(call.args.get("kind") or ""), None)
     return [pve_resource_view(rid, r) for r in resources_of(call.store, rid) if kinds is None or r["type"] in kinds]
 
 
-def _guests(call: Call, kind: str) -> list[dict[str, Any]]:
+async def _live_resources(call: Call, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    kinds = _KIND_FILTER.get(str(call.args.get("kind") or ""), None)
+    return [
+        pve_resource_view(cfg["id"], r) for r in await live_resources(call, cfg) if kinds is None or r["type"] in kinds
+    ]
+
+
+def _guests(call: Call, kind: str) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return _live_guests(call, cfg, kind)
     rid = call.params["remote"]
     node = call.args.get("node")
     out = []
@@ -104,14 +118,40 @@ def _guests(call: Call, kind: str) -> list[dict[str, Any]]:
     return out
 
 
-@handles("GET", "/pve/remotes/{remote}/qemu", ("pdm",))
-def remote_qemu(call: Call) -> list[dict[str, Any]]:
+async def _live_guests(call: Call, cfg: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    node = call.args.get("node")
+    return [
+        guest_item(res)
+        for res in await live_resources(call, cfg)
+        if res["type"] == kind and not (node and res["node"] != node)
+    ]
+
+
+@handles("GET", "/pve/remotes/{remote}/qemu", ("pdm",), finds_own_objects=True)
+def remote_qemu(call: Call) -> Any:
     return _guests(call, "qemu")
 
 
-@handles("GET", "/pve/remotes/{remote}/lxc", ("pdm",))
-def remote_lxc(call: Call) -> list[dict[str, Any]]:
+@handles("GET", "/pve/remotes/{remote}/lxc", ("pdm",), finds_own_objects=True)
+def remote_lxc(call: Call) -> Any:
     return _guests(call, "lxc")
+
+
+async def _ask_guest(
+    call: Call, cfg: dict[str, Any], kind: str, what: str, params: dict[str, Any] | None = None
+) -> Any:
+    """A live guest's own answer (`status/current`, `config`), asked on the node it runs on."""
+    res = await live_guest(call, cfg, kind)
+    node = str(call.args.get("node") or res["node"])
+    return await remote_calls(call.world).get(cfg, f"/nodes/{node}/{kind}/{res['vmid']}/{what}", params)
+
+
+def _config_params(call: Call) -> dict[str, Any] | None:
+    """PDM's `state`: `active` is the config in force (`current=1` on the remote), `pending` with changes."""
+    params = {"current": 1} if call.args.get("state") == "active" else {}
+    if call.args.get("snapshot"):
+        params["snapshot"] = call.args["snapshot"]
+    return params or None
 
 
 def remote_guest(call: Call, kind: str) -> dict[str, Any]:
@@ -162,14 +202,16 @@ def _guest_status(call: Call, kind: str) -> dict[str, Any]:
     return out
 
 
-@handles("GET", "/pve/remotes/{remote}/qemu/{vmid}/status", ("pdm",))
-def remote_qemu_status(call: Call) -> dict[str, Any]:
-    return _guest_status(call, "qemu")
+@handles("GET", "/pve/remotes/{remote}/qemu/{vmid}/status", ("pdm",), finds_own_objects=True)
+def remote_qemu_status(call: Call) -> Any:
+    cfg = live_cfg(call)
+    return _guest_status(call, "qemu") if cfg is None else _ask_guest(call, cfg, "qemu", "status/current")
 
 
-@handles("GET", "/pve/remotes/{remote}/lxc/{vmid}/status", ("pdm",))
-def remote_lxc_status(call: Call) -> dict[str, Any]:
-    return _guest_status(call, "lxc")
+@handles("GET", "/pve/remotes/{remote}/lxc/{vmid}/status", ("pdm",), finds_own_objects=True)
+def remote_lxc_status(call: Call) -> Any:
+    cfg = live_cfg(call)
+    return _guest_status(call, "lxc") if cfg is None else _ask_guest(call, cfg, "lxc", "status/current")
 
 
 def _guest_config(call: Call, kind: str) -> dict[str, Any]:
@@ -206,18 +248,23 @@ def _guest_config(call: Call, kind: str) -> dict[str, Any]:
     return cfg
 
 
-@handles("GET", "/pve/remotes/{remote}/qemu/{vmid}/config", ("pdm",))
-def remote_qemu_config(call: Call) -> dict[str, Any]:
-    return _guest_config(call, "qemu")
+@handles("GET", "/pve/remotes/{remote}/qemu/{vmid}/config", ("pdm",), finds_own_objects=True)
+def remote_qemu_config(call: Call) -> Any:
+    cfg = live_cfg(call)
+    return _guest_config(call, "qemu") if cfg is None else _ask_guest(call, cfg, "qemu", "config", _config_params(call))
 
 
-@handles("GET", "/pve/remotes/{remote}/lxc/{vmid}/config", ("pdm",))
-def remote_lxc_config(call: Call) -> dict[str, Any]:
-    return _guest_config(call, "lxc")
+@handles("GET", "/pve/remotes/{remote}/lxc/{vmid}/config", ("pdm",), finds_own_objects=True)
+def remote_lxc_config(call: Call) -> Any:
+    cfg = live_cfg(call)
+    return _guest_config(call, "lxc") if cfg is None else _ask_guest(call, cfg, "lxc", "config", _config_params(call))
 
 
-@handles("GET", "/pve/remotes/{remote}/cluster-status", ("pdm",))
-def remote_cluster_status(call: Call) -> list[dict[str, Any]]:
+@handles("GET", "/pve/remotes/{remote}/cluster-status", ("pdm",), finds_own_objects=True)
+def remote_cluster_status(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return remote_calls(call.world).get(cfg, "/cluster/status")
     rid = call.params["remote"]
     stored = call.store.get(("pve", "remotes", rid, "cluster-status"))
     if isinstance(stored, list):
@@ -252,8 +299,11 @@ def remote_cluster_status(call: Call) -> list[dict[str, Any]]:
     return out
 
 
-@handles("GET", "/pve/remotes/{remote}/nodes/{node}/status", ("pdm",))
-def remote_node_status(call: Call) -> dict[str, Any]:
+@handles("GET", "/pve/remotes/{remote}/nodes/{node}/status", ("pdm",), finds_own_objects=True)
+def remote_node_status(call: Call) -> Any:
+    cfg = live_cfg(call)
+    if cfg is not None:
+        return remote_calls(call.world).get(cfg, f"/nodes/{call.params['node']}/status")
     rid, name = call.params["remote"], call.params["node"]
     stored = call.store.get(("pve", "remotes", rid, "nodes", name, "status"))
     if isinstance(stored, dict):

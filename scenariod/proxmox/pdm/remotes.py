@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 from ... import wire
 from .. import handles
-from .model import DEFAULT_REMOTE_VERSION, REMOTE_FIELDS, managed, normalize_remote, remote_cfg, sync_managed
+from .model import (
+    DEFAULT_REMOTE_VERSION,
+    REMOTE_FIELDS,
+    live_remote,
+    managed,
+    normalize_remote,
+    remote_cfg,
+    sync_managed,
+)
+from .remote_client import remote_calls
 
 if TYPE_CHECKING:
     from ...world import Call
@@ -64,8 +73,11 @@ def remote_config(call: Call) -> dict[str, Any]:
 
 
 @handles("GET", "/remotes/remote/{id}/version", ("pdm",))
-def remote_version(call: Call) -> dict[str, Any]:
+def remote_version(call: Call) -> Any:
     rid = call.params["id"]
+    cfg = live_remote(call.store, rid)
+    if cfg is not None:  # the remote's own `/version`
+        return remote_calls(call.world).get(cfg, "/version")
     stored = call.store.get(("remotes", "remote", rid, "version"))
     if isinstance(stored, dict):
         return stored

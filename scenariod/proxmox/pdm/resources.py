@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ... import wire
 from ...clock import clock
@@ -11,8 +13,9 @@ from .. import handles
 from ..restserver import (
     truthy,
 )
-from .model import GUESTS, datastore_usage, managed, pbs_datastores, pbs_node, resources_of
+from .model import GUESTS, datastore_usage, live_resources, managed, pbs_datastores, pbs_node, resources_of
 from .pve_remotes import pve_resource_view
+from .remote_client import RemoteError, is_live, remote_calls
 
 if TYPE_CHECKING:
     from ...state import StateStore
@@ -62,21 +65,106 @@ _RESOURCE_TYPE = {
 }
 
 
-def all_resources(store: StateStore) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(remote config, its PDM Resource entries) for every managed remote."""
-    out = []
-    for cfg in managed(store):
-        rid = cfg["id"]
-        if cfg.get("type", "pve") == "pve":
-            entries = []
-            for res in resources_of(store, rid):
-                view = pve_resource_view(rid, res)
-                view["type"] = _PDM_TYPES.get(res["type"], f"pve-{res['type']}")
-                entries.append(view)
-        else:
-            entries = _pbs_resource_views(store, rid)
-        out.append((cfg, entries))
+# (remote config, its PDM Resource entries, the error that kept them from PDM or None)
+Row = tuple[dict[str, Any], list[dict[str, Any]], str | None]
+T = TypeVar("T")
+
+
+def _pve_entries(rid: str, resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    entries = []
+    for res in resources:
+        view = pve_resource_view(rid, res)
+        view["type"] = _PDM_TYPES.get(res["type"], f"pve-{res['type']}")
+        entries.append(view)
+    return entries
+
+
+def _declared_row(store: StateStore, cfg: dict[str, Any]) -> Row:
+    rid = cfg["id"]
+    if cfg.get("type", "pve") == "pve":
+        return cfg, _pve_entries(rid, resources_of(store, rid)), None
+    return cfg, _pbs_resource_views(store, rid), None
+
+
+async def _live_pbs_entries(call: Call, cfg: dict[str, Any], max_age: float | None) -> list[dict[str, Any]]:
+    """A live PBS as PDM lists it: its node status, then each datastore's usage with its config."""
+    ask, rid = remote_calls(call.world), cfg["id"]
+    status, configs, usage = await asyncio.gather(
+        ask.get(cfg, "/nodes/localhost/status", max_age=max_age),
+        ask.get(cfg, "/config/datastore", max_age=max_age),
+        ask.get(cfg, "/status/datastore-usage", max_age=max_age),
+    )
+    return ask.view((rid, "pbs-entries"), (status, configs, usage), lambda: _pbs_entries(rid, status, configs, usage))
+
+
+def _pbs_entries(rid: str, status: dict[str, Any], configs: Any, usage: Any) -> list[dict[str, Any]]:
+    memory = status.get("memory") or {}
+    out: list[dict[str, Any]] = [
+        {
+            "type": "pbs-node",
+            "id": f"remote/{rid}/node/localhost",  # PBS has no API for its node name: PDM says localhost
+            "name": "localhost",
+            "cpu": float(status.get("cpu") or 0),
+            "maxcpu": float((status.get("cpuinfo") or {}).get("cpus") or 0),
+            "mem": int(memory.get("used") or 0),
+            "maxmem": int(memory.get("total") or 0),
+            "uptime": int(status.get("uptime") or 0),
+        }
+    ]
+    by_name = {str(c.get("name")): c for c in configs or () if isinstance(c, dict)}
+    for item in usage or ():
+        total, used = int(item.get("total") or 0), int(item.get("used") or 0)
+        store_cfg = by_name.get(str(item.get("store")), {})
+        entry: dict[str, Any] = {
+            "type": "pbs-datastore",
+            "id": f"remote/{rid}/datastore/{item.get('store')}",
+            "name": item.get("store"),
+            "maxdisk": total,
+            "disk": used,
+            "usage": used / total if total else 0.0,
+        }
+        if "type=s3" in str(store_cfg.get("backend") or ""):
+            entry["backend-type"] = "s3"
+        if store_cfg.get("maintenance-mode"):
+            entry["maintenance"] = store_cfg["maintenance-mode"]
+        if store_cfg.get("backing-device"):
+            entry["backing-device"] = store_cfg["backing-device"]
+        out.append(entry)
     return out
+
+
+async def _live_row(call: Call, cfg: dict[str, Any], max_age: float | None) -> Row:
+    try:
+        if cfg.get("type", "pve") == "pve":
+            resources = await live_resources(call, cfg, max_age)
+            entries = remote_calls(call.world).view(
+                (cfg["id"], "entries"), (resources,), lambda: _pve_entries(cfg["id"], resources)
+            )
+            return cfg, entries, None
+        return cfg, await _live_pbs_entries(call, cfg, max_age), None
+    except RemoteError as err:  # PDM lists the remote with the root cause and no resources
+        return cfg, [], err.cause
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # answers not of the remote's shape
+        return cfg, [], wire.pdm_bad_api(f"{type(exc).__name__}: {exc}")
+
+
+def over_remotes(call: Call, build: Callable[[Call, list[Row]], T]) -> T | Awaitable[T]:
+    """`build`'s answer over a Row per managed remote; live remotes are asked all at once (a
+    coroutine then, for the pipeline to await), each within its own timeout."""
+    cfgs = managed(call.store)
+    if not any(is_live(cfg) for cfg in cfgs):
+        return build(call, [_declared_row(call.store, cfg) for cfg in cfgs])
+    return _over_live(call, cfgs, build)
+
+
+async def _over_live(call: Call, cfgs: list[dict[str, Any]], build: Callable[[Call, list[Row]], T]) -> T:
+    max_age = call.args.get("max-age")
+    max_age = float(max_age) if max_age is not None else None
+
+    async def row(cfg: dict[str, Any]) -> Row:
+        return await _live_row(call, cfg, max_age) if is_live(cfg) else _declared_row(call.store, cfg)
+
+    return build(call, list(await asyncio.gather(*(row(cfg) for cfg in cfgs))))
 
 
 def _view_filters(call: Call) -> dict[str, Any] | None:
@@ -145,21 +233,43 @@ def _search_ok(search: str, rid: str, entry: dict[str, Any]) -> bool:
 
 
 @handles("GET", "/resources/list", ("pdm",))
-def resources_list(call: Call) -> list[dict[str, Any]]:
+def resources_list(call: Call) -> Any:
+    return over_remotes(call, _encoded_list)
+
+
+def _encoded_list(call: Call, rows: list[Row]) -> Any:
+    """The list, encoded once for as long as every remote's entries are the ones kept."""
+    if not any(is_live(cfg) for cfg, _entries, _error in rows):
+        return _list(call, rows)
+    name = ("/resources/list", call.store.generation, tuple(sorted((k, str(v)) for k, v in call.args.items())))
+    return remote_calls(call.world).view(
+        name, tuple(entries for _cfg, entries, _error in rows), lambda: wire.Encoded(_list(call, rows))
+    )
+
+
+def _list(call: Call, rows: list[Row]) -> list[dict[str, Any]]:
     wanted = call.args.get("resource-type")
     search = str(call.args.get("search") or "")
+    filtered = bool(wanted or search or call.args.get("view"))
     out = []
-    for cfg, entries in all_resources(call.store):
+    for cfg, entries, error in rows:
         rid = cfg["id"]
         if not in_view(call, rid, None):
             continue
-        chosen = [
-            e
-            for e in entries
-            if (not wanted or _RESOURCE_TYPE.get(e["type"]) == wanted)
-            and (not search or _search_ok(search, rid, e))
-            and in_view(call, rid, e)
-        ]
+        if error is not None:
+            out.append({"remote": rid, "error": error})
+            continue
+        chosen = (
+            [
+                e
+                for e in entries
+                if (not wanted or _RESOURCE_TYPE.get(e["type"]) == wanted)
+                and (not search or _search_ok(search, rid, e))
+                and in_view(call, rid, e)
+            ]
+            if filtered
+            else entries  # the whole list: nothing to look at entry by entry
+        )
         entry: dict[str, Any] = {"remote": rid}
         if chosen:  # PDM leaves an empty list out
             entry["resources"] = chosen
@@ -168,7 +278,11 @@ def resources_list(call: Call) -> list[dict[str, Any]]:
 
 
 @handles("GET", "/resources/status", ("pdm",))
-def resources_status(call: Call) -> dict[str, Any]:
+def resources_status(call: Call) -> Any:
+    return over_remotes(call, _status)
+
+
+def _status(call: Call, rows: list[Row]) -> dict[str, Any]:
     guests = {k: {"running": 0, "stopped": 0, "template": 0, "unknown": 0} for k in GUESTS}
     pve_nodes = {"online": 0, "offline": 0, "unknown": 0}
     pbs_nodes = {"online": 0, "offline": 0, "unknown": 0}
@@ -182,8 +296,12 @@ def resources_status(call: Call) -> dict[str, Any]:
         "s3_backend": 0,
     }
     remotes = 0
-    for cfg, entries in all_resources(call.store):
+    failed: list[dict[str, Any]] = []
+    for cfg, entries, error in rows:
         if not in_view(call, cfg["id"], None):
+            continue
+        if error is not None:
+            failed.append({"name": cfg["id"], "error": error, "remote_type": cfg.get("type", "pve")})
             continue
         remotes += 1
         for e in entries:
@@ -209,9 +327,9 @@ def resources_status(call: Call) -> dict[str, Any]:
                 datastores["high_usage"] += int(e["usage"] > 0.8)
                 datastores["removable"] += int(bool(e.get("backing-device")))
                 datastores["s3_backend"] += int(e.get("backend-type") == "s3")
-    return {
+    status: dict[str, Any] = {
         "remotes": remotes,
-        "failed_remotes": 0,
+        "failed_remotes": len(failed),
         "pve_nodes": pve_nodes,
         "qemu": guests["qemu"],
         "lxc": guests["lxc"],
@@ -220,12 +338,19 @@ def resources_status(call: Call) -> dict[str, Any]:
         "pbs_nodes": pbs_nodes,
         "pbs_datastores": datastores,
     }
+    if failed:
+        status["failed_remotes_list"] = failed
+    return status
 
 
 @handles("GET", "/resources/subscription", ("pdm",))
-def resources_subscription(call: Call) -> list[dict[str, Any]]:
+def resources_subscription(call: Call) -> Any:
+    return over_remotes(call, _subscription)
+
+
+def _subscription(call: Call, rows: list[Row]) -> list[dict[str, Any]]:
     out = []
-    for cfg, entries in all_resources(call.store):
+    for cfg, entries, _error in rows:
         if not in_view(call, cfg["id"], None):
             continue
         nodes = [e for e in entries if e["type"] in ("pve-node", "pbs-node")]
@@ -253,9 +378,13 @@ def _rrd(value: float, seed: str) -> dict[str, Any]:
 
 
 @handles("GET", "/resources/top-entities", ("pdm",))
-def top_entities(call: Call) -> dict[str, Any]:
+def top_entities(call: Call) -> Any:
+    return over_remotes(call, _top)
+
+
+def _top(call: Call, rows: list[Row]) -> dict[str, Any]:
     guests, nodes = [], []
-    for cfg, entries in all_resources(call.store):
+    for cfg, entries, _error in rows:
         rid = cfg["id"]
         for e in entries:
             if not in_view(call, rid, e):

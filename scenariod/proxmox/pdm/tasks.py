@@ -14,7 +14,8 @@ from ..restserver import (
     task_list_entry,
     task_status,
 )
-from .model import remote_type
+from .model import live_remote, remote_type
+from .remote_client import remote_calls
 from .resources import in_view
 
 if TYPE_CHECKING:
@@ -37,9 +38,38 @@ def _remote_task(call: Call) -> Task:
     return task
 
 
+def _upid_path(call: Call, cfg: dict[str, Any]) -> str:
+    """`/nodes/{node}/tasks/{upid}` on the remote, for PDM's `REMOTE!UPID` (or the bare UPID)."""
+    upid = call.params["upid"]
+    upid = upid.split("!", 1)[1] if upid.startswith(f"{cfg['id']}!") else upid
+    parts = upid.split(":")
+    if len(parts) < 3 or parts[0] != "UPID":
+        raise wire.ApiError(400, wire.rest_task_missing(upid))
+    return f"/nodes/{parts[1]}/tasks/{upid}"
+
+
+async def _live_task_list(call: Call, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """The remote's own task lists: of the node asked, else of each of its nodes (PVE), as PDM gathers them."""
+    ask = remote_calls(call.world)
+    node = call.args.get("node")
+    if node:
+        nodes = [str(node)]
+    elif remote_type(call) == "pbs":
+        nodes = ["localhost"]
+    else:
+        nodes = [str(n["node"]) for n in await ask.get(cfg, "/nodes") or () if isinstance(n, dict)]
+    out: list[dict[str, Any]] = []
+    for name in nodes:
+        out.extend(await ask.get(cfg, f"/nodes/{name}/tasks", max_age=0) or ())
+    return out
+
+
 @handles("GET", "/pve/remotes/{remote}/tasks", ("pdm",))
 @handles("GET", "/pbs/remotes/{remote}/tasks", ("pdm",))
-def list_remote_tasks(call: Call) -> list[dict[str, Any]]:
+def list_remote_tasks(call: Call) -> Any:
+    cfg = live_remote(call.store, call.params["remote"])
+    if cfg is not None:
+        return _live_task_list(call, cfg)
     tasks = remote_tasks(call, call.params["remote"])
     node = call.args.get("node")
     if node:
@@ -52,20 +82,28 @@ def list_remote_tasks(call: Call) -> list[dict[str, Any]]:
 @handles("GET", "/pve/remotes/{remote}/tasks/{upid}", ("pdm",), finds_own_objects=True)
 @handles("GET", "/pbs/remotes/{remote}/tasks/{upid}", ("pdm",), finds_own_objects=True)
 def remote_task_index(call: Call) -> list[dict[str, str]]:
-    _remote_task(call)
+    if live_remote(call.store, call.params["remote"]) is None:
+        _remote_task(call)
     return [{"subdir": "log"}, {"subdir": "status"}]
 
 
 @handles("GET", "/pve/remotes/{remote}/tasks/{upid}/status", ("pdm",), finds_own_objects=True)
 @handles("GET", "/pbs/remotes/{remote}/tasks/{upid}/status", ("pdm",), finds_own_objects=True)
-def remote_task_status(call: Call) -> dict[str, Any]:
+def remote_task_status(call: Call) -> Any:
+    cfg = live_remote(call.store, call.params["remote"])
+    if cfg is not None:
+        return remote_calls(call.world).get(cfg, _upid_path(call, cfg) + "/status", max_age=0)
     task = _remote_task(call)
     return task.status() if remote_type(call) == "pve" else task_status(task)
 
 
 @handles("GET", "/pve/remotes/{remote}/tasks/{upid}/log", ("pdm",), finds_own_objects=True)
 @handles("GET", "/pbs/remotes/{remote}/tasks/{upid}/log", ("pdm",), finds_own_objects=True)
-def remote_task_log(call: Call) -> wire.Reply:
+def remote_task_log(call: Call) -> Any:
+    cfg = live_remote(call.store, call.params["remote"])
+    if cfg is not None:
+        asked = {k: call.args[k] for k in ("start", "limit", "download") if call.args.get(k) is not None}
+        return remote_calls(call.world).reply(cfg, _upid_path(call, cfg) + "/log", asked)
     task = _remote_task(call)
     if remote_type(call) == "pbs":
         return log_reply(task, call.args)
@@ -78,7 +116,10 @@ def remote_task_log(call: Call) -> wire.Reply:
 
 @handles("DELETE", "/pve/remotes/{remote}/tasks/{upid}", ("pdm",), finds_own_objects=True)
 @handles("DELETE", "/pbs/remotes/{remote}/tasks/{upid}", ("pdm",), finds_own_objects=True)
-def stop_remote_task(call: Call) -> None:
+def stop_remote_task(call: Call) -> Any:
+    cfg = live_remote(call.store, call.params["remote"])
+    if cfg is not None:
+        return remote_calls(call.world).send(cfg, "DELETE", _upid_path(call, cfg))
     call.world.tasks.stop(_remote_task(call).upid)
     return None
 
