@@ -128,14 +128,30 @@ BUILD = """
           - storages.proxmox_storages | map(attribute='storage') | sort == ['ceph-vm', 'local']
 """
 
+# A member cannot leave a pool that is gone, nor a snapshot a VM that is gone: on a real node
+# too, proxmox_pool_member and proxmox_snap fail there, so a re-runnable teardown looks first.
 TEARDOWN = """
+    - name: what pools are there
+      ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ api_port_number }}/api2/json/pools"
+        headers: {Authorization: "PVEAPIToken=root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"}
+        validate_certs: false
+      register: pools
+    - name: what guests are there
+      ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ api_port_number }}/api2/json/cluster/resources?type=vm"
+        headers: {Authorization: "PVEAPIToken=root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"}
+        validate_certs: false
+      register: guests
     - name: take the storage out of the pool
+      when: "'ansible' in pools.json.data | map(attribute='poolid')"
       community.proxmox.proxmox_pool_member:
         poolid: ansible
         member: ceph-vm
         type: storage
         state: absent
     - name: take the VM out of the pool
+      when: "'ansible' in pools.json.data | map(attribute='poolid')"
       community.proxmox.proxmox_pool_member:
         poolid: ansible
         member: 150
@@ -157,6 +173,7 @@ TEARDOWN = """
         force: true
         timeout: 30
     - name: delete the snapshot
+      when: 150 in guests.json.data | map(attribute='vmid')
       community.proxmox.proxmox_snap:
         vmid: 150
         snapname: before-change
