@@ -213,7 +213,6 @@ def _play(tasks: str, port: int, tmp: Path) -> tuple[int, list[str]]:
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
     }
     run = subprocess.run(
         [str(bindir / "ansible-playbook"), str(playbook), "-e", f"api_port_number={port}"],
@@ -234,10 +233,24 @@ def test_a_playbook_builds_and_tears_down_and_a_second_run_changes_nothing(https
     assert built == 11  # every task but the reads and the assert
     assert _play(BUILD, port, tmp_path) == (0, [])
     https.login()
-    cfg = https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
-    assert cfg["scsi0"] == "ceph-vm:vm-151-disk-0,size=4G"
+    made = https.client.get("/nodes/pve1/qemu/150/config").json()["data"]
+    assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr0", made["net0"])
+    assert made["scsi0"] == "ceph-vm:vm-150-disk-0,size=4G"
+    clone = https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
+    assert clone["scsi0"] == "ceph-vm:vm-151-disk-0,size=4G"
+    assert clone["net0"] != made["net0"]  # a clone gets its own MAC
+    volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content").json()["data"]
+    assert {v["volid"]: v["size"] for v in volumes if v["vmid"] in (150, 151)} == {
+        "ceph-vm:vm-150-disk-0": 4 * 1024**3,
+        "ceph-vm:vm-151-disk-0": 4 * 1024**3,
+    }
+    snapshots = https.client.get("/nodes/pve1/qemu/150/snapshot").json()["data"]
+    assert [s["name"] for s in snapshots] == ["before-change", "current"]
     members = https.client.get("/pools/ansible").json()["data"]["members"]
-    assert sorted(m["id"] for m in members) == ["qemu/150", "storage/pve1/ceph-vm"]  # the answering node's entry, as PVE::API2::Pool
+    assert sorted(m["id"] for m in members) == [
+        "qemu/150",
+        "storage/pve1/ceph-vm",
+    ]  # the answering node's entry, as PVE::API2::Pool
     templates = https.client.get("/nodes/pve1/storage/local/content", params={"content": "vztmpl"}).json()["data"]
     assert "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz" in [t["volid"] for t in templates]
 
@@ -282,7 +295,9 @@ def test_pct_destroy_force_stops_a_running_container_first(serve: Any) -> None:
     s = serve(GUESTS)
     refused = _finished(s, s.client.delete("/nodes/pve1/lxc/200").json()["data"])
     assert refused["exitstatus"] == "CT 200 is running - destroy failed"
-    assert _finished(s, s.client.delete("/nodes/pve1/lxc/200", params={"force": 1}).json()["data"])["exitstatus"] == "OK"
+    assert (
+        _finished(s, s.client.delete("/nodes/pve1/lxc/200", params={"force": 1}).json()["data"])["exitstatus"] == "OK"
+    )
     assert s.client.get("/nodes/pve1/lxc/200/status/current").status_code == 500
     assert s.client.get("/nodes/pve1/storage/local/content", params={"vmid": 200}).json()["data"] == []
     # qm destroy has no `force`: a running VM is refused whatever is sent
