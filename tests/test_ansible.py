@@ -213,6 +213,9 @@ def _play(tasks: str, port: int, tmp: Path) -> tuple[int, list[str]]:
         "ANSIBLE_LOCALHOST_WARNING": "False",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_NOCOLOR": "1",
+        # ansible's scratch space in the test's own directory, not the (maybe read-only) home
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
+        "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
     }
     run = subprocess.run(
         [str(bindir / "ansible-playbook"), str(playbook), "-e", f"api_port_number={port}"],
