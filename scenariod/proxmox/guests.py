@@ -368,7 +368,8 @@ def destroy_guest(call: Call) -> TaskRequest:
     store = call.store
     cfg = config_of(store, node, kind, vmid)
     _check_lock(cfg, vmid, call)
-    if _status(store, node, kind, vmid) == "running":
+    # pct destroy's `force` stops a running container first (qm destroy has no such flag).
+    if _status(store, node, kind, vmid) == "running" and not (kind == "lxc" and call.args.get("force")):
         return _task(call, error=wire.guest_running_destroy(kind, vmid))
     item_path, _ = _paths(node, kind, vmid)
     owned = [v.volid for v in volumes.guest_volumes(cfg, kind, int(vmid), store)]

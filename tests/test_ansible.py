@@ -1,0 +1,308 @@
+"""Ansible's community.proxmox, unchanged, over HTTPS against two-node.yaml (issue 11).
+
+Two playbooks: one builds (a VM created, started, snapshotted and cloned; a seeded VM stopped;
+a container template downloaded and a container created and started from it; a pool with a
+VM and a storage as members; node, VM and storage info read), one tears down what the first
+built. Each runs twice: the second run of each must report no change for any task, as against
+a real node. The `ansible` package (which bundles community.proxmox) comes with the `[test]`
+extra; without it the test is skipped, except in CI where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from conftest import SCENARIOS, Running, serving
+
+HEADER = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/community.proxmox.proxmox:
+      api_host: 127.0.0.1
+      api_port: "{{ api_port_number }}"
+      api_user: root@pam
+      api_password: secret
+      validate_certs: false
+  tasks:
+"""
+
+BUILD = """
+    - name: create a VM
+      community.proxmox.proxmox_kvm:
+        node: pve1
+        vmid: 150
+        name: from-ansible
+        net: {net0: "virtio,bridge=vmbr0"}
+        scsi: {scsi0: "ceph-vm:4"}
+        timeout: 30
+    - name: snapshot it
+      community.proxmox.proxmox_snap:
+        vmid: 150
+        snapname: before-change
+        description: taken by ansible
+        timeout: 30
+    - name: clone it
+      community.proxmox.proxmox_kvm:
+        node: pve1
+        clone: from-ansible
+        newid: 151
+        name: from-ansible-clone
+        full: true
+        storage: ceph-vm
+        timeout: 30
+    - name: start the clone
+      community.proxmox.proxmox_kvm:
+        node: pve1
+        vmid: 151
+        state: started
+        timeout: 30
+    - name: stop a running VM
+      community.proxmox.proxmox_kvm:
+        node: pve1
+        vmid: 100
+        state: stopped
+        timeout: 30
+    - name: download a container template
+      community.proxmox.proxmox_template:
+        node: pve1
+        storage: local
+        content_type: vztmpl
+        template: alpine-3.22-default_20250617_amd64.tar.xz
+        timeout: 30
+    - name: create a container from it
+      community.proxmox.proxmox:
+        node: pve1
+        vmid: 250
+        hostname: from-ansible-ct
+        ostemplate: "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz"
+        disk: "ceph-vm:2"
+        password: ansible-ct-password
+        netif: {net0: "name=eth0,bridge=vmbr0,ip=dhcp"}
+        timeout: 30
+    - name: start the container
+      community.proxmox.proxmox:
+        vmid: 250
+        state: started
+        timeout: 30
+    - name: a pool
+      community.proxmox.proxmox_pool:
+        poolid: ansible
+        comment: made by ansible
+    - name: a VM in it
+      community.proxmox.proxmox_pool_member:
+        poolid: ansible
+        member: 150
+    - name: a storage in it
+      community.proxmox.proxmox_pool_member:
+        poolid: ansible
+        member: ceph-vm
+        type: storage
+    - name: node info
+      community.proxmox.proxmox_node_info:
+      register: nodes
+    - name: VM info
+      community.proxmox.proxmox_vm_info:
+        node: pve1
+      register: vms
+    - name: storage info
+      community.proxmox.proxmox_storage_info:
+      register: storages
+    - name: fail unless the reads saw what was built
+      ansible.builtin.assert:
+        that:
+          - nodes.proxmox_nodes | map(attribute='node') | sort == ['pve1', 'pve2']
+          - (vms.proxmox_vms | selectattr('vmid', 'equalto', 151) | first).status == 'running'
+          - (vms.proxmox_vms | selectattr('vmid', 'equalto', 100) | first).status == 'stopped'
+          - (vms.proxmox_vms | selectattr('vmid', 'equalto', 250) | first).status == 'running'
+          - storages.proxmox_storages | map(attribute='storage') | sort == ['ceph-vm', 'local']
+"""
+
+# A member cannot leave a pool that is gone, nor a snapshot a VM that is gone: on a real node
+# too, proxmox_pool_member and proxmox_snap fail there, so a re-runnable teardown looks first.
+TEARDOWN = """
+    - name: what pools are there
+      ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ api_port_number }}/api2/json/pools"
+        headers: {Authorization: "PVEAPIToken=root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"}
+        validate_certs: false
+      register: pools
+    - name: what guests are there
+      ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ api_port_number }}/api2/json/cluster/resources?type=vm"
+        headers: {Authorization: "PVEAPIToken=root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"}
+        validate_certs: false
+      register: guests
+    - name: take the storage out of the pool
+      when: "'ansible' in pools.json.data | map(attribute='poolid')"
+      community.proxmox.proxmox_pool_member:
+        poolid: ansible
+        member: ceph-vm
+        type: storage
+        state: absent
+    - name: take the VM out of the pool
+      when: "'ansible' in pools.json.data | map(attribute='poolid')"
+      community.proxmox.proxmox_pool_member:
+        poolid: ansible
+        member: 150
+        state: absent
+    - name: remove the pool
+      community.proxmox.proxmox_pool:
+        poolid: ansible
+        state: absent
+    - name: delete the container (stopping it first)
+      community.proxmox.proxmox:
+        vmid: 250
+        state: absent
+        force: true
+        timeout: 30
+    - name: delete the clone (stopping it first)
+      community.proxmox.proxmox_kvm:
+        vmid: 151
+        state: absent
+        force: true
+        timeout: 30
+    - name: delete the snapshot
+      when: 150 in guests.json.data | map(attribute='vmid')
+      community.proxmox.proxmox_snap:
+        vmid: 150
+        snapname: before-change
+        state: absent
+        timeout: 30
+    - name: delete the VM
+      community.proxmox.proxmox_kvm:
+        vmid: 150
+        state: absent
+        timeout: 30
+"""
+
+RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@pytest.fixture
+def https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    try:
+        import ansible  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("ansible is not installed: the [test] extra installs it")
+        pytest.skip("ansible is not installed (pip install -e '.[test]')")
+    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
+    yield from serving(SCENARIOS / "two-node.yaml", tls=True)
+
+
+def _play(tasks: str, port: int, tmp: Path) -> tuple[int, list[str]]:
+    """Run one playbook; answer its `changed` count and the names of the tasks that changed."""
+    playbook = tmp / "play.yml"
+    playbook.write_text(HEADER + tasks)
+    bindir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        # ansible's scratch space in the test's own directory, not the (maybe read-only) home
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
+        "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
+    }
+    run = subprocess.run(
+        [str(bindir / "ansible-playbook"), str(playbook), "-e", f"api_port_number={port}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    recap = RECAP.search(run.stdout)
+    assert run.returncode == 0 and recap, run.stdout[-4000:] + run.stderr[-2000:]
+    changed = re.findall(r"^TASK \[(.+?)\] \*+\nchanged:", run.stdout, re.M)
+    return int(recap.group(2)), changed
+
+
+def test_a_playbook_builds_and_tears_down_and_a_second_run_changes_nothing(https: Running, tmp_path: Path) -> None:
+    port = https.service.port
+    built, _ = _play(BUILD, port, tmp_path)
+    assert built == 11  # every task but the reads and the assert
+    assert _play(BUILD, port, tmp_path) == (0, [])
+    https.login()
+    made = https.client.get("/nodes/pve1/qemu/150/config").json()["data"]
+    assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr0", made["net0"])
+    assert made["scsi0"] == "ceph-vm:vm-150-disk-0,size=4G"
+    clone = https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
+    assert clone["scsi0"] == "ceph-vm:vm-151-disk-0,size=4G"
+    assert clone["net0"] != made["net0"]  # a clone gets its own MAC
+    volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content").json()["data"]
+    assert {v["volid"]: v["size"] for v in volumes if v["vmid"] in (150, 151)} == {
+        "ceph-vm:vm-150-disk-0": 4 * 1024**3,
+        "ceph-vm:vm-151-disk-0": 4 * 1024**3,
+    }
+    snapshots = https.client.get("/nodes/pve1/qemu/150/snapshot").json()["data"]
+    assert [s["name"] for s in snapshots] == ["before-change", "current"]
+    members = https.client.get("/pools/ansible").json()["data"]["members"]
+    assert sorted(m["id"] for m in members) == [
+        "qemu/150",
+        "storage/pve1/ceph-vm",
+    ]  # the answering node's entry, as PVE::API2::Pool
+    templates = https.client.get("/nodes/pve1/storage/local/content", params={"content": "vztmpl"}).json()["data"]
+    assert "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz" in [t["volid"] for t in templates]
+
+    torn, _ = _play(TEARDOWN, port, tmp_path)
+    assert torn == 7
+    assert _play(TEARDOWN, port, tmp_path) == (0, [])
+    assert https.client.get("/pools/ansible").status_code == 500
+    for vmid in (150, 151, 250):
+        volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content", params={"vmid": vmid}).json()["data"]
+        assert volumes == []
+    guests = https.client.get("/cluster/resources", params={"type": "vm"}).json()["data"]
+    assert sorted(g["vmid"] for g in guests) == [100, 101, 200]
+
+
+# --- the server fixes the playbook needed, each over plain HTTP (these run without ansible) -----
+
+GUESTS = """
+scenariod: 1
+name: ansible-fixes
+auth: {mode: none}
+state:
+  /nodes: [{node: pve1}]
+  /storage: [{storage: local, type: dir, path: /var/lib/vz, content: "images,rootdir,vztmpl"}]
+  /nodes/pve1/qemu: [{vmid: 100, name: vm, status: running}]
+  /nodes/pve1/lxc: [{vmid: 200, name: ct, status: running}]
+  /nodes/pve1/lxc/200/config: {hostname: ct, rootfs: "local:200/vm-200-disk-0.raw,size=8G"}
+"""
+
+
+def _finished(s: Running, upid: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 5
+    while (status := s.client.get(f"/nodes/pve1/tasks/{quote(upid, safe='')}/status").json()["data"])[
+        "status"
+    ] != "stopped":
+        assert time.monotonic() < deadline, f"task {upid} still running"
+        time.sleep(0.05)
+    return status
+
+
+def test_pct_destroy_force_stops_a_running_container_first(serve: Any) -> None:
+    """proxmox (LXC) state=absent force=true sends DELETE ...?force=1: pct's "Force destroy, even if running"."""
+    s = serve(GUESTS)
+    refused = _finished(s, s.client.delete("/nodes/pve1/lxc/200").json()["data"])
+    assert refused["exitstatus"] == "CT 200 is running - destroy failed"
+    assert (
+        _finished(s, s.client.delete("/nodes/pve1/lxc/200", params={"force": 1}).json()["data"])["exitstatus"] == "OK"
+    )
+    assert s.client.get("/nodes/pve1/lxc/200/status/current").status_code == 500
+    assert s.client.get("/nodes/pve1/storage/local/content", params={"vmid": 200}).json()["data"] == []
+    # qm destroy has no `force`: a running VM is refused whatever is sent
+    refused = _finished(s, s.client.delete("/nodes/pve1/qemu/100").json()["data"])
+    assert refused["exitstatus"] == "VM 100 is running - destroy failed"
