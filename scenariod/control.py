@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import datetime
 import fnmatch
-import hmac
 import json
 import secrets
 import time
@@ -30,6 +29,8 @@ from . import __version__
 from .clock import clock
 from .journal import CONTROL, Entry, Journal
 from .matching import match_path
+from .proxmox.auth import same_secret
+from .request import MAX_BODY_DEPTH, too_deep
 from .scenario import ScenarioInvalid, parse_duration, parse_scenario
 from .state import MISSING, ensure_ancestors, normalize, split
 from .verify import CLOSEST, check, entry_json
@@ -96,13 +97,21 @@ class Ctl:
         return sorted((e for w in worlds for e in w.journal), key=lambda e: e.id)
 
     async def body(self) -> Any:
-        raw = await self.request.read()
+        """The JSON body; refused when it is not JSON or nested deeper than any answer could
+        show it again (state stored from it must always be readable)."""
+        try:
+            raw = await self.request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise ControlError(413, f"the request body is too large: {exc.text}") from None
         if not raw.strip():
             return None
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ControlError(400, f"the request body is not JSON: {exc}") from None
+        if too_deep(raw, value, MAX_BODY_DEPTH):
+            raise ControlError(400, f"the request body is nested deeper than {MAX_BODY_DEPTH} levels")
+        return value
 
 
 Handler = Callable[[Ctl], Awaitable[web.StreamResponse]]
@@ -150,7 +159,7 @@ async def handle_control(
 
 def _bearer_ok(header: str, token: str) -> bool:
     scheme, _, value = header.strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and same_secret(value.strip(), token)
 
 
 def _log(

@@ -212,6 +212,7 @@ Check = Callable[[Any, str], Any]
 # --------------------------------------------------------------------------------------------
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
+_MAX_INT_DIGITS = 4000  # below Python's int() conversion limit (4300 digits)
 _NUM_RE = re.compile(r"^[+-]?(\d+\.\d+|\d+\.|\.\d+|\d+)([eE][+-]?\d+)?$")
 _BLANK_RE = re.compile(r"^\s*$")
 _KV_RE = re.compile(r"^([^=]+)=(.+)$")
@@ -868,38 +869,41 @@ class _Compiler:
         memo_get = memo.get
 
         def check(value: Any, path: str) -> Any:
-            if type(value) is str:
-                typed = memo_get(value)
-                if typed is not None:
-                    return typed
-                s = value
-                if kind == 4 or kind == 0:
-                    typed = s
-                elif kind == 1:
-                    if s.isdecimal():
-                        typed = int(s)
-                    elif int_match(s) is None:
-                        raise _Invalid({path: type_msg.format(type="integer", value=s)})
+            try:
+                if type(value) is str:
+                    typed = memo_get(value)
+                    if typed is not None:
+                        return typed
+                    s = value
+                    if kind == 4 or kind == 0:
+                        typed = s
+                    elif kind == 1:
+                        if s.isdecimal():
+                            typed = int(s)
+                        elif int_match(s) is None:
+                            raise _Invalid({path: type_msg.format(type="integer", value=s)})
+                        else:
+                            typed = int(s)
+                    elif kind == 3:
+                        if s == "1":
+                            typed = 1
+                        elif s == "0":
+                            typed = 0
+                        else:
+                            raise _Invalid({path: type_msg.format(type="boolean", value=s)})
                     else:
-                        typed = int(s)
-                elif kind == 3:
-                    if s == "1":
-                        typed = 1
-                    elif s == "0":
-                        typed = 0
-                    else:
-                        raise _Invalid({path: type_msg.format(type="boolean", value=s)})
+                        if num_match(s) is None:
+                            raise _Invalid({path: type_msg.format(type="number", value=s)})
+                        typed = int(s) if int_match(s) else float(s)
                 else:
-                    if num_match(s) is None:
-                        raise _Invalid({path: type_msg.format(type="number", value=s)})
-                    typed = int(s) if int_match(s) else float(s)
-            else:
-                if join_list and type(value) is list and value:
-                    # PVE::RESTHandler: an array for a '-list' string is joined with ','
-                    return check(",".join(_perl_str(v) for v in value), path)
-                s, typed = slow_conv(value, path)
-                if s is None:
-                    return typed
+                    if join_list and type(value) is list and value:
+                        # PVE::RESTHandler: an array for a '-list' string is joined with ','
+                        return check(",".join(_perl_str(v) for v in value), path)
+                    s, typed = slow_conv(value, path)
+                    if s is None:
+                        return typed
+            except ValueError:  # more digits than int() converts: a number beyond every range
+                raise _Invalid({path: _beyond_range(str(value), kind, max_msg, min_msg, type_msg)}) from None
             if fmt_verify is not None:
                 err = fmt_verify(s)
                 if err is not None:
@@ -918,7 +922,7 @@ class _Compiler:
                 if kind == 1 or kind == 2:
                     number = typed
                 elif num_match(s) is not None:
-                    number = int(s) if int_match(s) else float(s)
+                    number = float(s) if len(s) > _MAX_INT_DIGITS or not int_match(s) else int(s)
                 else:
                     number = None
                 if number is not None:
@@ -1330,6 +1334,13 @@ def _rust_num(value: int | float, integer: bool) -> str:
 _RUST_FLOAT_RE = re.compile(r"^[+-]?(?:inf|infinity|nan|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)$", re.I)
 
 
+def _beyond_range(s: str, kind: int, max_msg: str, min_msg: str, type_msg: str) -> str:
+    """The error for a number too long to convert: Perl reads it as +-inf, so PVE refuses it
+    against the schema's maximum (minimum); without one, it is no number this mock can hold."""
+    negative = s.lstrip().startswith("-")
+    return (min_msg if negative else max_msg) or type_msg.format(type="integer" if kind == 1 else "number", value=s)
+
+
 def _rust_parse_int(value: str, path: str, w: dict[str, str]) -> int:
     """`value.parse::<isize>()` with Rust's error texts."""
     if value == "":
@@ -1337,7 +1348,7 @@ def _rust_parse_int(value: str, path: str, w: dict[str, str]) -> int:
     digits = value[1:] if value[0] in "+-" else value
     if not digits or not digits.isascii() or not digits.isdigit():
         raise _Invalid({path: w["int_invalid"]})
-    number = int(value)
+    number = int(value) if len(digits) <= 19 else (-(2**64) if value[0] == "-" else 2**64)
     if number > 2**63 - 1:
         raise _Invalid({path: w["int_too_large"]})
     if number < -(2**63):

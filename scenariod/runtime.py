@@ -37,11 +37,12 @@ class Runtime:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         api = scenario.api
+        origin = str(scenario.file)
         self.routes: RuleIndex[CompiledRoute] = RuleIndex(
             api,
             (
                 (
-                    Matcher(r.when),
+                    Matcher(r.when, origin),
                     CompiledRoute(
                         r.respond,
                         Template(r.respond.data) if r.respond.data is not MISSING else None,
@@ -56,7 +57,10 @@ class Runtime:
         )
         self.tasks: RuleIndex[CompiledTask] = RuleIndex(
             api,
-            ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
+            (
+                (Matcher(t.when, origin), CompiledTask(t, [(at, Template(line)) for at, line in t.log]))
+                for t in scenario.tasks
+            ),
         )
         self.auth = Authenticator(scenario)
         self.faults = FaultIndex(scenario)  # falsy when the scenario has none

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import replace
 from ipaddress import ip_address
@@ -26,6 +27,7 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 from aiohttp import web
+from jmespath.exceptions import JMESPathError
 from multidict import MultiDict
 
 from . import __version__, faults, generic, wire
@@ -36,7 +38,7 @@ from .matching import jmespath_options
 from .openapi import build_openapi
 from .proxmox import handler_for, prepare_state
 from .reload import apply_diff, reload_service
-from .request import Request
+from .request import MAX_BODY_DEPTH, Request, too_deep
 from .runtime import CompiledRoute, Runtime
 from .scenario import Scenario
 from .tasks import TaskRequest
@@ -67,6 +69,7 @@ class Service:
     ) -> None:
         # The command line's limits (--journal-size, --task-limit) win over every version of the file.
         self.limit_overrides = {k: v for k, v in (limits or {}).items() if v is not None}
+        self.authkey = os.urandom(32)  # signs this instance's tickets (World.authkey)
         scenario = self.adopt(scenario)
         self.runtime = Runtime(scenario)
         self.world = self.new_world(scenario=scenario)
@@ -106,7 +109,7 @@ class Service:
         """A World of `scenario` (default: the one served), seeded and completed by the Proxmox
         preparers; not attached to the request log (reload.py builds throwaway ones to diff)."""
         scenario = scenario if scenario is not None else self.scenario
-        return World(scenario, name, seeders=(prepare_state,), options_for=jmespath_options)
+        return World(scenario, name, seeders=(prepare_state,), options_for=jmespath_options, authkey=self.authkey)
 
     def reset_world(self) -> World:
         """Back to the seed: a fresh default World from the scenario as it is now (its
@@ -370,7 +373,11 @@ class Service:
             found = runtime.routes.first(node, req)
             if found is not None:
                 route, bound = found
-                response = await self._respond(route, req, bound, extjs, world, scenario.seed)
+                try:
+                    response = await self._respond(route, req, bound, extjs, world, scenario.seed)
+                except JMESPathError as exc:  # a `${...}` that fails on this request
+                    failed = wire.ApiError(500, f"scenariod: the route `{route.source}` could not render: {exc}")
+                    return self._finish(entry, world, _error(failed, extjs), 500, ROUTE, failed.message, started)
                 return self._finish(entry, world, response, response.status, ROUTE, route.source, started)
 
         # 7. parameter validation, 8. behaviour
@@ -524,24 +531,31 @@ def _multi(pairs: Any) -> dict[str, Any]:
 
 
 async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
-    """Form-encoded or JSON parameters, as Proxmox accepts both."""
+    """Form-encoded or JSON parameters, as Proxmox accepts both; hostile bodies answer 400.
+
+    A form is read as pveproxy reads it: UTF-8 whatever the charset says, a byte that is not
+    UTF-8 read as U+FFFD (parameter validation then judges the value). A JSON body nested
+    deeper than `MAX_BODY_DEPTH` is refused: nothing could serve such a value back."""
     ctype = request.content_type
-    if ctype == "application/json":
+    try:
+        if ctype == "multipart/form-data":
+            return _multi(await request.post())
         raw = await request.read()
-        if not raw.strip():
-            return {}
+    except (ValueError, LookupError) as exc:  # no boundary, an unknown charset, a part not UTF-8
+        raise wire.malformed_body("form data", str(exc)) from None
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise wire.ApiError(413, exc.text or "Request Entity Too Large") from None
+    if not raw.strip():
+        return {}
+    if ctype == "application/json":
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise wire.ApiError(400, f"malformed JSON in request body - {exc}") from None
+            raise wire.malformed_body("JSON", str(exc)) from None
         if not isinstance(value, dict):
-            raise wire.ApiError(400, "malformed JSON in request body - expected an object of parameters")
+            raise wire.malformed_body("JSON", "expected an object of parameters")
+        if too_deep(raw, value, MAX_BODY_DEPTH):
+            raise wire.malformed_body("JSON", f"nested deeper than {MAX_BODY_DEPTH} levels")
         return value
-    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        return _multi(form)
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    # Clients that forget the content type: Proxmox parses the body as a form (repeated keys too).
+    # A form, or a body without a content type: Proxmox parses it as a form (repeated keys too).
     return _multi(MultiDict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)))

@@ -107,6 +107,11 @@ def extjs_error_body(err: ApiError) -> bytes:
 PARAMETER_VERIFICATION_FAILED = "Parameter verification failed."
 
 
+def malformed_body(what: str, detail: str) -> ApiError:
+    """A request body that cannot be read as parameters (JSON, a form): refused before anything."""
+    return ApiError(400, f"malformed {what} in request body - {detail}")
+
+
 def not_implemented(method: str, path: str, fmt: str = "json") -> ApiError:
     return ApiError(501, f"Method '{method} /api2/{fmt}{path}' not implemented")
 

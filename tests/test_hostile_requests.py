@@ -1,0 +1,216 @@
+"""Hostile requests, over real HTTP(S): each answered with a Proxmox-shaped 4xx, never a 500 of ours,
+and nothing they leave behind breaks a later read (journal, verify, state API)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import urllib.parse
+
+import httpx
+import pytest
+
+SCENARIO = """
+scenariod: 1
+name: hostile
+auth:
+  users:
+    - {userid: root@pam, password: secret}
+    - {userid: "jörg@pve", password: "pässwörd-日本"}
+  tokens:
+    - {tokenid: "root@pam!ci", secret: "sécret-ü"}
+    - {tokenid: "root@pam!plain", secret: "11111111-2222-3333-4444-555555555555"}
+routes:
+  - when: {path: "/nodes/{node}/qemu", method: GET, if: "starts_with(query.type, 'v')"}
+    respond: {data: [{vmid: 999, name: from-route}]}
+  - when: GET /cluster/log
+    respond: {data: "${starts_with(query.type, 'v')}"}
+state:
+  /nodes:
+    - {node: pve1, status: online}
+  /nodes/pve1/qemu:
+    - {vmid: 100, name: web}
+"""
+
+
+@pytest.fixture
+def hostile(serve):
+    s = serve(SCENARIO)
+    s.login()
+    return s
+
+
+def raw_request(s, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes no HTTP client would (invalid UTF-8 in a header); the status line and body back."""
+    host, port = s.service.host, s.service.port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def assert_parameter_error(r: httpx.Response, param: str) -> None:
+    assert r.status_code == 400, r.text
+    assert r.reason_phrase == "Parameter verification failed."
+    assert param in r.json()["errors"]
+
+
+def test_invalid_utf8_in_a_form_is_read_as_pveproxy_reads_it(hostile):
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    # A key the schema restricts: the replacement character fails its format, as on a node.
+    r = hostile.client.post("/pools", content=b"poolid=p\xff\xfe", headers=form)
+    assert_parameter_error(r, "poolid")
+    r = hostile.client.post("/pools", content=b"poolid=p%FF%FE", headers=form)
+    assert_parameter_error(r, "poolid")
+    # Free text keeps U+FFFD in place of the bytes that were not UTF-8.
+    r = hostile.client.post("/pools", content=b"poolid=ok1&comment=a\xffb", headers=form)
+    assert r.status_code == 200, r.text
+    assert hostile.client.get("/pools/ok1").json()["data"]["comment"] == "a\ufffdb"
+
+
+def test_an_unknown_charset_is_ignored_as_pveproxy_ignores_it(hostile):
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=x-no-such-charset"}
+    r = hostile.client.post("/pools", content="poolid=cs1&comment=grüße".encode(), headers=headers)
+    assert r.status_code == 200, r.text
+    assert hostile.client.get("/pools/cs1").json()["data"]["comment"] == "grüße"
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        ("multipart/form-data", b"poolid=x"),
+        ("multipart/form-data; boundary=XX", b"garbage without the boundary"),
+        (
+            "multipart/form-data; boundary=XX",
+            b'--XX\r\nContent-Disposition: form-data; name="poolid"\r\nContent-Type: text/plain; charset=nope\r\n\r\n'
+            b"x\r\n--XX--\r\n",
+        ),
+    ],
+)
+def test_broken_multipart_is_a_400(hostile, ctype, body):
+    r = hostile.client.post("/pools", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 400, r.text
+    assert r.json()["data"] is None and r.json()["message"].startswith("malformed form data in request body - ")
+
+
+def test_a_5000_digit_integer_is_out_of_range(hostile):
+    huge = "9" * 5000
+    r = hostile.client.get(f"/nodes/pve1/qemu/{huge}/config")
+    assert_parameter_error(r, "vmid")
+    assert r.json()["errors"]["vmid"] == "value must have a maximum value of 999999999"
+    r = hostile.client.post("/nodes/pve1/qemu", data={"vmid": huge})
+    assert_parameter_error(r, "vmid")
+    r = hostile.client.post("/nodes/pve1/qemu", json={"vmid": "-" + huge})
+    assert r.json()["errors"]["vmid"] == "value must have a minimum value of 100"
+    # In a JSON body the number is a float to orjson: still a clean refusal.
+    r = hostile.client.post("/nodes/pve1/qemu", content=b'{"vmid": ' + huge.encode() + b"}")
+    assert r.status_code == 400
+
+
+def test_non_ascii_passwords_and_token_secrets_work(hostile):
+    r = httpx.post(f"{hostile.api}/access/ticket", data={"username": "jörg@pve", "password": "pässwörd-日本"})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["username"] == "jörg@pve"
+    r = httpx.post(f"{hostile.api}/access/ticket", json={"username": "jörg@pve", "password": "pässwörd-日本"})
+    assert r.status_code == 200
+    wrong = httpx.post(f"{hostile.api}/access/ticket", data={"username": "jörg@pve", "password": "pässwörd"})
+    assert wrong.status_code == 401 and wrong.json()["message"] == "authentication failure\n"
+    # A token secret outside ASCII, in a header as UTF-8 bytes.
+    head = "GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=root@pam!ci=sécret-ü\r\n"
+    assert raw_request(hostile, head.encode() + b"Connection: close\r\n\r\n").startswith(b"HTTP/1.1 200")
+    head = "GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=root@pam!plain=sécret\r\n"
+    answer = raw_request(hostile, head.encode() + b"Connection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 401 authentication failure")
+
+
+def test_invalid_utf8_credentials_are_refused_not_crashed_on(serve):
+    s = serve(SCENARIO.replace("auth:\n", "auth:\n  control_token: the-token\n"))
+    for head in (
+        b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: PVEAPIToken=root@pam!ci=\xff\xfe\r\n",
+        b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\nCookie: PVEAuthCookie=PVE:root@pam:00000000::\xff\r\n",
+    ):
+        assert raw_request(s, head + b"Connection: close\r\n\r\n").startswith(b"HTTP/1.1 401 ")
+    head = b"GET /_scenariod/state HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n"
+    answer = raw_request(s, head)
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"Authorization: Bearer TOKEN" in answer
+    good = httpx.get(f"{s.url}/_scenariod/health", headers={"Authorization": "Bearer the-token"})
+    assert good.status_code == 200
+
+
+def test_a_url_encoded_ticket_cookie_is_accepted(hostile):
+    ticket = httpx.post(f"{hostile.api}/access/ticket", data={"username": "root@pam", "password": "secret"}).json()
+    encoded = urllib.parse.quote(ticket["data"]["ticket"], safe="")
+    assert encoded.startswith("PVE%3Aroot%40pam%3A")
+    r = httpx.get(f"{hostile.api}/nodes", headers={"Cookie": f"PVEAuthCookie={encoded}"})
+    assert r.status_code == 200, r.text
+
+
+def test_a_failing_if_does_not_match_and_is_logged_with_its_line(hostile, caplog):
+    caplog.set_level(logging.WARNING, logger="scenariod")
+    r = hostile.client.get("/nodes/pve1/qemu")  # no `type`: starts_with(null, 'v') is an error
+    assert r.status_code == 200
+    assert [g["vmid"] for g in r.json()["data"]] == [100]  # the route did not match
+    assert hostile.client.get("/nodes/pve1/qemu", params={"type": "vm"}).json()["data"][0]["name"] == "from-route"
+    warned = [rec.getMessage() for rec in caplog.records if "starts_with" in rec.getMessage()]
+    assert len(warned) == 1 and "scenario.yaml:12: `if: starts_with(query.type, 'v')` failed" in warned[0]
+    hostile.client.get("/nodes/pve1/qemu")  # logged once, not per request
+    assert len([rec for rec in caplog.records if "starts_with" in rec.getMessage()]) == 1
+    # A template that fails renders a Proxmox-shaped error naming the route.
+    r = hostile.client.get("/cluster/log")
+    assert r.status_code == 500 and "could not render" in r.json()["message"]
+
+
+def test_a_json_body_nested_300_deep_is_refused_and_breaks_nothing(hostile):
+    deep = "[" * 300 + "]" * 300
+    for client in (httpx.Client(base_url=hostile.api), hostile.client):  # without and with credentials
+        r = client.post("/pools", content=f'{{"poolid": "d", "comment": {deep}}}', headers=_JSON)
+        assert r.status_code == 400, r.text
+        assert r.json()["message"] == "malformed JSON in request body - nested deeper than 64 levels\n"
+    # Nested just within the bound: the validator judges it, as a node would.
+    shallow = "[" * 40 + "]" * 40
+    r = hostile.client.post("/pools", content=f'{{"poolid": "d", "comment": {shallow}}}', headers=_JSON)
+    assert_parameter_error(r, "comment")
+    control = f"{hostile.url}/_scenariod"
+    assert httpx.get(f"{control}/journal").status_code == 200
+    assert httpx.get(f"{control}/verify").status_code == 200
+    assert httpx.post(f"{control}/verify", json={"when": "POST /pools", "min": 3}).status_code == 200
+    assert httpx.get(f"{control}/state").status_code == 200
+
+
+def test_the_state_api_refuses_what_it_could_not_serve_back(hostile):
+    control = f"{hostile.url}/_scenariod/state"
+    deep = "[" * 300 + "]" * 300
+    for method in ("PUT", "PATCH"):
+        r = httpx.request(method, control, params={"path": "/pools/deep"}, content=f'{{"comment": {deep}}}')
+        assert r.status_code == 400
+        assert r.json() == {"error": "the request body is nested deeper than 64 levels"}
+    big = b'{"poolid": "big", "comment": "' + b"x" * (2 << 20) + b'"}'
+    r = httpx.put(control, params={"path": "/pools/big"}, content=big)
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+    # What was refused left nothing behind: every read still answers.
+    assert httpx.get(control).status_code == 200
+    assert hostile.client.get("/pools").status_code == 200
+    ok = httpx.put(control, params={"path": "/pools/fine"}, json={"poolid": "fine", "comment": [[["x"]]]})
+    assert ok.status_code == 200 and hostile.client.get("/pools/fine").status_code == 200
+
+
+def test_hostile_requests_over_https(serve):
+    s = serve(SCENARIO, tls=True)
+    verify = ssl.create_default_context(cafile=s.ca_file)
+    with httpx.Client(base_url=s.api, verify=verify) as client:
+        r = client.post("/access/ticket", data={"username": "jörg@pve", "password": "pässwörd-日本"})
+        assert r.status_code == 200
+        r = client.post("/access/ticket", content=b"username=root@pam&password=\xff", headers=_FORM)
+        assert r.status_code == 401
+        r = client.post("/pools", content=b'{"comment": ' + b"[" * 100 + b"]" * 100 + b"}", headers=_JSON)
+        assert r.status_code == 400
+
+
+_JSON = {"Content-Type": "application/json"}
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
