@@ -12,7 +12,9 @@ When a control token is set (`auth.control_token`, `--control-token`), every req
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import dataclasses
 import datetime
 import fnmatch
 import json
@@ -99,10 +101,16 @@ class Ctl:
     async def body(self) -> Any:
         """The JSON body; refused when it is not JSON or nested deeper than any answer could
         show it again (state stored from it must always be readable)."""
+        seconds = self.service.scenario.limits.client_timeout
         try:
-            raw = await self.request.read()
+            async with asyncio.timeout(seconds):
+                raw = await self.request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise ControlError(413, f"the request body is too large: {exc.text}") from None
+        except TimeoutError:  # the connection closes after the answer (see Service.start)
+            raise ControlError(
+                408, f"the request body did not arrive within {seconds:g}s (limits.client_timeout)"
+            ) from None
         if not raw.strip():
             return None
         try:
@@ -228,7 +236,7 @@ async def scenario_info(ctl: Ctl) -> web.StreamResponse:
             "tls": bool(service.tls),
             "ca_file": service.ca_file,
             "expectations": len(s.expect),
-            "limits": {"journal": s.limits.journal, "tasks": s.limits.tasks, "sessions": s.limits.sessions},
+            "limits": dataclasses.asdict(s.limits),
             "reloads": service.reloads,
             "last_error": service.last_error,
             "text": s.text,

@@ -184,11 +184,13 @@ class AuthSpec:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """`limits`: requests kept in the journal, tasks kept per instance, sessions at once."""
+    """`limits`: requests kept in the journal, tasks kept per instance, sessions at once, and
+    how long a slow client may take to send a request."""
 
     journal: int = 1000
     tasks: int = 1000
     sessions: int = 100
+    client_timeout: float = 10.0  # seconds a client has to send a request's headers, and its body
 
 
 @dataclass(frozen=True, slots=True)
@@ -1816,6 +1818,7 @@ class _Compiler:
             journal=spec.get("journal", d.journal),
             tasks=spec.get("tasks", d.tasks),
             sessions=spec.get("sessions", d.sessions),
+            client_timeout=parse_duration(spec["client_timeout"]) if "client_timeout" in spec else d.client_timeout,
         )
 
 

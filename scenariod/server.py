@@ -210,7 +210,11 @@ class Service:
         ssl_context = None
         if self.tls:
             ssl_context, self.ca_file = server_context(self.scenario.listen, self.host)
-        server = web.Server(self.handle, handler_cancellation=True)
+        # A client has limits.client_timeout to send each request's headers (aiohttp's keep-alive
+        # timer runs from the connection or the previous answer until a request is parsed), and
+        # as long to send the rest of a body that was not read (lingering) before it is closed.
+        timeout = self.scenario.limits.client_timeout
+        server = web.Server(self.handle, handler_cancellation=True, keepalive_timeout=timeout, lingering_time=timeout)
         self._runner = web.ServerRunner(server, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_context, reuse_address=True)
@@ -323,7 +327,18 @@ class Service:
         # 2. parse query and body (before resolving, so the journal shows what was sent)
         query = _multi(request.query) if request.query_string else {}
         try:
-            body = await _read_body(request) if request.body_exists else {}
+            if request.body_exists:
+                async with asyncio.timeout(scenario.limits.client_timeout):  # a stalled body is cut off
+                    body = await _read_body(request)
+            else:
+                body = {}
+        except TimeoutError:
+            body = {}
+            entry = world.journal.open(method, path, query, body, {}, session, fmt)
+            late = wire.ApiError(408, wire.status_message(408))
+            response = _error(late, extjs)
+            response.force_close()  # and aiohttp closes the connection once lingering ends (see start)
+            return self._finish(entry, world, response, 408, BUILTIN, late.message, started)
         except wire.ApiError as err:
             body = {}
             entry = world.journal.open(method, path, query, body, {}, session, fmt)

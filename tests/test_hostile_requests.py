@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import time
 import urllib.parse
 
 import httpx
@@ -214,3 +215,69 @@ def test_hostile_requests_over_https(serve):
 
 _JSON = {"Content-Type": "application/json"}
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+SLOW = """
+scenariod: 1
+name: slow
+limits: {client_timeout: 1s}
+auth: {mode: none}
+"""
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> tuple[bytes, float]:
+    """Read until the server closes the connection; what it said and when it closed."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    received = b""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return received, time.monotonic() - started
+        received += data
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_slowloris_client_is_cut_off(serve, tls):
+    s = serve(SLOW, tls=tls)
+    assert s.service.scenario.limits.client_timeout == 1.0
+    raw = socket.create_connection((s.service.host, s.service.port), timeout=10)
+    sock = ssl.create_default_context(cafile=s.ca_file).wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
+    started = time.monotonic()
+    head = b"GET /api2/json/version HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    try:
+        for byte in head + b"a" * 200:  # one byte every 50 ms: headers never finish in time
+            sock.sendall(bytes([byte]))
+            time.sleep(0.05)
+        pytest.fail("the server let a slow-header client go on for 10 s")
+    except OSError:  # reset or broken pipe: it closed the connection
+        pass
+    assert time.monotonic() - started < 5
+    sock.close()
+    # A well-behaved client on another connection was served all along.
+    assert httpx.get(
+        f"{s.url}/health", verify=ssl.create_default_context(cafile=s.ca_file) if tls else False
+    ).is_success
+
+
+def test_a_body_that_never_finishes_is_answered_408_and_closed(serve):
+    s = serve(SLOW)
+    for path in (b"/api2/json/pools", b"/_scenariod/state?path=/pools/p"):
+        method = b"POST " if path.startswith(b"/api2") else b"PUT "
+        with socket.create_connection((s.service.host, s.service.port), timeout=10) as sock:
+            sock.sendall(method + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+            sock.sendall(
+                b"Content-Length: 1000\r\n\r\n" + b'{"poolid": "p',
+            )  # and then nothing
+            answer, after = _closed_within(sock, 10)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert after < 4
+    assert "p" not in [p["poolid"] for p in httpx.get(f"{s.api}/pools").json()["data"]]
+
+
+def test_an_idle_keep_alive_connection_is_closed(serve):
+    s = serve(SLOW)
+    with socket.create_connection((s.service.host, s.service.port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer, after = _closed_within(sock, 10)
+    assert answer.startswith(b"HTTP/1.1 200 ") and after < 4

@@ -122,7 +122,7 @@ def test_schema_covers_the_vocabulary() -> None:
     assert set(defs["respond"]["properties"]) == {"data", "body", "status", "headers", "delay"}
     assert set(defs["task"]["properties"]) == {"when", "duration", "log", "exitstatus", "type"}
     assert set(defs["expect"]["properties"]) == {"when", "description", "count", "min", "max", "never"}
-    assert set(defs["limits"]["properties"]) == {"journal", "tasks", "sessions"}
+    assert set(defs["limits"]["properties"]) == {"journal", "tasks", "sessions", "client_timeout"}
     assert set(defs["whenMap"]["properties"]) == {"method", "path", "query", "headers", "body", "if"}
     assert "2s" in defs["duration"]["examples"]
     assert defs["duration"]["anyOf"][1]["pattern"]
@@ -326,7 +326,7 @@ def test_top_level_problems(tmp_path: Path) -> None:
 def test_unknown_key_without_a_close_match_lists_the_keys(tmp_path: Path) -> None:
     assert (
         one(tmp_path, HEAD + "limits: {zzz: 1}\n")
-        == "3:10: unknown key 'zzz' in `limits` (it takes journal, tasks, sessions)"
+        == "3:10: unknown key 'zzz' in `limits` (it takes journal, tasks, sessions, client_timeout)"
     )
 
 
