@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import time
 from dataclasses import replace
 from ipaddress import ip_address
@@ -77,6 +78,8 @@ class Service:
         self.session_times: dict[str, list[float]] = {}  # id -> [created, last used] (wall clock)
         self._control_token = control_token  # overrides the scenario's auth.control_token
         self.host = host or scenario.listen.host or "127.0.0.1"
+        # Off loopback the control API is never open: without a token given, one is generated.
+        self._generated_token = None if is_loopback(self.host) else secrets.token_urlsafe(24)
         self.port = port if port is not None else (scenario.listen.port or wire.DEFAULT_PORTS[scenario.service])
         self.tls = scenario.listen.tls if tls is None else tls
         self.listeners: list[Any] = []  # callables(service, entry) fed every finished request
@@ -160,20 +163,35 @@ class Service:
         return 0 < len(sid) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.:@+~=") for c in sid)
 
     def session_world(self, sid: str) -> World:
-        """The session's World, seeded on first use; beyond `limits.sessions`, the least
-        recently used session is discarded."""
-        now = time.time()
-        world = self.sessions.pop(sid, None)
+        """The session's World, seeded on first use (the control API creates sessions so);
+        beyond `limits.sessions`, the least recently used session is discarded."""
+        world = self.sessions.get(sid)
+        return self.admit_session(sid, world if world is not None else self._attach(self.new_world(sid)))
+
+    def api_session_world(self, sid: str) -> World:
+        """The World an API request of session `sid` runs in: the session's, or a provisional
+        one that becomes the session's only once the request authenticates (`admit_session`),
+        so requests without credentials neither create sessions nor evict others."""
+        world = self.sessions.get(sid)
         if world is None:
+            return self._attach(self.new_world(sid))
+        return self.admit_session(sid, world)
+
+    def admit_session(self, sid: str, world: World) -> World:
+        """Make `world` the session's World, as its most recently used; returns the session's
+        World (an earlier one stays when two first requests raced)."""
+        now = time.time()
+        current = self.sessions.pop(sid, None)
+        if current is None:
             limit = max(1, self.scenario.limits.sessions)
             while len(self.sessions) >= limit:
                 self.drop_session(next(iter(self.sessions)))
-            world = self._attach(self.new_world(sid))
             self.session_times[sid] = [now, now]
+            current = world
         else:
             self.session_times.setdefault(sid, [now, now])[1] = now
-        self.sessions[sid] = world  # (re)inserted last: the dict is in least-recent-use order
-        return world
+        self.sessions[sid] = current  # (re)inserted last: the dict is in least-recent-use order
+        return current
 
     def drop_session(self, sid: str) -> bool:
         """Discard a session's World (its tasks stop); False when there was none."""
@@ -186,22 +204,23 @@ class Service:
 
     @property
     def control_token(self) -> str | None:
-        """The bearer token /_scenariod/ requires: `--control-token`, else `auth.control_token`."""
-        return self._control_token if self._control_token is not None else self.scenario.auth.control_token
+        """The bearer token /_scenariod/ requires: `--control-token`, else `auth.control_token`,
+        else (listening beyond loopback) one generated for this run."""
+        if self._control_token is not None:
+            return self._control_token
+        token = self.scenario.auth.control_token
+        return token if token is not None else self._generated_token
 
     @property
-    def control_warning(self) -> str | None:
-        """A warning to print when the control API is open beyond this machine."""
-        if self.control_token is not None or self.host in ("localhost", "localhost.localdomain"):
+    def control_notice(self) -> str | None:
+        """What to print once on stderr (never in a log line) when the control token in use was
+        generated for this run: the API is reachable beyond this machine."""
+        if self._generated_token is None or self.control_token != self._generated_token:
             return None
-        try:
-            if ip_address(self.host.strip("[]")).is_loopback:
-                return None
-        except ValueError:
-            pass
         return (
-            f"warning: {self.url}/_scenariod/ (the control API: state, journal, reset) is open to "
-            f"anyone who can reach {self.host}; set auth.control_token or --control-token"
+            f"the control API {self.url}/_scenariod/ is reachable beyond this machine: it needs "
+            f"`Authorization: Bearer {self._generated_token}` (generated for this run; "
+            f"set --control-token or auth.control_token to choose one)"
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -258,14 +277,14 @@ class Service:
                 return await self.handle_api(request, raw, self.world, None)
             if not self.valid_session_id(sid):
                 return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
-            return await self.handle_api(request, raw, self.session_world(sid), sid)
+            return await self.handle_api(request, raw, self.api_session_world(sid), sid)
         if raw.startswith("/_session/"):  # /_session/{id}/api2/... and /_session/{id}/_scenariod/...
             sid, _, rest = raw[10:].partition("/")
             sid = unquote(sid)
             if not self.valid_session_id(sid):
                 return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
             if rest.startswith("api2/"):
-                return await self.handle_api(request, "/" + rest, self.session_world(sid), sid)
+                return await self.handle_api(request, "/" + rest, self.api_session_world(sid), sid)
             if rest == "_scenariod" or rest.startswith("_scenariod/"):
                 return await handle_control(self, request, "/" + rest, sid)
             return web.Response(status=404, text="Not Found\n")
@@ -359,6 +378,15 @@ class Service:
         node, params = resolved
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
+        # A session's first request runs in a provisional World, which becomes the session's
+        # only if the request authenticates (before faults: they may answer in its stead).
+        if session is not None and self.sessions.get(session) is not world:
+            try:
+                if runtime.auth.authenticate(request, method, world, node, req) is not None:
+                    world = self.admit_session(session, world)
+            except wire.ApiError:
+                pass  # refused: step 5 answers so, and the World is forgotten
+
         # 4. faults, before everything the scenario does not break (see faults.py): the first
         # fault that fires answers with an error, breaks the connection, or (delay, truncate,
         # dribble) lets the request go on and shapes its answer in _finish.
@@ -408,6 +436,8 @@ class Service:
             if not getattr(handler, "finds_own_objects", False):
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
+            if session is not None and call.user is not None and self.sessions.get(session) is not world:
+                self.admit_session(session, world)  # a login in a provisional World succeeded
             if isinstance(result, TaskRequest):
                 if task_rule is None:
                     result = world.tasks.start(result)
@@ -512,6 +542,16 @@ class Service:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """Does `host` (an address or localhost) reach this machine only?"""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _json(value: Any, status: int = 200) -> web.Response:

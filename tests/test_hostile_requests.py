@@ -281,3 +281,47 @@ def test_an_idle_keep_alive_connection_is_closed(serve):
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         answer, after = _closed_within(sock, 10)
     assert answer.startswith(b"HTTP/1.1 200 ") and after < 4
+
+
+SESSIONS = """
+scenariod: 1
+name: sessions
+limits: {sessions: 5}
+auth:
+  users:
+    - {userid: root@pam, password: secret}
+  tokens:
+    - {tokenid: "root@pam!ci", secret: "11111111-2222-3333-4444-555555555555"}
+"""
+
+
+def test_unauthenticated_requests_neither_create_nor_evict_sessions(serve):
+    s = serve(SESSIONS)
+    victim = httpx.Client(base_url=f"{s.url}/_session/victim/api2/json")
+    login = victim.post("/access/ticket", data={"username": "root@pam", "password": "secret"}).json()["data"]
+    victim.cookies.set("PVEAuthCookie", login["ticket"])
+    victim.headers["CSRFPreventionToken"] = login["CSRFPreventionToken"]
+    assert victim.post("/pools", data={"poolid": "mine"}).status_code == 200
+    sessions = f"{s.url}/_scenariod/sessions"
+    assert [x["id"] for x in httpx.get(sessions).json()["sessions"]] == ["victim"]
+    for i in range(100):  # new session ids, no credentials (or bad ones): all refused
+        headers = {"X-Scenariod-Session": f"attacker-{i}"}
+        if i % 2:
+            headers["Authorization"] = "PVEAPIToken=root@pam!ci=wrong"
+        assert httpx.get(f"{s.api}/pools", headers=headers).status_code == 401
+        bad_login = httpx.post(
+            f"{s.url}/_session/a{i}/api2/json/access/ticket", data={"username": "x", "password": "y"}
+        )
+        assert bad_login.status_code == 401
+    assert [x["id"] for x in httpx.get(sessions).json()["sessions"]] == ["victim"]
+    assert [p["poolid"] for p in victim.get("/pools").json()["data"]] == ["mine"]
+    # A request that authenticates creates its session, as a login does.
+    token = {"Authorization": "PVEAPIToken=root@pam!ci=11111111-2222-3333-4444-555555555555"}
+    assert httpx.get(f"{s.api}/pools", headers={**token, "X-Scenariod-Session": "ci-1"}).status_code == 200
+    assert (
+        httpx.post(
+            f"{s.url}/_session/ui/api2/json/access/ticket", data={"username": "root@pam", "password": "secret"}
+        ).status_code
+        == 200
+    )
+    assert sorted(x["id"] for x in httpx.get(sessions).json()["sessions"]) == ["ci-1", "ui", "victim"]

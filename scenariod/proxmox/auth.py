@@ -254,7 +254,9 @@ def _authenticator(call: Call) -> Authenticator:
 
 @handles("POST", "/access/ticket", ("pve", "pbs", "pdm"))
 def create_ticket(call: Call) -> dict[str, Any]:
-    return _authenticator(call).login(call)
+    answer = _authenticator(call).login(call)
+    call.user = answer["username"]  # the caller is known now (a session's first login admits it)
+    return answer
 
 
 @handles("GET", "/access/ticket", ("pve", "pbs", "pdm"))
