@@ -53,6 +53,7 @@ log = logging.getLogger("scenariod")
 
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_WRITE_METHODS = frozenset({"POST", "PUT"})
 
 
 class Service:
@@ -433,6 +434,9 @@ class Service:
             if task_rule is not None:
                 call.as_task = True
             handler = handler_for(scenario.service, method, node.path) or generic.handle
+            if handler is generic.handle and method in _WRITE_METHODS:
+                for name in runtime.write_only(node, op).intersection(call.args):
+                    del call.args[name]  # a secret Proxmox keeps apart and never answers
             if not getattr(handler, "finds_own_objects", False):
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)

@@ -194,6 +194,25 @@ def status_message(status: int) -> str:
 
 # --- auth ----------------------------------------------------------------------------------
 
+# Parameters that carry a secret (a password, an endpoint's token, a key). Proxmox stores them
+# apart from the configuration (/etc/pve/priv, the notification secrets file) and never answers
+# them: one is write-only where the GET answer's declared properties leave it out, or declare
+# none (runtime.Runtime.write_only).
+SECRET_PARAMETERS = frozenset(
+    {
+        "password",
+        "confirmation-password",
+        "token",
+        "secret",
+        "key",
+        "keys",
+        "keyring",
+        "encryption-key",
+        "eab-hmac-key",
+        "client-key",
+    }
+)
+
 AUTH_FAILURE = "authentication failure"
 NO_TICKET = "No ticket"
 INVALID_TICKET = {

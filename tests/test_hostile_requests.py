@@ -325,3 +325,56 @@ def test_unauthenticated_requests_neither_create_nor_evict_sessions(serve):
         == 200
     )
     assert sorted(x["id"] for x in httpx.get(sessions).json()["sessions"]) == ["ci-1", "ui", "victim"]
+
+
+def test_write_only_fields_are_never_answered(hostile):
+    c = hostile.client
+    r = c.post("/cluster/notifications/endpoints/gotify", data={"name": "g1", "server": "https://g", "token": "tok-1"})
+    assert r.status_code == 200, r.text
+    assert c.put("/cluster/notifications/endpoints/gotify/g1", data={"token": "tok-2"}).status_code == 200
+    item = c.get("/cluster/notifications/endpoints/gotify/g1").json()["data"]
+    assert item["server"] == "https://g" and "token" not in item
+    assert all("token" not in e for e in c.get("/cluster/notifications/endpoints/gotify").json()["data"])
+    smtp = {"name": "m1", "server": "mail", "from-address": "a@b.c", "mailto": "x@y.z", "password": "pw-1"}
+    assert c.post("/cluster/notifications/endpoints/smtp", data=smtp).status_code == 200
+    assert "password" not in c.get("/cluster/notifications/endpoints/smtp/m1").json()["data"]
+    # A GET that declares no properties (a storage's): the secret parameters still stay unanswered.
+    cifs = {"storage": "share", "type": "cifs", "server": "nas", "share": "s", "username": "u", "password": "pw"}
+    assert c.post("/storage", data=cifs).status_code == 200, c.post("/storage", data=cifs).text
+    assert c.put("/storage/share", data={"password": "pw2"}).status_code == 200
+    stored = c.get("/storage/share").json()["data"]
+    assert stored["username"] == "u" and "password" not in stored
+    # What the API description says a GET answers is answered (a user's `keys`), the password not.
+    assert c.post("/access/users", data={"userid": "k@pve", "password": "long-enough", "keys": "x"}).status_code == 200
+    user = c.get("/access/users/k@pve").json()["data"]
+    assert user["keys"] == "x" and "password" not in user
+
+
+def test_tokens_die_with_their_user(hostile):
+    c = hostile.client
+    assert c.post("/access/users", data={"userid": "bot@pve", "password": "first-pass"}).status_code == 200
+    secret = c.post("/access/users/bot@pve/token/t1", data={"privsep": 0}).json()["data"]["value"]
+    token = {"Authorization": f"PVEAPIToken=bot@pve!t1={secret}"}
+    assert httpx.get(f"{hostile.api}/version", headers=token).status_code == 200
+    assert c.delete("/access/users/bot@pve").status_code == 200
+    assert httpx.get(f"{hostile.api}/version", headers=token).status_code == 401
+    # A user of the same name created again has neither the old tokens nor the old password.
+    assert c.post("/access/users", data={"userid": "bot@pve"}).status_code == 200
+    refused = httpx.get(f"{hostile.api}/version", headers=token)
+    assert refused.status_code == 401 and refused.json()["message"] == "authentication failure\n"
+    old = httpx.post(f"{hostile.api}/access/ticket", data={"username": "bot@pve", "password": "first-pass"})
+    assert old.status_code == 401
+
+
+def test_a_ticket_is_bound_to_the_instance_that_issued_it(serve):
+    a, b = serve(SCENARIO), serve(SCENARIO)  # the same scenario, served twice by one process
+    ticket = a.login()["ticket"]
+    assert httpx.get(f"{a.api}/nodes", cookies={"PVEAuthCookie": ticket}).status_code == 200
+    refused = httpx.get(f"{b.api}/nodes", cookies={"PVEAuthCookie": ticket})
+    assert refused.status_code == 401 and refused.json()["message"] == "permission denied - invalid PVE ticket\n"
+    # ... and it outlives a reset and a reload of its own instance, as before.
+    assert httpx.post(f"{a.url}/_scenariod/reset").status_code == 200
+    assert a.call(a.service.reload)
+    assert httpx.get(f"{a.api}/nodes", cookies={"PVEAuthCookie": ticket}).status_code == 200
+    session = httpx.get(f"{a.url}/_session/s1/api2/json/nodes", cookies={"PVEAuthCookie": ticket})
+    assert session.status_code == 200  # a session of the instance takes it too
