@@ -50,13 +50,19 @@ class Request:
                 "params": self.params,
                 "query": self.query,
                 "body": self.body,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "headers": {k.lower(): v if v.isascii() else _unicode(v) for k, v in self.headers.items()},
                 "user": self.user,
             }
         return self._context
 
     def search(self, expression: Any) -> Any:
         return expression.search(self.context(), options=self.options)
+
+
+def _unicode(value: str) -> str:
+    """A header value as text any answer can carry: its bytes that were not UTF-8 (surrogate
+    escapes from aiohttp) read as U+FFFD, as pveproxy reads parameters."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 # The deepest JSON value a client may send (request bodies, the control API's state): every

@@ -27,6 +27,9 @@ routes:
     respond: {data: [{vmid: 999, name: from-route}]}
   - when: GET /cluster/log
     respond: {data: "${starts_with(query.type, 'v')}"}
+  - when: GET /cluster/options
+    respond:
+      data: '${headers."x-echo"}'
 state:
   /nodes:
     - {node: pve1, status: online}
@@ -142,6 +145,13 @@ def test_invalid_utf8_credentials_are_refused_not_crashed_on(serve):
     assert answer.startswith(b"HTTP/1.1 401 ") and b"Authorization: Bearer TOKEN" in answer
     good = httpx.get(f"{s.url}/_scenariod/health", headers={"Authorization": "Bearer the-token"})
     assert good.status_code == 200
+
+
+def test_a_header_that_is_not_utf8_reaches_templates_as_text(hostile):
+    cookie = hostile.client.cookies.get("PVEAuthCookie").encode()
+    head = b"GET /api2/json/cluster/options HTTP/1.1\r\nHost: x\r\nX-Echo: a\xffb\r\nCookie: PVEAuthCookie=" + cookie
+    answer = raw_request(hostile, head + b"\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith('{"data":"a\ufffdb"}'.encode())
 
 
 def test_a_url_encoded_ticket_cookie_is_accepted(hostile):
