@@ -403,8 +403,8 @@ async def _serve(scenarios: list, args: argparse.Namespace, state_files: list[St
     for service in services:
         await service.start()
         service.listeners.append(log)
-        if service.control_warning:  # before the URL line: a reader of that line may stop us at once
-            print(f"scenariod: {service.control_warning}", file=sys.stderr, flush=True)
+        if service.control_notice:  # before the URL line: a reader of that line may stop us at once
+            print(f"scenariod: {service.control_notice}", file=sys.stderr, flush=True)
         ca = f"  (CA: {service.ca_file})" if service.ca_file else ""
         print(
             f"scenariod {__version__}: {service.scenario.name} ({service.scenario.service}) "

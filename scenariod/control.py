@@ -12,10 +12,10 @@ When a control token is set (`auth.control_token`, `--control-token`), every req
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import fnmatch
-import hmac
 import json
 import secrets
 import time
@@ -32,6 +32,8 @@ from . import scenario as scenarios  # its loader is imported on first use (star
 from .clock import clock
 from .journal import CONTROL, Entry, Journal
 from .matching import match_path
+from .proxmox.auth import same_secret
+from .request import MAX_BODY_DEPTH, too_deep
 from .scenario import ScenarioInvalid, parse_duration
 from .state import MISSING, ensure_ancestors, normalize, split
 from .verify import CLOSEST, check, entry_json
@@ -98,13 +100,27 @@ class Ctl:
         return sorted((e for w in worlds for e in w.journal), key=lambda e: e.id)
 
     async def body(self) -> Any:
-        raw = await self.request.read()
+        """The JSON body; refused when it is not JSON or nested deeper than any answer could
+        show it again (state stored from it must always be readable)."""
+        seconds = self.service.scenario.limits.client_timeout
+        try:
+            async with asyncio.timeout(seconds):
+                raw = await self.request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise ControlError(413, f"the request body is too large: {exc.text}") from None
+        except TimeoutError:  # the connection closes after the answer (see Service.start)
+            raise ControlError(
+                408, f"the request body did not arrive within {seconds:g}s (limits.client_timeout)"
+            ) from None
         if not raw.strip():
             return None
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ControlError(400, f"the request body is not JSON: {exc}") from None
+        if too_deep(raw, value, MAX_BODY_DEPTH):
+            raise ControlError(400, f"the request body is nested deeper than {MAX_BODY_DEPTH} levels")
+        return value
 
 
 Handler = Callable[[Ctl], Awaitable[web.StreamResponse]]
@@ -152,7 +168,7 @@ async def handle_control(
 
 def _bearer_ok(header: str, token: str) -> bool:
     scheme, _, value = header.strip().partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and same_secret(value.strip(), token)
 
 
 def _log(

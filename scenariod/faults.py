@@ -153,7 +153,7 @@ class FaultIndex(RuleIndex[CompiledFault]):
             scenario.api,
             (
                 (
-                    Matcher(f.when),
+                    Matcher(f.when, where),
                     CompiledFault(
                         f, f.index + 1, f"fault #{f.index + 1} ({_effect_text(f)}) at {where}:{f.line}", _error_of(f)
                     ),

@@ -6,12 +6,14 @@ that could match it: cost grows with the rules on its own path, not with the sce
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import jmespath
 import jmespath.functions
 import orjson
+from jmespath.exceptions import JMESPathError
 
 from .apidesc import ApiDescription, ApiNode
 from .request import Request
@@ -19,6 +21,9 @@ from .scenario.model import When
 from .scenario.templates import split_template
 
 R = TypeVar("R")
+
+log = logging.getLogger("scenariod")
+_MAX_FAILURES_LOGGED = 16  # distinct errors logged per rule
 
 Reader = Callable[[str], Any]
 
@@ -44,12 +49,15 @@ def jmespath_options(reader: Reader) -> jmespath.Options:
 
 
 class Matcher:
-    """A compiled `when`."""
+    """A compiled `when`. `origin` names the scenario file in the warning an `if` that fails
+    at request time gives (such a rule does not match)."""
 
-    __slots__ = ("when", "pattern", "methods", "query", "headers", "body", "expr")
+    __slots__ = ("when", "origin", "pattern", "methods", "query", "headers", "body", "expr", "failures")
 
-    def __init__(self, when: When) -> None:
+    def __init__(self, when: When, origin: str = "") -> None:
         self.when = when
+        self.origin = origin
+        self.failures: set[str] = set()  # the errors already logged: each once, not per request
         self.pattern: tuple[str, ...] | None = (
             tuple(s for s in when.path.split("/") if s) if when.path is not None else None
         )
@@ -78,9 +86,29 @@ class Matcher:
             return None
         if self.body and not _subset(self.body, req.body):
             return None
-        if self.expr is not None and not req.search(self.expr):
-            return None
+        if self.expr is not None:
+            try:
+                if not req.search(self.expr):
+                    return None
+            except JMESPathError as exc:  # e.g. starts_with() of a field the request lacks
+                self._failed(exc, req)
+                return None
         return bound
+
+    def _failed(self, exc: JMESPathError, req: Request) -> None:
+        text = str(exc)
+        if text in self.failures or len(self.failures) >= _MAX_FAILURES_LOGGED:
+            return
+        self.failures.add(text)
+        log.warning(
+            "%s:%d: `if: %s` failed on %s %s, the rule does not match: %s",
+            self.origin or "<scenario>",
+            self.when.line,
+            self.when.if_expr,
+            req.method,
+            req.path,
+            text,
+        )
 
 
 def match_path(pattern: tuple[str, ...], segments: Sequence[str], bound: dict[str, str]) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import wire
+from .apidesc import ApiNode, Operation
 from .faults import FaultIndex
 from .matching import Matcher, RuleIndex, Template
 from .proxmox.access import guard_for as permission_guard
@@ -38,11 +40,12 @@ class Runtime:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         api = scenario.api
+        origin = str(scenario.file)
         self.routes: RuleIndex[CompiledRoute] = RuleIndex(
             api,
             (
                 (
-                    Matcher(r.when),
+                    Matcher(r.when, origin),
                     CompiledRoute(
                         r.respond,
                         Template(r.respond.data) if r.respond.data is not MISSING else None,
@@ -57,12 +60,16 @@ class Runtime:
         )
         self.tasks: RuleIndex[CompiledTask] = RuleIndex(
             api,
-            ((Matcher(t.when), CompiledTask(t, [(at, Template(line)) for at, line in t.log])) for t in scenario.tasks),
+            (
+                (Matcher(t.when, origin), CompiledTask(t, [(at, Template(line)) for at, line in t.log]))
+                for t in scenario.tasks
+            ),
         )
         self.auth = Authenticator(scenario)
         self.permissions = permission_guard(scenario)  # None: the scenario does not check privileges
         self.faults = FaultIndex(scenario)  # falsy when the scenario has none
         self._ruleless: dict[int, bool] = {}
+        self._write_only: dict[int, frozenset[str]] = {}
 
     def ruleless(self, node: Any) -> bool:
         """No route, fault or task rule can match a GET of this API node."""
@@ -74,3 +81,29 @@ class Runtime:
                 or self.tasks.candidates(node, "GET")
             )
         return found
+
+    def write_only(self, node: ApiNode, op: Operation) -> frozenset[str]:
+        """The secret parameters of a create (POST on a collection) or update (PUT on an item)
+        that a GET of the item never answers: generic CRUD does not keep them."""
+        found = self._write_only.get(id(op))
+        if found is None:
+            params = set((op.parameters or {}).get("properties") or ())
+            secret = params & wire.SECRET_PARAMETERS
+            if secret:
+                item = node.param_child if node.kind == "collection" else node
+                declared = _answered_fields(item) or _answered_fields(item.parent if item is not None else None)
+                secret -= declared
+            found = self._write_only[id(op)] = frozenset(secret)
+        return found
+
+
+def _answered_fields(node: ApiNode | None) -> set[str]:
+    """The properties a GET of `node` declares it answers (of each item, for a list)."""
+    op = node.ops.get("GET") if node is not None else None
+    returns = op.returns if op is not None else None
+    if not isinstance(returns, dict):
+        return set()
+    if returns.get("type") == "array":
+        returns = returns.get("items") or {}
+    properties = returns.get("properties")
+    return set(properties) if isinstance(properties, dict) else set()

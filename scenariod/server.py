@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 import time
 from dataclasses import replace
 from inspect import iscoroutine
@@ -27,6 +29,7 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 from aiohttp import web
+from jmespath.exceptions import JMESPathError
 from multidict import MultiDict
 
 from . import __version__, faults, generic, wire
@@ -37,7 +40,7 @@ from .matching import jmespath_options
 from .openapi import build_openapi
 from .proxmox import handler_for, prepare_state, stop_behaviours
 from .reload import apply_diff, reload_service
-from .request import Request
+from .request import MAX_BODY_DEPTH, Request, too_deep
 from .runtime import CompiledRoute, Runtime
 from .scenario.model import Scenario
 from .tasks import TaskRequest
@@ -52,6 +55,7 @@ log = logging.getLogger("scenariod")
 
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_WRITE_METHODS = frozenset({"POST", "PUT"})
 
 
 class Service:
@@ -69,6 +73,7 @@ class Service:
     ) -> None:
         # The command line's limits (--journal-size, --task-limit) win over every version of the file.
         self.limit_overrides = {k: v for k, v in (limits or {}).items() if v is not None}
+        self.authkey = os.urandom(32)  # signs this instance's tickets (World.authkey)
         scenario = self.adopt(scenario)
         self.runtime = Runtime(scenario)
         self.world = self.new_world(scenario=scenario)
@@ -76,6 +81,8 @@ class Service:
         self.session_times: dict[str, list[float]] = {}  # id -> [created, last used] (wall clock)
         self._control_token = control_token  # overrides the scenario's auth.control_token
         self.host = host or scenario.listen.host or "127.0.0.1"
+        # Off loopback the control API is never open: without a token given, one is generated.
+        self._generated_token = None if is_loopback(self.host) else secrets.token_urlsafe(24)
         self.port = port if port is not None else (scenario.listen.port or wire.DEFAULT_PORTS[scenario.service])
         self.tls = scenario.listen.tls if tls is None else tls
         self.listeners: list[Any] = []  # callables(service, entry) fed every finished request
@@ -109,7 +116,7 @@ class Service:
         """A World of `scenario` (default: the one served), seeded and completed by the Proxmox
         preparers; not attached to the request log (reload.py builds throwaway ones to diff)."""
         scenario = scenario if scenario is not None else self.scenario
-        return World(scenario, name, seeders=(prepare_state,), options_for=jmespath_options)
+        return World(scenario, name, seeders=(prepare_state,), options_for=jmespath_options, authkey=self.authkey)
 
     def reset_world(self) -> World:
         """Back to the seed: a fresh default World from the scenario as it is now (its
@@ -160,20 +167,35 @@ class Service:
         return 0 < len(sid) <= 128 and all(c.isascii() and (c.isalnum() or c in "-_.:@+~=") for c in sid)
 
     def session_world(self, sid: str) -> World:
-        """The session's World, seeded on first use; beyond `limits.sessions`, the least
-        recently used session is discarded."""
-        now = time.time()
-        world = self.sessions.pop(sid, None)
+        """The session's World, seeded on first use (the control API creates sessions so);
+        beyond `limits.sessions`, the least recently used session is discarded."""
+        world = self.sessions.get(sid)
+        return self.admit_session(sid, world if world is not None else self._attach(self.new_world(sid)))
+
+    def api_session_world(self, sid: str) -> World:
+        """The World an API request of session `sid` runs in: the session's, or a provisional
+        one that becomes the session's only once the request authenticates (`admit_session`),
+        so requests without credentials neither create sessions nor evict others."""
+        world = self.sessions.get(sid)
         if world is None:
+            return self._attach(self.new_world(sid))
+        return self.admit_session(sid, world)
+
+    def admit_session(self, sid: str, world: World) -> World:
+        """Make `world` the session's World, as its most recently used; returns the session's
+        World (an earlier one stays when two first requests raced)."""
+        now = time.time()
+        current = self.sessions.pop(sid, None)
+        if current is None:
             limit = max(1, self.scenario.limits.sessions)
             while len(self.sessions) >= limit:
                 self.drop_session(next(iter(self.sessions)))
-            world = self._attach(self.new_world(sid))
             self.session_times[sid] = [now, now]
+            current = world
         else:
             self.session_times.setdefault(sid, [now, now])[1] = now
-        self.sessions[sid] = world  # (re)inserted last: the dict is in least-recent-use order
-        return world
+        self.sessions[sid] = current  # (re)inserted last: the dict is in least-recent-use order
+        return current
 
     def drop_session(self, sid: str) -> bool:
         """Discard a session's World (its tasks stop); False when there was none."""
@@ -186,22 +208,23 @@ class Service:
 
     @property
     def control_token(self) -> str | None:
-        """The bearer token /_scenariod/ requires: `--control-token`, else `auth.control_token`."""
-        return self._control_token if self._control_token is not None else self.scenario.auth.control_token
+        """The bearer token /_scenariod/ requires: `--control-token`, else `auth.control_token`,
+        else (listening beyond loopback) one generated for this run."""
+        if self._control_token is not None:
+            return self._control_token
+        token = self.scenario.auth.control_token
+        return token if token is not None else self._generated_token
 
     @property
-    def control_warning(self) -> str | None:
-        """A warning to print when the control API is open beyond this machine."""
-        if self.control_token is not None or self.host in ("localhost", "localhost.localdomain"):
+    def control_notice(self) -> str | None:
+        """What to print once on stderr (never in a log line) when the control token in use was
+        generated for this run: the API is reachable beyond this machine."""
+        if self._generated_token is None or self.control_token != self._generated_token:
             return None
-        try:
-            if ip_address(self.host.strip("[]")).is_loopback:
-                return None
-        except ValueError:
-            pass
         return (
-            f"warning: {self.url}/_scenariod/ (the control API: state, journal, reset) is open to "
-            f"anyone who can reach {self.host}; set auth.control_token or --control-token"
+            f"the control API {self.url}/_scenariod/ is reachable beyond this machine: it needs "
+            f"`Authorization: Bearer {self._generated_token}` (generated for this run; "
+            f"set --control-token or auth.control_token to choose one)"
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -210,7 +233,11 @@ class Service:
         ssl_context = None
         if self.tls:
             ssl_context, self.ca_file = server_context(self.scenario.listen, self.host)
-        server = web.Server(self.handle, handler_cancellation=True)
+        # A client has limits.client_timeout to send each request's headers (aiohttp's keep-alive
+        # timer runs from the connection or the previous answer until a request is parsed), and
+        # as long to send the rest of a body that was not read (lingering) before it is closed.
+        timeout = self.scenario.limits.client_timeout
+        server = web.Server(self.handle, handler_cancellation=True, keepalive_timeout=timeout, lingering_time=timeout)
         self._runner = web.ServerRunner(server, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_context, reuse_address=True)
@@ -255,14 +282,14 @@ class Service:
                 return await self.handle_api(request, raw, self.world, None)
             if not self.valid_session_id(sid):
                 return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
-            return await self.handle_api(request, raw, self.session_world(sid), sid)
+            return await self.handle_api(request, raw, self.api_session_world(sid), sid)
         if raw.startswith("/_session/"):  # /_session/{id}/api2/... and /_session/{id}/_scenariod/...
             sid, _, rest = raw[10:].partition("/")
             sid = unquote(sid)
             if not self.valid_session_id(sid):
                 return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
             if rest.startswith("api2/"):
-                return await self.handle_api(request, "/" + rest, self.session_world(sid), sid)
+                return await self.handle_api(request, "/" + rest, self.api_session_world(sid), sid)
             if rest == "_scenariod" or rest.startswith("_scenariod/"):
                 return await handle_control(self, request, "/" + rest, sid)
             return web.Response(status=404, text="Not Found\n")
@@ -324,7 +351,18 @@ class Service:
         # 2. parse query and body (before resolving, so the journal shows what was sent)
         query = _multi(request.query) if request.query_string else {}
         try:
-            body = await _read_body(request) if request.body_exists else {}
+            if request.body_exists:
+                async with asyncio.timeout(scenario.limits.client_timeout):  # a stalled body is cut off
+                    body = await _read_body(request)
+            else:
+                body = {}
+        except TimeoutError:
+            body = {}
+            entry = world.journal.open(method, path, query, body, {}, session, fmt)
+            late = wire.ApiError(408, wire.status_message(408))
+            response = _error(late, extjs)
+            response.force_close()  # and aiohttp closes the connection once lingering ends (see start)
+            return self._finish(entry, world, response, 408, BUILTIN, late.message, started)
         except wire.ApiError as err:
             body = {}
             entry = world.journal.open(method, path, query, body, {}, session, fmt)
@@ -344,6 +382,15 @@ class Service:
             return self._finish(entry, world, _error(unknown, extjs), 501, BUILTIN, unknown.message, started)
         node, params = resolved
         req = Request(method, path, segments, params, query, body, headers, world.options)
+
+        # A session's first request runs in a provisional World, which becomes the session's
+        # only if the request authenticates (before faults: they may answer in its stead).
+        if session is not None and self.sessions.get(session) is not world:
+            try:
+                if runtime.auth.authenticate(request, method, world, node, req) is not None:
+                    world = self.admit_session(session, world)
+            except wire.ApiError:
+                pass  # refused: step 5 answers so, and the World is forgotten
 
         # 4. faults, before everything the scenario does not break (see faults.py): the first
         # fault that fires answers with an error, breaks the connection, or (delay, truncate,
@@ -374,7 +421,11 @@ class Service:
             found = runtime.routes.first(node, req)
             if found is not None:
                 route, bound = found
-                response = await self._respond(route, req, bound, extjs, world, scenario.seed)
+                try:
+                    response = await self._respond(route, req, bound, extjs, world, scenario.seed)
+                except JMESPathError as exc:  # a `${...}` that fails on this request
+                    failed = wire.ApiError(500, f"scenariod: the route `{route.source}` could not render: {exc}")
+                    return self._finish(entry, world, _error(failed, extjs), 500, ROUTE, failed.message, started)
                 return self._finish(entry, world, response, response.status, ROUTE, route.source, started)
 
         # 7. parameter validation, 8. behaviour
@@ -389,11 +440,16 @@ class Service:
             if task_rule is not None:
                 call.as_task = True
             handler = handler_for(scenario.service, method, node.path) or generic.handle
+            if handler is generic.handle and method in _WRITE_METHODS:
+                for name in runtime.write_only(node, op).intersection(call.args):
+                    del call.args[name]  # a secret Proxmox keeps apart and never answers
             if not getattr(handler, "finds_own_objects", False):
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
             if iscoroutine(result):  # a behaviour that asks another server (PDM's live remotes)
                 result = await result
+            if session is not None and call.user is not None and self.sessions.get(session) is not world:
+                self.admit_session(session, world)  # a login in a provisional World succeeded
             if isinstance(result, TaskRequest):
                 if task_rule is None:
                     result = world.tasks.start(result)
@@ -500,6 +556,16 @@ class Service:
 # --- helpers ----------------------------------------------------------------------------------
 
 
+def is_loopback(host: str) -> bool:
+    """Does `host` (an address or localhost) reach this machine only?"""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _json(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(value), status=status, headers=_JSON_HEADERS)
 
@@ -536,24 +602,31 @@ def _multi(pairs: Any) -> dict[str, Any]:
 
 
 async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
-    """Form-encoded or JSON parameters, as Proxmox accepts both."""
+    """Form-encoded or JSON parameters, as Proxmox accepts both; hostile bodies answer 400.
+
+    A form is read as pveproxy reads it: UTF-8 whatever the charset says, a byte that is not
+    UTF-8 read as U+FFFD (parameter validation then judges the value). A JSON body nested
+    deeper than `MAX_BODY_DEPTH` is refused: nothing could serve such a value back."""
     ctype = request.content_type
-    if ctype == "application/json":
+    try:
+        if ctype == "multipart/form-data":
+            return _multi(await request.post())
         raw = await request.read()
-        if not raw.strip():
-            return {}
+    except (ValueError, LookupError) as exc:  # no boundary, an unknown charset, a part not UTF-8
+        raise wire.malformed_body("form data", str(exc)) from None
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise wire.ApiError(413, exc.text or "Request Entity Too Large") from None
+    if not raw.strip():
+        return {}
+    if ctype == "application/json":
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise wire.ApiError(400, f"malformed JSON in request body - {exc}") from None
+            raise wire.malformed_body("JSON", str(exc)) from None
         if not isinstance(value, dict):
-            raise wire.ApiError(400, "malformed JSON in request body - expected an object of parameters")
+            raise wire.malformed_body("JSON", "expected an object of parameters")
+        if too_deep(raw, value, MAX_BODY_DEPTH):
+            raise wire.malformed_body("JSON", f"nested deeper than {MAX_BODY_DEPTH} levels")
         return value
-    if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        return _multi(form)
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    # Clients that forget the content type: Proxmox parses the body as a form (repeated keys too).
+    # A form, or a body without a content type: Proxmox parses it as a form (repeated keys too).
     return _multi(MultiDict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)))

@@ -107,6 +107,11 @@ def extjs_error_body(err: ApiError) -> bytes:
 PARAMETER_VERIFICATION_FAILED = "Parameter verification failed."
 
 
+def malformed_body(what: str, detail: str) -> ApiError:
+    """A request body that cannot be read as parameters (JSON, a form): refused before anything."""
+    return ApiError(400, f"malformed {what} in request body - {detail}")
+
+
 def not_implemented(method: str, path: str, fmt: str = "json") -> ApiError:
     return ApiError(501, f"Method '{method} /api2/{fmt}{path}' not implemented")
 
@@ -223,6 +228,25 @@ def status_message(status: int) -> str:
 
 
 # --- auth ----------------------------------------------------------------------------------
+
+# Parameters that carry a secret (a password, an endpoint's token, a key). Proxmox stores them
+# apart from the configuration (/etc/pve/priv, the notification secrets file) and never answers
+# them: one is write-only where the GET answer's declared properties leave it out, or declare
+# none (runtime.Runtime.write_only).
+SECRET_PARAMETERS = frozenset(
+    {
+        "password",
+        "confirmation-password",
+        "token",
+        "secret",
+        "key",
+        "keys",
+        "keyring",
+        "encryption-key",
+        "eab-hmac-key",
+        "client-key",
+    }
+)
 
 AUTH_FAILURE = "authentication failure"
 NO_TICKET = "No ticket"

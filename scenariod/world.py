@@ -10,6 +10,7 @@ it (JMESPath with `state(path)`) are handed in by whoever builds the World (the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,7 @@ class World:
         *,
         seeders: Sequence[Seeder] = (),
         options_for: OptionsFor | None = None,
+        authkey: bytes | None = None,
     ) -> None:
         self.scenario = scenario
         self.name = name
@@ -73,6 +75,10 @@ class World:
         self.options = options_for(self.read) if options_for is not None else None
         self.cache: dict[Any, tuple[int, Any]] = {}
         self.secrets: dict[str, dict[str, str]] = {"passwords": {}, "tokens": {}}
+        # What tickets and CSRF tokens are signed with (a node's authkey): the Service hands every
+        # World of one instance the same key, so its tickets outlive resets and reloads and no
+        # other instance accepts them.
+        self.authkey = authkey if authkey is not None else os.urandom(32)
         self.clock_offset = 0.0  # seconds the control API moved this world's clock forward
         self.answers: dict[Hashable, Answer] = {}  # replayable GET answers (see Answer)
         self._answer_bytes = 0

@@ -345,17 +345,22 @@ def test_control_token_from_the_command_line_wins(serve):
     ctl.close()
 
 
-def test_warning_when_open_beyond_loopback():
+def test_a_control_token_is_generated_beyond_loopback():
     from scenariod.scenario import parse_scenario
     from scenariod.server import Service
 
     scenario = parse_scenario("scenariod: 1\nname: w\n")
-    assert Service(scenario, host="127.0.0.1").control_warning is None
-    assert Service(scenario, host="::1").control_warning is None
-    assert Service(scenario, host="localhost").control_warning is None
-    warning = Service(scenario, host="0.0.0.0").control_warning
-    assert warning and "control_token" in warning
-    assert Service(scenario, host="0.0.0.0", control_token="t").control_warning is None
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "localhost"):
+        service = Service(scenario, host=host)
+        assert service.control_token is None and service.control_notice is None  # open, as before
+    service = Service(scenario, host="0.0.0.0")
+    token = service.control_token
+    assert token and len(token) >= 32 and token in service.control_notice
+    assert Service(scenario, host="0.0.0.0").control_token != token  # one per run
+    given = Service(scenario, host="0.0.0.0", control_token="t")
+    assert given.control_token == "t" and given.control_notice is None
+    from_file = Service(parse_scenario("scenariod: 1\nname: w\nauth: {control_token: f}\n"), host="::")
+    assert from_file.control_token == "f" and from_file.control_notice is None
 
 
 def test_cli_run_passes_the_control_token_and_warns(tmp_path):
@@ -416,11 +421,20 @@ def test_cli_run_passes_the_control_token_and_warns(tmp_path):
         text=True,
     )
     try:
-        proc.stdout.readline()
+        notice = proc.stderr.readline()  # printed before the URL line
+        token = notice.split("Authorization: Bearer ", 1)[1].split("`", 1)[0]
+        line = proc.stdout.readline()
+        port = int(line.split("/api2/json")[0].rsplit(":", 1)[1])
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/_scenariod/health").status_code == 401  # never open off loopback
+        ok = httpx.get(f"{url}/_scenariod/journal", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and token not in ok.text
+        assert httpx.get(f"{url}/api2/json/version").status_code == 200  # the API itself as before
     finally:
         proc.terminate()
         proc.wait(10)
-    assert "control_token" in proc.stderr.read()
+    rest = proc.stderr.read() + proc.stdout.read()
+    assert "--control-token" in notice and token not in rest  # printed once, never in a log line
 
 
 # --- scenariod verify ------------------------------------------------------------------------------

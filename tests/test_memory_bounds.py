@@ -26,6 +26,11 @@ def test_a_body_nested_300_deep_never_breaks_the_journal_or_verify(serve):
     ctl = httpx.Client(base_url=s.url, timeout=10)
     body = json.dumps({"vmid": 900, "x": deep(300)})
     r = httpx.post(f"{s.api}/nodes/pve1/qemu", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["data"] is None  # refused as it is read, Proxmox-shaped
+    assert ctl.get("/_scenariod/journal").status_code == 200
+    # a body the parser takes (50 levels) but deeper than the journal keeps is clipped there
+    body = json.dumps({"vmid": 900, "x": deep(50)})
+    r = httpx.post(f"{s.api}/nodes/pve1/qemu", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 401  # without credentials, as the issue sent it
     r = ctl.get("/_scenariod/journal")
     assert r.status_code == 200
@@ -35,8 +40,8 @@ def test_a_body_nested_300_deep_never_breaks_the_journal_or_verify(serve):
     while isinstance(node, dict):
         node, depth = node["a"], depth + 1
     assert depth < 40 and "nested deeper than the journal keeps" in node
-    r = ctl.post("/_scenariod/verify", json={"when": "POST /nodes/{node}/qemu", "count": 1})
-    assert r.status_code == 200 and r.json()["ok"] is True
+    r = ctl.post("/_scenariod/verify", json={"when": "POST /nodes/{node}/qemu", "count": 2})
+    assert r.status_code == 200 and r.json()["ok"] is True, r.json()
     assert ctl.get("/_scenariod/verify").status_code == 200
 
 
@@ -104,5 +109,6 @@ def test_the_scenario_endpoint_shows_every_bound(serve):
         "remote_cache": 5.0,
         "remote_timeout": 10.0,
         "remote_fetches": 16,
+        "client_timeout": 10.0,
         "file": {"file_bytes": 256 << 20, "yaml_nodes": 5_000_000, "yaml_depth": 200, "scalar_chars": 16 << 20},
     }

@@ -145,6 +145,7 @@ def test_schema_covers_the_vocabulary() -> None:
         "remote_cache",
         "remote_timeout",
         "remote_fetches",
+        "client_timeout",
     }
     assert set(defs["whenMap"]["properties"]) == {"method", "path", "query", "headers", "body", "if"}
     assert "2s" in defs["duration"]["examples"]
@@ -350,7 +351,7 @@ def test_unknown_key_without_a_close_match_lists_the_keys(tmp_path: Path) -> Non
     assert (
         one(tmp_path, HEAD + "limits: {zzz: 1}\n")
         == "3:10: unknown key 'zzz' in `limits` (it takes journal, tasks, sessions, journal_bytes, body_bytes, "
-        "body_depth, answers, answer_bytes, remote_cache, remote_timeout, remote_fetches)"
+        "body_depth, answers, answer_bytes, remote_cache, remote_timeout, remote_fetches, client_timeout)"
     )
 
 

@@ -15,11 +15,13 @@ from .regexes import perl_pattern
 from .validator import ObjectRules, Validator
 from .values import (
     INT_RE,
+    MAX_INT_DIGITS,
     MEMO_SIZE,
     NUM_RE,
     Check,
     Invalid,
     as_number,
+    beyond_range,
     limit_text,
     parse_boolean,
     perl_num,
@@ -249,38 +251,41 @@ class PveValidator(Validator):
         memo_get = memo.get
 
         def check(value: Any, path: str) -> Any:
-            if type(value) is str:
-                typed = memo_get(value)
-                if typed is not None:
-                    return typed
-                s = value
-                if kind == 4 or kind == 0:
-                    typed = s
-                elif kind == 1:
-                    if s.isdecimal():
-                        typed = int(s)
-                    elif int_match(s) is None:
-                        raise Invalid({path: type_msg.format(type="integer", value=s)})
+            try:
+                if type(value) is str:
+                    typed = memo_get(value)
+                    if typed is not None:
+                        return typed
+                    s = value
+                    if kind == 4 or kind == 0:
+                        typed = s
+                    elif kind == 1:
+                        if s.isdecimal():
+                            typed = int(s)
+                        elif int_match(s) is None:
+                            raise Invalid({path: type_msg.format(type="integer", value=s)})
+                        else:
+                            typed = int(s)
+                    elif kind == 3:
+                        if s == "1":
+                            typed = 1
+                        elif s == "0":
+                            typed = 0
+                        else:
+                            raise Invalid({path: type_msg.format(type="boolean", value=s)})
                     else:
-                        typed = int(s)
-                elif kind == 3:
-                    if s == "1":
-                        typed = 1
-                    elif s == "0":
-                        typed = 0
-                    else:
-                        raise Invalid({path: type_msg.format(type="boolean", value=s)})
+                        if num_match(s) is None:
+                            raise Invalid({path: type_msg.format(type="number", value=s)})
+                        typed = int(s) if int_match(s) else float(s)
                 else:
-                    if num_match(s) is None:
-                        raise Invalid({path: type_msg.format(type="number", value=s)})
-                    typed = int(s) if int_match(s) else float(s)
-            else:
-                if join_list and type(value) is list and value:
-                    # PVE::RESTHandler: an array for a '-list' string is joined with ','
-                    return check(",".join(perl_str(v) for v in value), path)
-                s, typed = slow_conv(value, path)
-                if s is None:
-                    return typed
+                    if join_list and type(value) is list and value:
+                        # PVE::RESTHandler: an array for a '-list' string is joined with ','
+                        return check(",".join(perl_str(v) for v in value), path)
+                    s, typed = slow_conv(value, path)
+                    if s is None:
+                        return typed
+            except ValueError:  # more digits than int() converts: a number beyond every range
+                raise Invalid({path: beyond_range(str(value), kind, max_msg, min_msg, type_msg)}) from None
             if fmt_verify is not None:
                 err = fmt_verify(s)
                 if err is not None:
@@ -299,7 +304,7 @@ class PveValidator(Validator):
                 if kind == 1 or kind == 2:
                     number = typed
                 elif num_match(s) is not None:
-                    number = int(s) if int_match(s) else float(s)
+                    number = float(s) if len(s) > MAX_INT_DIGITS or not int_match(s) else int(s)
                 else:
                     number = None
                 if number is not None:

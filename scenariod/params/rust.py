@@ -279,7 +279,7 @@ def _rust_parse_int(value: str, path: str, w: dict[str, str]) -> int:
     digits = value[1:] if value[0] in "+-" else value
     if not digits or not digits.isascii() or not digits.isdigit():
         raise Invalid({path: w["int_invalid"]})
-    number = int(value)
+    number = int(value) if len(digits) <= 19 else (-(2**64) if value[0] == "-" else 2**64)
     if number > 2**63 - 1:
         raise Invalid({path: w["int_too_large"]})
     if number < -(2**63):

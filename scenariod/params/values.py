@@ -27,6 +27,16 @@ Check = Callable[[Any, str], Any]
 # --- values as Perl reads and prints them (the API data is Perl's) -----------------------------
 
 INT_RE = re.compile(r"^[+-]?\d+$")
+MAX_INT_DIGITS = 4000  # below Python's int() conversion limit (4300 digits)
+
+
+def beyond_range(s: str, kind: int, max_msg: str, min_msg: str, type_msg: str) -> str:
+    """The error for a number too long to convert: Perl reads it as +-inf, so PVE refuses it
+    against the schema's maximum (minimum); without one, it is no number this mock can hold."""
+    negative = s.lstrip().startswith("-")
+    return (min_msg if negative else max_msg) or type_msg.format(type="integer" if kind == 1 else "number", value=s)
+
+
 NUM_RE = re.compile(r"^[+-]?(\d+\.\d+|\d+\.|\.\d+|\d+)([eE][+-]?\d+)?$")
 _BOOL_TRUE_RE = re.compile(r"^(1|on|yes|true)$", re.I)
 _BOOL_FALSE_RE = re.compile(r"^(0|off|no|false)$", re.I)

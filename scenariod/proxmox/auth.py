@@ -12,9 +12,9 @@ import base64
 import hashlib
 import hmac
 import math
-import os
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from .. import wire
 from ..clock import clock
@@ -29,25 +29,40 @@ if TYPE_CHECKING:
     from ..scenario.model import Scenario
     from ..world import Call, World
 
-# One key per process: tickets survive a scenario reload, not a restart (as on a real node).
-_KEY = os.urandom(32)
 _ANONYMOUS_OK = "world"  # Proxmox's permission for calls anyone may make (/access/ticket, ...)
 
 
-def _sign(text: str) -> str:
-    mac = hmac.new(_KEY, text.encode(), hashlib.sha256).digest()
+def _bytes(text: str) -> bytes:
+    """A credential as bytes: UTF-8, and a header's bytes that were not UTF-8 (aiohttp hands
+    them over as surrogate escapes) as they came, so any credential compares without error."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def same_secret(given: str, stored: str) -> bool:
+    """Constant-time comparison of two credentials, whatever characters they hold."""
+    return hmac.compare_digest(_bytes(given), _bytes(stored))
+
+
+def _sign(key: bytes, text: str) -> str:
+    mac = hmac.new(key, _bytes(text), hashlib.sha256).digest()
     return base64.b64encode(mac).decode().rstrip("=")
 
 
-def make_ticket(service: str, user: str, now: float) -> str:
+def make_ticket(world: World, service: str, user: str, now: float) -> str:
     prefix = wire.TICKET_PREFIXES[service]
     plain = f"{prefix}:{user}:{int(now):08X}"
-    return f"{plain}::{_sign(plain)}"
+    return f"{plain}::{_sign(world.authkey, plain)}"
 
 
-def make_csrf(user: str, now: float) -> str:
+def make_csrf(world: World, user: str, now: float) -> str:
     stamp = f"{int(now):08X}"
-    return f"{stamp}:{_sign(stamp + ':' + user)}"
+    return f"{stamp}:{_sign(world.authkey, stamp + ':' + user)}"
+
+
+def cookie_ticket(value: str) -> str:
+    """A ticket as a cookie carries it: browsers send it URL-encoded (`PVE%3Aroot%40pam%3A...`),
+    and pveproxy unescapes every cookie value."""
+    return unquote(value) if "%" in value else value
 
 
 class Authenticator:
@@ -75,7 +90,7 @@ class Authenticator:
             if anonymous:
                 return None
             raise wire.ApiError(401, wire.NO_TICKET)
-        user = self.verify_ticket(ticket, world)
+        user = self.verify_ticket(cookie_ticket(ticket), world)
         if user is None:
             if anonymous:
                 return None
@@ -89,7 +104,7 @@ class Authenticator:
     def verify_ticket(self, ticket: str, world: World) -> str | None:
         """The user a valid, unexpired ticket names, else None."""
         plain, sep, signature = ticket.rpartition("::")
-        if not sep or not hmac.compare_digest(_sign(plain), signature):
+        if not sep or not same_secret(signature, _sign(world.authkey, plain)):
             return None
         named = self._ticket_fields(plain)
         if named is None:
@@ -117,7 +132,7 @@ class Authenticator:
             return math.inf
         until = math.inf
         if not request.headers.get("Authorization"):
-            named = self._ticket_fields(request.cookies.get(self.cookie, "").rpartition("::")[0])
+            named = self._ticket_fields(cookie_ticket(request.cookies.get(self.cookie, "")).rpartition("::")[0])
             until = named[1] + self.lifetime if named else 0.0
         if self.mode == "enforce":
             account = world.store.get(("access", "users", user.split("!", 1)[0]))
@@ -128,7 +143,7 @@ class Authenticator:
 
     def _csrf_ok(self, token: str, user: str, world: World) -> bool:
         stamp, _, signature = token.partition(":")
-        if not hmac.compare_digest(_sign(stamp + ":" + user), signature):
+        if not same_secret(signature, _sign(world.authkey, stamp + ":" + user)):
             return False
         try:
             return clock(world) - int(stamp, 16) <= self.lifetime
@@ -142,11 +157,16 @@ class Authenticator:
         tokenid, sep, secret = value.partition(self.token_sep)
         if not sep or not secret:
             raise wire.ApiError(401, wire.AUTH_FAILURE)
-        userid = tokenid.split("!", 1)[0]
+        userid, _, name = tokenid.partition("!")
         if self.mode == "any":
             return tokenid
         stored = world.secrets.get("tokens", {}).get(tokenid)
-        if stored is None or not hmac.compare_digest(stored, secret) or not user_enabled(world, userid):
+        if (
+            stored is None
+            or not same_secret(secret, stored)
+            or world.store.get(("access", "users", userid, "token", name)) is MISSING  # gone with its user
+            or not user_enabled(world, userid)
+        ):
             raise wire.ApiError(401, wire.AUTH_FAILURE)
         return tokenid
 
@@ -168,14 +188,14 @@ class Authenticator:
             user = username if "@" in username else f"{username}@pam"
         else:
             stored = world.secrets.get("passwords", {}).get(username)
-            if stored is not None and hmac.compare_digest(stored, password) and user_enabled(world, username):
+            if stored is not None and same_secret(password, stored) and user_enabled(world, username):
                 user = username
         if user is None:
             raise wire.ApiError(401, wire.AUTH_FAILURE)
         now = clock(world)
         return {
-            "ticket": make_ticket(self.service, user, now),
-            "CSRFPreventionToken": make_csrf(user, now),
+            "ticket": make_ticket(world, self.service, user, now),
+            "CSRFPreventionToken": make_csrf(world, user, now),
             "username": user,
             "cap": wire.capabilities(self.service),
         }
@@ -234,7 +254,9 @@ def _authenticator(call: Call) -> Authenticator:
 
 @handles("POST", "/access/ticket", ("pve", "pbs", "pdm"))
 def create_ticket(call: Call) -> dict[str, Any]:
-    return _authenticator(call).login(call)
+    answer = _authenticator(call).login(call)
+    call.user = answer["username"]  # the caller is known now (a session's first login admits it)
+    return answer
 
 
 @handles("GET", "/access/ticket", ("pve", "pbs", "pdm"))
@@ -248,9 +270,19 @@ def create_user(call: Call) -> None:
 
     password = call.args.pop("password", None)
     generic.handle(call)
+    forget_user_secrets(call.world, str(call.args["userid"]))
     if password is not None:
         call.world.secrets["passwords"][str(call.args["userid"])] = str(password)
     return None
+
+
+def forget_user_secrets(world: World, userid: str) -> None:
+    """A user created anew starts without the password and tokens of an earlier one of its name."""
+    secrets = world.secrets
+    secrets["passwords"].pop(userid, None)
+    prefix = userid + "!"
+    for tokenid in [t for t in secrets["tokens"] if t.startswith(prefix)]:
+        del secrets["tokens"][tokenid]
 
 
 @handles("PUT", "/access/password", ("pve", "pbs", "pdm"))

@@ -824,6 +824,7 @@ class FileCompiler:
         # durations, written as `2s` or seconds; a zero cache lifetime asks the remote every time
         values["remote_cache"] = self.duration(("limits", "remote_cache"), d.remote_cache) or 0.0
         values["remote_timeout"] = self.duration(("limits", "remote_timeout"), d.remote_timeout) or d.remote_timeout
+        values["client_timeout"] = self.duration(("limits", "client_timeout"), d.client_timeout) or d.client_timeout
         return Limits(**values)
 
 

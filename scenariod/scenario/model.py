@@ -143,6 +143,7 @@ class Limits:
     remote_cache: float = 5.0
     remote_timeout: float = 10.0
     remote_fetches: int = 16
+    client_timeout: float = 10.0  # seconds a client has to send a request's headers, and its body
 
 
 @dataclass(frozen=True, slots=True)
