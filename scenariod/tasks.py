@@ -38,6 +38,8 @@ class TaskRequest:
     duration: float | None = None
     remote: str | None = None  # PDM: the task runs on this remote; its UPID reads `REMOTE!UPID:...`
     upid_format: str | None = None  # whose UPID format (pve, pbs, pdm); default: the scenario's service
+    # Undoes what the call reserved at once (a guest's `lock: create` config) when the task fails.
+    on_failure: Callable[[], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class Task:
     endtime: int | None = None
     handle: asyncio.TimerHandle | None = None
     remote: str | None = None
+    on_failure: Callable[[], Any] | None = None
 
     @property
     def running(self) -> bool:
@@ -162,6 +165,7 @@ class TaskRegistry:
             exitstatus=exitstatus,
             effect=req.effect,
             remote=req.remote,
+            on_failure=req.on_failure,
         )
         self._remember(task)
         if duration <= 0:
@@ -190,6 +194,8 @@ class TaskRegistry:
                 task.effect()
             except wire.ApiError as err:  # the effect found the world changed under it
                 task.exitstatus = err.message
+        if task.exitstatus != "OK" and task.on_failure is not None:
+            task.on_failure()
         task.endtime = int(time.time())
         task.handle = None
 

@@ -495,8 +495,26 @@ def pve_token_missing(userid: str, name: str) -> str:
     return f"no such token '{name}' for user '{userid}'"
 
 
-def vmid_taken(vmid: Any, node: str | None = None) -> str:
-    return f"VM {vmid} already exists on node '{node}'" if node else f"VM {vmid} already exists"
+def vmid_taken(vmid: Any) -> str:
+    return f"VM {vmid} already exists"
+
+
+def vmid_in_use(vmid: Any, node: str, kind: str) -> str:
+    """PVE::Cluster::check_vmid_unused: it names the type of guest holding the id and its node."""
+    return f"{guest_label(kind)} {vmid} already exists on node '{node}'"
+
+
+def guest_create_failed(kind: str, vmid: Any, restore: bool, reason: str) -> str:
+    """How qemu-server and pve-container wrap a create's failure (`create_and_lock_config`, the worker)."""
+    return f"unable to {'restore' if restore else 'create'} {guest_label(kind)} {vmid} - {reason}"
+
+
+def clone_target_exists(kind: str, newid: Any) -> str:
+    return f"unable to create {guest_label(kind)} {newid}: config file already exists"
+
+
+def clone_failed(reason: str) -> str:
+    return f"clone failed: {reason}"
 
 
 def no_such_cluster_node(node: str) -> str:
