@@ -156,9 +156,25 @@ def missing_object(collection_template: str, key: str, params: dict[str, str]) -
     return ApiError(500, template.format(key=key, node=params.get("node", "")))
 
 
+# A create of a key already taken, as PVE words it (pve-storage's storage config lock; the
+# user.cfg lock names what failed: `create pool failed: ...`; jobs.cfg; replication.cfg).
+_ALREADY_EXISTS = {
+    "/storage": "storage ID '{key}' already defined",
+    "/pools": "create pool failed: pool '{key}' already exists",
+    "/access/users": "create user failed: user '{key}' already exists",
+    "/access/groups": "create group failed: group '{key}' already exists",
+    "/access/roles": "create role failed: role '{key}' already exists",
+    "/cluster/backup": "Job '{key}' already exists",
+    "/cluster/replication": "replication job '{key}' already exists",
+}
+
+
 def already_exists(collection_template: str, key: str, params: dict[str, str]) -> ApiError:
     if collection_template in ("/nodes/{node}/qemu", "/nodes/{node}/lxc"):
         return ApiError(500, f"VM {key} already exists on node '{params.get('node', '')}'")
+    template = _ALREADY_EXISTS.get(collection_template)
+    if template is not None:
+        return ApiError(500, template.format(key=key))
     noun = collection_template.rstrip("/").rsplit("/", 1)[-1] or "object"
     if noun.endswith("s"):
         noun = noun[:-1]
