@@ -183,3 +183,41 @@ def test_duplicate_cluster_wide_keys_are_refused_with_proxmox_wording(serve):
         answer = s.client.post(path, data=data)
         assert answer.status_code == 500, (path, answer.text)
         assert answer.json()["message"].strip() == message
+
+
+RESTORE = """
+scenariod: 1
+name: one-id-restore
+auth: {mode: none}
+time_scale: 1.0
+state:
+  /nodes:
+    - {node: pve1}
+  /nodes/pve1/storage/local/content:
+    - {volid: "local:backup/vzdump-qemu-100-2026_11_28-01_00_02.vma.zst", size: 3221225472, ctime: 1764291602}
+tasks:
+  - when: {method: POST, path: "/nodes/{node}/qemu", body: {vmid: "131"}}
+    duration: 0.3s
+    exitstatus: "unable to restore VM 131 - command 'vma extract' failed: exit code 133"
+  - when: POST /nodes/{node}/qemu
+    duration: 0.5s
+"""
+BACKUP = "local:backup/vzdump-qemu-100-2026_11_28-01_00_02.vma.zst"
+
+
+def test_restore_holds_its_vmid_and_a_failed_restore_keeps_an_unlocked_guest(serve):
+    s = serve(RESTORE)
+    upid = s.client.post("/nodes/pve1/qemu", data={"vmid": 130, "archive": BACKUP}).json()["data"]
+    assert vmids(s, "pve1")[130]["lock"] == "create"
+    dup = s.client.post("/nodes/pve1/qemu", data={"vmid": 130, "archive": BACKUP})
+    assert dup.json()["message"].strip() == "unable to restore VM 130 - VM 130 already exists on node 'pve1'"
+    assert wait(s, upid)["exitstatus"] == "OK"
+    assert "lock" not in vmids(s, "pve1")[130]
+
+    # qemu-server unlocks a failed restore but does not clean it up ("VM 131 state is NOT cleaned up").
+    upid = s.client.post("/nodes/pve1/qemu", data={"vmid": 131, "archive": BACKUP}).json()["data"]
+    assert wait(s, upid)["exitstatus"].startswith("unable to restore VM 131")
+    left = vmids(s, "pve1")[131]
+    assert "lock" not in left and left["name"] == "VM 131"
+    config = s.client.get("/nodes/pve1/qemu/131/config").json()["data"]
+    assert "lock" not in config
