@@ -238,7 +238,11 @@ def _reserve(store: StateStore, node: str, kind: str, vmid: int, lock: str) -> C
     store.set(item_path, {"vmid": vmid, "status": "stopped"})
     store.set(cfg_path, {"lock": lock})
     sync_guest(store, node, kind, vmid)
-    return lambda: store.delete(item_path)
+
+    def release() -> None:
+        store.delete(item_path)
+
+    return release
 
 
 def _config_fields(args: dict[str, Any]) -> dict[str, Any]:
