@@ -179,6 +179,14 @@ def test_duplicate_cluster_wide_keys_are_refused_with_proxmox_wording(serve):
     cases.append(("/access/users", {"userid": "bob@pve"}, "create user failed: user 'bob@pve' already exists"))
     assert s.client.post("/access/groups", data={"groupid": "ops"}).status_code == 200
     cases.append(("/access/groups", {"groupid": "ops"}, "create group failed: group 'ops' already exists"))
+    token = "/access/users/bob@pve/token/ci"
+    assert s.client.post(token).status_code == 200
+    cases.append((token, {}, "Token already exists."))
+    assert s.client.post("/cluster/ha/resources", data={"sid": "vm:100"}).status_code == 200
+    cases.append(("/cluster/ha/resources", {"sid": "vm:100"}, "resource ID 'vm:100' already defined"))
+    job = {"id": "nightly", "schedule": "01:00", "storage": "local", "all": 1}
+    assert s.client.post("/cluster/backup", data=job).status_code == 200
+    cases.append(("/cluster/backup", job, "Job 'nightly' already exists"))
     for path, data, message in cases:
         answer = s.client.post(path, data=data)
         assert answer.status_code == 500, (path, answer.text)
