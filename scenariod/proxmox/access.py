@@ -388,6 +388,8 @@ def _run(rule: list[Any], args: dict[str, Any], acl: Acl, who: str) -> None:
 @handles("GET", "/access/roles/{roleid}", stable=True)
 def read_role(call: Call) -> dict[str, int]:
     role = call.store.get(("access", "roles", call.params["roleid"]))
+    if not isinstance(role, dict):
+        raise wire.missing_object("/access/roles", call.params["roleid"], call.params)
     return dict.fromkeys(sorted(_split(role.get("privs"))), 1)
 
 
@@ -509,6 +511,8 @@ def list_groups(call: Call) -> list[dict[str, Any]]:
 def read_group(call: Call) -> dict[str, Any]:
     groupid = call.params["groupid"]
     group = call.store.get(("access", "groups", groupid))
+    if not isinstance(group, dict):
+        raise wire.missing_object("/access/groups", groupid, call.params)
     out: dict[str, Any] = {"members": sorted(members(call.store).get(groupid, ()))}
     if group.get("comment"):
         out["comment"] = group["comment"]
