@@ -2,8 +2,9 @@
 
 A task's effect on state (a started guest is running) is applied when the task ends OK,
 not before, as on a real node. What a call holds from the request on (a created guest's
-`lock: create` configuration) is let go by `on_failure` when the task ends otherwise. Durations are multiplied by the scenario's `time_scale`;
-with 0 a task is finished before its UPID is returned.
+`lock: create` configuration) is let go by `on_failure` when the task ends otherwise.
+Durations are multiplied by the scenario's `time_scale`; with 0 a task is finished before
+its UPID is returned.
 """
 
 from __future__ import annotations
