@@ -1,8 +1,10 @@
 """Worker tasks: the UPID a call answers with, and the task's status and log over time.
 
 A task's effect on state (a started guest is running) is applied when the task ends OK,
-not before, as on a real node. Durations are multiplied by the scenario's `time_scale`;
-with 0 a task is finished before its UPID is returned.
+not before, as on a real node. What a call holds from the request on (a created guest's
+`lock: create` configuration) is let go by `on_failure` when the task ends otherwise.
+Durations are multiplied by the scenario's `time_scale`; with 0 a task is finished before
+its UPID is returned.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class TaskRequest:
     duration: float | None = None
     remote: str | None = None  # PDM: the task runs on this remote; its UPID reads `REMOTE!UPID:...`
     upid_format: str | None = None  # whose UPID format (pve, pbs, pdm); default: the scenario's service
+    # Undoes what the call reserved at once (a guest's `lock: create` config) when the task fails.
+    on_failure: Callable[[], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -58,6 +62,7 @@ class Task:
     endtime: int | None = None
     handle: asyncio.TimerHandle | None = None
     remote: str | None = None
+    on_failure: Callable[[], Any] | None = None
 
     @property
     def running(self) -> bool:
@@ -162,6 +167,7 @@ class TaskRegistry:
             exitstatus=exitstatus,
             effect=req.effect,
             remote=req.remote,
+            on_failure=req.on_failure,
         )
         self._remember(task)
         if duration <= 0:
@@ -190,6 +196,8 @@ class TaskRegistry:
                 task.effect()
             except wire.ApiError as err:  # the effect found the world changed under it
                 task.exitstatus = err.message
+        if task.exitstatus != "OK" and task.on_failure is not None:
+            task.on_failure()
         task.endtime = int(time.time())
         task.handle = None
 

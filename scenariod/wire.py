@@ -161,9 +161,25 @@ def missing_object(collection_template: str, key: str, params: dict[str, str]) -
     return ApiError(500, template.format(key=key, node=params.get("node", "")))
 
 
+# A create of a key already taken, as PVE words it (pve-storage's storage config lock; the
+# user.cfg lock names what failed: `create pool failed: ...`; jobs.cfg; replication.cfg).
+_ALREADY_EXISTS = {
+    "/storage": "storage ID '{key}' already defined",
+    "/pools": "create pool failed: pool '{key}' already exists",
+    "/access/users": "create user failed: user '{key}' already exists",
+    "/access/groups": "create group failed: group '{key}' already exists",
+    "/access/roles": "create role failed: role '{key}' already exists",
+    "/cluster/backup": "Job '{key}' already exists",
+    "/cluster/replication": "replication job '{key}' already exists",
+}
+
+
 def already_exists(collection_template: str, key: str, params: dict[str, str]) -> ApiError:
     if collection_template in ("/nodes/{node}/qemu", "/nodes/{node}/lxc"):
         return ApiError(500, f"VM {key} already exists on node '{params.get('node', '')}'")
+    template = _ALREADY_EXISTS.get(collection_template)
+    if template is not None:
+        return ApiError(500, template.format(key=key))
     noun = collection_template.rstrip("/").rsplit("/", 1)[-1] or "object"
     if noun.endswith("s"):
         noun = noun[:-1]
@@ -519,8 +535,26 @@ def pve_token_missing(userid: str, name: str) -> str:
     return f"no such token '{name}' for user '{userid}'"
 
 
-def vmid_taken(vmid: Any, node: str | None = None) -> str:
-    return f"VM {vmid} already exists on node '{node}'" if node else f"VM {vmid} already exists"
+def vmid_taken(vmid: Any) -> str:
+    return f"VM {vmid} already exists"
+
+
+def vmid_in_use(vmid: Any, node: str, kind: str) -> str:
+    """PVE::Cluster::check_vmid_unused: it names the type of guest holding the id and its node."""
+    return f"{guest_label(kind)} {vmid} already exists on node '{node}'"
+
+
+def guest_create_failed(kind: str, vmid: Any, restore: bool, reason: str) -> str:
+    """How qemu-server and pve-container wrap a create's failure (`create_and_lock_config`, the worker)."""
+    return f"unable to {'restore' if restore else 'create'} {guest_label(kind)} {vmid} - {reason}"
+
+
+def clone_target_exists(kind: str, newid: Any) -> str:
+    return f"unable to create {guest_label(kind)} {newid}: config file already exists"
+
+
+def clone_failed(reason: str) -> str:
+    return f"clone failed: {reason}"
 
 
 def no_such_cluster_node(node: str) -> str:

@@ -45,6 +45,13 @@ def test_builtin_roles_and_realms(pve: Running) -> None:
     assert "Mapping.Modify" not in ok(pve, "GET", "/access/roles/PVEAdmin")
     assert ok(pve, "GET", "/access/roles/NoAccess") == {}
     assert {(d["realm"], d["type"]) for d in ok(pve, "GET", "/access/domains")} >= {("pam", "pam"), ("pve", "pve")}
+    # An unknown role or group is an error in Proxmox's words, not a crash of ours.
+    for path, message in (
+        ("/access/roles/Nobody", "role 'Nobody' does not exist"),
+        ("/access/groups/x", "group 'x' does not exist"),
+    ):
+        missing = pve.client.get(path)
+        assert missing.status_code == 500 and missing.json()["message"].strip() == message
 
 
 def test_unknown_roles_and_groups_answer_proxmox_errors(pve: Running) -> None:

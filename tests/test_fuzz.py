@@ -63,7 +63,7 @@ class HealthWatch(threading.Thread):
 def _explained(status: int, body: Any) -> bool:
     """A 5xx a real node could give: Proxmox's wording, never our own internal error."""
     message = body.get("message", "") if isinstance(body, dict) else ""
-    if "scenariod internal error" in message:
+    if "scenariod internal error" in message:  # our own; a generated name may contain "scenariod" itself
         return False
     return status == 501 or (status in (500, 595, 596) and bool(message))
 

@@ -48,12 +48,14 @@ def test_proxmoxer_guest_lifecycle_with_a_password(https):
     assert vmid == 102
     upid = node.qemu.post(vmid=vmid, name="ci-vm", memory=1024, cores=2, net0="virtio,bridge=vmbr0", scsi0="local:32")
     assert upid.startswith("UPID:pve1:") and ":qmcreate:102:root@pam:" in upid
-    # The effect lands when the task ends, not before.
+    # The id is held at once (a config with only `lock: create`); the configuration lands when the task ends.
     assert pve.nodes("pve1").tasks(upid).status.get()["status"] == "running"
-    assert vmid not in [g["vmid"] for g in node.qemu.get()]
+    creating = next(g for g in node.qemu.get() if g["vmid"] == vmid)
+    assert creating["lock"] == "create" and creating["name"] == f"VM {vmid}"
     status = Tasks.blocking_status(pve, upid, timeout=10, polling_interval=0.1)
     assert status["status"] == "stopped" and status["exitstatus"] == "OK"
-    assert any(g["vmid"] == vmid and g["name"] == "ci-vm" for g in node.qemu.get())
+    created = next(g for g in node.qemu.get() if g["vmid"] == vmid)
+    assert created["name"] == "ci-vm" and "lock" not in created
 
     upid = node.qemu(vmid).status.start.post()
     assert Tasks.blocking_status(pve, upid, polling_interval=0.1)["exitstatus"] == "OK"
@@ -146,7 +148,7 @@ def test_clone_migrate_snapshots_and_locks(https):
 
     with pytest.raises(ResourceException) as dup:
         node.qemu.post(vmid=200)  # the container's vmid on another node
-    assert "VM 200 already exists on node 'pve2'" in dup.value.content
+    assert "unable to create VM 200 - CT 200 already exists on node 'pve2'" in dup.value.content
 
 
 def test_container_lifecycle(https):

@@ -214,6 +214,7 @@ def _task(
     error: str | None = None,
     log: list[str] | None = None,
     vmid: Any = None,
+    on_failure: Callable[[], Any] | None = None,
 ) -> TaskRequest:
     node, kind, own = _guest(call)
     return TaskRequest(
@@ -224,7 +225,24 @@ def _task(
         effect=effect,
         error=error,
         log=log or [],
+        on_failure=on_failure,
     )
+
+
+def _reserve(store: StateStore, node: str, kind: str, vmid: int, lock: str) -> Callable[[], None]:
+    """Hold `vmid` cluster-wide from the request on, as PVE's config lock does: the guest exists at
+    once with only `lock: LOCK` in its configuration (lists show it so), and the returned function
+    drops it again when the task fails. The check and the write run with no await between them,
+    so of any number of concurrent creates of one id exactly one gets it."""
+    item_path, cfg_path = _paths(node, kind, vmid)
+    store.set(item_path, {"vmid": vmid, "status": "stopped"})
+    store.set(cfg_path, {"lock": lock})
+    sync_guest(store, node, kind, vmid)
+
+    def release() -> None:
+        store.delete(item_path)
+
+    return release
 
 
 def _config_fields(args: dict[str, Any]) -> dict[str, Any]:
@@ -303,9 +321,6 @@ def _identity(call: Call, vmid: int, cfg: dict[str, Any], salt: str = "") -> dic
 def create_guest(call: Call) -> TaskRequest:
     node, kind, _ = _guest(call)
     vmid = int(call.args["vmid"])
-    taken = find_guest(call.store, vmid)
-    if taken is not None:
-        raise wire.ApiError(500, wire.vmid_taken(vmid, taken[0]))
     archive = call.args.get("archive") or (call.args.get("ostemplate") if call.args.get("restore") else None)
     if archive:
         cfg = _restored_config(call, kind, vmid, str(archive))
@@ -329,6 +344,16 @@ def create_guest(call: Call) -> TaskRequest:
     item_path, cfg_path = _paths(node, kind, vmid)
 
     template = None if archive or kind == "qemu" else str(call.args.get("ostemplate") or "")
+    # create_and_lock_config, after PVE's other checks and before the worker forks
+    taken = find_guest(store, vmid)
+    if taken is not None:
+        reason = wire.vmid_in_use(vmid, taken[0], taken[1])
+        raise wire.ApiError(500, wire.guest_create_failed(kind, vmid, bool(archive), reason))
+    release = _reserve(store, node, kind, vmid, "create")
+
+    def unlock() -> None:  # qemu-server only unlocks after a failed restore ("VM state is NOT cleaned up")
+        store.set(cfg_path, {})
+        sync_guest(store, node, kind, vmid)
 
     def effect() -> None:
         if template and storage.find_volume(store, node, template) is None:
@@ -358,7 +383,7 @@ def create_guest(call: Call) -> TaskRequest:
             "Total bytes read: 524288000 (500MiB, 250MiB/s)",
         ]
     )
-    return _task(call, effect, log=log, vmid=vmid)
+    return _task(call, effect, log=log, vmid=vmid, on_failure=unlock if archive and kind == "qemu" else release)
 
 
 @handles("DELETE", "/nodes/{node}/qemu/{vmid}")
@@ -560,8 +585,6 @@ def clone(call: Call) -> TaskRequest:
     node, kind, vmid = _guest(call)
     store = call.store
     newid = int(call.args["newid"])
-    if find_guest(store, newid) is not None:
-        raise wire.ApiError(500, wire.vmid_taken(newid))
     target = str(call.args.get("target") or node)
     if not store.has(("nodes", target)):
         raise wire.missing_object("/nodes", target, call.params)
@@ -584,8 +607,13 @@ def clone(call: Call) -> TaskRequest:
     pool = call.args.get("pool")
     if pool:
         pools.check_pool(store, str(pool))
+    # qemu-server's last check before the worker; the worker then writes `lock: clone` on this node
+    if find_guest(store, newid) is not None:
+        raise wire.ApiError(500, wire.clone_target_exists(kind, newid))
+    release = _reserve(store, node, kind, newid, "clone")
 
     def effect() -> None:
+        release()  # the configuration moves to the target node when the clone is done
         store.set(item_path, {"vmid": newid, "status": "stopped"})
         store.set(cfg_path, new_cfg)
         sync_guest(store, target, kind, newid)
@@ -593,7 +621,12 @@ def clone(call: Call) -> TaskRequest:
             pools.add_guest(store, str(pool), newid)
 
     what = "linked" if linked else "full"
-    return _task(call, effect, log=[f"create {what} clone of drive {key} ({volid})" for key, volid in copied])
+    return _task(
+        call,
+        effect,
+        log=[f"create {what} clone of drive {key} ({volid})" for key, volid in copied],
+        on_failure=release,
+    )
 
 
 def _cloned_config(

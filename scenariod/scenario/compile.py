@@ -164,7 +164,8 @@ class FileCompiler:
         result = None if self.unsure else self.build()
         if result is None or self.unsure:
             return None
-        cache.remember(self.text, doc, self.positions.found, self.api_pin)
+        if filelimits.current() == filelimits.DEFAULTS:  # see _compile: memos stand for the default bounds
+            cache.remember(self.text, doc, self.positions.found, self.api_pin)
         return result
 
     def compile_remembered(self, memo: cache.Memo) -> Scenario | None:
@@ -862,7 +863,9 @@ def _compile_text(text: str, file: str, base_dir: Path, api: str | None = None) 
 
 def _compile(text: str, file: str, base_dir: Path, api: str | None) -> Scenario:
     """The fast reading when it is sure and the file is valid, else the exact one."""
-    memo = cache.recall(text, api)  # this exact text loaded clean before: no parsing, no schema
+    # This exact text loaded clean before: no parsing, no schema. A memo says the text passed the
+    # default file bounds; under other bounds (`--max-yaml-nodes` ...) the text is judged afresh.
+    memo = cache.recall(text, api) if filelimits.current() == filelimits.DEFAULTS else None
     fast = FileCompiler(file, text, base_dir, api)
     result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
     if result is not None:
