@@ -1,0 +1,190 @@
+"""Seeded values checked against what the API declares its GET answers hold.
+
+A seed the API could never answer (`maxcpu: lots` on a node) would reach clients as is, or
+break our own views that compute with it; it is refused at its line instead. The scalar
+rules (enums, ranges, patterns, named formats, property strings such as `net0`) are the
+parameter validators' (params/), run over the value's text; types are checked here, in the
+looser way Proxmox's own JSON is written (an integer may arrive as "16", a boolean as 0/1).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..params import compile_validator
+from ..params.values import Invalid
+from ..wire import ANSWERED_UNDECLARED
+from .diagnostics import clip, fmt
+
+# (relative path below the seeded value, "value" | "key" (where to point), message, is an error)
+Finding = tuple[tuple, str, str, bool]
+
+_INT_TEXT = re.compile(r"-?\d+\Z")
+_NUM_TEXT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")
+_INDEXED = re.compile(r"(.*?)\d+\Z")
+_NOUN = {"integer": "an integer", "number": "a number", "boolean": "a boolean", "string": "a string"}
+_RULES = ("enum", "pattern", "format", "minimum", "maximum", "minLength", "maxLength")
+# Seed shorthands a behaviour module expands before serving (proxmox/pbs/model.py
+# normalize_snapshot): field -> what may stand for its declared type.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)\Z")
+# Fields of scenariod's own, by path template, that a behaviour module reads (and strips
+# where Proxmox would not answer them): a PBS snapshot that fails verification
+# (proxmox/pbs/maintenance.py), a PDM view's datastore usage and PBS host name
+# (proxmox/pdm/resources.py, model.py).
+_SCENARIOD_FIELDS: dict[str, frozenset[str]] = {
+    "/admin/datastore/{store}/snapshots": frozenset({"corrupt"}),
+    "/pbs/remotes/{remote}/datastore": frozenset({"total", "used"}),
+    "/pbs/remotes/{remote}/datastore/{datastore}/snapshots": frozenset({"corrupt"}),
+    "/pbs/remotes/{remote}/status": frozenset({"hostname"}),
+}
+_SHORTHANDS: dict[str, Any] = {
+    "backup-time": lambda v: isinstance(v, str) and bool(_RFC3339.match(v)),  # RFC 3339 for epoch seconds
+    "verification": lambda v: isinstance(v, str),  # the state alone: {state, upid} is derived
+}
+
+
+def _type_ok(type_: str, value: Any) -> bool:
+    """Whether `value` is written as Proxmox writes a value of `type_` in its JSON."""
+    kind = type(value)
+    if type_ == "integer":
+        return kind is int or (kind is str and bool(_INT_TEXT.match(value)))
+    if type_ == "number":
+        return kind is int or kind is float or (kind is str and bool(_NUM_TEXT.match(value)))
+    if type_ == "boolean":
+        return kind is bool or value in (0, 1, "0", "1")
+    if type_ == "string":
+        return kind is str or kind is int or kind is float
+    if type_ == "object":
+        return kind is dict
+    if type_ == "array":
+        return kind is list
+    return True  # null, any, or a type the data does not name: nothing to hold it to
+
+
+def _show(value: Any) -> str:
+    """A seeded value as a message quotes it: strings in double quotes, so `"16"` is not `16`."""
+    return json.dumps(clip(value)) if isinstance(value, str) else fmt(value)
+
+
+def _text(value: Any) -> str:
+    if value is True or value is False:
+        return "1" if value else "0"
+    return str(value)
+
+
+class SeedChecker:
+    """One service's returns schemas compiled lazily, shared by every seeded path of a file."""
+
+    def __init__(self, service: str) -> None:
+        self.rust = service != "pve"
+        self.validator = compile_validator({}, "rust" if self.rust else "pve")
+        self.rules: dict[int, Any] = {}  # id(schema) -> the validator's compiled check
+        self.keep: list[Any] = []  # the schemas whose ids key `rules`, kept alive
+
+    def check(
+        self,
+        schema: Mapping[str, Any],
+        value: Any,
+        template: str,
+        where: str,
+        writable: frozenset[str],
+        keys: frozenset[str] = frozenset(),
+    ) -> Iterator[Finding]:
+        """Findings for `value` held to `schema` of path `template`; `where` names the schema.
+
+        `writable` are the fields the API accepts when the value is created or updated: a real
+        node stores and answers them, so they are no surprise even where the GET omits them.
+        `keys` (an item's key fields) are left to the checks of collection items."""
+        writable = (
+            writable | _SCENARIOD_FIELDS.get(template, frozenset()) | ANSWERED_UNDECLARED.get(template, frozenset())
+        )
+        if isinstance(value, dict) and schema.get("type") in ("object", None):
+            yield from self._object(schema, value, (), where, writable, keys)
+        else:
+            yield from self._value(schema, value, (), where, None)
+
+    def _value(
+        self, schema: Mapping[str, Any], value: Any, rel: tuple, where: str, name: str | None
+    ) -> Iterator[Finding]:
+        type_ = schema.get("type")
+        if isinstance(type_, str) and not _type_ok(type_, value):
+            shorthand = _SHORTHANDS.get(name or "")
+            if shorthand is not None and shorthand(value):
+                return
+            label = name if name is not None else "the value"
+            noun = _NOUN.get(type_, f"an {type_}" if type_[0] in "aeiou" else f"a {type_}")
+            yield rel, "value", f"{label}: {_show(value)} is not {noun} (the {where} declares {label} as {type_})", True
+            return
+        if type_ == "object" or (type_ is None and isinstance(value, dict) and "properties" in schema):
+            if isinstance(value, dict):
+                yield from self._object(schema, value, rel, where, frozenset())
+            return
+        if type_ == "array":
+            items = schema.get("items")
+            if isinstance(items, dict):
+                for i, item in enumerate(value):
+                    yield from self._value(items, item, rel + (i,), where, f"{name or 'item'}[{i}]")
+            return
+        if value is None or not any(k in schema for k in _RULES):
+            return
+        if self.rust and isinstance(schema.get("format"), dict):
+            return  # PDM's views of PVE hold PVE property strings (net0: virtio=MAC) proxmox-schema cannot parse
+        check = self.rules.get(id(schema))
+        if check is None:
+            check = self.validator.prop(schema)
+            self.rules[id(schema)] = check
+            self.keep.append(schema)
+        label = name if name is not None else "the value"
+        try:
+            check(_text(value), label)
+        except Invalid as exc:
+            problem = "; ".join(str(m).strip() for m in exc.args[0].values()) if exc.args else "invalid"
+            yield rel, "value", f"{label}: {_show(value)}: {problem} (the {where} declares {label})", True
+
+    def _object(
+        self,
+        schema: Mapping[str, Any],
+        value: dict,
+        rel: tuple,
+        where: str,
+        writable: frozenset[str],
+        keys: frozenset[str] = frozenset(),
+    ) -> Iterator[Finding]:
+        props = schema.get("properties")
+        if not isinstance(props, dict):
+            return
+        for key, sub in value.items():
+            field = str(key)
+            if field in keys:
+                continue
+            decl = props.get(field)
+            if decl is None:
+                m = _INDEXED.match(field)
+                decl = props.get(f"{m.group(1)}[n]") if m else None
+            if isinstance(decl, dict):
+                yield from self._value(decl, sub, rel + (key,), where, field)
+                continue
+            if decl is not None or field in writable:
+                continue
+            near = difflib.get_close_matches(field, list(props), n=1, cutoff=0.8)
+            if near and _one_edit(field, near[0]):
+                yield rel + (key,), "key", f"`{field}` is not a field of the {where}; did you mean {near[0]}?", True
+            elif not schema.get("additionalProperties"):
+                yield rel + (key,), "key", f"`{field}` is not a field of the {where} (served as seeded)", False
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """`a` and `b` differ by one insertion, deletion, substitution or adjacent swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
