@@ -55,7 +55,7 @@ from .model import (
 )
 from .positions import Positions, key_text, plain, yaml_loader
 from .schema import schema_validator, state_is_free_form
-from .seeds import Finding, SeedChecker
+from .seeds import Finding, SeedChecker, route_operation, writable_fields
 from .templates import TemplateError, compile_expression, jmespath_problem, split_template
 
 __all__ = ["FileCompiler", "check_files", "load_scenario", "parse_scenario"]
@@ -523,14 +523,14 @@ class FileCompiler:
             if not isinstance(items, dict) or not isinstance(value, list):
                 return
             where = f"{node.path} item schema"
-            writable = _writable(node, node.param_child)
+            writable = writable_fields(node, node.param_child)
             keys = frozenset(k for k in (node.key, node.key_field) if k)
             for i, item in enumerate(value):
                 if isinstance(item, dict):
                     self.key_matches_path(kpath + (i,), norm, item, params)
                     self.seed_findings(kpath + (i,), self.seeds.check(items, item, node.path, where, writable, keys))
         elif isinstance(value, dict) and returns.get("type") in ("object", None) and returns.get("properties"):
-            writable = _writable(node.parent, node)
+            writable = writable_fields(node.parent, node)
             self.seed_findings(kpath, self.seeds.check(returns, value, node.path, f"{node.path} schema", writable))
 
     def seed_findings(self, base: tuple, findings: Iterable[Finding]) -> None:
@@ -771,6 +771,8 @@ class FileCompiler:
             headers = {str(k): _header_text(v) for k, v in headers.items()}
             for k in headers:
                 self.template(rpath + ("headers", k), headers[k])
+            if api is not None and when is not None and "data" in spec and self.clean(rpath + ("data",)):
+                self.respond_data(rpath + ("data",), spec["data"], when, api)
             respond = Respond(
                 data=spec.get("data", MISSING),
                 body=spec.get("body"),
@@ -779,6 +781,20 @@ class FileCompiler:
                 delay=self.delay(rpath + ("delay",)),
             )
         return Route(when=when, respond=respond, line=self.line_of(path), index=i)  # type: ignore[arg-type]
+
+    def respond_data(self, path: tuple, data: Any, when: When, api: Any) -> None:
+        """Literal `respond.data` held to the returns of the one operation its `when` names, as
+        seeds are; `${...}` strings are rendered per request and checked then (runtime.py)."""
+        found = route_operation(api, when)
+        if found is None:
+            return  # several operations, several schemas: no one to hold the data to
+        node, op = found
+        if self.seeds is None:
+            self.seeds = SeedChecker(self.doc.get("service", "pve"))
+        where = f"{op.method} {node.path} returns schema"
+        self.seed_findings(
+            path, self.seeds.check(op.returns, data, node.path, where, writable_fields(node.parent, node))
+        )
 
     def fault(self, i: int, api: Any) -> Fault | None:
         path = ("faults", i)
@@ -884,21 +900,6 @@ class FileCompiler:
         if not isinstance(spec, dict):
             return Limits()
         return Limits(**{k: v for k, v in spec.items() if k in Limits.__dataclass_fields__})
-
-
-def _writable(collection: Any, item: Any) -> frozenset[str]:
-    """Fields a client may set on what a path holds: its collection's create (POST), the item's
-    update (PUT/POST), and the path's own parameters (its keys, a listing's filters)."""
-    names: set[str] = set()
-    if collection is not None and collection.key:
-        names.add(collection.key)
-    for node, methods in ((collection, ("POST", "GET")), (item, ("PUT", "POST", "GET"))):
-        for method in methods if node is not None else ():
-            op = node.ops.get(method)
-            props = (op.parameters or {}).get("properties") if op is not None else None
-            if isinstance(props, dict):
-                names.update(props)
-    return frozenset(names)
 
 
 def _header_text(v: Any) -> str:

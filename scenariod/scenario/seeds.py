@@ -110,6 +110,8 @@ class SeedChecker:
     def _value(
         self, schema: Mapping[str, Any], value: Any, rel: tuple, where: str, name: str | None
     ) -> Iterator[Finding]:
+        if isinstance(value, str) and "${" in value:
+            return  # a template (respond.data): rendered, and checked, per request
         type_ = schema.get("type")
         if isinstance(type_, str) and not _type_ok(type_, value):
             shorthand = _SHORTHANDS.get(name or "")
@@ -155,8 +157,8 @@ class SeedChecker:
         keys: frozenset[str] = frozenset(),
     ) -> Iterator[Finding]:
         props = schema.get("properties")
-        if not isinstance(props, dict):
-            return
+        if not isinstance(props, dict) or not props:
+            return  # an object the description leaves open (rrddata items): nothing to hold it to
         for key, sub in value.items():
             field = str(key)
             if field in keys:
@@ -175,6 +177,49 @@ class SeedChecker:
                 yield rel + (key,), "key", f"`{field}` is not a field of the {where}; did you mean {near[0]}?", True
             elif not schema.get("additionalProperties"):
                 yield rel + (key,), "key", f"`{field}` is not a field of the {where} (served as seeded)", False
+
+
+def route_operation(api: Any, when: Any) -> tuple[Any, Any] | None:
+    """The one (API node, Operation) a route's `when` names, whose returns its data must fit;
+    None when it names several (several schemas) or none."""
+    if when.path is None:
+        return None
+    nodes = [n for n in api.match_template([s for s in when.path.split("/") if s]) if n.ops]
+    methods = when.methods or frozenset({"GET"})
+    ops = [(n, n.ops[m]) for n in nodes for m in sorted(methods) if m in n.ops]
+    return ops[0] if len(ops) == 1 else None
+
+
+def writable_fields(collection: Any, item: Any) -> frozenset[str]:
+    """Fields a client may set on what a path holds: its collection's create (POST), the item's
+    update (PUT/POST), and the path's own parameters (its keys, a listing's filters)."""
+    names: set[str] = set()
+    if collection is not None and collection.key:
+        names.add(collection.key)
+    for node, methods in ((collection, ("POST", "GET")), (item, ("PUT", "POST", "GET"))):
+        for method in methods if node is not None else ():
+            op = node.ops.get(method)
+            props = (op.parameters or {}).get("properties") if op is not None else None
+            if isinstance(props, dict):
+                names.update(props)
+    return frozenset(names)
+
+
+def rendered_check(service: str, api: Any, when: Any) -> Any:
+    """For a route whose data holds templates: a function from the rendered data to the
+    messages of what does not fit its operation's returns (None: nothing to check against)."""
+    found = route_operation(api, when) if api is not None else None
+    if found is None:
+        return None
+    node, op = found
+    checker = SeedChecker(service)
+    where = f"{op.method} {node.path} returns schema"
+    writable = writable_fields(node.parent, node)
+
+    def check(data: Any) -> list[str]:
+        return [m for _rel, _at, m, error in checker.check(op.returns, data, node.path, where, writable) if error]
+
+    return check
 
 
 def _one_edit(a: str, b: str) -> bool:
