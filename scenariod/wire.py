@@ -617,8 +617,10 @@ def pdm_view_missing(view: str) -> str:
     return f"no such view '{view}'"
 
 
-# Fields a real node answers on a GET whose returns schema does not declare them (seeds of
-# these are no surprise; see scenario/seeds.py): a job listing carries its section type.
-ANSWERED_UNDECLARED: dict[str, frozenset[str]] = {
-    "/cluster/backup": frozenset({"type"}),
+# Fields a real node answers on a GET whose returns schema does not declare them, with their
+# types (seeds of these are no surprise, and are held to these types; see scenario/seeds.py):
+# a job listing carries its section type; a node listing its root disk.
+ANSWERED_UNDECLARED: dict[str, dict[str, dict[str, str]]] = {
+    "/cluster/backup": {"type": {"type": "string"}},
+    "/nodes": {"disk": {"type": "integer"}, "maxdisk": {"type": "integer"}},
 }

@@ -3,8 +3,7 @@
 A seed the API could never answer (`maxcpu: lots` on a node) would reach clients as is, or
 break our own views that compute with it; it is refused at its line instead. The scalar
 rules (enums, ranges, patterns, named formats, property strings such as `net0`) are the
-parameter validators' (params/), run over the value's text; types are checked here, in the
-looser way Proxmox's own JSON is written (an integer may arrive as "16", a boolean as 0/1).
+parameter validators' (params/), run over the value's text; JSON types are checked here.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from .diagnostics import clip, fmt
 # (relative path below the seeded value, "value" | "key" (where to point), message, is an error)
 Finding = tuple[tuple, str, str, bool]
 
-_INT_TEXT = re.compile(r"-?\d+\Z")
-_NUM_TEXT = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")
 _INDEXED = re.compile(r"(.*?)\d+\Z")
 _NOUN = {"integer": "an integer", "number": "a number", "boolean": "a boolean", "string": "a string"}
 _RULES = ("enum", "pattern", "format", "minimum", "maximum", "minLength", "maxLength")
@@ -35,12 +32,15 @@ _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d
 # where Proxmox would not answer them): a PBS snapshot that fails verification
 # (proxmox/pbs/maintenance.py), a PDM view's datastore usage and PBS host name
 # (proxmox/pdm/resources.py, model.py).
-_SCENARIOD_FIELDS: dict[str, frozenset[str]] = {
-    "/admin/datastore/{store}/snapshots": frozenset({"corrupt"}),
-    "/pbs/remotes/{remote}/datastore": frozenset({"total", "used"}),
-    "/pbs/remotes/{remote}/datastore/{datastore}/snapshots": frozenset({"corrupt"}),
-    "/pbs/remotes/{remote}/status": frozenset({"hostname"}),
+_INTEGER = {"type": "integer"}
+_SCENARIOD_FIELDS: dict[str, dict[str, Mapping[str, Any]]] = {
+    "/admin/datastore/{store}/snapshots": {"corrupt": {"type": "boolean"}},
+    "/pbs/remotes/{remote}/datastore": {"total": _INTEGER, "used": _INTEGER},
+    "/pbs/remotes/{remote}/datastore/{datastore}/snapshots": {"corrupt": {"type": "boolean"}},
+    "/pbs/remotes/{remote}/status": {"hostname": {"type": "string"}},
 }
+# JSON numbers the server can encode: a seed beyond them would fail every answer holding it.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _SHORTHANDS: dict[str, Any] = {
     "backup-time": lambda v: isinstance(v, str) and bool(_RFC3339.match(v)),  # RFC 3339 for epoch seconds
     "verification": lambda v: isinstance(v, str),  # the state alone: {state, upid} is derived
@@ -48,21 +48,34 @@ _SHORTHANDS: dict[str, Any] = {
 
 
 def _type_ok(type_: str, value: Any) -> bool:
-    """Whether `value` is written as Proxmox writes a value of `type_` in its JSON."""
+    """Whether `value` is a JSON value of `type_`. Strict on purpose: the server and its views
+    compute with seeds as the API declares them, so "16" for an integer would be served as a
+    string no client expects, and fail the first view that adds it up."""
     kind = type(value)
     if type_ == "integer":
-        return kind is int or (kind is str and bool(_INT_TEXT.match(value)))
+        return kind is int
     if type_ == "number":
-        return kind is int or kind is float or (kind is str and bool(_NUM_TEXT.match(value)))
+        return kind is int or kind is float
     if type_ == "boolean":
-        return kind is bool or value in (0, 1, "0", "1")
+        return kind is bool or (kind is int and value in (0, 1))  # Proxmox writes booleans as 0/1
     if type_ == "string":
-        return kind is str or kind is int or kind is float
+        return kind is str or kind is int or kind is float  # YAML reads `name: 100` as a number
     if type_ == "object":
         return kind is dict
     if type_ == "array":
         return kind is list
     return True  # null, any, or a type the data does not name: nothing to hold it to
+
+
+def _encodable(value: Any) -> bool:
+    """No integer in `value` beyond what JSON answers carry (orjson: 64 bits)."""
+    if type(value) is int:
+        return _INT_MIN <= value <= _INT_MAX
+    if isinstance(value, dict):
+        return all(_encodable(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    return True
 
 
 def _show(value: Any) -> str:
@@ -91,17 +104,18 @@ class SeedChecker:
         value: Any,
         template: str,
         where: str,
-        writable: frozenset[str],
+        writable: Mapping[str, Any],
         keys: frozenset[str] = frozenset(),
     ) -> Iterator[Finding]:
         """Findings for `value` held to `schema` of path `template`; `where` names the schema.
 
-        `writable` are the fields the API accepts when the value is created or updated: a real
-        node stores and answers them, so they are no surprise even where the GET omits them.
+        `writable` are the fields (and their parameter schemas) the API accepts when the value
+        is created or updated: a real node stores and answers them, so where the GET omits
+        them they are held to those schemas instead.
         `keys` (an item's key fields) are left to the checks of collection items."""
-        writable = (
-            writable | _SCENARIOD_FIELDS.get(template, frozenset()) | ANSWERED_UNDECLARED.get(template, frozenset())
-        )
+        extra = {**_SCENARIOD_FIELDS.get(template, {}), **ANSWERED_UNDECLARED.get(template, {})}
+        if extra:
+            writable = {**writable, **extra}
         if isinstance(value, dict) and schema.get("type") in ("object", None):
             yield from self._object(schema, value, (), where, writable, keys)
         else:
@@ -113,6 +127,10 @@ class SeedChecker:
         if isinstance(value, str) and "${" in value:
             return  # a template (respond.data): rendered, and checked, per request
         type_ = schema.get("type")
+        if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+            label = name if name is not None else "the value"
+            yield rel, "value", f"{label}: {value} is a number no JSON answer can carry", True
+            return
         if isinstance(type_, str) and not _type_ok(type_, value):
             shorthand = _SHORTHANDS.get(name or "")
             if shorthand is not None and shorthand(value):
@@ -123,7 +141,7 @@ class SeedChecker:
             return
         if type_ == "object" or (type_ is None and isinstance(value, dict) and "properties" in schema):
             if isinstance(value, dict):
-                yield from self._object(schema, value, rel, where, frozenset())
+                yield from self._object(schema, value, rel, where, {})
             return
         if type_ == "array":
             items = schema.get("items")
@@ -153,7 +171,7 @@ class SeedChecker:
         value: dict,
         rel: tuple,
         where: str,
-        writable: frozenset[str],
+        writable: Mapping[str, Any],
         keys: frozenset[str] = frozenset(),
     ) -> Iterator[Finding]:
         props = schema.get("properties")
@@ -167,10 +185,15 @@ class SeedChecker:
             if decl is None:
                 m = _INDEXED.match(field)
                 decl = props.get(f"{m.group(1)}[n]") if m else None
+            if decl is None:
+                decl = writable.get(field)
             if isinstance(decl, dict):
                 yield from self._value(decl, sub, rel + (key,), where, field)
                 continue
-            if decl is not None or field in writable:
+            if decl is not None:
+                continue
+            if not _encodable(sub):
+                yield rel + (key,), "value", f"{field}: {_show(sub)} is a number no JSON answer can carry", True
                 continue
             near = difflib.get_close_matches(field, list(props), n=1, cutoff=0.8)
             if near and _one_edit(field, near[0]):
@@ -190,19 +213,20 @@ def route_operation(api: Any, when: Any) -> tuple[Any, Any] | None:
     return ops[0] if len(ops) == 1 else None
 
 
-def writable_fields(collection: Any, item: Any) -> frozenset[str]:
-    """Fields a client may set on what a path holds: its collection's create (POST), the item's
-    update (PUT/POST), and the path's own parameters (its keys, a listing's filters)."""
-    names: set[str] = set()
-    if collection is not None and collection.key:
-        names.add(collection.key)
-    for node, methods in ((collection, ("POST", "GET")), (item, ("PUT", "POST", "GET"))):
+def writable_fields(collection: Any, item: Any) -> dict[str, Any]:
+    """Fields a client may set on what a path holds, with their parameter schemas: its
+    collection's create (POST), the item's update (PUT/POST), and the path's own parameters
+    (its keys, a listing's filters)."""
+    fields: dict[str, Any] = {}
+    for node, methods in ((collection, ("GET", "POST")), (item, ("GET", "POST", "PUT"))):
         for method in methods if node is not None else ():
             op = node.ops.get(method)
             props = (op.parameters or {}).get("properties") if op is not None else None
             if isinstance(props, dict):
-                names.update(props)
-    return frozenset(names)
+                fields.update(props)
+    if collection is not None and collection.key:
+        fields.setdefault(collection.key, {})
+    return fields
 
 
 def rendered_check(service: str, api: Any, when: Any) -> Any:
