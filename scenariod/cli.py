@@ -251,7 +251,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .scenario import check_files
 
-    found = check_files(args.files, args.api)
+    found = check_files(args.files, args.api, warnings=True)
     for diag in found:
         print(diag, file=sys.stderr)
     problems = [d for d in found if not d.warning]  # warnings are shown; only errors fail

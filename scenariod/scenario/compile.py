@@ -480,7 +480,7 @@ class FileCompiler:
                     continue
                 if node.kind == "collection":
                     self.collection_items(kpath, norm, value, node)
-                elif node.kind == "index" and isinstance(value, list):
+                elif node.kind == "index" and isinstance(value, list) and value:
                     self.index_given_list(kpath, norm, node)
                     continue
                 resolved = api.resolve(norm)
@@ -531,11 +531,14 @@ class FileCompiler:
                     self.seed_findings(kpath + (i,), self.seeds.check(items, item, node.path, where, writable, keys))
         elif isinstance(value, dict) and returns.get("type") in ("object", None) and returns.get("properties"):
             writable = writable_fields(node.parent, node)
-            self.seed_findings(kpath, self.seeds.check(returns, value, node.path, f"{node.path} schema", writable))
+            where = f"{node.path} schema"
+            keys = frozenset(params)  # the path's own keys: key_matches_path holds them to the path
+            self.seed_findings(kpath, self.seeds.check(returns, value, node.path, where, writable, keys))
 
-    def seed_findings(self, base: tuple, findings: Iterable[Finding]) -> None:
+    def seed_findings(self, base: tuple, findings: Iterable[Finding], warn: bool = False) -> None:
+        """Errors at their place; warnings (all of them with `warn`) kept for the exact reading."""
         for rel, at, message, error in findings:
-            if error:
+            if error and not warn:
                 self.add(base + rel, message, at)
             elif not self.exact:
                 self.unsure = True  # warnings are shown by the exact reading only
@@ -784,7 +787,9 @@ class FileCompiler:
 
     def respond_data(self, path: tuple, data: Any, when: When, api: Any) -> None:
         """Literal `respond.data` held to the returns of the one operation its `when` names, as
-        seeds are; `${...}` strings are rendered per request and checked then (runtime.py)."""
+        seeds are, but each mismatch a warning: a route may answer on purpose what no node would
+        (to try a client against a broken one). `${...}` strings are rendered per request and
+        checked then (runtime.py)."""
         found = route_operation(api, when)
         if found is None:
             return  # several operations, several schemas: no one to hold the data to
@@ -792,9 +797,8 @@ class FileCompiler:
         if self.seeds is None:
             self.seeds = SeedChecker(self.doc.get("service", "pve"))
         where = f"{op.method} {node.path} returns schema"
-        self.seed_findings(
-            path, self.seeds.check(op.returns, data, node.path, where, writable_fields(node.parent, node))
-        )
+        findings = self.seeds.check(op.returns, data, node.path, where, writable_fields(node.parent, node))
+        self.seed_findings(path, findings, warn=True)
 
     def fault(self, i: int, api: Any) -> Fault | None:
         path = ("faults", i)
@@ -979,13 +983,15 @@ def load_scenario(path: str | Path, api: str | None = None) -> Scenario:
     return _compile_text(text, name, Path(path).parent, api)
 
 
-def check_files(paths: Iterable[str | Path], api: str | None = None) -> list[Diagnostic]:
-    """Every problem in every file, in order, warnings included (an empty list when all
-    files are valid and declare every seeded field)."""
+def check_files(paths: Iterable[str | Path], api: str | None = None, warnings: bool = False) -> list[Diagnostic]:
+    """Every problem in every file, in order (an empty list when all files are valid); with
+    `warnings`, each valid file's warnings too (`scenariod check` shows them)."""
     out: list[Diagnostic] = []
     for p in paths:
         try:
-            out.extend(load_scenario(p, api).warnings)
+            scenario = load_scenario(p, api)
+            if warnings:
+                out.extend(scenario.warnings)
         except ScenarioInvalid as exc:
             out.extend(exc.diagnostics)
     return out

@@ -25,6 +25,7 @@ Finding = tuple[tuple, str, str, bool]
 _INDEXED = re.compile(r"(.*?)\d+\Z")
 _NOUN = {"integer": "an integer", "number": "a number", "boolean": "a boolean", "string": "a string"}
 _RULES = ("enum", "pattern", "format", "minimum", "maximum", "minLength", "maxLength")
+_STRICT_RULES = ("enum", "minimum", "maximum")
 # Seed shorthands a behaviour module expands before serving (proxmox/pbs/model.py
 # normalize_snapshot): field -> what may stand for its declared type.
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)\Z")
@@ -38,6 +39,13 @@ _SCENARIOD_FIELDS: dict[str, dict[str, Mapping[str, Any]]] = {
     "/pbs/remotes/{remote}/datastore": {"total": _INTEGER, "used": _INTEGER},
     "/pbs/remotes/{remote}/datastore/{datastore}/snapshots": {"corrupt": {"type": "boolean"}},
     "/pbs/remotes/{remote}/status": {"hostname": {"type": "string"}},
+}
+# Declared fields the server answers in another shape, with the shape it serves: PBS lists a
+# snapshot's files as archive entries ({filename, crypt-mode, size}) where its description
+# says strings, and PDM's view of PBS passes them through.
+_SERVED_AS: dict[str, dict[str, Mapping[str, Any]]] = {
+    "/admin/datastore/{store}/snapshots": {"files": {"type": "array"}},
+    "/pbs/remotes/{remote}/datastore/{datastore}/snapshots": {"files": {"type": "array"}},
 }
 # JSON numbers the server can encode: a seed beyond them would fail every answer holding it.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
@@ -116,6 +124,9 @@ class SeedChecker:
         extra = {**_SCENARIOD_FIELDS.get(template, {}), **ANSWERED_UNDECLARED.get(template, {})}
         if extra:
             writable = {**writable, **extra}
+        served_as = _SERVED_AS.get(template)
+        if served_as and isinstance(schema.get("properties"), dict):
+            schema = {**schema, "properties": {**schema["properties"], **served_as}}
         if isinstance(value, dict) and schema.get("type") in ("object", None):
             yield from self._object(schema, value, (), where, writable, keys)
         else:
@@ -124,6 +135,8 @@ class SeedChecker:
     def _value(
         self, schema: Mapping[str, Any], value: Any, rel: tuple, where: str, name: str | None
     ) -> Iterator[Finding]:
+        if value is None:
+            return  # Proxmox answers an unset optional field as null (osdid-list: null)
         if isinstance(value, str) and "${" in value:
             return  # a template (respond.data): rendered, and checked, per request
         type_ = schema.get("type")
@@ -131,6 +144,8 @@ class SeedChecker:
             label = name if name is not None else "the value"
             yield rel, "value", f"{label}: {value} is a number no JSON answer can carry", True
             return
+        if type_ == "object" and isinstance(value, str) and schema.get("properties"):
+            return  # its property-string form: releases differ (PVE 7.4's prune-backups is one)
         if isinstance(type_, str) and not _type_ok(type_, value):
             shorthand = _SHORTHANDS.get(name or "")
             if shorthand is not None and shorthand(value):
@@ -163,7 +178,11 @@ class SeedChecker:
             check(_text(value), label)
         except Invalid as exc:
             problem = "; ".join(str(m).strip() for m in exc.args[0].values()) if exc.args else "invalid"
-            yield rel, "value", f"{label}: {_show(value)}: {problem} (the {where} declares {label})", True
+            # Proxmox never holds its answers to their named formats and patterns (a PVE node
+            # answers `netmask: "24"` against `ipv4mask`): those are warnings. Enums, ranges and
+            # property strings are what clients parse and compute with: errors.
+            strict = isinstance(schema.get("format"), dict) or any(k in schema for k in _STRICT_RULES)
+            yield rel, "value", f"{label}: {_show(value)}: {problem} (the {where} declares {label})", strict
 
     def _object(
         self,
@@ -196,7 +215,8 @@ class SeedChecker:
                 yield rel + (key,), "value", f"{field}: {_show(sub)} is a number no JSON answer can carry", True
                 continue
             near = difflib.get_close_matches(field, list(props), n=1, cutoff=0.8)
-            if near and _one_edit(field, near[0]):
+            # `method6` beside `method` is PVE's IPv6 twin, not a typo
+            if near and _one_edit(field, near[0]) and not (field[:-1] == near[0] and field[-1].isdigit()):
                 yield rel + (key,), "key", f"`{field}` is not a field of the {where}; did you mean {near[0]}?", True
             elif not schema.get("additionalProperties"):
                 yield rel + (key,), "key", f"`{field}` is not a field of the {where} (served as seeded)", False
@@ -215,15 +235,16 @@ def route_operation(api: Any, when: Any) -> tuple[Any, Any] | None:
 
 def writable_fields(collection: Any, item: Any) -> dict[str, Any]:
     """Fields a client may set on what a path holds, with their parameter schemas: its
-    collection's create (POST), the item's update (PUT/POST), and the path's own parameters
-    (its keys, a listing's filters)."""
+    collection's create (POST) and the item's update (PUT/POST). The GET's own parameters
+    (its keys, a listing's filters) are known names too, held to nothing: a filter's enum
+    says what may be asked, not what is answered."""
     fields: dict[str, Any] = {}
     for node, methods in ((collection, ("GET", "POST")), (item, ("GET", "POST", "PUT"))):
         for method in methods if node is not None else ():
             op = node.ops.get(method)
             props = (op.parameters or {}).get("properties") if op is not None else None
             if isinstance(props, dict):
-                fields.update(props)
+                fields.update(dict.fromkeys(props, {}) if method == "GET" else props)
     if collection is not None and collection.key:
         fields.setdefault(collection.key, {})
     return fields
