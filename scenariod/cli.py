@@ -261,9 +261,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .scenario import check_files
 
-    problems = check_files(args.files, args.api)
-    for diag in problems:
+    found = check_files(args.files, args.api, warnings=True)
+    for diag in found:
         print(diag, file=sys.stderr)
+    problems = [d for d in found if not d.warning]  # warnings are shown; only errors fail
     if problems:
         print(f"{len(problems)} problem(s) in {len(args.files)} file(s)", file=sys.stderr)
         return 1

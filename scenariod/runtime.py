@@ -6,6 +6,7 @@ so a request in flight keeps the consistent scenario it started with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,8 @@ from .faults import FaultIndex
 from .matching import Matcher, RuleIndex, Template
 from .proxmox.access import guard_for as permission_guard
 from .proxmox.auth import Authenticator
-from .scenario.model import MISSING, Respond, Scenario, TaskRule
+from .scenario.model import MISSING, Respond, Route, Scenario, TaskRule
+from .scenario.seeds import rendered_check
 
 
 @dataclass(slots=True)
@@ -26,6 +28,17 @@ class CompiledRoute:
     headers: Template
     source: str
     index: int  # the route's place in the scenario: its seeded delay draws are its own
+    line: int = 0  # of the route in its file, for the log
+    # templated data: rendered data -> what does not fit its operation's returns (seeds.py)
+    check: Callable[[Any], list[str]] | None = None
+
+
+def _data_check(scenario: Scenario, route: Route) -> Callable[[Any], list[str]] | None:
+    """Literal data was checked when the file loaded; templated data is checked as rendered."""
+    data = route.respond.data
+    if data is MISSING or not Template(data).dynamic:
+        return None
+    return rendered_check(scenario.service, scenario.api, route.when)
 
 
 @dataclass(slots=True)
@@ -53,6 +66,8 @@ class Runtime:
                         Template(r.respond.headers or {}),
                         r.when.source,
                         index,
+                        r.line,
+                        _data_check(scenario, r),
                     ),
                 )
                 for index, r in enumerate(scenario.routes)

@@ -548,6 +548,9 @@ class Service:
             err = wire.ApiError(status, wire.status_message(status))
             return _error(err, extjs, headers)
         data = route.data.render(req) if route.data is not None else None
+        if route.check is not None and status < 300:
+            for problem in route.check(data):  # served as rendered: the author sees why it looks odd
+                log.warning("%s:%d: respond.data as rendered: %s", self.scenario.file, route.line, problem)
         if extjs:
             return web.Response(body=wire.encode_extjs(data, status), headers=headers)
         return web.Response(body=wire.encode_json(data), status=status, headers=headers)

@@ -425,12 +425,11 @@ def _value(schema: dict[str, Any], r: random.Random, c: _Ctx, name: str | None, 
     params = c.params
     if name is not None and name in params and kind in ("string", "integer", None):
         value = params[name]
-        if kind == "integer":
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        return value
+        if kind != "integer":
+            return value
+        if value.lstrip("-").isdigit():
+            return int(value)
+        # a path key that is no integer (a job id for a nested vmid `id`): synthesized as declared
     if kind == "object" or (kind is None and "properties" in schema):
         return _object(schema, r, c, depth)
     if kind == "array":

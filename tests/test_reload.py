@@ -629,3 +629,25 @@ if __name__ == "__main__":
             f"{name:9} n={len(ms)} median={statistics.median(ms):.1f}ms min={ms[0]:.1f}ms "
             f"p90={ms[int(len(ms) * 0.9) - 1]:.1f}ms max={ms[-1]:.1f}ms"
         )
+
+
+def test_the_readme_walkthrough_maxcpu_lots(watched):
+    """README "A first edit": `maxcpu: lots` is reported at its line; the last good scenario serves."""
+    good = (ROOT / "scenarios" / "two-node.yaml").read_text()
+    running = watched(good)
+    running.login()
+    reloads = running.service.reloads
+    bad = good.replace("maxcpu: 16,", "maxcpu: lots,", 1)
+    line = next(i for i, text in enumerate(bad.splitlines(), 1) if "maxcpu: lots" in text)
+    column = bad.splitlines()[line - 1].index("lots") + 1
+    save_by_rename(running.file, bad)
+    wait_for(lambda: running.service.last_error is not None)
+    assert running.service.last_error.startswith(
+        f'{running.file}:{line}:{column}: maxcpu: "lots" is not an integer'
+        " (the /nodes item schema declares maxcpu as integer)"
+    )
+    assert running.service.reloads == reloads
+    r = running.client.get("/nodes/pve1/status")
+    assert r.status_code == 200 and r.json()["data"]["cpuinfo"]["cpus"] == 16
+    resources = running.client.get("/cluster/resources", params={"type": "node"}).json()["data"]
+    assert {n["node"]: n["maxcpu"] for n in resources}["pve1"] == 16

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import re
 
+from .linear import LinearPattern, linear_or_re
+
 _POSIX_CLASSES = {
     "alnum": "a-zA-Z0-9",
     "alpha": "a-zA-Z",
@@ -101,23 +103,27 @@ def _translate_regex(pattern: str, rust: bool) -> str:
     return "".join(out)
 
 
+Compiled = re.Pattern[str] | LinearPattern
+
+
 @functools.cache
-def perl_pattern(pattern: str) -> re.Pattern[str] | None:
+def perl_pattern(pattern: str) -> Compiled | None:
     """A PVE `pattern` compiled, or None when Python cannot express it (then it accepts).
 
-    PVE::JSONSchema matches `$value =~ m/^$pattern$/` (no grouping around the pattern)."""
+    PVE::JSONSchema matches `$value =~ m/^$pattern$/` (no grouping around the pattern).  A shape
+    that backtracks exponentially runs on the linear-time engine (see linear.py)."""
     try:
-        return re.compile("^" + _translate_regex(pattern, False) + "$")
+        return linear_or_re("^" + _translate_regex(pattern, False) + "$")
     except (re.error, RecursionError, ValueError):
         return None
 
 
 @functools.cache
-def rust_pattern(pattern: str) -> re.Pattern[str] | None:
+def rust_pattern(pattern: str) -> Compiled | None:
     """A proxmox-schema `pattern` (written `/.../`) compiled, or None as `perl_pattern`."""
     if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
         pattern = pattern[1:-1]
     try:
-        return re.compile(_translate_regex(pattern, True))
+        return linear_or_re(_translate_regex(pattern, True))
     except (re.error, RecursionError, ValueError):
         return None

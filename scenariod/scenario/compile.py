@@ -55,6 +55,7 @@ from .model import (
 )
 from .positions import Positions, key_text, plain, yaml_loader
 from .schema import schema_validator, state_is_free_form
+from .seeds import Finding, SeedChecker, route_operation, writable_fields
 from .templates import TemplateError, compile_expression, jmespath_problem, split_template
 
 __all__ = ["FileCompiler", "check_files", "load_scenario", "parse_scenario"]
@@ -109,6 +110,8 @@ class FileCompiler:
         self.exact = False  # read by `parse`: the reading that reports problems
         self.unsure = False  # a fast reading met what only the exact one may report
         self.remembered = False  # compiled from a memo: its state paths passed the checks before
+        self.seeds: SeedChecker | None = None  # made on the first seeded path
+        self.warnings: list[Diagnostic] = []  # seeds the API does not declare: served, but shown
 
     # diagnostics and positions
 
@@ -289,6 +292,7 @@ class FileCompiler:
             limits=limits,
             text=self.text,
             api_override=self.api_pin,
+            warnings=tuple(self.warnings),
         )
 
     def items(self, section: str) -> list:
@@ -477,8 +481,71 @@ class FileCompiler:
                     continue
                 if node.kind == "collection":
                     self.collection_items(kpath, norm, value, node)
+                elif node.kind == "index" and isinstance(value, list) and value:
+                    self.index_given_list(kpath, norm, node)
+                    continue
+                resolved = api.resolve(norm)
+                params = resolved[1] if resolved is not None else {}
+                self.key_matches_path(kpath, norm, value, params)
+                self.seed_values(kpath, norm, value, node, params)
             out[norm] = value
         return out
+
+    def index_given_list(self, kpath: tuple, norm: str, node: Any) -> None:
+        """A list seeded on an index (/remotes) would be invisible: name its collection."""
+        collections = [c for c in node.literal_children.values() if c.kind == "collection"]
+        if len(collections) == 1:
+            works = norm.rstrip("/") + "/" + collections[0].segments[-1]
+            hint = f"; seed its collection {works}"
+        else:
+            hint = f"; its entries are {', '.join(sorted(node.literal_children))}" if node.literal_children else ""
+        self.add(kpath, f"{norm} is an index, not a collection: a list here is never served{hint}")
+
+    def key_matches_path(self, kpath: tuple, norm: str, value: Any, params: dict[str, str]) -> None:
+        """A key field in a seed (vmid: 101 under /nodes/pve1/qemu/100/config) must be its path's."""
+        if not isinstance(value, dict):
+            return
+        for param, given in params.items():
+            if param in value and type(value[param]) in (str, int) and str(value[param]) != given:
+                works = "/".join(str(value[param]) if seg == given else seg for seg in norm.split("/"))
+                self.add(
+                    kpath + (param,),
+                    f"`{param}: {fmt(value[param])}` does not match the path {norm} ({param} {given});"
+                    f" seed it under {works}",
+                )
+
+    def seed_values(self, kpath: tuple, norm: str, value: Any, node: Any, params: dict[str, str]) -> None:
+        """Every seeded value held to the GET's declared returns (see seeds.py)."""
+        returns = node.ops["GET"].returns
+        if self.seeds is None:
+            self.seeds = SeedChecker(self.doc.get("service", "pve"))
+        if node.kind == "collection" or (returns.get("type") == "array" and isinstance(value, list)):
+            items = returns.get("items")
+            if not isinstance(items, dict) or not isinstance(value, list):
+                return
+            where = f"{node.path} item schema"
+            writable = writable_fields(node, node.param_child)
+            keys = frozenset(k for k in (node.key, node.key_field) if k)
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    self.key_matches_path(kpath + (i,), norm, item, params)
+                    self.seed_findings(kpath + (i,), self.seeds.check(items, item, node.path, where, writable, keys))
+        elif isinstance(value, dict) and returns.get("type") in ("object", None) and returns.get("properties"):
+            writable = writable_fields(node.parent, node)
+            where = f"{node.path} schema"
+            keys = frozenset(params)  # the path's own keys: key_matches_path holds them to the path
+            self.seed_findings(kpath, self.seeds.check(returns, value, node.path, where, writable, keys))
+
+    def seed_findings(self, base: tuple, findings: Iterable[Finding], warn: bool = False) -> None:
+        """Errors at their place; warnings (all of them with `warn`) kept for the exact reading."""
+        for rel, at, message, error in findings:
+            if error and not warn:
+                self.add(base + rel, message, at)
+            elif not self.exact:
+                self.unsure = True  # warnings are shown by the exact reading only
+            else:
+                line, col = self.position(base + rel, at)
+                self.warnings.append(Diagnostic(self.file, line, col, message, warning=True))
 
     def collection_items(self, kpath: tuple, norm: str, value: Any, node: Any) -> None:
         # Items carry the child's {param} name (vmid) or, where the listing names it
@@ -708,6 +775,8 @@ class FileCompiler:
             headers = {str(k): _header_text(v) for k, v in headers.items()}
             for k in headers:
                 self.template(rpath + ("headers", k), headers[k])
+            if api is not None and when is not None and "data" in spec and self.clean(rpath + ("data",)):
+                self.respond_data(rpath + ("data",), spec["data"], when, api)
             respond = Respond(
                 data=spec.get("data", MISSING),
                 body=spec.get("body"),
@@ -716,6 +785,21 @@ class FileCompiler:
                 delay=self.delay(rpath + ("delay",)),
             )
         return Route(when=when, respond=respond, line=self.line_of(path), index=i)  # type: ignore[arg-type]
+
+    def respond_data(self, path: tuple, data: Any, when: When, api: Any) -> None:
+        """Literal `respond.data` held to the returns of the one operation its `when` names, as
+        seeds are, but each mismatch a warning: a route may answer on purpose what no node would
+        (to try a client against a broken one). `${...}` strings are rendered per request and
+        checked then (runtime.py)."""
+        found = route_operation(api, when)
+        if found is None:
+            return  # several operations, several schemas: no one to hold the data to
+        node, op = found
+        if self.seeds is None:
+            self.seeds = SeedChecker(self.doc.get("service", "pve"))
+        where = f"{op.method} {node.path} returns schema"
+        findings = self.seeds.check(op.returns, data, node.path, where, writable_fields(node.parent, node))
+        self.seed_findings(path, findings, warn=True)
 
     def fault(self, i: int, api: Any) -> Fault | None:
         path = ("faults", i)
@@ -908,12 +992,15 @@ def load_scenario(path: str | Path, api: str | None = None) -> Scenario:
     return _compile_text(text, name, Path(path).parent, api)
 
 
-def check_files(paths: Iterable[str | Path], api: str | None = None) -> list[Diagnostic]:
-    """Every problem in every file, in order (an empty list when all files are valid)."""
+def check_files(paths: Iterable[str | Path], api: str | None = None, warnings: bool = False) -> list[Diagnostic]:
+    """Every problem in every file, in order (an empty list when all files are valid); with
+    `warnings`, each valid file's warnings too (`scenariod check` shows them)."""
     out: list[Diagnostic] = []
     for p in paths:
         try:
-            load_scenario(p, api)
+            scenario = load_scenario(p, api)
+            if warnings:
+                out.extend(scenario.warnings)
         except ScenarioInvalid as exc:
             out.extend(exc.diagnostics)
     return out

@@ -61,17 +61,21 @@ MISSING: Any = _Missing()
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One problem in a file; `line` and `column` are 1-based (0: the file as a whole)."""
+    """One problem in a file; `line` and `column` are 1-based (0: the file as a whole).
+
+    A `warning` (a seeded field the API does not declare) is shown but does not refuse the file."""
 
     file: str
     line: int
     column: int
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
+        text = f"warning: {self.message}" if self.warning else self.message
         if self.line <= 0:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+            return f"{self.file}: {text}"
+        return f"{self.file}:{self.line}:{self.column}: {text}"
 
 
 class ScenarioInvalid(Exception):
@@ -286,3 +290,4 @@ class Scenario:
     limits: Limits
     text: str
     api_override: str | None = None
+    warnings: tuple[Diagnostic, ...] = ()
