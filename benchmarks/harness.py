@@ -376,6 +376,40 @@ def drive(driver: str, running: Running, load: Load, connections: int, duration:
     )
 
 
+def drive_workflow(running: Running, concurrency: int, duration: float, vmid_base: int) -> dict[str, Any]:
+    """Run benchmarks/workflow.py (proxmoxer, HTTPS) against a running server for `duration` s.
+
+    Returns its BENCH_JSON figures plus `wps` (workflows per second) and the server's CPU
+    seconds over the run (`server_cpu_s`), the client pinned to the load generator's core.
+    """
+    argv = [
+        sys.executable,
+        str(HERE / "workflow.py"),
+        "--port",
+        str(running.port),
+        "--token",
+        f"{TOKEN_ID}={TOKEN_SECRET}",
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--vmid-base",
+        str(vmid_base),
+    ]
+    cpu0 = cpu_seconds(running.pid)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration + 300, preexec_fn=pin(CLIENT_CPU), cwd=str(ROOT)
+    )
+    cpu1 = cpu_seconds(running.pid)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"workflow.py gave no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    out = json.loads(line[len("BENCH_JSON ") :])
+    out["wps"] = round(out["workflows"] / out["duration_s"], 2) if out["duration_s"] else 0.0
+    out["server_cpu_s"] = round(cpu1 - cpu0, 3) if cpu0 is not None and cpu1 is not None else None
+    return out
+
+
 # --- peers -----------------------------------------------------------------------------------
 
 
