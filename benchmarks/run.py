@@ -190,6 +190,11 @@ def load_for(spec: ServerSpec, key: str, limit: int = 0) -> Load:
 # --- one server under load -------------------------------------------------------------------
 
 
+def note_load(args: argparse.Namespace, phase: str, busy: float) -> None:
+    """Remember the machine's load at the start of a round (the report prints the range)."""
+    args.load_log.append({"phase": phase, "loadavg": harness.loadavg(), "busy_before": round(busy, 3)})
+
+
 def probe(running: harness.Running, spec: ServerSpec) -> dict[str, Any]:
     """One request per endpoint before the load: what each server answers (status, a sample)."""
     out: dict[str, Any] = {}
@@ -263,6 +268,7 @@ def bench_transport(
         # weigh on its later reads).
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
+            note_load(args, f"reads {'https' if tls else 'http'} round {rnd + 1}", busy)
             log(f"  reads, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
             order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
             for key in ("nodes", "resources", "leaf"):
@@ -275,6 +281,7 @@ def bench_transport(
                     _line(name, load, r)
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
+            note_load(args, f"writes {'https' if tls else 'http'} round {rnd + 1}", busy)
             log(f"  writes, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
             order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
             for name in order:
@@ -374,6 +381,7 @@ def bench_workflow(specs: dict[str, ServerSpec], names: list[str], workdir: Path
             running[name] = start_server(specs[name], True, workdir)
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
+            note_load(args, f"workflow round {rnd + 1}", busy)
             log(f"  workflow, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
             for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
                 if args.warmup > 0:
@@ -562,7 +570,13 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
         f"spread: (max − min) / median of req/s), {c['warmup_s']} s warm-up before each GET run; scenariod "
         f"from {c['scenariod_src']}; server pinned to CPU {harness.SERVER_CPU} and load "
         f"generator to CPU {harness.CLIENT_CPU}; {c['cpus']} CPUs, Python {c['python']}, "
-        f"load average before {c['loadavg_before']}, after {res.get('loadavg_after')}.\n"
+        f"load average before {c['loadavg_before']}, after {res.get('loadavg_after')}"
+        + (
+            f"; 1-minute load average at the start of each round: {min(ll)}–{max(ll)}"
+            if (ll := [e["loadavg"][0] for e in res.get("load_log", []) if e.get("loadavg")])
+            else ""
+        )
+        + ".\n"
     )
     if c["driver"] == "python":
         md.append(
@@ -862,6 +876,7 @@ def main() -> int:
     )
     p.add_argument("--report", metavar="JSON", help="only rebuild latest.md (and the ratios) from a results JSON")
     args = p.parse_args()
+    args.load_log = []
     if args.report:
         res = json.loads(Path(args.report).read_text())
         for tr in res.get("load", {}).values():  # undo an earlier pooling, then pool again
@@ -980,6 +995,7 @@ def main() -> int:
             res["reload"] = bench_reload(lambda sc, f: specs_for(sc, f), workdir, args.reload_runs, flags)
             log(f"    {res['reload']}")
     res["loadavg_after"] = harness.loadavg()
+    res["load_log"] = args.load_log
     res, md = build_report(res)
     harness.write_results(out_dir, "latest", res, md)
     return 0

@@ -441,6 +441,9 @@ def report(res: dict[str, Any]) -> str:
                 f"{m['client_cpu_s']:.2f} | {m['client_cpu_us_per_req']:.0f} |"
             )
         md.append("")
+        loads = [r["loadavg"][0] for m in tp["modes"].values() for r in m["runs"] if r.get("loadavg")]
+        if loads:
+            md.append(f"1-minute load average at the start of each round: {min(loads)}–{max(loads)}.\n")
         if "ratio" in tp:
             md.append(
                 f"**--workers 2 ÷ --workers 1: {tp['ratio']:.2f}** (per round: "
