@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.client
+import json
 import os
 import platform
 import re
@@ -310,13 +311,49 @@ def listen_port(path: Path) -> int:
     return int(m.group(1))
 
 
+def pdm_resources(port: int, calls: int = 3) -> dict[str, Any]:
+    """Log in to the PDM as root@pam (ticket) and time `GET /resources/list` `calls` times:
+    the first right after start-up (nothing cached yet), then again (a live PDM's per-remote cache)."""
+    conn = harness.connection(port, True, timeout=30.0)
+    try:
+        conn.request(
+            "POST",
+            "/api2/json/access/ticket",
+            body="username=root%40pam&password=secret",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            return {"error": f"login: HTTP {resp.status} {body[:200]!r}"}
+        ticket = json.loads(body)["data"]["ticket"]
+        out: dict[str, Any] = {"ms": [], "status": [], "entries": []}
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            conn.request("GET", "/api2/json/resources/list", headers={"Cookie": f"PDMAuthCookie={ticket}"})
+            resp = conn.getresponse()
+            body = resp.read()
+            out["ms"].append(round((time.perf_counter() - t0) * 1000, 1))
+            out["status"].append(resp.status)
+            try:
+                data = json.loads(body).get("data") or []
+                out["entries"].append(sum(len(r.get("resources", [])) for r in data if isinstance(r, dict)))
+            except (ValueError, AttributeError):
+                out["entries"].append(None)
+        return out
+    except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+        return {"error": repr(exc)}
+    finally:
+        conn.close()
+
+
 def start_fleet(files: list[Path], workers: int, env: dict[str, str], log_path: Path, poll: float) -> dict[str, Any]:
     ports = [listen_port(f) for f in files]
     served = Served(scenariod_run(files, workers, http=False), env, log_path)
     try:
         ready = wait_listeners(served, ports, True, "/", False, 600.0, poll)
         pids = served.pids()
-        out = {
+        out: dict[str, Any] = {
             "all_answer_s": round(max(ready.values()), 3),
             "first_answers_s": round(min(ready.values()), 3),
             "processes": len(pids),
@@ -324,6 +361,9 @@ def start_fleet(files: list[Path], workers: int, env: dict[str, str], log_path: 
             "cpu_s": round(cpu_of(pids), 2),
             "per_file_s": {f.name: round(ready[p], 3) for f, p in zip(files, ports, strict=True)},
         }
+        pdm = [p for f, p in zip(files, ports, strict=True) if f.name == "pdm.yaml"]
+        if pdm and len(files) > 1:
+            out["pdm_resources"] = pdm_resources(pdm[0])
     finally:
         served.stop()
     return out
@@ -384,7 +424,7 @@ def bench_fleet(workdir: Path, env: dict[str, str], args: argparse.Namespace) ->
             log(
                 f"    --workers {workers}, {kind} start: every listener answers after {r['all_answer_s']:.2f} s "
                 f"(first after {r['first_answers_s']:.2f} s), {r['processes']} processes, RSS {r['rss_mib']:.0f} MiB, "
-                f"CPU {r['cpu_s']} s; load {la}"
+                f"CPU {r['cpu_s']} s; load {la}; PDM /resources/list: {r.get('pdm_resources')}"
             )
         for kind in ("first", "warm"):
             if res[kind]:
@@ -485,6 +525,27 @@ def report(res: dict[str, Any]) -> str:
                     f"- `--workers 2`, {kind} start: **{got:.1f} s** (target ≤ {FLEET_TARGET_S:.0f} s: "
                     f"{'met' if got <= FLEET_TARGET_S else '**not met**'})"
                 )
+        pdm = [
+            (workers, kind, r["pdm_resources"])
+            for workers, w in fl["workers"].items()
+            for kind in ("first", "warm")
+            for r in w.get(kind) or []
+            if r.get("pdm_resources")
+        ]
+        if pdm:
+            md.append(
+                "\nPDM `GET /resources/list` (root@pam ticket) right after each start, three calls in a row "
+                "(issue 14: ≤ 2 s cold, ≤ 50 ms warm). A PDM that reads its remotes live fetches them on the "
+                "first call and answers the next ones from its per-remote cache; a PDM that answers from its "
+                "declared copy of the remotes does the same work on every call.\n"
+            )
+            md.append("| workers | start | ms per call | HTTP status | resources in the answer |")
+            md.append("|---:|---|---|---|---|")
+            for workers, kind, r in pdm:
+                if "error" in r:
+                    md.append(f"| {workers} | {kind} | {r['error']} | | |")
+                else:
+                    md.append(f"| {workers} | {kind} | {r['ms']} | {r['status']} | {r['entries']} |")
         if fl["single_files"]:
             md.append("\nOne file alone (`scenariod run FILE`, one process), spawn to `GET /` answered:\n")
             md.append("| file | KiB | first start s | warm start s | RSS MiB (warm) |")
