@@ -249,16 +249,18 @@ def bench_throughput(workdir: Path, env: dict[str, str], args: argparse.Namespac
                 pids = served[mode].pids()
                 if args.warmup > 0:
                     load_both(ports[mode], load, args.connections, args.warmup)
-                cpu0 = cpu_of(pids)
+                cpu0, parent0 = cpu_of(pids), cpu_of(pids[:1])
                 r = load_both(ports[mode], load, args.connections, args.duration)
                 r["server_cpu_s"] = round(cpu_of(pids) - cpu0, 3)
+                # with workers, the parent relays every request's log line: its share on its own
+                r["parent_cpu_s"] = round(cpu_of(pids[:1]) - parent0, 3) if len(pids) > 1 else 0.0
                 r["server_processes"] = len(pids)
                 r["busy_before"] = round(busy, 3)
                 r["loadavg"] = la
                 runs[mode].append(r)
                 log(
                     f"    --workers {mode}: {r['rps']:>8.0f} req/s {r['rps_per_listener']}  server CPU "
-                    f"{r['server_cpu_s']} s, wrk CPU {r['client_cpu_s']} s"
+                    f"{r['server_cpu_s']} s (parent {r['parent_cpu_s']} s), wrk CPU {r['client_cpu_s']} s"
                     + (f"  non-2xx {r['non2xx']}" if r["non2xx"] else "")
                 )
     finally:
@@ -272,6 +274,7 @@ def bench_throughput(workdir: Path, env: dict[str, str], args: argparse.Namespac
             "rps": median([r["rps"] for r in rs]),
             "rounds_rps": [r["rps"] for r in rs],
             "server_cpu_s": median([r["server_cpu_s"] for r in rs]),
+            "parent_cpu_s": median([r["parent_cpu_s"] for r in rs]),
             "client_cpu_s": median([r["client_cpu_s"] for r in rs]),
             "server_cpu_us_per_req": round(median([r["server_cpu_s"] / r["requests"] * 1e6 for r in rs]), 1),
             "client_cpu_us_per_req": round(median([r["client_cpu_s"] / r["requests"] * 1e6 for r in rs]), 1),
@@ -455,7 +458,8 @@ def report(res: dict[str, Any]) -> str:
     md = [f"# scenariod --workers and fleet start-up ({c['started']})\n"]
     md.append(
         f"{c['cpus']} CPUs, Python {c['python']}; load average before {c['loadavg_before']}, after "
-        f"{res.get('loadavg_after')}. Command: `{c['command']}`.\n"
+        f"{res.get('loadavg_after')}. Command: `{c['command']}`. PYTHONUNBUFFERED in the servers' "
+        f"environment: {c.get('PYTHONUNBUFFERED') or 'unset'}.\n"
     )
     tp = res.get("throughput")
     if tp:
@@ -466,18 +470,20 @@ def report(res: dict[str, Any]) -> str:
             f"{tp['connections_per_listener']} connections, `GET {tp['path']}` with the API token), "
             f"{c['duration_s']} s per run after {c['warmup_s']} s of warm-up, {c['rounds']} rounds with the modes "
             "taking turns, medians. Nothing pinned. Server CPU: all the mode's processes (parent and workers), "
-            "from /proc; wrk CPU: the two wrk processes (getrusage).\n"
+            "from /proc, and the parent's alone (it relays the workers' request log lines); wrk CPU: the two wrk "
+            "processes (getrusage).\n"
         )
         md.append(
-            "| mode | processes | req/s | per round | p50 ms | p99 ms | non-2xx | server CPU s | server CPU µs/req "
-            "| wrk CPU s | wrk CPU µs/req |"
+            "| mode | processes | req/s | per round | p50 ms | p99 ms | non-2xx | server CPU s | of which parent s "
+            "| server CPU µs/req | wrk CPU s | wrk CPU µs/req |"
         )
-        md.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        md.append("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for mode, m in tp["modes"].items():
             md.append(
                 f"| --workers {mode} | {m['server_processes']} | {m['rps']:.0f} | "
                 f"{', '.join(f'{x:.0f}' for x in m['rounds_rps'])} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                f"{m['non2xx']} | {m['server_cpu_s']:.2f} | {m['server_cpu_us_per_req']:.0f} | "
+                f"{m['non2xx']} | {m['server_cpu_s']:.2f} | {m['parent_cpu_s']:.2f} | "
+                f"{m['server_cpu_us_per_req']:.0f} | "
                 f"{m['client_cpu_s']:.2f} | {m['client_cpu_us_per_req']:.0f} |"
             )
         md.append("")
@@ -599,6 +605,7 @@ def main() -> int:
                 "duration_s": args.duration,
                 "warmup_s": args.warmup,
                 "poll_s": args.poll,
+                "PYTHONUNBUFFERED": os.environ.get("PYTHONUNBUFFERED"),  # inherited by the servers, as set here
             }
         }
         if args.part in ("all", "throughput"):
