@@ -110,9 +110,10 @@ async def supervise(args: argparse.Namespace) -> int:
 async def _relay(proc: asyncio.subprocess.Process) -> None:
     """Copy a worker's output to our stdout in whole lines (lines of workers never interleave).
 
-    A worker logs every request, so the parent copies whatever has arrived (its complete lines,
-    in one write and one flush), not line by line: a read, a write and a flush per line cost
-    the parent about a third of a core at 15,000 requests a second, CPU the workers lose.
+    Whatever has arrived is copied at once (its complete lines, one write and one flush), not
+    line by line: a worker logs every request, and a flush per line is a system call per
+    request. Nor is a line's length bounded, as readline()'s 64 KiB was: a longer line ended
+    the relay, and the worker then blocked on its full pipe.
     """
     assert proc.stdout is not None
     out = sys.stdout.buffer
