@@ -298,8 +298,9 @@ def bench_throughput(workdir: Path, env: dict[str, str], args: argparse.Namespac
 
 
 def fleet_base_port() -> int:
-    """A base port whose 53 listeners (BASE+i, BASE+500+j, BASE+999) are all free."""
-    for base in range(42000, 60000, 1000):
+    """A base port whose 53 listeners (BASE+i, BASE+500+j, BASE+999) are all free, below the
+    ephemeral range (32768-), where a client connection's source port could take one."""
+    for base in range(21000, 32000, 1000):
         wanted = [base + i for i in range(FLEET_ARGS["clusters"])]
         wanted += [base + 500 + j for j in range(FLEET_ARGS["pbs"])] + [base + 999]
         if all(port_free(p) for p in wanted):
@@ -369,6 +370,10 @@ def start_fleet(files: list[Path], workers: int, env: dict[str, str], log_path: 
             out["pdm_resources"] = pdm_resources(pdm[0])
     finally:
         served.stop()
+        # the next start binds the same ports: wait until every one of them is free again
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(port_free(p) for p in ports):
+            time.sleep(0.2)
     return out
 
 
