@@ -2,7 +2,9 @@
 
 Every GET answers a fixed body (`{"data": []}` by default, or the bytes of `--body-file`,
 which the scale benchmark uses to serve a pre-serialized /cluster/resources), every other
-method reads its request body and answers `{"data": null}`. `--route PATH=FILE` gives
+method reads its request body and answers `{"data": null}` (or the bytes of
+`--write-body-file`: the workflow ceiling answers every write with a UPID and every GET
+with a finished task's status). `--route PATH=FILE` gives
 one path its own pre-serialized body (a dict lookup per request). It uses the same low-level
 `aiohttp.web.Server` and the same kind of TLS context as scenariod, so the difference
 between the two is what scenariod does per request.
@@ -29,6 +31,7 @@ def main() -> None:
     parser.add_argument("--cert", help="PEM certificate: serve HTTPS")
     parser.add_argument("--key", help="PEM key for --cert")
     parser.add_argument("--body-file", help='answer GETs with these bytes instead of {"data": []}')
+    parser.add_argument("--write-body-file", help='answer other methods with these bytes instead of {"data": null}')
     parser.add_argument(
         "--route",
         action="append",
@@ -48,11 +51,14 @@ def main() -> None:
         path, _, name = spec.partition("=")
         with open(name, "rb") as f:
             routes[path] = f.read()
-    asyncio.run(serve(args, get_body, routes))
-
-
-async def serve(args: argparse.Namespace, get_body: bytes, routes: dict[str, bytes]) -> None:
     other_body = b'{"data":null}'
+    if args.write_body_file:
+        with open(args.write_body_file, "rb") as f:
+            other_body = f.read()
+    asyncio.run(serve(args, get_body, other_body, routes))
+
+
+async def serve(args: argparse.Namespace, get_body: bytes, other_body: bytes, routes: dict[str, bytes]) -> None:
 
     async def handle(request: web.BaseRequest) -> web.Response:
         if request.method in ("GET", "HEAD"):

@@ -304,28 +304,42 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
+def wrk_command(url: str, load: Load, connections: int, duration: float) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of one wrk run (one thread) with benchmarks/wrk/bench.lua."""
+    env = {
+        **os.environ,
+        "BENCH_METHOD": load.method,
+        "BENCH_PATH": load.path,
+        "BENCH_BODY": load.body or "",
+        "BENCH_AUTH": AUTH,
+        "BENCH_LIMIT": str(load.limit),
+    }
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(HERE / "wrk" / "bench.lua"),
+        url,
+    ]
+    return argv, env
+
+
+def bench_json(stdout: str, what: str = "load generator") -> dict[str, Any]:
+    """The `BENCH_JSON {...}` line a load generator printed."""
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"{what} gave no result:\n{stdout}")
+    return json.loads(line[len("BENCH_JSON ") :])
+
+
 def drive(driver: str, running: Running, load: Load, connections: int, duration: float) -> LoadResult:
     """Run one bounded load against a running server; returns its figures."""
     if driver == "wrk":
-        env = {
-            **os.environ,
-            "BENCH_METHOD": load.method,
-            "BENCH_PATH": load.path,
-            "BENCH_BODY": load.body or "",
-            "BENCH_AUTH": AUTH,
-            "BENCH_LIMIT": str(load.limit),
-        }
-        argv = [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(duration))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(HERE / "wrk" / "bench.lua"),
-            running.url,
-        ]
+        argv, env = wrk_command(running.url, load, connections, duration)
     else:
         env = dict(os.environ)
         argv = [
@@ -353,10 +367,7 @@ def drive(driver: str, running: Running, load: Load, connections: int, duration:
         argv, env=env, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin(CLIENT_CPU), cwd=str(ROOT)
     )
     cpu1 = cpu_seconds(running.pid)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"{driver} gave no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    raw = json.loads(line[len("BENCH_JSON ") :])
+    raw = bench_json(proc.stdout + proc.stderr, f"{driver} (exit {proc.returncode})")
     dur = raw["duration_us"] / 1e6
     return LoadResult(
         requests=raw["requests"],
@@ -374,6 +385,37 @@ def drive(driver: str, running: Running, load: Load, connections: int, duration:
         else None,
         raw=raw,
     )
+
+
+def drive_workflow(running: Running, concurrency: int, duration: float, vmid_base: int) -> dict[str, Any]:
+    """Run benchmarks/workflow.py (proxmoxer, HTTPS) against a running server for `duration` s.
+
+    Returns its BENCH_JSON figures plus `wps` (workflows per second) and the server's CPU
+    seconds over the run (`server_cpu_s`), the client pinned to the load generator's core.
+    """
+    argv = [
+        sys.executable,
+        str(HERE / "workflow.py"),
+        "--port",
+        str(running.port),
+        "--token",
+        f"{TOKEN_ID}={TOKEN_SECRET}",
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--vmid-base",
+        str(vmid_base),
+    ]
+    cpu0 = cpu_seconds(running.pid)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration + 300, preexec_fn=pin(CLIENT_CPU), cwd=str(ROOT)
+    )
+    cpu1 = cpu_seconds(running.pid)
+    out = bench_json(proc.stdout + proc.stderr, f"workflow.py (exit {proc.returncode})")
+    out["wps"] = round(out["workflows"] / out["duration_s"], 2) if out["duration_s"] else 0.0
+    out["server_cpu_s"] = round(cpu1 - cpu0, 3) if cpu0 is not None and cpu1 is not None else None
+    return out
 
 
 # --- peers -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/profile.py                      # GET /nodes, /cluster/resources, dns leaf
     .venv/bin/python benchmarks/profile.py --endpoint nodes --seconds 10 --https
     .venv/bin/python benchmarks/profile.py --scenario /tmp/scale/scale-10000.yaml --path /api2/json/cluster/resources
+    .venv/bin/python benchmarks/profile.py --name post --method POST --path /api2/json/pools --body 'poolid=p{n}'
 
 For each endpoint: starts scenariod (two-node, or --scenario), drives it with wrk (or the
 Python load generator), attaches `py-spy record` (non-blocking, by function) for --seconds,
@@ -37,6 +38,10 @@ ENDPOINTS = {
     "nodes": "/api2/json/nodes",
     "resources": "/api2/json/cluster/resources",
     "leaf": "/api2/json/nodes/pve1/dns",
+}
+# The write path, as benchmarks/run.py drives it ({n}: wrk's counter, so every pool is new).
+WRITES = {
+    "post": ("POST", "/api2/json/pools", "poolid=prof{n}"),
 }
 
 
@@ -145,8 +150,10 @@ def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
     )
-    p.add_argument("--endpoint", action="append", choices=sorted(ENDPOINTS), help="default: all three")
+    p.add_argument("--endpoint", action="append", choices=sorted([*ENDPOINTS, *WRITES]), help="default: the three GETs")
     p.add_argument("--path", help="profile this path instead (with --name)")
+    p.add_argument("--method", default="GET", help="with --path: the method (default GET)")
+    p.add_argument("--body", help="with --path: a form body; {n} is replaced by a counter")
     p.add_argument("--name", default="custom")
     p.add_argument("--scenario", default=str(ROOT / "scenarios" / "two-node.yaml"))
     p.add_argument("--seconds", type=float, default=10.0)
@@ -168,7 +175,12 @@ def main() -> int:
     if args.scenariod_src:
         env["PYTHONPATH"] = str(Path(args.scenariod_src).resolve())
         sys.path.insert(0, env["PYTHONPATH"])
-    targets = [(args.name, args.path)] if args.path else [(e, ENDPOINTS[e]) for e in (args.endpoint or ENDPOINTS)]
+    if args.path:
+        targets = [Load(args.name, args.method.upper(), args.path, args.body)]
+    else:
+        targets = [
+            Load(e, *WRITES[e]) if e in WRITES else Load(e, "GET", ENDPOINTS[e]) for e in (args.endpoint or ENDPOINTS)
+        ]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="scenariod-profile-") as tmp:
@@ -215,13 +227,15 @@ def main() -> int:
                     *(["--cert", str(cert), "--key", str(key)] if tls else []),
                 ],
             )
-        for name, path in targets:
+        for load in targets:
+            name = load.name
             recorded: dict[str, tuple[Path, float]] = {}
             for who, spec in specs.items():
                 tag = f"{'bare-' if who == 'bare' else ''}{name}{'-https' if args.https else ''}"
-                collapsed, r = record(pyspy, spec, Load(name, "GET", path), tag, args, driver, workdir, out_dir)
+                collapsed, r = record(pyspy, spec, load, tag, args, driver, workdir, out_dir)
                 head = (
-                    f"# {'bare ceiling' if who == 'bare' else 'scenariod'} {name}: GET {path}, {driver}, "
+                    f"# {'bare ceiling' if who == 'bare' else 'scenariod'} {name}: {load.method} {load.path}"
+                    f"{' ' + load.body if load.body else ''}, {driver}, "
                     f"{args.connections} connections, {'HTTPS' if args.https else 'HTTP'}; under py-spy: "
                     f"{r.rps if r else '?'} req/s, p50 {r.p50_ms if r else '?'} ms, "
                     f"server CPU {r.cpu_us_per_req if r else '?'} µs/req\n"

@@ -12,7 +12,9 @@ Starts, one at a time on this machine (loopback only):
                `proxmox-sdk-mock` command serves), in benchmarks/.peers-venv
 and drives each with the same load (wrk, or benchmarks/loadgen.py with --driver python)
 on the same transport (plain HTTP, then HTTPS with one shared certificate), endpoint by
-endpoint; then measures startup to the first authenticated 200, peak RSS, and scenariod's
+endpoint; then a whole client workflow through proxmoxer (create, start, snapshot, stop,
+destroy a VM; benchmarks/workflow.py) against scenariod, fakepve and a bare ceiling over
+HTTPS; then measures startup to the first authenticated 200, peak RSS, and scenariod's
 hot-reload latency. Results: benchmarks/results/latest.json and latest.md.
 """
 
@@ -61,7 +63,7 @@ ENDPOINTS = {
     "post": Load("POST /pools (create)", "POST", "/api2/json/pools", body="poolid=bench{n}"),
     "delete": Load("DELETE /pools (remove)", "DELETE", "/api2/json/pools?poolid=bench{n}"),
 }
-TARGETS = {"nodes": 0.75, "leaf": 0.6, "resources": 0.6}
+TARGETS = {"nodes": 0.75, "leaf": 0.6, "resources": 0.6, "post": 0.6, "delete": 0.6}
 STARTUP_TARGET = 1.3
 RSS_TARGET = 1.5
 RELOAD_TARGET_MS = 300.0
@@ -188,6 +190,11 @@ def load_for(spec: ServerSpec, key: str, limit: int = 0) -> Load:
 # --- one server under load -------------------------------------------------------------------
 
 
+def note_load(args: argparse.Namespace, phase: str, busy: float) -> None:
+    """Remember the machine's load at the start of a round (the report prints the range)."""
+    args.load_log.append({"phase": phase, "loadavg": harness.loadavg(), "busy_before": round(busy, 3)})
+
+
 def probe(running: harness.Running, spec: ServerSpec) -> dict[str, Any]:
     """One request per endpoint before the load: what each server answers (status, a sample)."""
     out: dict[str, Any] = {}
@@ -261,6 +268,7 @@ def bench_transport(
         # weigh on its later reads).
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
+            note_load(args, f"reads {'https' if tls else 'http'} round {rnd + 1}", busy)
             log(f"  reads, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
             order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
             for key in ("nodes", "resources", "leaf"):
@@ -273,6 +281,7 @@ def bench_transport(
                     _line(name, load, r)
         for rnd in range(args.rounds):
             busy = harness.wait_quiet(args.quiet_wait)
+            note_load(args, f"writes {'https' if tls else 'http'} round {rnd + 1}", busy)
             log(f"  writes, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
             order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
             for name in order:
@@ -304,6 +313,109 @@ def bench_transport(
     finally:
         for r in running.values():
             r.stop()
+    return out
+
+
+# --- a whole client workflow -------------------------------------------------------------------
+
+WORKFLOW_NAME = "proxmoxer: create, start, snapshot, stop, destroy a VM"
+WORKFLOW_SERVERS = ("scenariod", "fakepve", "bare")
+# The bare ceiling for the workflow: every write answers a UPID, every GET (the task status
+# polls) a finished task, so proxmoxer's calls all succeed and only the client and aiohttp work.
+WORKFLOW_UPID = "UPID:pve1:00001000:00001B5F:6B0C5DD2:qmcreate:100:root@pam!ci:"
+WORKFLOW_STATUS = {"status": "stopped", "exitstatus": "OK", "upid": WORKFLOW_UPID, "node": "pve1"}
+
+
+def workflow_specs(specs: dict[str, ServerSpec], workdir: Path, flags: list[str], cert: Path, key: Path):
+    """The servers of the workflow row: scenariod on a copy of its scenario whose tasks finish at
+    once (`time_scale: 0`, as fakepve's tasks do: its guests start and stop in 0 s), fakepve as it
+    is, and the bare server answering what the workflow's calls expect."""
+    text = SCENARIO.read_text()
+    lines = [ln for ln in text.splitlines() if not ln.startswith("time_scale:")]
+    instant = workdir / f"{SCENARIO.stem}-instant-tasks.yaml"
+    instant.write_text("\n".join(lines) + "\ntime_scale: 0\n")
+    upid = workdir / "workflow-upid.json"
+    upid.write_text(json.dumps({"data": WORKFLOW_UPID}))
+    status = workdir / "workflow-status.json"
+    status.write_text(json.dumps({"data": WORKFLOW_STATUS}))
+    out = {
+        "scenariod": make_specs(workdir, cert, key, Path(os.environ["SCENARIOD_CACHE"]), flags, instant)["scenariod"],
+        "fakepve": specs["fakepve"],
+        "bare": ServerSpec(
+            "bare",
+            lambda port, tls: [
+                sys.executable,
+                str(HERE / "bare_server.py"),
+                "--port",
+                str(port),
+                "--cert",
+                str(cert),
+                "--key",
+                str(key),
+                "--body-file",
+                str(status),
+                "--write-body-file",
+                str(upid),
+            ],
+            auth_checked=False,
+        ),
+    }
+    out["scenariod"].note = f"scenarios/{SCENARIO.name} with time_scale: 0 (tasks finish at once, as fakepve's)"
+    out["bare"].note = "bare_server.py answering every write with a UPID and every GET with a finished task (OK)"
+    return out
+
+
+def _per_workflow_ms(runs: list[dict[str, Any]], key: str) -> float | None:
+    """Median over runs of CPU seconds (`key`) per workflow served, in ms."""
+    vals = [r[key] / r["workflows"] * 1000 for r in runs if r.get(key) is not None and r["workflows"]]
+    return round(median(vals), 2) if vals else None
+
+
+def bench_workflow(specs: dict[str, ServerSpec], names: list[str], workdir: Path, args: argparse.Namespace):
+    """The workflow, round after round with the servers taking turns (HTTPS: proxmoxer's only transport)."""
+    running: dict[str, harness.Running] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    base = iter(range(100_000, 1_000_000_000, 1_000_000))  # fresh VM ids for every run
+    try:
+        for name in names:
+            running[name] = start_server(specs[name], True, workdir)
+        for rnd in range(args.rounds):
+            busy = harness.wait_quiet(args.quiet_wait)
+            note_load(args, f"workflow round {rnd + 1}", busy)
+            log(f"  workflow, round {rnd + 1}/{args.rounds} (other processes' CPU use before it: {busy:.0%})")
+            for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
+                if args.warmup > 0:
+                    harness.drive_workflow(running[name], args.workflow_concurrency, args.warmup, next(base))
+                r = harness.drive_workflow(running[name], args.workflow_concurrency, args.workflow_duration, next(base))
+                r["loadavg"] = harness.loadavg()
+                rounds[name].append(r)
+                log(
+                    f"    {name:<12} {r['wps']:>7.1f} workflows/s  {r['failed']} failed  "
+                    f"{r['requests'] / max(r['workflows'] + r['failed'], 1):.1f} req/workflow  "
+                    f"server CPU {r['server_cpu_s']} s, client CPU {r['client_cpu_s']} s"
+                    + (f"  errors: {r['errors'][:2]}" if r["errors"] else "")
+                )
+    finally:
+        for r in running.values():
+            r.stop()
+    out: dict[str, Any] = {}
+    for name, runs in rounds.items():
+        if not runs:
+            continue
+        out[name] = {
+            "wps": median([r["wps"] for r in runs]),
+            "rounds_wps": [r["wps"] for r in runs],
+            "workflows": sum(r["workflows"] for r in runs),
+            "failed": sum(r["failed"] for r in runs),
+            "requests_per_workflow": round(
+                sum(r["requests"] for r in runs) / max(sum(r["workflows"] + r["failed"] for r in runs), 1), 2
+            ),
+            "p50_ms": median([r["workflow_p50_ms"] for r in runs if r["workflow_p50_ms"] is not None]),
+            "server_cpu_ms_per_workflow": _per_workflow_ms(runs, "server_cpu_s"),
+            "client_cpu_ms_per_workflow": _per_workflow_ms(runs, "client_cpu_s"),
+            "errors": [e for r in runs for e in r["errors"]][:5],
+            "loadavg": [r["loadavg"] for r in runs],
+        }
     return out
 
 
@@ -431,7 +543,7 @@ GET_KEYS = ("nodes", "resources", "leaf")
 def pool_bare_gets(res: dict[str, Any]) -> None:
     """The bare server answers every GET alike, so its GET runs (all endpoints, all rounds)
     are pooled into one ceiling per transport: three times the runs, a steadier figure."""
-    for _transport, tr in res["load"].items():
+    for tr in res["load"].values():
         bare = tr.get("bare")
         if not bare or "rounds" not in bare:
             continue
@@ -458,7 +570,13 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
         f"spread: (max − min) / median of req/s), {c['warmup_s']} s warm-up before each GET run; scenariod "
         f"from {c['scenariod_src']}; server pinned to CPU {harness.SERVER_CPU} and load "
         f"generator to CPU {harness.CLIENT_CPU}; {c['cpus']} CPUs, Python {c['python']}, "
-        f"load average before {c['loadavg_before']}, after {res.get('loadavg_after')}.\n"
+        f"load average before {c['loadavg_before']}, after {res.get('loadavg_after')}"
+        + (
+            f"; 1-minute load average at the start of each round: {min(ll)}–{max(ll)}"
+            if (ll := [e["loadavg"][0] for e in res.get("load_log", []) if e.get("loadavg")])
+            else ""
+        )
+        + ".\n"
     )
     if c["driver"] == "python":
         md.append(
@@ -482,7 +600,9 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
     md.append("")
     targets: list[tuple[str, str, str, bool | None]] = []
     for transport in c["transports"]:
-        tr = res["load"].get(transport, {})
+        if transport not in res["load"]:
+            continue  # --workflow-only
+        tr = res["load"][transport]
         md.append(f"## Throughput and latency, {transport.upper()}\n")
         md.append(
             "| endpoint | server | req/s | p50 ms | p99 ms | non-2xx | req/s ÷ bare | p50 ÷ bare | p99 ÷ bare "
@@ -565,18 +685,22 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 )
         md.append("\n</details>\n")
 
-    md.append("## Startup and memory\n")
-    md.append(
-        "Startup: spawn to the first 200 on `GET /api2/json/nodes` with the API token, polled every 5 ms, "
-        f"median of {c['startup_runs']}. First start: the median of {FIRST_START_RUNS} more starts of scenariod, "
-        "each with no memo of the file in its cache, as for a new or edited file (the YAML is parsed, the schema "
-        "checked and the memo written; scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n"
-    )
-    md.append(
-        "| transport | server | startup s (median) | ÷ bare | first start s | ÷ bare | idle RSS MiB | peak RSS MiB "
-        "| peak ÷ bare |"
-    )
-    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    wf = res.get("workflow")
+    if wf:
+        report_workflow(res, wf, md)
+    if res["startup"]:
+        md.append("## Startup and memory\n")
+        md.append(
+            "Startup: spawn to the first 200 on `GET /api2/json/nodes` with the API token, polled every 5 ms, "
+            f"median of {c['startup_runs']}. First start: the median of {FIRST_START_RUNS} more starts of scenariod, "
+            "each with no memo of the file in its cache, as for a new or edited file (the YAML is parsed, the schema "
+            "checked and the memo written; scenariod/cache.py). Peak RSS: VmHWM after the load runs above.\n"
+        )
+        md.append(
+            "| transport | server | startup s (median) | ÷ bare | first start s | ÷ bare | idle RSS MiB | peak RSS MiB "
+            "| peak ÷ bare |"
+        )
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for transport in c["transports"]:
         st = res["startup"].get(transport, {})
         tr = res["load"].get(transport, {})
@@ -664,6 +788,43 @@ def build_report(res: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return res, "\n".join(md)
 
 
+def report_workflow(res: dict[str, Any], wf: dict[str, Any], md: list[str]) -> None:
+    """The proxmoxer workflow table: workflows/s against fakepve and the bare ceiling."""
+    cfg = res["config"]["workflow"]
+    md.append("## A whole client workflow through proxmoxer, HTTPS\n")
+    md.append(
+        f"{WORKFLOW_NAME}, each step waiting for its task (`GET .../tasks/{{upid}}/status` until stopped, "
+        f"exit status OK) as a client does: benchmarks/workflow.py, {cfg['concurrency']} proxmoxer clients "
+        f"(threads, one keep-alive session each) on the load generator's core, {cfg['duration_s']} s per run, "
+        f"median over {res['config']['rounds']} round(s). Server CPU ms/workflow: the server's CPU time over the "
+        "run divided by the workflows served; capacity ÷ fakepve: fakepve's CPU ms/workflow ÷ this server's "
+        "(the workflow rate each would reach with a core to itself and a client that cost nothing). The "
+        "client (proxmoxer on requests, in Python) costs more CPU per request than any of these servers, "
+        "so the req/s-style figure (workflows/s) is capped by the client; the CPU columns show the servers.\n"
+    )
+    for name, note in res.get("notes_workflow", {}).items():
+        md.append(f"- **{name}**: {note}")
+    md.append("")
+    md.append(
+        "| server | workflows/s | ÷ fakepve | ÷ bare | failed | requests/workflow | workflow p50 ms "
+        "| server CPU ms/workflow | capacity ÷ fakepve | capacity ÷ bare | client CPU ms/workflow |"
+    )
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    fk, bare = wf.get("fakepve", {}), wf.get("bare", {})
+    for name, r in wf.items():
+        md.append(
+            f"| {name} | {r['wps']:.1f} | {fmt_ratio(ratio(r['wps'], fk.get('wps')))} | "
+            f"{fmt_ratio(ratio(r['wps'], bare.get('wps')))} | {r['failed']} | {r['requests_per_workflow']} | "
+            f"{r['p50_ms'] or 0:.1f} | {r['server_cpu_ms_per_workflow']} | "
+            f"{fmt_ratio(ratio(fk.get('server_cpu_ms_per_workflow'), r['server_cpu_ms_per_workflow']))} | "
+            f"{fmt_ratio(ratio(bare.get('server_cpu_ms_per_workflow'), r['server_cpu_ms_per_workflow']))} | "
+            f"{r['client_cpu_ms_per_workflow']} |"
+        )
+        if r["errors"]:
+            md.append(f"|  | errors: {'; '.join(r['errors'][:2])} |")
+    md.append("")
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -697,7 +858,13 @@ def main() -> int:
     p.add_argument("--transports", default="http,https", help="http, https or both (default both)")
     p.add_argument("--startup-runs", type=int, default=5)
     p.add_argument("--reload-runs", type=int, default=9)
-    p.add_argument("--skip-load", action="store_true", help="only startup, RSS and reload")
+    p.add_argument("--skip-load", action="store_true", help="only startup, RSS and reload (and the workflow)")
+    p.add_argument("--workflow-duration", type=float, default=5.0, help="seconds per workflow run (default 5)")
+    p.add_argument(
+        "--workflow-concurrency", type=int, default=4, help="proxmoxer clients (threads) in the workflow (default 4)"
+    )
+    p.add_argument("--no-workflow", action="store_true", help="skip the proxmoxer workflow row")
+    p.add_argument("--workflow-only", action="store_true", help="only the proxmoxer workflow row")
     p.add_argument(
         "--quick", action="store_true", help="1 round, 2 s per endpoint, 0.5 s warm-up, 3 startups, 5 reloads"
     )
@@ -709,6 +876,7 @@ def main() -> int:
     )
     p.add_argument("--report", metavar="JSON", help="only rebuild latest.md (and the ratios) from a results JSON")
     args = p.parse_args()
+    args.load_log = []
     if args.report:
         res = json.loads(Path(args.report).read_text())
         for tr in res.get("load", {}).values():  # undo an earlier pooling, then pool again
@@ -730,6 +898,7 @@ def main() -> int:
             SCENARIO = src / "scenarios" / SCENARIO.name
     if args.quick:
         args.rounds, args.duration, args.warmup, args.startup_runs, args.reload_runs = 1, 2.0, 0.5, 3, 5
+        args.workflow_duration = 3.0
     if args.install_wrk and not harness.have_wrk():
         harness.install_wrk()
     if args.driver == "auto":
@@ -790,10 +959,23 @@ def main() -> int:
             "load": {},
             "startup": {},
         }
-        if not args.skip_load:
+        if not args.skip_load and not args.workflow_only:
             for transport in transports:
                 log(f"== load over {transport.upper()}: {', '.join(servers)}")
                 res["load"][transport] = bench_transport(specs, servers, transport == "https", workdir, args)
+        wf_names = [s for s in WORKFLOW_SERVERS if s in servers]
+        if "scenariod" in wf_names and not args.no_workflow:
+            log(f"== workflow through proxmoxer over HTTPS: {', '.join(wf_names)}")
+            res["config"]["workflow"] = {
+                "concurrency": args.workflow_concurrency,
+                "duration_s": args.workflow_duration,
+                "servers": wf_names,
+            }
+            wf_specs = workflow_specs(specs, workdir, flags, cert, key)
+            res["notes_workflow"] = {n: wf_specs[n].note for n in wf_names}
+            res["workflow"] = bench_workflow(wf_specs, wf_names, workdir, args)
+        if args.workflow_only:
+            transports = []
         for transport in transports:
             log(f"== startup over {transport.upper()}: {', '.join(servers)} ({args.startup_runs} runs each)")
             startup_specs = dict(specs)
@@ -808,11 +990,12 @@ def main() -> int:
             )
             for name in names:
                 log(f"    {name:<22} median {res['startup'][transport][name]['median_s']:.3f} s")
-        if "scenariod" in servers and args.reload_runs > 0:
+        if "scenariod" in servers and args.reload_runs > 0 and not args.workflow_only:
             log(f"== hot reload: scenariod ({args.reload_runs} saves)")
             res["reload"] = bench_reload(lambda sc, f: specs_for(sc, f), workdir, args.reload_runs, flags)
             log(f"    {res['reload']}")
     res["loadavg_after"] = harness.loadavg()
+    res["load_log"] = args.load_log
     res, md = build_report(res)
     harness.write_results(out_dir, "latest", res, md)
     return 0

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -123,3 +124,40 @@ def test_an_invalid_file_stops_every_worker(tmp_path: Path) -> None:
     )
     assert r.returncode == 1
     assert f"{bad}:3:7:" in r.stderr
+
+
+def test_a_log_line_over_64_kib_keeps_the_worker_serving(tmp_path: Path) -> None:
+    """The parent relays a worker's output whatever a line's length (a JSON log line carries the
+    request body): were the relay to stop, the worker would block on its full pipe."""
+    ports = [_free_port(), _free_port()]
+    paths = []
+    for name, port in zip(("alpha", "beta"), ports, strict=True):
+        path = tmp_path / f"{name}.yaml"
+        # the journal keeps (and the log line carries) the whole 100 KB body
+        path.write_text(SCENARIO.format(name=name, port=port, vm="web-01") + "limits: {body_bytes: 200000}\n")
+        paths.append(str(path))
+    argv = [sys.executable, "-m", "scenariod", "run", "--workers", "2", "--http", "--no-tui", "--no-reload"]
+    proc = subprocess.Popen([*argv, "--log-format", "json", *paths], stdout=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)  # drain our end
+    reader.start()
+    try:
+        url = f"http://127.0.0.1:{ports[0]}/api2/json"
+        _wait_for(lambda: httpx.get(url + "/nodes/pve/qemu").status_code == 200)
+        long = "x" * 100_000
+        httpx.post(url + "/pools", data={"poolid": "long", "comment": long}, timeout=10)
+        for i in range(100):  # 400 KB of lines after the long one: more than the pipe and the reader hold
+            httpx.post(url + "/pools", data={"poolid": f"p{i}", "comment": "y" * 4000}, timeout=10)
+        assert httpx.get(url + "/nodes/pve/qemu", timeout=10).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(30)
+    finally:
+        if proc.poll() is None:  # SIGTERM first: the parent stops its workers (killing it would orphan them)
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    out = "".join(lines)
+    assert long in out and '"p99"' in out
