@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import textwrap
 import threading
@@ -18,6 +19,13 @@ from scenariod.server import Service
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a server whose port a test must know beforehand)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Running:

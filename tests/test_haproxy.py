@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,16 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from conftest import ROOT, SCENARIOS, Running, start_service
+from conftest import ROOT, SCENARIOS, Running, free_port, start_service
 
 CONFIG = ROOT / "examples" / "haproxy" / "haproxy.cfg"
 TOKEN = "PVEAPIToken=root@pam!ci=5e1f8f7a-1c1d-4c1b-9a4e-0d6f3f1e2a10"  # two-node.yaml's
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +41,7 @@ def balanced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
             bundle.write(blob.bytes())
         bundle.write(cert.private_key_pem.bytes())
     replicas = [start_service(SCENARIOS / "two-node.yaml") for _ in range(2)]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SCENARIOD_LB_BIND": f"127.0.0.1:{port}",

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import free_port
 
 from scenariod.statefile import CHANGED, decode
 
@@ -87,12 +88,6 @@ class Run:
         if sig != signal.SIGKILL:
             assert self.proc.returncode == 0, self.stderr
         return self.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(run: Run, method: str, path: str, url: str | None = None, **kwargs: Any) -> httpx.Response:
@@ -284,7 +279,7 @@ def test_a_corrupt_state_file_is_set_aside_and_the_scenario_served(tmp_path: Pat
 
 
 def test_several_files_keep_one_state_file_each_also_across_workers(tmp_path: Path) -> None:
-    files = [str(write_scenario(tmp_path / f"{n}.yaml", name=n, port=_free_port())) for n in ("alpha", "beta")]
+    files = [str(write_scenario(tmp_path / f"{n}.yaml", name=n, port=free_port())) for n in ("alpha", "beta")]
     states = tmp_path / "states"
     run = Run(tmp_path, *files, "--workers", "2", "--state-file", str(states), banners=2)
     by_name = {}
@@ -301,7 +296,7 @@ def test_several_files_keep_one_state_file_each_also_across_workers(tmp_path: Pa
             assert config(run, 100, url).json()["data"]["name"] == f"{name}-vm"
     finally:
         run.stop()
-    same = [str(write_scenario(tmp_path / f"{n}.yaml", name="twin", port=_free_port())) for n in ("one", "two")]
+    same = [str(write_scenario(tmp_path / f"{n}.yaml", name="twin", port=free_port())) for n in ("one", "two")]
     refused = subprocess.run(
         [sys.executable, "-m", "scenariod", "run", *same, "--state-file", str(states)],
         capture_output=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from conftest import free_port
 
 from scenariod.workers import partition
 
@@ -25,12 +25,6 @@ state:
   /nodes/pve/qemu:
     - {{vmid: 100, name: {vm}, status: running}}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
@@ -71,7 +65,7 @@ def test_partition_puts_each_file_in_one_group(tmp_path: Path) -> None:
 
 
 def test_workers_serve_reload_and_stop(tmp_path: Path) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     paths = []
     for name, port in zip(("alpha", "beta"), ports, strict=True):
         path = tmp_path / f"{name}.yaml"
@@ -113,7 +107,7 @@ def test_workers_serve_reload_and_stop(tmp_path: Path) -> None:
 
 def test_an_invalid_file_stops_every_worker(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
-    good.write_text(SCENARIO.format(name="good", port=_free_port(), vm="web-01"))
+    good.write_text(SCENARIO.format(name="good", port=free_port(), vm="web-01"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("scenariod: 1\nname: bad\nseed: lots\n")
     r = subprocess.run(
@@ -129,7 +123,7 @@ def test_an_invalid_file_stops_every_worker(tmp_path: Path) -> None:
 def test_a_log_line_over_64_kib_keeps_the_worker_serving(tmp_path: Path) -> None:
     """The parent relays a worker's output whatever a line's length (a JSON log line carries the
     request body): were the relay to stop, the worker would block on its full pipe."""
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     paths = []
     for name, port in zip(("alpha", "beta"), ports, strict=True):
         path = tmp_path / f"{name}.yaml"
