@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import SCENARIOS, Running, serving
 from test_access import CI, as_user, refused
-from test_derived import ok
+from test_derived import done, ok
 
 
 @pytest.fixture
@@ -67,9 +67,7 @@ def test_a_user_sees_only_the_guests_it_may_audit(pve: Running) -> None:
 
 def test_privilege_separated_token_lists_what_both_may_see(pve: Running) -> None:
     secret = ok(pve, "POST", "/access/users/ci@pve/token/sep", privsep=1)["value"]
-    token = httpx.Client(
-        base_url=pve.api, timeout=10, headers={"Authorization": f"PVEAPIToken=ci@pve!sep={secret}"}
-    )
+    token = httpx.Client(base_url=pve.api, timeout=10, headers={"Authorization": f"PVEAPIToken=ci@pve!sep={secret}"})
     ok(pve, "PUT", "/access/acl", path="/vms", roles="PVEAuditor", users="ci@pve")
     assert data(token.get("/nodes/pve1/qemu")) == []  # the token itself holds nothing
     ok(pve, "PUT", "/access/acl", path="/vms/100", roles="PVEAuditor", tokens="ci@pve!sep")
@@ -101,3 +99,86 @@ def test_access_lists_and_tasks_are_filtered(pve: Running) -> None:
     assert {t["user"] for t in data(ci.get("/nodes/pve1/tasks"))} == {"ci@pve", "root@pam"}
     assert [t["user"] for t in data(ci.get("/cluster/tasks"))] == ["ci@pve"]  # Sys.Audit on / shows all
     assert {t["user"] for t in ok(pve, "GET", "/cluster/tasks")} == {"ci@pve", "root@pam"}
+
+
+def test_each_config_option_needs_its_own_privilege(pve: Running) -> None:
+    ok(pve, "POST", "/access/roles", roleid="CpuOnly", privs="VM.Audit,VM.Config.CPU")
+    ok(pve, "PUT", "/access/acl", path="/vms/101", roles="CpuOnly", users="ci@pve")
+    ok(pve, "PUT", "/access/acl", path="/vms/200", roles="CpuOnly", users="ci@pve")
+    ci = as_user(pve, *CI)
+    assert ci.put("/nodes/pve1/qemu/101/config", data={"cores": 3}).status_code == 200
+    assert ok(pve, "GET", "/nodes/pve1/qemu/101/config")["cores"] == 3
+    memory = "Permission check failed (/vms/101, VM.Config.Memory)\n"
+    assert refused(ci.put("/nodes/pve1/qemu/101/config", data={"memory": 4096})) == memory
+    assert refused(ci.post("/nodes/pve1/qemu/101/config", data={"cores": 2, "memory": 4096})) == memory
+    assert refused(ci.put("/nodes/pve1/qemu/101/config", data={"delete": "memory"})) == memory
+    assert refused(ci.put("/nodes/pve1/qemu/101/config", data={"name": "x"})).endswith("VM.Config.Options)\n")
+    assert refused(ci.put("/nodes/pve1/qemu/101/config", data={"ciuser": "x"})) == (
+        "Permission check failed (/vms/101, VM.Config.Cloudinit|VM.Config.Network)\n"
+    )
+    assert ok(pve, "GET", "/nodes/pve1/qemu/101/config")["memory"] == 8192  # nothing changed
+    # an option no table names is root's alone (a die in qemu-server: HTTP 500)
+    r = ci.put("/nodes/pve1/qemu/101/config", data={"args": "-no-hpet"})
+    assert (r.status_code, r.json()["message"]) == (500, "only root can set 'args' config\n")
+    # a new disk: space on the storage first, then the disk privilege on the guest
+    new_disk = {"scsi1": "ceph-vm:4"}
+    space = "Permission check failed (/storage/ceph-vm, Datastore.AllocateSpace)\n"
+    assert refused(ci.put("/nodes/pve1/qemu/101/config", data=new_disk)) == space
+    ok(pve, "PUT", "/access/acl", path="/storage/ceph-vm", roles="PVEDatastoreUser", users="ci@pve")
+    assert refused(ci.put("/nodes/pve1/qemu/101/config", data=new_disk)) == (
+        "Permission check failed (/vms/101, VM.Config.Disk)\n"
+    )
+    # containers: pve-container's table and its own refusals
+    assert ci.put("/nodes/pve2/lxc/200/config", data={"cores": 2}).status_code == 200
+    assert refused(ci.put("/nodes/pve2/lxc/200/config", data={"swap": 1024})) == (
+        "Permission check failed (/vms/200, VM.Config.Memory)\n"
+    )
+    assert refused(ci.put("/nodes/pve2/lxc/200/config", data={"hookscript": "local:snippets/h.pl"})) == (
+        "Permission check failed (changing the hookscript is only allowed for root@pam)\n"
+    )
+    # root@pam may do all of it
+    assert pve.client.put("/nodes/pve1/qemu/101/config", data={"memory": 4096, "args": "-no-hpet"}).status_code == 200
+
+
+def test_creating_a_guest_needs_allocate_and_space(pve: Running) -> None:
+    ci = as_user(pve, *CI)
+    vm = {"vmid": 300, "memory": 1024, "scsi0": "ceph-vm:4"}
+    assert refused(ci.post("/nodes/pve1/qemu", data=vm)) == "Permission check failed\n"
+    ok(pve, "PUT", "/access/acl", path="/vms/300", roles="PVEVMAdmin", users="ci@pve")
+    assert refused(ci.post("/nodes/pve1/qemu", data=vm)) == (
+        "Permission check failed (/storage/ceph-vm, Datastore.AllocateSpace)\n"
+    )
+    ok(pve, "PUT", "/access/acl", path="/storage/ceph-vm", roles="PVEDatastoreUser", users="ci@pve")
+    assert data(ci.post("/nodes/pve1/qemu", data=vm)).startswith("UPID:pve1:")
+    # a pool's VM.Allocate is enough for a guest created into it
+    ok(pve, "PUT", "/access/acl", path="/pool/web", roles="PVEVMAdmin", users="ci@pve")
+    assert data(ci.post("/nodes/pve1/qemu", data={"vmid": 301, "pool": "web"})).startswith("UPID:pve1:")
+    assert refused(ci.post("/nodes/pve1/qemu", data={"vmid": 302})) == "Permission check failed\n"
+
+
+def test_storages_refuse_content_they_do_not_hold(pve: Running) -> None:
+    """`local` holds ISOs, templates and backups; `ceph-vm` images and container volumes."""
+    for path, body, message in (
+        ("/nodes/pve1/qemu", {"vmid": 310, "scsi0": "local:4"}, "storage 'local' does not support vm images"),
+        ("/nodes/pve1/qemu/101/config", {"scsi1": "local:4"}, "storage 'local' does not support vm images"),
+        (
+            "/nodes/pve2/lxc",
+            {"vmid": 311, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+            "storage 'local' does not support container directories",
+        ),
+        (
+            "/nodes/pve2/lxc",
+            {"vmid": 312, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "rootfs": "local:8"},
+            "storage 'local' does not support container directories",
+        ),
+    ):
+        r = pve.client.post(path, data=body) if "config" not in path else pve.client.put(path, data=body)
+        assert r.status_code == 400, r.text
+        assert r.json()["errors"] == {"storage": message}
+    assert ok(pve, "GET", "/cluster/nextid") == "102"  # nothing was created
+    assert "scsi1" not in ok(pve, "GET", "/nodes/pve1/qemu/101/config")
+    # a backup to a storage without `backup` content: the task starts and fails
+    upid = data(pve.client.post("/nodes/pve1/vzdump", data={"vmid": 101, "storage": "ceph-vm"}))
+    assert done(pve, upid)["exitstatus"] == (
+        "could not get storage information for 'ceph-vm': can't use storage 'ceph-vm' for backups - wrong content type"
+    )

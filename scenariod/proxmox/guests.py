@@ -21,7 +21,7 @@ from ..gcpause import gc_paused
 from ..generic import digest_of
 from ..state import MISSING
 from ..tasks import TaskRequest
-from . import handles, pools, power, prepares, storage, volumes
+from . import config_privileges, handles, pools, power, prepares, storage, volumes
 from .cluster import find_guest
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ _NOT_CONFIG = frozenset(
         "bwlimit",
         "import-working-storage",
         "idlist",
+        "ha-managed",
     }
 )
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
@@ -321,6 +322,7 @@ def _identity(call: Call, vmid: int, cfg: dict[str, Any], salt: str = "") -> dic
 def create_guest(call: Call) -> TaskRequest:
     node, kind, _ = _guest(call)
     vmid = int(call.args["vmid"])
+    config_privileges.check_create(call, kind, vmid, _config_fields(call.args))
     archive = call.args.get("archive") or (call.args.get("ostemplate") if call.args.get("restore") else None)
     if archive:
         cfg = _restored_config(call, kind, vmid, str(archive))
@@ -452,12 +454,13 @@ def update_config(call: Call) -> Any:
     node, kind, vmid = _guest(call)
     store = call.store
     cfg = config_of(store, node, kind, vmid)
+    removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
+    config_privileges.check_update(call, kind, vmid, _config_fields(call.args), removed, cfg)
     _check_lock(cfg, vmid, call)
     digest = call.args.get("digest")
     if digest and digest != digest_of(cfg, call.scenario.service):
         raise wire.DIGEST_MISMATCH
     fields = derive_fields(call, kind, int(vmid), _config_fields(call.args), cfg)
-    removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
     unknown = [k for k in removed if k not in cfg and k not in fields]
     if unknown and kind == "lxc":
         pass  # lxc ignores deleting unset keys, as PVE does

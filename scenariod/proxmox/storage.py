@@ -262,6 +262,10 @@ def vzdump(call: Call) -> TaskRequest | str:
     node = call.params["node"]
     store = call.store
     storage = str(call.args.get("storage") or "local")
+    scfg = store.get(("storage", storage))
+    if isinstance(scfg, dict) and "backup" not in str(scfg.get("content", "")).split(","):
+        # VZDump->new refuses inside the worker: the task starts, then fails
+        return TaskRequest(node=node, type="vzdump", id="", user=call.actor, error=wire.no_backups_on(storage))
     check_content(store, storage, "backup")
     wanted, orphaned = _backup_selection(call, node)
     if not wanted and not orphaned and not call.args.get("all"):
