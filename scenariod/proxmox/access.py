@@ -166,6 +166,7 @@ class Acl:
         self._store = store
         self._pools: tuple[dict[str, str], dict[str, str]] | None = None  # built on the first guest/storage path
         self._memo: dict[tuple[str, str], dict[str, int]] = {}  # (who, path) -> privileges; lists ask per item
+        self._granted: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}  # roles -> their privileges
         self.privsep: dict[str, bool] = {}
         for userid in store.keys("/access/users"):
             for name, token in zip(
@@ -197,8 +198,10 @@ class Acl:
         if path == "/":
             prefixes = ["/"]
         for at in prefixes:
+            entries = self.by_path.get(at)
+            if not entries:
+                continue
             final = at == path
-            entries = self.by_path.get(at, ())
             own = {
                 e["roleid"]: int(e.get("propagate", 1))
                 for e in entries
@@ -255,7 +258,7 @@ class Acl:
         """What `who`'s own roles grant on `path`; a pool's roles reach its guests and storages
         (never past a NoAccess on the path, and a pool's NoAccess wins), without propagation."""
         roles = self.roles_at(who, path)
-        m = re.match(r"^/(vms|storage)/([^/]+)$", path)
+        m = _POOLED.match(path)
         pool = self.pools()[0 if m.group(1) == "vms" else 1].get(m.group(2)) if m else None
         if pool and "NoAccess" not in roles:
             inherited = self.roles_at(who, f"/pool/{pool}")
@@ -263,11 +266,17 @@ class Acl:
                 roles = {"NoAccess": 0}
             else:
                 roles = {**dict.fromkeys(inherited, 0), **roles}
-        out: dict[str, int] = {}
-        for role, propagate in roles.items():
-            for priv in self.roles.get(role, ()):
-                out[priv] = max(out.get(priv, 0), propagate)
+        key = tuple(sorted(roles.items()))
+        out = self._granted.get(key)
+        if out is None:  # the paths of a list mostly share one set of roles
+            out = self._granted[key] = {}
+            for role, propagate in roles.items():
+                for priv in self.roles.get(role, ()):
+                    out[priv] = max(out.get(priv, 0), propagate)
         return out
+
+
+_POOLED = re.compile(r"^/(vms|storage)/([^/]+)$")  # paths a pool's roles reach
 
 
 def _modify_privileges(path: str) -> list[str]:
