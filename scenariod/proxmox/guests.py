@@ -324,6 +324,8 @@ def create_guest(call: Call) -> TaskRequest:
     vmid = int(call.args["vmid"])
     config_privileges.check_create(call, kind, vmid, _config_fields(call.args))
     archive = call.args.get("archive") or (call.args.get("ostemplate") if call.args.get("restore") else None)
+    if kind == "lxc":  # pve-container checks the id before the storages, qemu-server after
+        _refuse_taken(call.store, kind, vmid, archive)
     if archive:
         cfg = _restored_config(call, kind, vmid, str(archive))
     else:
@@ -347,10 +349,7 @@ def create_guest(call: Call) -> TaskRequest:
 
     template = None if archive or kind == "qemu" else str(call.args.get("ostemplate") or "")
     # create_and_lock_config, after PVE's other checks and before the worker forks
-    taken = find_guest(store, vmid)
-    if taken is not None:
-        reason = wire.vmid_in_use(vmid, taken[0], taken[1])
-        raise wire.ApiError(500, wire.guest_create_failed(kind, vmid, bool(archive), reason))
+    _refuse_taken(store, kind, vmid, archive)
     release = _reserve(store, node, kind, vmid, "create")
 
     def unlock() -> None:  # qemu-server only unlocks after a failed restore ("VM state is NOT cleaned up")
@@ -386,6 +385,13 @@ def create_guest(call: Call) -> TaskRequest:
         ]
     )
     return _task(call, effect, log=log, vmid=vmid, on_failure=unlock if archive and kind == "qemu" else release)
+
+
+def _refuse_taken(store: StateStore, kind: str, vmid: int, archive: Any) -> None:
+    taken = find_guest(store, vmid)
+    if taken is not None:
+        reason = wire.vmid_in_use(vmid, taken[0], taken[1])
+        raise wire.ApiError(500, wire.guest_create_failed(kind, vmid, bool(archive), reason))
 
 
 @handles("DELETE", "/nodes/{node}/qemu/{vmid}")
