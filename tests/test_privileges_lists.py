@@ -182,3 +182,23 @@ def test_storages_refuse_content_they_do_not_hold(pve: Running) -> None:
     assert done(pve, upid)["exitstatus"] == (
         "could not get storage information for 'ceph-vm': can't use storage 'ceph-vm' for backups - wrong content type"
     )
+
+
+def test_storage_content_shows_the_volumes_the_caller_may_use(pve: Running) -> None:
+    ci = as_user(pve, *CI)
+    ok(pve, "PUT", "/access/acl", path="/storage/local", roles="PVEDatastoreUser", users="ci@pve")
+    volids = lambda: {e["volid"].split(":", 1)[1] for e in data(ci.get("/nodes/pve1/storage/local/content"))}  # noqa: E731
+    assert volids() == {
+        "iso/debian-12.8.0-amd64-netinst.iso",
+        "iso/ubuntu-24.04.1-live-server-amd64.iso",
+        "vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+    }
+    ok(pve, "PUT", "/access/acl", path="/vms/100", roles="PVEVMUser", users="ci@pve")  # VM.Backup on 100
+    assert "backup/vzdump-qemu-100-2026_11_28-01_00_02.vma.zst" in volids()
+    assert not any("qemu-101" in v for v in volids())
+    # a guest's disks: Datastore.Audit on the storage and VM.Config.Disk on the guest
+    ok(pve, "PUT", "/access/acl", path="/storage/ceph-vm", roles="PVEAuditor", users="ci@pve")
+    assert data(ci.get("/nodes/pve1/storage/ceph-vm/content")) == []
+    ok(pve, "PUT", "/access/acl", path="/vms/101", roles="PVEVMAdmin", users="ci@pve")
+    assert [e["volid"] for e in data(ci.get("/nodes/pve1/storage/ceph-vm/content"))] == ["ceph-vm:vm-101-disk-0"]
+    assert len(ok(pve, "GET", "/nodes/pve1/storage/ceph-vm/content")) == 3  # root: every volume
