@@ -202,3 +202,36 @@ def test_storage_content_shows_the_volumes_the_caller_may_use(pve: Running) -> N
     ok(pve, "PUT", "/access/acl", path="/vms/101", roles="PVEVMAdmin", users="ci@pve")
     assert [e["volid"] for e in data(ci.get("/nodes/pve1/storage/ceph-vm/content"))] == ["ceph-vm:vm-101-disk-0"]
     assert len(ok(pve, "GET", "/nodes/pve1/storage/ceph-vm/content")) == 3  # root: every volume
+
+
+def test_replication_jobs_and_the_cluster_log_are_filtered(serve) -> None:
+    s = serve(
+        """
+        scenariod: 1
+        name: repl
+        auth:
+          users:
+            - {userid: root@pam, password: secret}
+            - {userid: dev@pve, password: dev}
+        state:
+          /nodes:
+            - {node: pve1, status: online}
+            - {node: pve2, status: online}
+          /nodes/pve1/qemu:
+            - {vmid: 100, name: a}
+            - {vmid: 101, name: b}
+          /cluster/replication:
+            - {id: 100-0, type: local, target: pve2, guest: 100}
+            - {id: 101-0, type: local, target: pve2}
+          /access/acl:
+            - {path: /vms/101, type: user, ugid: dev@pve, roleid: PVEAuditor, propagate: 1}
+          /cluster/log:
+            - {uid: 1, time: 1764291600, node: pve1, user: dev@pve, tag: pvedaemon, msg: "dev logged in", pri: 6}
+            - {uid: 2, time: 1764291601, node: pve1, user: root@pam, tag: pvedaemon, msg: "root logged in", pri: 6}
+        """
+    )
+    dev = as_user(s, "dev@pve", "dev")
+    assert [j["id"] for j in data(dev.get("/cluster/replication"))] == ["101-0"]
+    assert [e["msg"] for e in data(dev.get("/cluster/log"))] == ["dev logged in"]
+    root = as_user(s, "root@pam", "secret")
+    assert len(data(root.get("/cluster/replication"))) == 2 and len(data(root.get("/cluster/log"))) == 2

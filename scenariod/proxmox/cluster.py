@@ -283,9 +283,23 @@ def visible_resources(view: Viewer, items: list[Any]) -> list[Any]:
 
 
 @filters_list("/cluster/replication")
+@filters_list("/nodes/{node}/replication")
 def visible_replication(view: Viewer, items: list[Any]) -> list[Any]:
-    """Jobs of guests the caller may audit (the job's guest is its `guest` field)."""
-    return [j for j in items if isinstance(j, dict) and view.can(f"/vms/{j.get('guest')}", "VM.Audit")]
+    """Jobs of guests the caller may audit (the guest is `guest`, or the job id's `VMID-N`)."""
+    return [
+        j
+        for j in items
+        if isinstance(j, dict)
+        and view.can(f"/vms/{j.get('guest') or str(j.get('id', '')).partition('-')[0]}", "VM.Audit")
+    ]
+
+
+@filters_list("/cluster/log")
+def visible_log(view: Viewer, items: list[Any]) -> list[Any]:
+    """The whole cluster log with Sys.Syslog on `/`; otherwise the caller's own entries."""
+    if view.can("/", "Sys.Syslog"):
+        return items
+    return [e for e in items if isinstance(e, dict) and e.get("user") == view.who]
 
 
 @handles("GET", "/cluster/status", stable=True)
