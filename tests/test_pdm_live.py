@@ -320,3 +320,70 @@ state:
         assert "live" not in shown  # a scenario key, never part of PDM's answer
     finally:
         stop()
+
+
+def pdm_tasks(lab: Lab, **params: Any) -> list[dict[str, Any]]:
+    answer = lab.pdm.client.get("/remotes/tasks/list", params=params)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+def test_a_task_started_on_the_ve_shows_in_pdms_task_list_with_its_remote(lab: Lab) -> None:
+    upid = lab.ve.client.post("/nodes/pve1/qemu/100/status/stop").json()["data"]
+    took = wait_for(lambda: f"lab-pve!{upid}" in [t["upid"] for t in pdm_tasks(lab, limit=0)], CACHE + 2)
+    assert took <= CACHE + 1
+    wait_for(lambda: ve_task_done(lab, upid), 10)
+    # once done, PDM shows it finished (after its kept answer expires), read off the UPID as PDM does
+    wait_for(lambda: pdm_tasks(lab, typefilter="qmstop")[0].get("status") == "OK", CACHE + 2)
+    entry = pdm_tasks(lab, typefilter="qmstop")[0]
+    ve_entry = next(t for t in lab.ve.client.get("/nodes/pve1/tasks").json()["data"] if t["upid"] == upid)
+    assert entry == {
+        "upid": f"lab-pve!{upid}",
+        "node": "pve1",
+        "pid": ve_entry["pid"],
+        "pstart": ve_entry["pstart"],
+        "starttime": ve_entry["starttime"],
+        "worker_type": "qmstop",
+        "user": ve_entry["user"],
+        "endtime": ve_entry["endtime"],
+        "status": "OK",
+    }
+    # a task PDM starts on the remote is there at once (PDM forgot its kept answers)
+    started = lab.pdm.client.post("/pve/remotes/lab-pve/qemu/101/stop").json()["data"]
+    listed = pdm_tasks(lab)
+    assert listed[0]["upid"] == started and listed[0]["worker_type"] == "qmstop"
+    starts = [t["starttime"] for t in listed]
+    assert starts == sorted(starts, reverse=True)  # newest first
+    # PDM's filters
+    assert {t["upid"].partition("!")[0] for t in pdm_tasks(lab, limit=0)} <= {"lab-pve", "lab-pbs"}
+    assert pdm_tasks(lab, remote="lab-pbs", typefilter="qm") == []
+    assert all(t["upid"].startswith("lab-pve!") for t in pdm_tasks(lab, remote="lab-pve"))
+    assert pdm_tasks(lab, since=int(time.time()) + 3600) == []
+    assert len(pdm_tasks(lab, limit=1)) == 1
+    wait_for(lambda: ve_task_done(lab, started.split("!", 1)[1]), 10)
+
+    def counted() -> bool:
+        stats = lab.pdm.client.get("/remotes/tasks/statistics", params={"limit": 0}).json()["data"]
+        return stats["by-remote"].get("lab-pve", {}).get("ok", 0) >= 2 and stats["by-type"]["qmstop"]["ok"] >= 2
+
+    wait_for(counted, CACHE + 2)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_faulty_ve_leaves_pdms_task_list_to_the_others(lab: Lab, fault: str, tmp_path: Path) -> None:
+    before = {t["upid"] for t in pdm_tasks(lab, remote="lab-pbs", limit=0)}
+    lab.pbs.login()
+    pbs_upid = lab.pbs.client.post("/nodes/localhost/apt/update").json()["data"]
+    broken = tmp_path / "pve.yaml"
+    broken.write_text((LAB / "pve.yaml").read_text() + "\nfaults:\n" + FAULTS[fault])
+    assert lab.ve.call(lambda: lab.ve.service.reload(broken))
+    time.sleep(CACHE + 0.2)  # PDM's kept answers of the VE are gone
+
+    started = time.monotonic()
+    listed = pdm_tasks(lab, limit=0)
+    assert time.monotonic() - started < TIMEOUT + 1.5
+    assert f"lab-pbs!{pbs_upid}" in {t["upid"] for t in listed} - before
+    assert not any(t["upid"].startswith("lab-pve!") for t in listed)  # PDM logs the failure, lists the rest
+    started = time.monotonic()  # the failure is kept: the next list does not wait again
+    pdm_tasks(lab, limit=0)
+    assert time.monotonic() - started < 1.0
