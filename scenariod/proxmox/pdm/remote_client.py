@@ -12,7 +12,8 @@ port defaults to 8006 (PVE) or 8007 (PBS). PDM always speaks HTTPS; a mock servi
 is named `hostname=http://HOST:PORT`. With a `fingerprint`, the certificate must have that
 SHA-256 digest (PDM's pin) and nothing else is checked; without one, it must verify against
 the system's CAs or scenariod's own local CA (tls.py), which signs every instance's
-certificate. Requests carry `PVEAPIToken=AUTHID=SECRET` or `PBSAPIToken=AUTHID:SECRET`.
+certificate (the HTTP client and that trust are ../outbound.py's, shared with PVE's remote
+migration). Requests carry `PVEAPIToken=AUTHID=SECRET` or `PBSAPIToken=AUTHID:SECRET`.
 
 Answers of GET requests are kept for `limits.remote_cache` (errors too, as PDM backs off a
 dead remote) per World and per remote; any request PDM forwards that changes the remote
