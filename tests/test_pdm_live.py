@@ -568,3 +568,9 @@ def test_remote_migrate_onto_a_taken_vmid_aborts_the_task(lab: Lab, dc2: Running
     assert "lock" not in lab.ve.client.get("/nodes/pve1/qemu/101/config").json()["data"]
     assert ve_status(lab, 101) == "running"
     assert dc2.client.get("/nodes/dc2-b/qemu/300/config").json()["data"]["name"] == "taken"
+    # a container would need the target's mtunnel, which scenariod does not mock: said plainly
+    container = lab.ve.client.post(
+        "/nodes/pve2/lxc/200/remote_migrate",
+        data={"target-endpoint": dc2_endpoint(dc2), "target-storage": "tank", "target-bridge": "vmbr0", "restart": 1},
+    )
+    assert container.status_code == 501 and wire.LXC_REMOTE_MIGRATE_UNSUPPORTED in container.text

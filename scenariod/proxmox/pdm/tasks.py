@@ -173,13 +173,13 @@ async def _live_items(call: Call, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     does not answer adds none (PDM logs it and lists the others' tasks)."""
     ask = remote_calls(call.world)
     # the cutoff moves by the hour, so that the asked lists stay kept for `limits.remote_cache`
-    params = {"source": "all", "since": int(clock(call.world)) // 3600 * 3600 - KEPT_SECONDS}
-    params["limit"] = MAX_TASKS_TO_FETCH
+    since = int(clock(call.world)) // 3600 * 3600 - KEPT_SECONDS
+    params: dict[str, Any] = {"since": since, "limit": MAX_TASKS_TO_FETCH}
     try:
         if cfg.get("type") == "pbs":
             nodes = ["localhost"]
-            del params["source"]
         else:
+            params["source"] = "all"  # PVE lists only finished tasks without it
             nodes = [str(n["node"]) for n in await ask.get(cfg, "/nodes") or () if isinstance(n, dict)]
     except RemoteError:
         return []
