@@ -262,3 +262,26 @@ def test_replication_jobs_and_the_cluster_log_are_filtered(serve) -> None:
     assert [e["msg"] for e in data(dev.get("/cluster/log"))] == ["dev logged in"]
     root = as_user(s, "root@pam", "secret")
     assert len(data(root.get("/cluster/replication"))) == 2 and len(data(root.get("/cluster/log"))) == 2
+
+
+def test_with_checks_off_every_caller_sees_and_changes_everything(serve) -> None:
+    s = serve(
+        """
+        scenariod: 1
+        name: open
+        auth:
+          permissions: "off"
+          users:
+            - {userid: root@pam, password: secret}
+            - {userid: dev@pve, password: dev}
+        state:
+          /nodes/pve/qemu:
+            - {vmid: 100, name: a}
+          /nodes/pve/qemu/100/config: {name: a, memory: 512}
+        """
+    )
+    dev = as_user(s, "dev@pve", "dev")
+    assert [g["vmid"] for g in data(dev.get("/nodes/pve/qemu"))] == [100]
+    assert [r["vmid"] for r in data(dev.get("/cluster/resources?type=vm"))] == [100]
+    assert "maxmem" in data(dev.get("/nodes"))[0]
+    assert dev.put("/nodes/pve/qemu/100/config", data={"memory": 1024, "args": "-no-hpet"}).status_code == 200
