@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from .. import wire
 from ..tasks import TaskRequest
 from . import handles
+from .access import Viewer, filters_list
 from .cluster import GUEST_TYPES, find_guest
+from .config_privileges import volume_access, volume_kind
 from .volumes import GiB, MiB, guest_volumes
 
 if TYPE_CHECKING:
@@ -262,6 +264,10 @@ def vzdump(call: Call) -> TaskRequest | str:
     node = call.params["node"]
     store = call.store
     storage = str(call.args.get("storage") or "local")
+    scfg = store.get(("storage", storage))
+    if isinstance(scfg, dict) and "backup" not in str(scfg.get("content", "")).split(","):
+        # VZDump->new refuses inside the worker: the task starts, then fails
+        return TaskRequest(node=node, type="vzdump", id="", user=call.actor, error=wire.no_backups_on(storage))
     check_content(store, storage, "backup")
     wanted, orphaned = _backup_selection(call, node)
     if not wanted and not orphaned and not call.args.get("all"):
@@ -351,6 +357,21 @@ _FOLDERS = {
     "snippets": "snippets",
     "import": "import",
 }
+
+
+@filters_list("/nodes/{node}/storage/{storage}/content")
+def visible_content(view: Viewer, items: list[Any]) -> list[Any]:
+    """The volumes pve-storage's check_volume_access lets the caller use, one by one."""
+    out = []
+    for entry in items:
+        volid = str(entry.get("volid", ""))
+        owner = entry.get("vmid") or volume_kind(volid)[1]
+        try:
+            volume_access(view, volid, entry.get("content"), owner)
+        except wire.ApiError:
+            continue
+        out.append(entry)
+    return out
 
 
 @handles("GET", "/nodes/{node}/storage/{storage}/content/{volume}", finds_own_objects=True, stable=True)
