@@ -28,6 +28,11 @@ def as_user(running: Running, username: str, password: str) -> httpx.Client:
     return client
 
 
+def data(r: httpx.Response) -> Any:
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
 def refused(r: httpx.Response) -> str:
     assert r.status_code == 403, r.text
     return r.json()["message"]
@@ -181,8 +186,13 @@ def test_a_scenario_can_switch_checks_off(serve) -> None:
         state:
           /nodes/pve/qemu:
             - {vmid: 100, name: a}
+          /nodes/pve/qemu/100/config: {name: a, memory: 512}
         """
     )
     dev = as_user(s, "dev@pve", "dev")
+    assert [g["vmid"] for g in data(dev.get("/nodes/pve/qemu"))] == [100]  # lists unfiltered
+    assert [r["vmid"] for r in data(dev.get("/cluster/resources?type=vm"))] == [100]
+    assert "maxmem" in data(dev.get("/nodes"))[0]
+    assert dev.put("/nodes/pve/qemu/100/config", data={"memory": 1024, "args": "-no-hpet"}).status_code == 200
     assert dev.post("/nodes/pve/qemu/100/status/start").status_code == 200
     assert dev.put("/access/password", data={"userid": "root@pam", "password": "long-enough-x"}).status_code == 200
