@@ -153,12 +153,17 @@ class Acl:
         self.by_path: dict[str, list[dict[str, Any]]] = {}
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict):
+                if "type" not in entry:  # PBS and PDM write `ugid_type` (user or group; a token is a user)
+                    kind = entry.get("ugid_type", "user")
+                    entry = {**entry, "type": "token" if kind == "user" and "!" in str(entry.get("ugid")) else kind}
                 self.by_path.setdefault(normalize_path(str(entry.get("path", "/"))), []).append(entry)
         self.roles = {
             rid: frozenset(_split(role.get("privs")))
             for rid, role in zip(store.keys("/access/roles"), store.items("/access/roles"), strict=True)
             if isinstance(role, dict)
         }
+        # root@pam's privileges: every one the product's roles know (PBS and PDM name others than PVE)
+        self.everything = ALL_PRIVILEGES.union(*self.roles.values())
         self.groups_of: dict[str, set[str]] = {}
         for groupid, users in members(store).items():
             for userid in users:
@@ -224,7 +229,7 @@ class Acl:
         """Privilege -> propagate for `who` on `path`, pools and privilege separation included."""
         user = who.split("!", 1)[0]
         if user == ROOT and not self.privsep.get(who, False):
-            return dict.fromkeys(ALL_PRIVILEGES, 1)
+            return dict.fromkeys(self.everything, 1)
         if "!" in who and not self.privsep.get(who, True):
             return self.privileges(user, path)
         out = self._direct(who, path)
@@ -271,13 +276,19 @@ class Denied(Exception):
         self.what = what
 
 
-def guard_for(scenario: Scenario) -> Callable[[Call, dict[str, Any]], None] | None:
+Guard = Callable[["Call", dict[str, Any]], None]
+GUARDS: dict[str, Guard] = {}
+"""Each product's permission check (PVE's here; PBS and PDM register theirs: rest_access)."""
+
+
+def enforced(scenario: Scenario) -> bool:
+    """Whether the scenario checks privileges (auth enforced and permissions not switched off)."""
+    return scenario.auth.mode == "enforce" and getattr(scenario.auth, "permissions", "enforce") != "off"
+
+
+def guard_for(scenario: Scenario) -> Guard | None:
     """The permission check for every call, or None where the scenario does not enforce."""
-    if scenario.service != "pve" or scenario.auth.mode != "enforce":
-        return None
-    if getattr(scenario.auth, "permissions", "enforce") == "off":
-        return None
-    return check
+    return GUARDS.get(scenario.service) if enforced(scenario) else None
 
 
 def check(call: Call, args: dict[str, Any]) -> None:
@@ -300,6 +311,9 @@ def check(call: Call, args: dict[str, Any]) -> None:
         _run(rule, args, acl_of(call.world), user)
     except Denied as denied:
         raise wire.permission_failed(denied.what) from None
+
+
+GUARDS["pve"] = check
 
 
 def _separated(call: Call, tokenid: str) -> bool:

@@ -1,0 +1,386 @@
+"""PBS and PDM access control: their built-in roles, the ACL, privileges, and permission checks.
+
+Both daemons keep access as proxmox-access-control does (pbs-api-types / pdm-api-types name the
+privileges and roles): an ACL of `{path, ugid, ugid_type, roleid, propagate}` changed one entry
+at a time by `PUT /access/acl` (`auth-id` or `group`, `role`, `delete`), privileges found by the
+same walk from `/` down as PVE's (`access.Acl` computes it for all three products), root@pam the
+only superuser (its tokens included in nothing: a token has what both it and its user have).
+
+Every call is checked against its method's `permissions` in the API description, which is
+proxmox-router's `Permission` (`check` with a path and privileges, `and`, `or`, `userParam`,
+`user: all|world`, none at all = superuser only), answering 403 "permission check failed" as
+proxmox-rest-server does. Lists that the daemons filter by privilege ask `allowed` here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import generic, wire
+from ..state import MISSING
+from . import handles, prepares
+from .access import GUARDS, ROOT, acl_of, enforced, normalize_path
+from .restserver import REST, normalize_users
+
+if TYPE_CHECKING:
+    from ..scenario.model import Scenario
+    from ..world import Call, World
+
+# The privileges in their declaration order (the order every list of them follows).
+PRIVILEGES: dict[str, tuple[str, ...]] = {
+    "pbs": (
+        "Sys.Audit",
+        "Sys.Modify",
+        "Sys.PowerManagement",
+        "Datastore.Audit",
+        "Datastore.Allocate",
+        "Datastore.Modify",
+        "Datastore.Read",
+        "Datastore.Verify",
+        "Datastore.Backup",
+        "Datastore.Prune",
+        "Permissions.Modify",
+        "Remote.Audit",
+        "Remote.Modify",
+        "Remote.Read",
+        "Remote.DatastoreBackup",
+        "Remote.DatastoreModify",
+        "Remote.DatastorePrune",
+        "Sys.Console",
+        "Tape.Audit",
+        "Tape.Modify",
+        "Tape.Write",
+        "Tape.Read",
+        "Realm.Allocate",
+    ),
+    "pdm": (
+        "System.Audit",
+        "System.Modify",
+        "Sys.Console",
+        "Sys.PowerManagement",
+        "Resource.Audit",
+        "Resource.Manage",
+        "Resource.Modify",
+        "Resource.Create",
+        "Resource.Delete",
+        "Resource.Migrate",
+        "Access.Audit",
+        "Access.Modify",
+        "Realm.Allocate",
+    ),
+}
+ALL = ("*",)  # the administrator role: every privilege
+
+# role -> (privileges, comment), in the order the daemons list them.
+ROLES: dict[str, dict[str, tuple[tuple[str, ...], str]]] = {
+    "pbs": {
+        "Admin": (ALL, "Administrator"),
+        "Audit": (("Sys.Audit", "Datastore.Audit"), "Auditor"),
+        "NoAccess": ((), "Disable Access"),
+        "DatastoreAdmin": (
+            (
+                "Datastore.Audit",
+                "Datastore.Modify",
+                "Datastore.Read",
+                "Datastore.Verify",
+                "Datastore.Backup",
+                "Datastore.Prune",
+            ),
+            "Datastore Administrator",
+        ),
+        "DatastoreReader": (
+            ("Datastore.Audit", "Datastore.Read", "Datastore.Verify"),
+            "Datastore Reader (inspect datastore content and do restores)",
+        ),
+        "DatastoreBackup": (("Datastore.Backup",), "Datastore Backup (backup and restore owned backups)"),
+        "DatastorePowerUser": (
+            ("Datastore.Backup", "Datastore.Prune"),
+            "Datastore PowerUser (backup, restore and prune owned backup)",
+        ),
+        "DatastoreAudit": (("Datastore.Audit",), "Datastore Auditor"),
+        "RemoteAudit": (("Remote.Audit",), "Remote Auditor"),
+        "RemoteAdmin": (("Remote.Audit", "Remote.Modify", "Remote.Read"), "Remote Administrator"),
+        "RemoteSyncOperator": (("Remote.Audit", "Remote.Read"), "Synchronization Operator"),
+        "RemoteSyncPushOperator": (
+            ("Remote.Audit", "Remote.DatastoreBackup"),
+            "Synchronisation Operator (push direction)",
+        ),
+        "RemoteDatastorePowerUser": (
+            ("Remote.Audit", "Remote.DatastoreBackup", "Remote.DatastorePrune"),
+            "Remote Datastore Prune",
+        ),
+        "RemoteDatastoreAdmin": (
+            ("Remote.Audit", "Remote.DatastoreBackup", "Remote.DatastoreModify", "Remote.DatastorePrune"),
+            "Remote Datastore Admin",
+        ),
+        "TapeAudit": (("Tape.Audit",), "Tape Auditor"),
+        "TapeAdmin": (("Tape.Audit", "Tape.Modify", "Tape.Write", "Tape.Read"), "Tape Administrator"),
+        "TapeOperator": (("Tape.Audit", "Tape.Write", "Tape.Read"), "Tape Operator"),
+        "TapeReader": (("Tape.Audit", "Tape.Read"), "Tape Reader"),
+    },
+    # pdm-api-types' AccessControlConfig lists these two; NoAccess works in the ACL by its name only.
+    "pdm": {
+        "Administrator": (ALL, "Administrators can inspect and modify the system."),
+        "Auditor": (
+            ("System.Audit", "Resource.Audit", "Access.Audit"),
+            "An Auditor can inspect many aspects of the system, but not change them.",
+        ),
+    },
+}
+# What lets a caller see every ACL entry and change any (PBS: on /access/acl; PDM likewise).
+ACL_AUDIT = {"pbs": "Sys.Audit", "pdm": "Access.Audit"}
+ACL_MODIFY = {"pbs": "Permissions.Modify", "pdm": "Access.Modify"}
+# Paths `GET /access/permissions` always considers, besides those the ACL names.
+DEFAULT_PATHS = {
+    "pbs": ("/", "/access", "/datastore", "/remote", "/system"),
+    "pdm": ("/", "/access", "/resource", "/system"),
+}
+# The first components check_acl_path accepts.
+ACL_ROOTS = {
+    "pbs": ("access", "datastore", "remote", "system", "tape"),
+    "pdm": ("access", "resource", "system", "view"),
+}
+
+
+def role_privileges(service: str, roleid: str) -> list[str]:
+    privs, _ = ROLES[service][roleid]
+    return list(PRIVILEGES[service]) if privs == ALL else [p for p in PRIVILEGES[service] if p in privs]
+
+
+@prepares(*REST)
+def seed_rest_access(world: World, scenario: Scenario) -> None:
+    """The built-in roles, and the seeded ACL as the daemon lists it (`ugid_type`, real booleans)."""
+    store, service = world.store, scenario.service
+    for roleid, (_, comment) in ROLES[service].items():
+        store.set(
+            ("access", "roles", roleid),
+            {"roleid": roleid, "privs": role_privileges(service, roleid), "comment": comment},
+        )
+    entries = store.get("/access/acl")
+    store.set("/access/acl", [_entry(e) for e in entries if isinstance(e, dict)] if isinstance(entries, list) else [])
+
+
+def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+    ugid = str(raw.get("ugid") or raw.get("auth-id") or raw.get("group") or "")
+    kind = raw.get("ugid_type") or ("group" if raw.get("group") and not raw.get("ugid") else "user")
+    propagate = raw.get("propagate", True)
+    return {
+        "path": normalize_path(str(raw.get("path", "/"))),
+        "ugid": ugid,
+        "ugid_type": str(kind),
+        "roleid": str(raw.get("roleid") or raw.get("role") or ""),
+        "propagate": propagate if isinstance(propagate, bool) else str(propagate).lower() not in ("0", "false", ""),
+    }
+
+
+# --- privileges --------------------------------------------------------------------------------
+
+
+def superuser(authid: str | None) -> bool:
+    """proxmox-access-control's is_superuser: root@pam itself, never one of its tokens."""
+    return authid == ROOT
+
+
+def privileges(call: Call, authid: str, path: str) -> dict[str, int]:
+    """Privilege -> propagate for `authid` on `path` (every privilege for the superuser)."""
+    if superuser(authid):
+        return dict.fromkeys(PRIVILEGES[call.scenario.service], 1)
+    return acl_of(call.world).privileges(authid, normalize_path(path))
+
+
+def allowed(call: Call, path: str, *privs: str) -> bool:
+    """Whether the caller holds any of `privs` on `path`; always, where the scenario does not check."""
+    who = call.user
+    if who is None or superuser(who) or not enforced(call.scenario):
+        return True
+    have = privileges(call, who, path)
+    return any(p in have for p in privs)
+
+
+def any_below(call: Call, path: str, *privs: str) -> bool:
+    """PBS's any_privs_below: one of `privs` on `path` or on a path below it that the ACL names."""
+    if allowed(call, path, *privs):
+        return True
+    prefix = normalize_path(path).rstrip("/") + "/"
+    return any(at.startswith(prefix) and allowed(call, at, *privs) for at in acl_of(call.world).by_path)
+
+
+# --- enforcement ---------------------------------------------------------------------------------
+
+
+def check(call: Call, args: dict[str, Any]) -> None:
+    """proxmox-router's check_api_permission: the method's `permissions` against the caller.
+
+    Only the path's own parameters fill `{name}` in a privilege path (as the router sees them).
+    """
+    who = call.user
+    if who is None or superuser(who):
+        return
+    perms = call.op.permissions
+    if perms is None or not _permits(perms, call, who):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+
+
+def _permits(perm: dict[str, Any], call: Call, who: str) -> bool:
+    if "and" in perm:
+        return all(_permits(p, call, who) for p in perm["and"])
+    if "or" in perm:
+        return any(_permits(p, call, who) for p in perm["or"])
+    if "userParam" in perm:
+        return call.params.get(perm["userParam"]) == who
+    if "check" in perm:
+        rule = perm["check"]
+        parts = []
+        for part in rule.get("path", ()):
+            if part.startswith("{") and part.endswith("}"):
+                value = call.params.get(part[1:-1])
+                if value is None:
+                    return False
+                part = value
+            parts.append(part)
+        have = privileges(call, who, "/" + "/".join(parts))
+        if not have:
+            return False
+        wanted = rule.get("privs", ())
+        return any(p in have for p in wanted) if rule.get("partial") else all(p in have for p in wanted)
+    user = perm.get("user")
+    return user in ("all", "world") or user == who
+
+
+GUARDS["pbs"] = GUARDS["pdm"] = check
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+def _acl(call: Call) -> list[dict[str, Any]]:
+    entries = call.store.get("/access/acl")
+    return [dict(e) for e in entries] if isinstance(entries, list) else []
+
+
+def _path_key(path: str) -> tuple[str, ...]:
+    return tuple(p for p in path.split("/") if p)
+
+
+@handles("GET", "/access/acl", REST, stable=True)
+def read_acl(call: Call) -> wire.Reply:
+    """The ACL below `path` (or only at it, `exact`); a caller who may not audit it sees only the
+    entries of its own user's API tokens (a token sees none)."""
+    entries = _acl(call)
+    service = call.scenario.service
+    digest = generic.digest_of(entries, service)
+    path = call.args.get("path")
+    if path is not None:
+        want = _path_key(normalize_path(str(path)))
+        entries = [
+            e
+            for e in entries
+            if (key := _path_key(e["path"])) == want or not call.args.get("exact") and key[: len(want)] == want
+        ]
+    if not allowed(call, "/access/acl", ACL_AUDIT[service]):
+        who = str(call.user)
+        entries = (
+            [] if "!" in who else [e for e in entries if e["ugid_type"] == "user" and e["ugid"].startswith(who + "!")]
+        )
+    entries.sort(key=lambda e: _path_key(e["path"]))
+    return wire.Reply(entries, {"digest": digest})
+
+
+@handles("PUT", "/access/acl", REST)
+def update_acl(call: Call) -> None:
+    """Add (or with `delete` remove) one role for one auth id on one path, as the daemons check it."""
+    args, service = call.args, call.scenario.service
+    role, authid, group = str(args["role"]), args.get("auth-id"), args.get("group")
+    delete = bool(args.get("delete"))
+    if service == "pdm" and role not in ROLES["pdm"]:
+        raise wire.ApiError(400, wire.PDM_ROLE_MISSING)
+    who = str(call.user or ROOT)
+    if not allowed(call, "/access/acl", ACL_MODIFY[service]):
+        if group is not None:
+            raise wire.ApiError(400, wire.REST_ACL_GROUP_UNPRIVILEGED)
+        if authid is None:
+            raise wire.ApiError(400, wire.REST_ACL_NEEDS_AUTH_ID)
+        if "!" in who:
+            raise wire.ApiError(400, wire.REST_ACL_TOKEN_UNPRIVILEGED)
+        if "!" not in str(authid):
+            raise wire.ApiError(400, wire.REST_ACL_ONLY_TOKENS)
+        if str(authid).partition("!")[0] != who:
+            raise wire.ApiError(400, wire.REST_ACL_ONLY_OWN_TOKENS)
+    entries = _acl(call)
+    if service == "pbs":
+        _check_digest(call, entries)
+    if authid is not None:
+        userid, bang, name = str(authid).partition("!")
+        known = call.store.get(("access", "users", userid, "token", name) if bang else ("access", "users", userid))
+        if not delete and known is MISSING:
+            raise wire.ApiError(400, wire.rest_acl_no_such(service, bool(bang)))
+    elif group is not None:
+        raise wire.ApiError(400, wire.rest_acl_groups_unsupported(service))
+    else:
+        raise wire.ApiError(400, wire.rest_acl_missing_target(service))
+    path = str(args["path"])
+    if not delete and _path_key(path) and _path_key(path)[0] not in ACL_ROOTS[service]:
+        raise wire.ApiError(400, wire.rest_acl_bad_path(path))
+    if service == "pdm":
+        _check_digest(call, entries)
+    entry = _entry({"path": path, "ugid": authid, "roleid": role, "propagate": args.get("propagate", True)})
+    kept = [e for e in entries if (e["path"], e["ugid"], e["roleid"]) != (entry["path"], entry["ugid"], role)]
+    if not delete:
+        kept.append(entry)
+    call.store.set("/access/acl", kept)
+    return None
+
+
+def _check_digest(call: Call, entries: list[dict[str, Any]]) -> None:
+    want = call.args.get("digest")
+    if want and str(want) != generic.digest_of(entries, call.scenario.service):
+        raise wire.ApiError(400, wire.rest_config_modified())
+
+
+@handles("GET", "/access/permissions", REST, stable=True)
+def list_permissions(call: Call) -> dict[str, dict[str, bool]]:
+    """The caller's (or `auth-id`'s) privileges on `path`, or on every path the ACL names and the
+    product's top paths; a path with none is left out. Another's need the audit privilege on
+    /access, unless they are the caller's own tokens."""
+    service = call.scenario.service
+    who = str(call.user or ROOT)
+    target = str(call.args.get("auth-id") or who)
+    if target != who:
+        own_token = "!" in target and "!" not in who and target.partition("!")[0] == who
+        if not own_token and not allowed(call, "/access", ACL_AUDIT[service]):
+            raise wire.ApiError(400, wire.rest_permissions_of(target))
+    path = call.args.get("path")
+    if path is not None:
+        paths = [str(path)]
+    else:
+        named = {
+            "/" + "/".join(key[: i + 1]) for key in map(_path_key, acl_of(call.world).by_path) for i in range(len(key))
+        }
+        paths = sorted({*DEFAULT_PATHS[service], *named})
+    out: dict[str, dict[str, bool]] = {}
+    for at in paths:
+        have = privileges(call, target, at)
+        if have:
+            out[at] = {p: bool(have[p]) for p in PRIVILEGES[service] if p in have}
+    return out
+
+
+@handles("GET", "/access/roles", REST, stable=True)
+def list_roles(call: Call) -> list[dict[str, Any]]:
+    return [dict(r) for r in call.store.items("/access/roles") if isinstance(r, dict)]
+
+
+@handles("PUT", "/access/users/{userid}", REST)
+def update_user(call: Call) -> None:
+    """A user's fields, and its password where one is given (root@pam alone sets another's PAM one)."""
+    userid = call.params["userid"]
+    password = call.args.pop("password", None)
+    if password is not None:
+        who = str(call.user or ROOT)
+        if who.partition("!")[0] != userid and userid.endswith("@pam") and not superuser(who):
+            raise wire.ApiError(400, wire.REST_PAM_CREDENTIALS)
+    generic.handle(call)
+    normalize_users(call.store)
+    if password is not None:
+        call.world.secrets["passwords"][userid] = str(password)
+    return None
