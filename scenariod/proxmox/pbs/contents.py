@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ... import wire
+from ... import generic, wire
 from .. import handles
+from ..rest_access import allowed
 from ..restserver import truthy
 from .model import (
     DEDUP_FACTOR,
@@ -29,9 +30,32 @@ def _snaps_in_ns(call: Call, store_name: str) -> list[dict[str, Any]]:
     return [s for s in snapshots(call.store, store_name) if str(s.get("ns") or "") == ns]
 
 
-@handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",))
+def ns_acl_path(store_name: str, ns: str) -> str:
+    """A namespace's ACL path: /datastore/STORE/NS/SUB."""
+    return "/".join(["/datastore", store_name, *(p for p in ns.split("/") if p)])
+
+
+def listing_owner(call: Call, store_name: str) -> str | None:
+    """PBS's check_ns_privs_full for a listing: None with Datastore.Audit (every group), the
+    caller with only Datastore.Backup (its own groups), else 403 as PBS answers it, before it
+    looks the store up (so the answer does not tell whether it exists)."""
+    path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
+    only = None if allowed(call, path, "Datastore.Audit") else call.user
+    if only is not None and not allowed(call, path, "Datastore.Backup"):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+    generic.check_ancestors(call.store, call.node, call.segments, call.params)
+    return only
+
+
+def owns(owner: str, authid: str) -> bool:
+    """PBS's check_backup_owner: the owner itself, or a user owning through one of its tokens."""
+    return owner == authid or "!" in owner and owner.partition("!")[0] == authid
+
+
+@handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",), finds_own_objects=True)
 def list_snapshots(call: Call) -> list[dict[str, Any]]:
     btype, bid = call.args.get("backup-type"), call.args.get("backup-id")
+    only = listing_owner(call, call.params["store"])
     owners = _group_owners(call.store, call.params["store"])
     out = []
     for snap in _snaps_in_ns(call, call.params["store"]):
@@ -41,6 +65,8 @@ def list_snapshots(call: Call) -> list[dict[str, Any]]:
         owner = owners.get((snap["backup-type"], snap["backup-id"]))
         if owner:
             view["owner"] = owner
+        if only is not None and not owns(str(view.get("owner") or snap.get("owner") or "root@pam"), only):
+            continue
         out.append(view)
     return out
 
@@ -82,9 +108,11 @@ def compute_groups(store: StateStore, name: str, snaps: list[dict[str, Any]]) ->
     return out
 
 
-@handles("GET", "/admin/datastore/{store}/groups", ("pbs",))
+@handles("GET", "/admin/datastore/{store}/groups", ("pbs",), finds_own_objects=True)
 def list_groups(call: Call) -> list[dict[str, Any]]:
-    return compute_groups(call.store, call.params["store"], _snaps_in_ns(call, call.params["store"]))
+    only = listing_owner(call, call.params["store"])
+    groups = compute_groups(call.store, call.params["store"], _snaps_in_ns(call, call.params["store"]))
+    return groups if only is None else [g for g in groups if owns(g["owner"], only)]
 
 
 def _find_snapshot(call: Call, name: str) -> dict[str, Any]:

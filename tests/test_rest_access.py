@@ -1,0 +1,275 @@
+"""PBS and PDM access control over HTTPS: their built-in roles, the ACL changed entry by entry,
+permissions computed from it, every call checked against its `permissions` rule with
+proxmox-rest-server's 403, lists filtered by privilege, and passwords that change (issue 11)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SCENARIOS, Running, serving
+
+from scenariod.proxmox.rest_access import PRIVILEGES
+
+DENIED = "permission check failed\n"
+
+
+@pytest.fixture
+def pbs() -> Iterator[Running]:
+    yield from serving(SCENARIOS / "pbs.yaml", tls=True, login=True)
+
+
+@pytest.fixture
+def pdm() -> Iterator[Running]:
+    yield from serving(SCENARIOS / "pdm.yaml", tls=True, login=True)
+
+
+def ok(running: Running, method: str, url: str, **params: Any) -> Any:
+    r = running.client.request(method, url, **({"params": params} if method == "GET" else {"data": params}))
+    assert r.status_code == 200, f"{method} {url}: {r.status_code} {r.text}"
+    return r.json()["data"]
+
+
+def login(running: Running, username: str, password: str) -> httpx.Response:
+    verify = ssl.create_default_context(cafile=running.ca_file)
+    return httpx.post(running.api + "/access/ticket", data={"username": username, "password": password}, verify=verify)
+
+
+def as_user(running: Running, username: str, password: str) -> httpx.Client:
+    r = login(running, username, password)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    client = httpx.Client(base_url=running.api, verify=ssl.create_default_context(cafile=running.ca_file), timeout=10)
+    client.cookies.set(running.service.runtime.auth.cookie, data["ticket"])
+    client.headers["CSRFPreventionToken"] = data["CSRFPreventionToken"]
+    return client
+
+
+def as_token(running: Running, tokenid: str, secret: str) -> httpx.Client:
+    prefix = "PBSAPIToken" if running.service.scenario.service == "pbs" else "PDMAPIToken"
+    return httpx.Client(
+        base_url=running.api,
+        verify=ssl.create_default_context(cafile=running.ca_file),
+        headers={"Authorization": f"{prefix}={tokenid}:{secret}"},
+        timeout=10,
+    )
+
+
+def refused(r: httpx.Response, status: int = 403) -> str:
+    assert r.status_code == status, r.text
+    return str(r.json()["message"])
+
+
+def grant(running: Running, path: str, authid: str, role: str, **extra: Any) -> None:
+    ok(running, "PUT", "/access/acl", path=path, **{"auth-id": authid}, role=role, **extra)
+
+
+# --- roles and the ACL ------------------------------------------------------------------------------
+
+
+def test_pbs_builtin_roles(pbs: Running) -> None:
+    roles = {r["roleid"]: r for r in ok(pbs, "GET", "/access/roles")}
+    assert len(roles) == 18 and {"Admin", "Audit", "NoAccess", "DatastoreBackup", "TapeAdmin"} <= set(roles)
+    assert roles["Admin"]["privs"] == list(PRIVILEGES["pbs"]) and roles["Admin"]["comment"] == "Administrator"
+    assert roles["Audit"]["privs"] == ["Sys.Audit", "Datastore.Audit"]
+    assert roles["DatastorePowerUser"]["privs"] == ["Datastore.Backup", "Datastore.Prune"]
+    assert roles["RemoteSyncOperator"]["privs"] == ["Remote.Audit", "Remote.Read"]
+    assert roles["NoAccess"]["privs"] == []
+
+
+def test_pbs_acl_entries_added_and_removed(pbs: Running) -> None:
+    seeded = ok(pbs, "GET", "/access/acl")
+    assert {"path": "/", "ugid": "root@pam!ci", "ugid_type": "user", "roleid": "Admin", "propagate": True} in seeded
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    grant(pbs, "/datastore/offsite", "ops@pbs", "DatastoreAudit", propagate=0)
+    grant(pbs, "/datastore/offsite", "ops@pbs", "DatastoreAudit")  # the same entry again: propagate changes
+    mine = [e for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "ops@pbs"]
+    assert mine == [
+        {
+            "path": "/datastore/offsite",
+            "ugid": "ops@pbs",
+            "ugid_type": "user",
+            "roleid": "DatastoreAudit",
+            "propagate": True,
+        }
+    ]
+    # filtered by path, exactly or below it
+    assert {e["path"] for e in ok(pbs, "GET", "/access/acl", path="/datastore")} == {
+        "/datastore/store1",
+        "/datastore/offsite",
+    }
+    assert ok(pbs, "GET", "/access/acl", path="/datastore", exact=1) == []
+    ok(pbs, "PUT", "/access/acl", path="/datastore/offsite", **{"auth-id": "ops@pbs"}, role="DatastoreAudit", delete=1)
+    assert not [e for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "ops@pbs"]
+    # refusals in PBS's words
+    put = pbs.client.put
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin", "auth-id": "nobody@pbs"}), 400) == (
+        "no such user.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin", "auth-id": "ops@pbs!x"}), 400) == (
+        "no such API token.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin", "group": "admins"}), 400) == (
+        "parameter 'group' - groups are currently not supported.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin"}), 400) == (
+        "missing 'userid' or 'group' parameter.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/vms/100", "role": "Admin", "auth-id": "ops@pbs"}), 400) == (
+        "invalid acl path '/vms/100'.\n"
+    )
+    assert put("/access/acl", data={"path": "/", "role": "PVEAdmin", "auth-id": "ops@pbs"}).status_code == 400
+    stale = put("/access/acl", data={"path": "/", "role": "Audit", "auth-id": "ops@pbs", "digest": "0" * 64})
+    assert refused(stale, 400).startswith("detected modified configuration")
+
+
+def test_pbs_permissions_computed_from_the_acl(pbs: Running) -> None:
+    backup = ok(pbs, "GET", "/access/permissions", **{"auth-id": "backup@pbs"})
+    assert backup == {"/datastore/store1": {"Datastore.Backup": True, "Datastore.Prune": True}}
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    grant(pbs, "/datastore", "ops@pbs", "DatastoreAudit")
+    grant(pbs, "/datastore/offsite", "ops@pbs", "NoAccess")
+    grant(pbs, "/system", "ops@pbs", "Audit", propagate=0)
+    perms = ok(pbs, "GET", "/access/permissions", **{"auth-id": "ops@pbs"})
+    assert perms["/datastore"] == {"Datastore.Audit": True}
+    assert perms["/system"] == {"Sys.Audit": False, "Datastore.Audit": False}
+    assert "/datastore/offsite" not in perms and "/" not in perms
+    assert ok(pbs, "GET", "/access/permissions", **{"auth-id": "ops@pbs"}, path="/datastore/store1") == {
+        "/datastore/store1": {"Datastore.Audit": True}
+    }
+    # a token has what both it and its user have; root@pam everything, its tokens only what they are given
+    assert set(ok(pbs, "GET", "/access/permissions", path="/")["/"]) == set(PRIVILEGES["pbs"])
+    ci = ok(pbs, "GET", "/access/permissions", **{"auth-id": "root@pam!ci"}, path="/tape")
+    assert set(ci["/tape"]) == set(PRIVILEGES["pbs"])
+    # another's permissions need Sys.Audit on /access
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert refused(ops.get("/access/permissions", params={"auth-id": "backup@pbs"}), 400) == (
+            "not allowed to list permissions of backup@pbs\n"
+        )
+        assert ops.get("/access/permissions").json()["data"]["/datastore"] == {"Datastore.Audit": True}
+
+
+# --- enforcement -------------------------------------------------------------------------------------
+
+
+def test_pbs_calls_checked_against_their_permissions(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert ops.get("/version").status_code == 200  # any valid user
+        assert ops.get("/admin/datastore").json()["data"] == []
+        assert ops.get("/config/datastore").json()["data"] == []
+        assert ops.get("/status/datastore-usage").json()["data"] == []
+        assert refused(ops.post("/config/datastore", data={"name": "new", "path": "/mnt/new"})) == DENIED
+        assert refused(ops.get("/admin/datastore/store1/groups")) == DENIED
+        assert refused(ops.get("/admin/datastore/nosuchstore/snapshots")) == DENIED
+        assert refused(ops.get("/admin/datastore/nosuchstore/status")) == DENIED  # before existence shows
+        assert refused(ops.get("/nodes/localhost/apt/update")) == DENIED  # Sys.Audit on /system
+        assert refused(ops.get("/nodes")) == DENIED  # no access rule: root@pam's alone
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAudit")
+        assert [d["store"] for d in ops.get("/admin/datastore").json()["data"]] == ["store1"]
+        assert [d["name"] for d in ops.get("/config/datastore").json()["data"]] == ["store1"]
+        assert [d["store"] for d in ops.get("/status/datastore-usage").json()["data"]] == ["store1"]
+        assert len(ops.get("/admin/datastore/store1/groups").json()["data"]) == 4  # the root namespace's
+        assert refused(ops.delete("/config/datastore/store1")) == DENIED  # Datastore.Allocate
+        # a role on a namespace shows the store's name only
+        grant(pbs, "/datastore/offsite/dev", "ops@pbs", "DatastoreReader")
+        listed = {d["store"]: d for d in ops.get("/admin/datastore").json()["data"]}
+        assert set(listed) == {"store1", "offsite"} and "comment" not in listed["offsite"]
+        assert {"store": "offsite"} in ops.get("/status/datastore-usage").json()["data"]
+        grant(pbs, "/", "ops@pbs", "Admin")
+        created = ops.post("/config/datastore", data={"name": "new", "path": "/mnt/datastore/new"})
+        assert created.status_code == 200, created.text
+
+
+def test_pbs_backup_privilege_lists_owned_groups_only(pbs: Running) -> None:
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        groups = token.get("/admin/datastore/store1/groups").json()["data"]
+        assert {(g["backup-type"], g["backup-id"]) for g in groups} == {("vm", "100"), ("vm", "101"), ("ct", "200")}
+        snaps = token.get("/admin/datastore/store1/snapshots").json()["data"]
+        assert {s["owner"] for s in snaps} == {"backup@pbs!pve"} and len(snaps) == 11
+        assert refused(token.get("/admin/datastore/offsite/groups")) == DENIED
+        assert [d["store"] for d in token.get("/admin/datastore").json()["data"]] == ["store1"]
+    everything = ok(pbs, "GET", "/admin/datastore/store1/groups")
+    assert len(everything) == 4 and {"root@pam!ci"} < {g["owner"] for g in everything}
+
+
+def test_pbs_token_has_what_both_it_and_its_user_have(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    made = ok(pbs, "POST", "/access/users/ops@pbs/token/deploy")
+    grant(pbs, "/", "ops@pbs!deploy", "Admin")
+    with as_token(pbs, "ops@pbs!deploy", made["value"]) as token:
+        assert refused(token.get("/config/datastore/store1")) == DENIED  # the user has nothing
+        grant(pbs, "/datastore", "ops@pbs", "DatastoreAdmin")
+        assert token.get("/config/datastore/store1").status_code == 200  # Datastore.Audit, from both
+        assert token.get("/admin/datastore/store1/groups").status_code == 200
+        assert refused(token.delete("/config/datastore/store1")) == DENIED  # Datastore.Allocate: the user lacks it
+    # root@pam's own token is no superuser: only its ACL counts
+    ok(pbs, "POST", "/access/users/root@pam/token/bare")
+    bare = pbs.service.world.secrets["tokens"]["root@pam!bare"]
+    with as_token(pbs, "root@pam!bare", bare) as token:
+        assert refused(token.get("/admin/datastore/store1/groups")) == DENIED
+
+
+def test_pbs_unprivileged_user_may_set_acl_of_its_own_tokens_only(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    ok(pbs, "POST", "/access/users/ops@pbs/token/deploy")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        mine = {"path": "/datastore/store1", "role": "DatastoreAudit", "auth-id": "ops@pbs!deploy"}
+        assert ops.put("/access/acl", data=mine).status_code == 200
+        assert [e["ugid"] for e in ops.get("/access/acl").json()["data"]] == ["ops@pbs!deploy"]  # its tokens' only
+        for data, message in (
+            ({"auth-id": "ops@pbs"}, "Unprivileged users can only set ACL items for API tokens."),
+            ({"auth-id": "backup@pbs!pve"}, "Unprivileged users can only set ACL items for their own API tokens."),
+            ({"group": "admins"}, "Unprivileged users are not allowed to create group ACL item."),
+            ({}, "Unprivileged user needs to provide auth_id to update ACL item."),
+        ):
+            r = ops.put("/access/acl", data={"path": "/", "role": "Admin", **data})
+            assert refused(r, 400) == message + "\n"
+
+
+def test_pbs_password_updates(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    ok(pbs, "PUT", "/access/users/ops@pbs", password="new-password", comment="operator")
+    assert login(pbs, "ops@pbs", "new-password").status_code == 200
+    assert login(pbs, "ops@pbs", "ops-password").status_code == 401
+    assert {u["userid"]: u for u in ok(pbs, "GET", "/access/users")}["ops@pbs"]["comment"] == "operator"
+    with as_user(pbs, "ops@pbs", "new-password") as ops:
+        assert ops.put("/access/users/ops@pbs", data={"password": "mine-now"}).status_code == 200  # its own
+        assert refused(ops.put("/access/users/backup@pbs", data={"password": "x" * 8})) == DENIED
+        grant(pbs, "/access/users", "ops@pbs", "Admin")
+        assert ops.put("/access/users/backup@pbs", data={"password": "backup-2"}).status_code == 200
+        assert refused(ops.put("/access/users/root@pam", data={"password": "x" * 8}), 400) == (
+            "only superuser can edit pam credentials!\n"
+        )
+    assert login(pbs, "ops@pbs", "mine-now").status_code == 200
+    assert login(pbs, "backup@pbs", "backup-2").status_code == 200
+    assert login(pbs, "root@pam", "secret").status_code == 200
+
+
+# --- PDM ------------------------------------------------------------------------------------------------
+
+
+def test_pdm_roles_acl_and_enforcement(pdm: Running) -> None:
+    roles = {r["roleid"]: r["privs"] for r in ok(pdm, "GET", "/access/roles")}
+    assert set(roles) == {"Administrator", "Auditor"}
+    assert roles["Auditor"] == ["System.Audit", "Resource.Audit", "Access.Audit"]
+    assert roles["Administrator"] == list(PRIVILEGES["pdm"])
+    r = pdm.client.put("/access/acl", data={"path": "/", "role": "NoAccess", "auth-id": "ops@pdm"})
+    assert refused(r, 400) == "Role does not exist, please make sure to specify a valid role!\n"
+    r = pdm.client.put("/access/acl", data={"path": "/datastore", "role": "Auditor", "auth-id": "ops@pdm"})
+    assert refused(r, 400) == "invalid acl path '/datastore'.\n"
+    assert ok(pdm, "GET", "/access/permissions", **{"auth-id": "ops@pdm"}, path="/resource/prod") == {
+        "/resource/prod": {"System.Audit": True, "Resource.Audit": True, "Access.Audit": True}
+    }
+    with as_user(pdm, "ops@pdm", "ops-password") as ops:
+        assert ops.get("/remotes/remote").status_code == 200
+        assert ops.get("/pve/remotes/prod/qemu").status_code == 200  # Resource.Audit on /resource/prod
+        assert refused(ops.post("/pve/remotes/prod/qemu/100/start")) == DENIED  # Resource.Manage
+        assert refused(ops.put("/remotes/remote/prod", data={"comment": "x"})) == DENIED  # Resource.Modify
+        grant(pdm, "/resource/prod", "ops@pdm", "Administrator")
+        assert ops.post("/pve/remotes/prod/qemu/100/start").status_code == 200
+        assert refused(ops.post("/pve/remotes/edge/qemu/100/start")) == DENIED  # per remote
