@@ -273,3 +273,38 @@ def test_pdm_roles_acl_and_enforcement(pdm: Running) -> None:
         grant(pdm, "/resource/prod", "ops@pdm", "Administrator")
         assert ops.post("/pve/remotes/prod/qemu/100/start").status_code == 200
         assert refused(ops.post("/pve/remotes/edge/qemu/100/start")) == DENIED  # per remote
+
+
+# --- webhook secrets (PVE and PBS: proxmox-notify) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("product", ["pve", "pbs"])
+def test_webhook_secrets_are_answered_by_name_only(product: str) -> None:
+    scenario, base = {
+        "pve": ("two-node.yaml", "/cluster/notifications/endpoints/webhook"),
+        "pbs": ("pbs.yaml", "/config/notifications/endpoints/webhook"),
+    }[product]
+    for running in serving(SCENARIOS / scenario, tls=True, login=True):
+        c = running.client
+        made = c.post(
+            base,
+            json={
+                "name": "hook",
+                "url": "https://hooks.example.com/notify",
+                "method": "post",
+                "secret": ["name=token,value=c2VjcmV0LXRva2Vu", "name=other,value=b3RoZXI="],
+            },
+        )
+        assert made.status_code == 200, made.text
+        item = c.get(f"{base}/hook").json()["data"]
+        assert item["secret"] == ["name=token", "name=other"] and item["url"] == "https://hooks.example.com/notify"
+        assert [h["secret"] for h in c.get(base).json()["data"] if h["name"] == "hook"] == [
+            ["name=token", "name=other"]
+        ]
+        assert "c2VjcmV0" not in c.get(base).text + c.get(f"{base}/hook").text
+        # an update keeps a secret sent by name, replaces one sent with a value, drops one left out
+        r = c.put(f"{base}/hook", json={"secret": ["name=token", "name=new,value=bmV3"]})
+        assert r.status_code == 200, r.text
+        assert c.get(f"{base}/hook").json()["data"]["secret"] == ["name=token", "name=new"]
+        kept = running.service.world.store.get(f"{base}/hook")["secret"]
+        assert kept == ["name=token,value=c2VjcmV0LXRva2Vu", "name=new,value=bmV3"]
