@@ -210,7 +210,7 @@ def datastore_status(call: Call) -> dict[str, Any]:
             groups.setdefault(kind, set()).add((str(snap.get("ns") or ""), snap["backup-id"]))
             snaps[kind] = snaps.get(kind, 0) + 1
         out["counts"] = {k: {"groups": len(groups[k]), "snapshots": snaps[k]} for k in groups}
-        out["gc-status"] = gc_for_status(call.store, name)
+        out["gc-status"] = gc_for_status(call.store, name, clock(call.world))
     return out
 
 
@@ -245,7 +245,7 @@ def datastore_usage(call: Call) -> list[dict[str, Any]]:
             "history-delta": delta,
             "backend-type": backend_type(cfg),
             "mount-status": "mounted" if cfg.get("backing-device") else "nonremovable",
-            "gc-status": gc_for_status(call.store, name),
+            "gc-status": gc_for_status(call.store, name, now),
         }
         growth = (history[-1] - history[0]) / (len(history) - 1) if len(history) > 1 else 0
         if growth > 0:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import wire
+from ...clock import clock
 from ...tasks import TaskRequest
 from .. import handles
+from ..rest_access import allowed
 from ..restserver import own_upid, worker
 from .model import (
     AVG_CHUNK,
@@ -21,13 +22,13 @@ from .model import (
     group_key,
     human_bytes,
     need_datastore,
-    next_midnight,
     ns_prefix,
     rfc3339,
     set_snapshots,
     snapshot_name,
     snapshots,
 )
+from .schedule import next_run
 
 if TYPE_CHECKING:
     from ...world import Call
@@ -37,29 +38,34 @@ if TYPE_CHECKING:
 
 @handles("GET", "/admin/datastore/{store}/gc", ("pbs",))
 def read_gc(call: Call) -> dict[str, Any]:
-    return gc_status(call.store, call.params["store"])
+    return gc_status(call.store, call.params["store"], clock(call.world))
 
 
 @handles("GET", "/admin/gc", ("pbs",))
 def list_gc_jobs(call: Call) -> list[dict[str, Any]]:
-    wanted = call.args.get("store")
-    return [gc_status(call.store, n) for n in datastore_names(call.store) if not wanted or n == wanted]
+    """Every store's GC the caller may see (Datastore.Audit or .Modify on it)."""
+    wanted, now = call.args.get("store"), clock(call.world)
+    return [
+        gc_status(call.store, n, now)
+        for n in datastore_names(call.store)
+        if (not wanted or n == wanted) and allowed(call, f"/datastore/{n}", "Datastore.Audit", "Datastore.Modify")
+    ]
 
 
 @handles("GET", "/admin/gc/{store}", ("pbs",))
 def read_gc_job(call: Call) -> list[dict[str, Any]]:
     name = call.params["store"]
     need_datastore(call, name)
-    return [gc_status(call.store, name)]
+    return [gc_status(call.store, name, clock(call.world))]
 
 
 @handles("POST", "/admin/datastore/{store}/gc", ("pbs",))
 def start_gc(call: Call) -> TaskRequest:
     name = call.params["store"]
     world, store = call.world, call.store
-    before = gc_status(store, name)
+    before = gc_status(store, name, clock(world))
     pending = garbage(world, name)[0]
-    started = time.time()
+    started = clock(world)
     files = before["index-file-count"]
     disk = int(before["disk-bytes"])
     removed = min(pending, disk)
@@ -83,8 +89,8 @@ def start_gc(call: Call) -> TaskRequest:
                 "removed-bad": 0,
                 "still-bad": 0,
                 "last-run-state": "ok",
-                "last-run-endtime": int(time.time()),
-                "duration": max(int(time.time() - started), 1),
+                "last-run-endtime": int(clock(world)),
+                "duration": max(int(clock(world) - started), 1),
             }
         )
         if upid:
@@ -338,14 +344,26 @@ def verify(call: Call) -> TaskRequest:
 @handles("GET", "/admin/verify", ("pbs",))
 @handles("GET", "/admin/prune", ("pbs",))
 def list_job_status(call: Call) -> list[dict[str, Any]]:
+    """The jobs of a kind with their next run from their schedule, limited as PBS limits them:
+    to jobs on stores the caller may audit (or verify, or modify), and for sync jobs whose
+    remote it may audit."""
     kind = call.node.path.rsplit("/", 1)[-1]
-    wanted = call.args.get("store")
+    wanted, now = call.args.get("store"), clock(call.world)
     out = []
     for item in call.store.items(("admin", kind)):
         if not isinstance(item, dict) or wanted and item.get("store") != wanted:
             continue
+        if not allowed(call, f"/datastore/{item.get('store')}", "Datastore.Audit", *JOB_PRIVS[kind]):
+            continue
+        if kind == "sync" and item.get("remote") and not allowed(call, f"/remote/{item['remote']}", "Remote.Audit"):
+            continue
         entry = dict(item)
-        if entry.get("schedule"):
-            entry.setdefault("next-run", next_midnight(time.time()))
+        if entry.get("schedule") and "next-run" not in entry:
+            upcoming = next_run(str(entry["schedule"]), now)
+            if upcoming is not None:
+                entry["next-run"] = upcoming
         out.append(entry)
     return out
+
+
+JOB_PRIVS = {"sync": (), "verify": ("Datastore.Verify",), "prune": ("Datastore.Modify",)}
