@@ -649,6 +649,10 @@ def rest_task_missing(upid: str) -> str:
     return f"no such task '{upid}'"
 
 
+def pbs_owner_check_failed(authid: str, owner: str) -> str:
+    return f"backup owner check failed ({authid} != {owner})"
+
+
 def pbs_datastore_exists(name: str) -> str:
     return f"datastore '{name}' already exists."
 

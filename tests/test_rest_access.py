@@ -308,3 +308,22 @@ def test_webhook_secrets_are_answered_by_name_only(product: str) -> None:
         assert c.get(f"{base}/hook").json()["data"]["secret"] == ["name=token", "name=new"]
         kept = running.service.world.store.get(f"{base}/hook")["secret"]
         assert kept == ["name=token,value=c2VjcmV0LXRva2Vu", "name=new,value=bmV3"]
+
+
+def test_pbs_group_changes_need_privilege_or_ownership(pbs: Running) -> None:
+    """Datastore.Prune (and .Backup for notes and protection) reach only groups one owns; .Modify any."""
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    host = {"backup-type": "host", "backup-id": "pve1"}  # owned by root@pam!ci
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        r = token.post("/admin/datastore/store1/prune", data={**host, "keep-last": 1, "dry-run": 1})
+        assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n"
+        r = token.post("/admin/datastore/store1/prune", data={"backup-type": "vm", "backup-id": "101", "keep-last": 1})
+        assert r.status_code == 200 and [s["keep"] for s in r.json()["data"]] == [True, False, False]
+        r = token.put("/admin/datastore/store1/notes", params={**host, "backup-time": 1763352000}, data={"notes": "x"})
+        assert refused(r, 400).startswith("backup owner check failed")
+        assert (
+            refused(token.delete("/admin/datastore/offsite/groups", params={"backup-type": "vm", "backup-id": "100"}))
+            == DENIED
+        )
+    groups = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
+    assert groups[("vm", "101")]["backup-count"] == 1 and groups[("host", "pve1")]["backup-count"] == 2

@@ -52,6 +52,29 @@ def owns(owner: str, authid: str) -> bool:
     return owner == authid or "!" in owner and owner.partition("!")[0] == authid
 
 
+def group_access(call: Call, store_name: str, full: str, partial: str) -> None:
+    """PBS's check_privs_and_load_store for one group: `full` on the namespace, or `partial` and
+    owning the group (403 without either; the owner check fails in PBS's words)."""
+    path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
+    if allowed(call, path, full):
+        return
+    if not allowed(call, path, partial):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+    key = (str(call.args.get("backup-type")), str(call.args.get("backup-id")))
+    owner = _group_owners(call.store, store_name).get(key)
+    if owner is None:
+        owner = next(
+            (
+                str(s.get("owner") or "root@pam")
+                for s in snapshots(call.store, store_name)
+                if (s["backup-type"], s["backup-id"]) == key
+            ),
+            "root@pam",
+        )
+    if not owns(owner, str(call.user)):
+        raise wire.ApiError(400, wire.pbs_owner_check_failed(str(call.user), owner))
+
+
 @handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",), finds_own_objects=True)
 def list_snapshots(call: Call) -> list[dict[str, Any]]:
     btype, bid = call.args.get("backup-type"), call.args.get("backup-id")
@@ -138,6 +161,7 @@ def _replace_snapshot(call: Call, name: str, old: dict[str, Any], new: dict[str,
 @handles("DELETE", "/admin/datastore/{store}/snapshots", ("pbs",))
 def delete_snapshot(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Prune")
     snap = _find_snapshot(call, name)
     if snap.get("protected"):
         raise wire.ApiError(400, wire.pbs_snapshot_protected(snapshot_name(snap)))
@@ -149,6 +173,7 @@ def delete_snapshot(call: Call) -> None:
 @handles("DELETE", "/admin/datastore/{store}/groups", ("pbs",))
 def delete_group(call: Call) -> dict[str, Any]:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Prune")
     btype, bid = call.args.get("backup-type"), str(call.args.get("backup-id"))
     ns = str(call.args.get("ns") or "")
     snaps = snapshots(call.store, name)
@@ -176,6 +201,7 @@ def get_protected(call: Call) -> bool:
 @handles("PUT", "/admin/datastore/{store}/protected", ("pbs",))
 def set_protected(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Backup")
     snap = _find_snapshot(call, name)
     _replace_snapshot(call, name, snap, {**snap, "protected": truthy(call.args.get("protected"))})
     return None
@@ -190,6 +216,7 @@ def get_notes(call: Call) -> str:
 @handles("PUT", "/admin/datastore/{store}/notes", ("pbs",))
 def set_notes(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Backup")
     snap = _find_snapshot(call, name)
     notes = str(call.args.get("notes", ""))
     new = {**snap, "notes": notes}
@@ -223,6 +250,7 @@ def get_group_notes(call: Call) -> str:
 @handles("PUT", "/admin/datastore/{store}/group-notes", ("pbs",))
 def set_group_notes(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Backup")
     groups, entry = _group_entry(call, name)
     entry["comment"] = str(call.args.get("notes", ""))
     call.store.set(("admin", "datastore", name, "groups"), groups)

@@ -11,6 +11,7 @@ from ...tasks import TaskRequest
 from .. import handles
 from ..rest_access import allowed
 from ..restserver import own_upid, worker
+from .contents import group_access
 from .model import (
     AVG_CHUNK,
     DEDUP_FACTOR,
@@ -206,6 +207,7 @@ def _remover(call: Call, name: str, doomed: list[dict[str, Any]]) -> Callable[[]
 @handles("POST", "/admin/datastore/{store}/prune", ("pbs",))
 def prune_group(call: Call) -> Any:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Prune")
     btype, bid = call.args["backup-type"], str(call.args["backup-id"])
     ns = str(call.args.get("ns") or "")
     members = [
