@@ -327,3 +327,22 @@ def test_pbs_group_changes_need_privilege_or_ownership(pbs: Running) -> None:
         )
     groups = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
     assert groups[("vm", "101")]["backup-count"] == 1 and groups[("host", "pve1")]["backup-count"] == 2
+
+
+def test_pdm_views_show_the_remotes_one_may_audit(pdm: Running) -> None:
+    ok(pdm, "POST", "/access/users", userid="viewer@pdm", password="viewer-password")
+    everything = ok(pdm, "GET", "/resources/status")
+    with as_user(pdm, "viewer@pdm", "viewer-password") as viewer:
+        assert viewer.get("/remotes/remote").json()["data"] == []
+        assert viewer.get("/resources/list").json()["data"] == []
+        assert viewer.get("/resources/status").json()["data"]["remotes"] == 0
+        grant(pdm, "/resource/prod", "viewer@pdm", "Auditor")
+        assert [r["id"] for r in viewer.get("/remotes/remote").json()["data"]] == ["prod"]
+        listed = viewer.get("/resources/list").json()["data"]
+        assert [r["remote"] for r in listed] == ["prod"]
+        status = viewer.get("/resources/status").json()["data"]
+        guests = [x for x in listed[0]["resources"] if x["type"] == "pve-qemu"]
+        running = sum(1 for g in guests if g["status"] == "running" and not g.get("template"))
+        assert status["remotes"] == 1 and status["qemu"]["running"] == running < everything["qemu"]["running"]
+        assert status["pbs_nodes"]["online"] == 0  # the PBS remote is not the viewer's to see
+        assert refused(viewer.get("/pve/remotes/edge/qemu")) == DENIED
