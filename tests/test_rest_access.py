@@ -346,3 +346,11 @@ def test_pdm_views_show_the_remotes_one_may_audit(pdm: Running) -> None:
         assert status["remotes"] == 1 and status["qemu"]["running"] == running < everything["qemu"]["running"]
         assert status["pbs_nodes"]["online"] == 0  # the PBS remote is not the viewer's to see
         assert refused(viewer.get("/pve/remotes/edge/qemu")) == DENIED
+
+
+def test_pbs_user_list_shows_others_to_auditors_only(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert [u["userid"] for u in ops.get("/access/users").json()["data"]] == ["ops@pbs"]
+        grant(pbs, "/access/users", "ops@pbs", "Audit")
+        assert {"root@pam", "backup@pbs", "ops@pbs"} <= {u["userid"] for u in ops.get("/access/users").json()["data"]}

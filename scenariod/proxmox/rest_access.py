@@ -370,6 +370,27 @@ def list_roles(call: Call) -> list[dict[str, Any]]:
     return [dict(r) for r in call.store.items("/access/roles") if isinstance(r, dict)]
 
 
+@handles("GET", "/access/users", REST)
+def list_users(call: Call) -> list[dict[str, Any]]:
+    """Every user for who may audit them (Sys.Audit on /access/users on PBS, Access.Audit on
+    PDM), else the caller's own user (a token's owner) only."""
+    only = (
+        None if allowed(call, "/access/users", ACL_AUDIT[call.scenario.service]) else str(call.user).partition("!")[0]
+    )
+    out = []
+    for user in call.store.items("/access/users"):
+        if not isinstance(user, dict) or only is not None and user.get("userid") != only:
+            continue
+        item = dict(user)
+        if call.args.get("include_tokens"):
+            item["tokens"] = [
+                {k: v for k, v in t.items() if k != "token-name"}
+                for t in call.store.items(("access", "users", user["userid"], "token"))
+            ]
+        out.append(item)
+    return out
+
+
 @handles("PUT", "/access/users/{userid}", REST)
 def update_user(call: Call) -> None:
     """A user's fields, and its password where one is given (root@pam alone sets another's PAM one)."""

@@ -209,22 +209,6 @@ def create_rest_user(call: Call) -> None:
     return None
 
 
-@handles("GET", "/access/users", REST)
-def list_users(call: Call) -> list[dict[str, Any]]:
-    out = []
-    for user in call.store.items("/access/users"):
-        if not isinstance(user, dict):
-            continue
-        item = dict(user)
-        if call.args.get("include_tokens"):
-            item["tokens"] = [
-                {k: v for k, v in t.items() if k != "token-name"}
-                for t in call.store.items(("access", "users", user["userid"], "token"))
-            ]
-        out.append(item)
-    return out
-
-
 def _token_path(call: Call) -> tuple[str, str, tuple[str, ...]]:
     userid, name = call.params["userid"], call.params["token-name"]
     return userid, name, ("access", "users", userid, "token", name)
