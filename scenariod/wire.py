@@ -604,8 +604,14 @@ REST_ACL_NEEDS_AUTH_ID = "Unprivileged user needs to provide auth_id to update A
 REST_ACL_TOKEN_UNPRIVILEGED = "Unprivileged API tokens can't set ACL items."
 REST_ACL_ONLY_TOKENS = "Unprivileged users can only set ACL items for API tokens."
 REST_ACL_ONLY_OWN_TOKENS = "Unprivileged users can only set ACL items for their own API tokens."
+PBS_PASSWORD_NOT_YOURS = "you are not authorized to change the password."
+REST_TOKENS_NOT_HERE = "API tokens cannot access this API endpoint"
 PDM_ROLE_MISSING = "Role does not exist, please make sure to specify a valid role!"
 REST_PAM_CREDENTIALS = "only superuser can edit pam credentials!"
+
+
+def rest_user_missing_for_auth(userid: str) -> str:
+    return f"user '{userid}' does not exists."
 
 
 def rest_acl_no_such(service: str, token: bool) -> str:

@@ -354,3 +354,26 @@ def test_pbs_user_list_shows_others_to_auditors_only(pbs: Running) -> None:
         assert [u["userid"] for u in ops.get("/access/users").json()["data"]] == ["ops@pbs"]
         grant(pbs, "/access/users", "ops@pbs", "Audit")
         assert {"root@pam", "backup@pbs", "ops@pbs"} <= {u["userid"] for u in ops.get("/access/users").json()["data"]}
+
+
+def test_pbs_password_change_rules(pbs: Running) -> None:
+    for userid in ("ops@pbs", "dev@pbs"):
+        ok(pbs, "POST", "/access/users", userid=userid, password=f"{userid}-pw")
+    made = ok(pbs, "POST", "/access/users/ops@pbs/token/t")
+    with as_user(pbs, "ops@pbs", "ops@pbs-pw") as ops:
+        assert ops.put("/access/password", data={"userid": "ops@pbs", "password": "ops-new-pw"}).status_code == 200
+        r = ops.put("/access/password", data={"userid": "dev@pbs", "password": "dev-new-pw"})
+        assert refused(r, 400) == "you are not authorized to change the password.\n"
+        grant(pbs, "/", "ops@pbs", "Admin")
+        assert ops.put("/access/password", data={"userid": "dev@pbs", "password": "dev-new-pw"}).status_code == 200
+        r = ops.put("/access/password", data={"userid": "root@pam", "password": "root-new-pw"})
+        assert refused(r, 400) == "you are not authorized to change the password.\n"  # PAM: root@pam's alone
+    with as_token(pbs, "ops@pbs!t", made["value"]) as token:
+        r = token.put("/access/password", data={"userid": "ops@pbs", "password": "whatever-pw"})
+        assert refused(r, 400) == "API tokens cannot access this API endpoint\n"
+    assert login(pbs, "ops@pbs", "ops-new-pw").status_code == 200
+    assert (
+        login(pbs, "dev@pbs", "dev-new-pw").status_code == 200
+        and login(pbs, "dev@pbs", "dev@pbs-pw").status_code == 401
+    )
+    assert login(pbs, "root@pam", "secret").status_code == 200

@@ -405,3 +405,21 @@ def update_user(call: Call) -> None:
     if password is not None:
         call.world.secrets["passwords"][userid] = str(password)
     return None
+
+
+@handles("PUT", "/access/password", ("pbs",))
+def change_password(call: Call) -> None:
+    """Everybody may change their own password; root@pam any; Permissions.Modify on / any but
+    a PAM user's. Tokens may not."""
+    who = str(call.user or ROOT)
+    userid = str(call.args["userid"])
+    if who != ROOT and userid != who and call.store.get(("access", "users", userid)) is MISSING:
+        raise wire.ApiError(401, wire.rest_user_missing_for_auth(userid))
+    if "!" in who:
+        raise wire.ApiError(400, wire.REST_TOKENS_NOT_HERE)
+    if userid != who and not (
+        superuser(who) or allowed(call, "/", "Permissions.Modify") and not userid.endswith("@pam")
+    ):
+        raise wire.ApiError(400, wire.PBS_PASSWORD_NOT_YOURS)
+    call.world.secrets["passwords"][userid] = str(call.args["password"])
+    return None
