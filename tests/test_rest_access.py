@@ -102,6 +102,7 @@ def test_pbs_acl_entries_added_and_removed(pbs: Running) -> None:
         "/datastore/offsite",
     }
     assert ok(pbs, "GET", "/access/acl", path="/datastore", exact=1) == []
+    assert [e["ugid"] for e in ok(pbs, "GET", "/access/acl", exact=1)] == ["root@pam!ci"]
     ok(pbs, "PUT", "/access/acl", path="/datastore/offsite", **{"auth-id": "ops@pbs"}, role="DatastoreAudit", delete=1)
     assert not [e for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "ops@pbs"]
     # refusals in PBS's words

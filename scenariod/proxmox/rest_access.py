@@ -270,8 +270,8 @@ def read_acl(call: Call) -> wire.Reply:
     service = call.scenario.service
     digest = generic.digest_of(entries, service)
     path = call.args.get("path")
-    if path is not None:
-        want = _path_key(normalize_path(str(path)))
+    if path is not None or call.args.get("exact"):
+        want = _path_key(normalize_path(str(path or "/")))
         entries = [
             e
             for e in entries
