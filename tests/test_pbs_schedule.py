@@ -90,11 +90,16 @@ def test_job_lists_limited_by_privilege(pbs: Running) -> None:
         assert ops.get("/admin/verify").json()["data"] == []  # store1's job: no Audit or Verify there
         assert ops.get("/admin/prune").json()["data"] == []
         assert ops.get("/admin/sync").json()["data"] == []  # offsite's, but the remote: no Remote.Audit
+        assert ops.get("/config/sync").json()["data"] == [] and ops.get("/config/remote").json()["data"] == []
+        assert ops.get("/config/verify").json()["data"] == []
         grant = {"path": "/remote", "auth-id": "ops@pbs", "role": "RemoteAudit"}
         assert c.put("/access/acl", data=grant).status_code == 200
         assert [j["id"] for j in ops.get("/admin/sync").json()["data"]] == ["s-offsite"]
+        assert [j["id"] for j in ops.get("/config/sync").json()["data"]] == ["s-offsite"]
+        assert [r["name"] for r in ops.get("/config/remote").json()["data"]] == ["pbs-offsite"]
         grant = {"path": "/datastore/store1", "auth-id": "ops@pbs", "role": "DatastoreReader"}
         assert c.put("/access/acl", data=grant).status_code == 200
         assert [j["id"] for j in ops.get("/admin/verify").json()["data"]] == ["v-store1-weekly"]
         assert [j["id"] for j in ops.get("/admin/prune").json()["data"]] == ["store1-daily"]
+        assert [j["id"] for j in ops.get("/config/verify").json()["data"]] == ["v-store1-weekly"]
         assert [g["store"] for g in ops.get("/admin/gc").json()["data"]] == ["store1", "offsite"]

@@ -346,18 +346,12 @@ def verify(call: Call) -> TaskRequest:
 @handles("GET", "/admin/verify", ("pbs",))
 @handles("GET", "/admin/prune", ("pbs",))
 def list_job_status(call: Call) -> list[dict[str, Any]]:
-    """The jobs of a kind with their next run from their schedule, limited as PBS limits them:
-    to jobs on stores the caller may audit (or verify, or modify), and for sync jobs whose
-    remote it may audit."""
+    """The jobs of a kind with their next run from their schedule, those the caller may see."""
     kind = call.node.path.rsplit("/", 1)[-1]
     wanted, now = call.args.get("store"), clock(call.world)
     out = []
     for item in call.store.items(("admin", kind)):
-        if not isinstance(item, dict) or wanted and item.get("store") != wanted:
-            continue
-        if not allowed(call, f"/datastore/{item.get('store')}", "Datastore.Audit", *JOB_PRIVS[kind]):
-            continue
-        if kind == "sync" and item.get("remote") and not allowed(call, f"/remote/{item['remote']}", "Remote.Audit"):
+        if not isinstance(item, dict) or wanted and item.get("store") != wanted or not job_visible(call, kind, item):
             continue
         entry = dict(item)
         if entry.get("schedule") and "next-run" not in entry:
@@ -369,3 +363,30 @@ def list_job_status(call: Call) -> list[dict[str, Any]]:
 
 
 JOB_PRIVS = {"sync": (), "verify": ("Datastore.Verify",), "prune": ("Datastore.Modify",)}
+
+
+def job_visible(call: Call, kind: str, job: dict[str, Any]) -> bool:
+    """As PBS limits job lists: to jobs on stores the caller may audit (or verify, or modify),
+    and for sync jobs whose remote it may audit too."""
+    if not allowed(call, f"/datastore/{job.get('store')}", "Datastore.Audit", *JOB_PRIVS[kind]):
+        return False
+    return kind != "sync" or not job.get("remote") or allowed(call, f"/remote/{job['remote']}", "Remote.Audit")
+
+
+def _configured_jobs(call: Call) -> list[dict[str, Any]]:
+    kind = call.node.path.rsplit("/", 1)[-1]
+    return [j for j in call.store.items(call.segments) if isinstance(j, dict) and job_visible(call, kind, j)]
+
+
+for _kind in JOB_PRIVS:
+    handles("GET", f"/config/{_kind}", ("pbs",))(_configured_jobs)
+
+
+@handles("GET", "/config/remote", ("pbs",))
+def list_remotes(call: Call) -> list[dict[str, Any]]:
+    """Remotes the caller may audit (Remote.Audit on /remote/NAME), without their passwords."""
+    return [
+        {k: v for k, v in r.items() if k != "password"}
+        for r in call.store.items(call.segments)
+        if isinstance(r, dict) and allowed(call, f"/remote/{r.get('name')}", "Remote.Audit")
+    ]
