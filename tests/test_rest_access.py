@@ -378,3 +378,23 @@ def test_pbs_password_change_rules(pbs: Running) -> None:
         and login(pbs, "dev@pbs", "dev@pbs-pw").status_code == 401
     )
     assert login(pbs, "root@pam", "secret").status_code == 200
+
+
+def test_pbs_backup_privilege_verifies_owned_groups_and_cannot_make_namespaces(pbs: Running) -> None:
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        upid = token.post("/admin/datastore/store1/verify", data={"ignore-verified": 0}).json()["data"]
+        log = "\n".join(line["t"] for line in pbs.client.get(f"/nodes/localhost/tasks/{upid}/log").json()["data"])
+        assert "vm/100/" in log and "ct/200/" in log and "host/pve1" not in log  # its own groups only
+        r = token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"})
+        assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n"
+        assert refused(token.post("/admin/datastore/store1/namespace", data={"name": "mine"})) == DENIED
+        assert refused(token.delete("/admin/datastore/store1/namespace", params={"ns": "dev"})) == DENIED
+    grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreAdmin")
+    grant(pbs, "/datastore/store1", "backup@pbs!pve", "DatastoreAdmin")
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        assert token.post("/admin/datastore/store1/namespace", data={"name": "mine"}).json()["data"] == "mine"
+        assert (
+            token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"}).status_code
+            == 200
+        )

@@ -35,12 +35,12 @@ def ns_acl_path(store_name: str, ns: str) -> str:
     return "/".join(["/datastore", store_name, *(p for p in ns.split("/") if p)])
 
 
-def listing_owner(call: Call, store_name: str) -> str | None:
-    """PBS's check_ns_privs_full for a listing: None with Datastore.Audit (every group), the
-    caller with only Datastore.Backup (its own groups), else 403 as PBS answers it, before it
-    looks the store up (so the answer does not tell whether it exists)."""
+def listing_owner(call: Call, store_name: str, full: str = "Datastore.Audit") -> str | None:
+    """PBS's check_ns_privs_full for a listing: None with `full` (every group), the caller with
+    only Datastore.Backup (its own groups), else 403 as PBS answers it, before it looks the
+    store up (so the answer does not tell whether it exists)."""
     path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
-    only = None if allowed(call, path, "Datastore.Audit") else call.user
+    only = None if allowed(call, path, full) else call.user
     if only is not None and not allowed(call, path, "Datastore.Backup"):
         raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
     generic.check_ancestors(call.store, call.node, call.segments, call.params)
@@ -61,7 +61,7 @@ def group_access(call: Call, store_name: str, full: str, partial: str) -> None:
     if not allowed(call, path, partial):
         raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
     key = (str(call.args.get("backup-type")), str(call.args.get("backup-id")))
-    owner = _group_owners(call.store, store_name).get(key)
+    owner = group_owners(call.store, store_name).get(key)
     if owner is None:
         owner = next(
             (
@@ -79,7 +79,7 @@ def group_access(call: Call, store_name: str, full: str, partial: str) -> None:
 def list_snapshots(call: Call) -> list[dict[str, Any]]:
     btype, bid = call.args.get("backup-type"), call.args.get("backup-id")
     only = listing_owner(call, call.params["store"])
-    owners = _group_owners(call.store, call.params["store"])
+    owners = group_owners(call.store, call.params["store"])
     out = []
     for snap in _snaps_in_ns(call, call.params["store"]):
         if btype and snap["backup-type"] != btype or bid and snap["backup-id"] != str(bid):
@@ -99,7 +99,7 @@ def _seeded_groups(store: StateStore, name: str) -> list[dict[str, Any]]:
     return [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
 
 
-def _group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
+def group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
     return {
         (str(g.get("backup-type")), str(g.get("backup-id"))): g["owner"]
         for g in _seeded_groups(store, name)
@@ -283,6 +283,12 @@ def _namespaces(store: StateStore, name: str) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
+def _need_modify(call: Call, store_name: str, parent: str) -> None:
+    """Creating or removing a namespace takes Datastore.Modify on its parent (PBS's 403 else)."""
+    if not allowed(call, ns_acl_path(store_name, parent), "Datastore.Modify"):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+
+
 @handles("GET", "/admin/datastore/{store}/namespace", ("pbs",))
 def list_namespaces(call: Call) -> list[dict[str, Any]]:
     parent = str(call.args.get("parent") or "")
@@ -303,6 +309,7 @@ def list_namespaces(call: Call) -> list[dict[str, Any]]:
 def create_namespace(call: Call) -> str:
     name = call.params["store"]
     parent = str(call.args.get("parent") or "")
+    _need_modify(call, name, parent)
     ns = f"{parent}/{call.args['name']}" if parent else str(call.args["name"])
     known = _namespaces(call.store, name)
     if any(e["ns"] == ns for e in known):
@@ -317,6 +324,7 @@ def create_namespace(call: Call) -> str:
 def delete_namespace(call: Call) -> None:
     name = call.params["store"]
     ns = str(call.args.get("ns") or "")
+    _need_modify(call, name, ns.rpartition("/")[0])
     known = _namespaces(call.store, name)
     if not ns or not any(e["ns"] == ns for e in known):
         raise wire.ApiError(400, wire.pbs_namespace_missing(ns))

@@ -11,7 +11,7 @@ from ...tasks import TaskRequest
 from .. import handles
 from ..rest_access import allowed
 from ..restserver import own_upid, worker
-from .contents import group_access
+from .contents import group_access, group_owners, listing_owner, owns
 from .model import (
     AVG_CHUNK,
     DEDUP_FACTOR,
@@ -283,8 +283,16 @@ def verify(call: Call) -> TaskRequest:
     ns = str(call.args.get("ns") or "")
     if btime is not None and (btype is None or bid is None) or bid is not None and btype is None:
         raise wire.ApiError(400, wire.PBS_VERIFY_NEEDS_GROUP)
+    # Datastore.Verify verifies anything; Datastore.Backup only the caller's own groups
+    only = listing_owner(call, name, "Datastore.Verify")
+    if only is not None and bid is not None:
+        group_access(call, name, "Datastore.Verify", "Datastore.Backup")
+    owners = group_owners(call.store, name)
     chosen = []
     for snap in snapshots(call.store, name):
+        group = (snap["backup-type"], snap["backup-id"])
+        if only is not None and not owns(owners.get(group) or str(snap.get("owner") or "root@pam"), only):
+            continue
         sns = str(snap.get("ns") or "")
         if ns and not (sns == ns or sns.startswith(ns + "/")):
             continue
