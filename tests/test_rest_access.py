@@ -347,6 +347,10 @@ def test_pdm_views_show_the_remotes_one_may_audit(pdm: Running) -> None:
         assert status["remotes"] == 1 and status["qemu"]["running"] == running < everything["qemu"]["running"]
         assert status["pbs_nodes"]["online"] == 0  # the PBS remote is not the viewer's to see
         assert refused(viewer.get("/pve/remotes/edge/qemu")) == DENIED
+        ok(pdm, "POST", "/config/views", id="web", **{"include-all": 1})
+        assert viewer.get("/config/views").json()["data"] == []
+        grant(pdm, "/view/web", "viewer@pdm", "Auditor")
+        assert [v["id"] for v in viewer.get("/config/views").json()["data"]] == ["web"]
 
 
 def test_pbs_user_list_shows_others_to_auditors_only(pbs: Running) -> None:

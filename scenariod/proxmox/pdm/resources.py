@@ -413,3 +413,13 @@ def _top(call: Call, rows: list[Row]) -> dict[str, Any]:
 def metric_collection_status(call: Call) -> list[dict[str, Any]]:
     now = int(clock(call.world))
     return [{"remote": r["id"], "last-collection": now - 30} for r in managed(call.store)]
+
+
+@handles("GET", "/config/views", ("pdm",))
+def list_views(call: Call) -> list[dict[str, Any]]:
+    """The views the caller may audit (Resource.Audit on /view/ID)."""
+    return [
+        v
+        for v in call.store.items(call.segments)
+        if isinstance(v, dict) and allowed(call, f"/view/{v.get('id')}", "Resource.Audit")
+    ]
