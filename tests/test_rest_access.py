@@ -402,3 +402,15 @@ def test_pbs_backup_privilege_verifies_owned_groups_and_cannot_make_namespaces(p
             token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"}).status_code
             == 200
         )
+
+
+def test_pbs_group_delete_keeps_protected_snapshots(pbs: Running) -> None:
+    group = {"backup-type": "vm", "backup-id": "100"}
+    r = pbs.client.delete("/admin/datastore/store1/groups", params={**group, "error-on-protected": 0})
+    assert r.json()["data"] == {"protected-snapshots": 1, "removed-groups": 0, "removed-snapshots": 5}
+    left = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
+    assert left[("vm", "100")]["backup-count"] == 1
+    snap = ok(pbs, "GET", "/admin/datastore/store1/snapshots", **group)[0]
+    assert snap["protected"] is True
+    r = pbs.client.delete("/admin/datastore/store1/snapshots", params={**group, "backup-time": snap["backup-time"]})
+    assert refused(r, 400).startswith("cannot remove protected snapshot 'vm/100/")

@@ -183,9 +183,10 @@ def delete_group(call: Call) -> dict[str, Any]:
     removed = [s for s in members if not s.get("protected")]
     set_snapshots(call.store, name, [s for s in snaps if s not in removed])
     garbage(call.world, name)[0] += int(sum(s.get("size", 0) for s in removed) / DEDUP_FACTOR)
-    if len(removed) < len(members):
+    kept = len(members) - len(removed)
+    if kept and call.args.get("error-on-protected", True):
         raise wire.ApiError(400, wire.pbs_group_partially_deleted(f"{btype}/{bid}"))
-    return {"protected-snapshots": 0, "removed-groups": 1, "removed-snapshots": len(removed)}
+    return {"protected-snapshots": kept, "removed-groups": 0 if kept else 1, "removed-snapshots": len(removed)}
 
 
 @handles("GET", "/admin/datastore/{store}/files", ("pbs",))
