@@ -414,3 +414,14 @@ def test_pbs_group_delete_keeps_protected_snapshots(pbs: Running) -> None:
     assert snap["protected"] is True
     r = pbs.client.delete("/admin/datastore/store1/snapshots", params={**group, "backup-time": snap["backup-time"]})
     assert refused(r, 400).startswith("cannot remove protected snapshot 'vm/100/")
+
+
+def test_pbs_namespaces_listed_where_one_has_privileges(pbs: Running) -> None:
+    ok(pbs, "POST", "/admin/datastore/store1/namespace", name="qa")
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert refused(ops.get("/admin/datastore/store1/namespace")) == DENIED
+        grant(pbs, "/datastore/store1/dev", "ops@pbs", "DatastoreReader")
+        assert [n["ns"] for n in ops.get("/admin/datastore/store1/namespace").json()["data"]] == ["dev"]
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAudit")
+        assert [n["ns"] for n in ops.get("/admin/datastore/store1/namespace").json()["data"]] == ["", "dev", "qa"]

@@ -30,6 +30,10 @@ def _snaps_in_ns(call: Call, store_name: str) -> list[dict[str, Any]]:
     return [s for s in snapshots(call.store, store_name) if str(s.get("ns") or "") == ns]
 
 
+# What lets one see a namespace (PBS's NS_PRIVS_OK).
+NS_PRIVS = ("Datastore.Audit", "Datastore.Modify", "Datastore.Read", "Datastore.Backup")
+
+
 def ns_acl_path(store_name: str, ns: str) -> str:
     """A namespace's ACL path: /datastore/STORE/NS/SUB."""
     return "/".join(["/datastore", store_name, *(p for p in ns.split("/") if p)])
@@ -292,17 +296,24 @@ def _need_modify(call: Call, store_name: str, parent: str) -> None:
 
 @handles("GET", "/admin/datastore/{store}/namespace", ("pbs",))
 def list_namespaces(call: Call) -> list[dict[str, Any]]:
+    """The namespaces below `parent`; without a privilege there, those one has one on (403 if none)."""
+    name = call.params["store"]
     parent = str(call.args.get("parent") or "")
     depth = call.args.get("max-depth")
+    seen_all = allowed(call, ns_acl_path(name, parent), *NS_PRIVS)
     out = []
-    for entry in _namespaces(call.store, call.params["store"]):
+    for entry in _namespaces(call.store, name):
         ns = entry["ns"]
+        if not seen_all and not allowed(call, ns_acl_path(name, ns), *NS_PRIVS):
+            continue
         if parent and not (ns == parent or ns.startswith(parent + "/")):
             continue
         level = len([p for p in ns.split("/") if p]) - len([p for p in parent.split("/") if p])
         if depth is not None and level > int(depth):
             continue
         out.append(entry)
+    if not out and not seen_all:
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
     return out
 
 

@@ -14,6 +14,7 @@ from ...tasks import TaskRequest
 from .. import handles, prepares
 from ..rest_access import allowed, any_below
 from ..restserver import MiB, hostname, rrd_points, worker
+from .contents import NS_PRIVS
 from .model import (
     KEEP_OPTIONS,
     admin_item,
@@ -56,10 +57,9 @@ def prepare_pbs(world: World, scenario: Scenario) -> None:
 # --- /config/datastore ---------------------------------------------------------------------------
 
 
-# What shows a store in the lists (PBS: Datastore.Audit or .Backup on it), and what on one of its
-# namespaces still shows its name (NS_PRIVS_OK).
+# What shows a store in the lists (PBS: Datastore.Audit or .Backup on it); NS_PRIVS on one of its
+# namespaces still shows its name.
 SEES_STORE = ("Datastore.Audit", "Datastore.Backup")
-NS_PRIVS = ("Datastore.Audit", "Datastore.Modify", "Datastore.Read", "Datastore.Backup")
 
 
 @handles("GET", "/config/datastore", ("pbs",))
