@@ -425,3 +425,17 @@ def test_pbs_namespaces_listed_where_one_has_privileges(pbs: Running) -> None:
         assert [n["ns"] for n in ops.get("/admin/datastore/store1/namespace").json()["data"]] == ["dev"]
         grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAudit")
         assert [n["ns"] for n in ops.get("/admin/datastore/store1/namespace").json()["data"]] == ["", "dev", "qa"]
+
+
+def test_pbs_tape_lists_filtered_by_tape_audit(pbs: Running) -> None:
+    everything = {path: ok(pbs, "GET", path) for path in ("/config/drive", "/config/media-pool", "/tape/media/list")}
+    assert all(everything.values())
+    ok(pbs, "POST", "/access/users", userid="tape@pbs", password="tape-password")
+    with as_user(pbs, "tape@pbs", "tape-password") as op:
+        assert all(op.get(path).json()["data"] == [] for path in everything)
+        grant(pbs, "/tape/pool/weekly", "tape@pbs", "TapeOperator")
+        assert [p["name"] for p in op.get("/config/media-pool").json()["data"]] == ["weekly"]
+        assert len(op.get("/tape/media/list").json()["data"]) == len(everything["/tape/media/list"])
+        assert op.get("/config/drive").json()["data"] == []
+        grant(pbs, "/tape", "tape@pbs", "TapeAudit")
+        assert op.get("/config/drive").json()["data"] == everything["/config/drive"]
