@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import SCENARIOS, Running, serving
 
-from scenariod.proxmox.rest_access import PRIVILEGES
+from scenariod.proxmox.rest_privileges import PRIVILEGES
 
 DENIED = "permission check failed\n"
 
@@ -439,3 +439,22 @@ def test_pbs_tape_lists_filtered_by_tape_audit(pbs: Running) -> None:
         assert op.get("/config/drive").json()["data"] == []
         grant(pbs, "/tape", "tape@pbs", "TapeAudit")
         assert op.get("/config/drive").json()["data"] == everything["/config/drive"]
+
+
+def test_pbs_tasks_are_their_starters_unless_one_audits_them(pbs: Running) -> None:
+    upid = ok(pbs, "POST", "/admin/datastore/store1/gc")
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    made = ok(pbs, "POST", "/access/users/ops@pbs/token/t")
+    grant(pbs, "/datastore/offsite", "ops@pbs", "DatastoreAdmin")
+    grant(pbs, "/datastore/offsite", "ops@pbs!t", "DatastoreAdmin")
+    with as_token(pbs, "ops@pbs!t", made["value"]) as token:
+        mine = token.post("/admin/datastore/offsite/verify").json()["data"]
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert [t["upid"] for t in ops.get("/nodes/localhost/tasks").json()["data"]] == [mine]  # its token's
+        assert ops.get(f"/nodes/localhost/tasks/{mine}/status").status_code == 200
+        assert refused(ops.get(f"/nodes/localhost/tasks/{upid}/status"), 400) == "task access not allowed\n"
+        assert refused(ops.delete(f"/nodes/localhost/tasks/{upid}"), 400) == "task access not allowed\n"
+        grant(pbs, "/system/tasks", "ops@pbs", "Audit")
+        assert {t["upid"] for t in ops.get("/nodes/localhost/tasks").json()["data"]} == {upid, mine}
+        assert ops.get(f"/nodes/localhost/tasks/{upid}/log").status_code == 200
+        assert refused(ops.delete(f"/nodes/localhost/tasks/{upid}"), 400) == "task access not allowed\n"

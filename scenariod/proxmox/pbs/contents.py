@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import generic, wire
 from .. import handles
-from ..rest_access import allowed
+from ..rest_privileges import allowed
 from ..restserver import truthy
 from .model import (
     DEDUP_FACTOR,

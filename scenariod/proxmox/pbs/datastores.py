@@ -12,7 +12,7 @@ from ...clock import clock
 from ...state import MISSING
 from ...tasks import TaskRequest
 from .. import handles, prepares
-from ..rest_access import allowed, any_below
+from ..rest_privileges import allowed, any_below
 from ..restserver import MiB, hostname, rrd_points, worker
 from .contents import NS_PRIVS
 from .model import (

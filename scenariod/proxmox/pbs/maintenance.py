@@ -9,7 +9,7 @@ from ... import wire
 from ...clock import clock
 from ...tasks import TaskRequest
 from .. import handles
-from ..rest_access import allowed
+from ..rest_privileges import allowed
 from ..restserver import own_upid, worker
 from .contents import group_access, group_owners, listing_owner, owns
 from .model import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import handles
-from ..rest_access import allowed
+from ..rest_privileges import allowed
 
 if TYPE_CHECKING:
     from ...world import Call

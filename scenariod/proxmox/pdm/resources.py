@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ... import wire
 from ...clock import clock
 from .. import handles
-from ..rest_access import allowed
+from ..rest_privileges import allowed
 from ..restserver import (
     truthy,
 )
