@@ -267,6 +267,9 @@ def test_pdm_roles_acl_and_enforcement(pdm: Running) -> None:
         "/resource/prod": {"System.Audit": True, "Resource.Audit": True, "Access.Audit": True}
     }
     with as_user(pdm, "ops@pdm", "ops-password") as ops:
+        assert len(ops.get("/access/acl").json()["data"]) == 2  # an Auditor has Access.Audit: every entry
+        own = ops.get("/access/acl", params={"all-for-authid": 1}).json()["data"]
+        assert own == [{"path": "/", "ugid": "ops@pdm", "ugid_type": "user", "roleid": "Auditor", "propagate": True}]
         assert ops.get("/remotes/remote").status_code == 200
         assert ops.get("/pve/remotes/prod/qemu").status_code == 200  # Resource.Audit on /resource/prod
         assert refused(ops.post("/pve/remotes/prod/qemu/100/start")) == DENIED  # Resource.Manage
