@@ -461,3 +461,27 @@ def test_pbs_tasks_are_their_starters_unless_one_audits_them(pbs: Running) -> No
         assert {t["upid"] for t in ops.get("/nodes/localhost/tasks").json()["data"]} == {upid, mine}
         assert ops.get(f"/nodes/localhost/tasks/{upid}/log").status_code == 200
         assert refused(ops.delete(f"/nodes/localhost/tasks/{upid}"), 400) == "task access not allowed\n"
+
+
+def test_pbs_permissions_off_lets_every_user_do_anything(serve: Any) -> None:
+    running = serve(
+        """
+        scenariod: 1
+        name: pbs-open
+        service: pbs
+        auth:
+          permissions: "off"
+          users:
+            - {userid: root@pam, password: secret}
+            - {userid: ops@pbs, password: ops-password}
+        state:
+          /config/datastore:
+            - {name: store1, path: /mnt/datastore/store1}
+        """,
+        tls=True,
+    )
+    with as_user(running, "ops@pbs", "ops-password") as ops:
+        assert [d["store"] for d in ops.get("/admin/datastore").json()["data"]] == ["store1"]
+        assert ops.get("/nodes").status_code == 200
+        made = ops.post("/config/datastore", data={"name": "new", "path": "/mnt/datastore/new"})
+        assert made.status_code == 200, made.text
