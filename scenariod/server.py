@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import secrets
+import ssl
 import time
 from dataclasses import replace
 from inspect import iscoroutine
@@ -56,6 +57,39 @@ log = logging.getLogger("scenariod")
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _WRITE_METHODS = frozenset({"POST", "PUT"})
+
+
+class _Site(web.TCPSite):
+    """aiohttp's TCPSite with the TLS handshake bounded by limits.client_timeout as well: TCPSite
+    passes asyncio no `ssl_handshake_timeout`, whose default (60 s) lets a client that connects
+    and never speaks hold its connection that long."""
+
+    def __init__(
+        self,
+        runner: web.ServerRunner,
+        server: web.Server,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        handshake_timeout: float,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+        self._serve = (server, host, port, ssl_context, handshake_timeout)
+        self.bound_port = port
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with its runner (which stops it)
+        server, host, port, ssl_context, handshake_timeout = self._serve
+        listening = await asyncio.get_running_loop().create_server(
+            server,
+            host,
+            port,
+            ssl=ssl_context,
+            reuse_address=True,
+            ssl_handshake_timeout=handshake_timeout if ssl_context is not None else None,
+        )
+        self._server = listening
+        self.bound_port = listening.sockets[0].getsockname()[1]
 
 
 class Service:
@@ -240,11 +274,10 @@ class Service:
         server = web.Server(self.handle, handler_cancellation=True, keepalive_timeout=timeout, lingering_time=timeout)
         self._runner = web.ServerRunner(server, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ssl_context, reuse_address=True)
+        site = _Site(self._runner, server, self.host, self.port, ssl_context, timeout)
         await site.start()
         if self.port == 0:  # an ephemeral port was asked for: learn which one we got
-            sockets = site._server.sockets  # type: ignore[union-attr]
-            self.port = sockets[0].getsockname()[1]
+            self.port = site.bound_port
 
     def release_hangs(self, stopping: bool = False) -> None:
         """Close the connections of requests held by `hang` faults: on reload and on stop.

@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,9 @@ class TaskRequest:
     upid_format: str | None = None  # whose UPID format (pve, pbs, pdm); default: the scenario's service
     # Undoes what the call reserved at once (a guest's `lock: create` config) when the task fails.
     on_failure: Callable[[], Any] | None = None
+    # A worker that talks to another server (a remote migration): run with a function that adds a
+    # log line; the task ends when it returns (OK) or raises wire.ApiError (the error is its status).
+    work: Callable[[Callable[[str], None]], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -60,7 +63,7 @@ class Task:
     exitstatus: str
     effect: Callable[[], Any] | None
     endtime: int | None = None
-    handle: asyncio.TimerHandle | None = None
+    handle: asyncio.TimerHandle | asyncio.Future[None] | None = None
     remote: str | None = None
     on_failure: Callable[[], Any] | None = None
 
@@ -170,7 +173,9 @@ class TaskRegistry:
             on_failure=req.on_failure,
         )
         self._remember(task)
-        if duration <= 0:
+        if req.work is not None and req.error is None:
+            task.handle = asyncio.ensure_future(self._work(task, req.work))
+        elif duration <= 0:
             self._finish(task)
         else:
             task.handle = asyncio.get_running_loop().call_later(duration, self._finish, task)
@@ -185,6 +190,18 @@ class TaskRegistry:
             if old.running:  # never forget a running task; keep it and stop trimming
                 self._tasks[upid] = old
                 break
+
+    async def _work(self, task: Task, work: Callable[[Callable[[str], None]], Awaitable[None]]) -> None:
+        def say(line: str) -> None:
+            task.log.append((time.monotonic() - task.started, line))
+
+        status = None
+        try:
+            await work(say)
+        except wire.ApiError as err:
+            status = err.message
+        task.handle = None
+        self._finish(task, status)
 
     def _finish(self, task: Task, exitstatus: str | None = None) -> None:
         if not task.running:

@@ -753,8 +753,16 @@ def pdm_remote_api_error(status: int, message: str) -> str:
 
 
 PDM_NO_REMOTE_NODES = "no nodes configured for remote"
-# scenariod's own limit, not PDM's words: a live PVE would have to reach the other instance itself
-LIVE_REMOTE_MIGRATE_UNSUPPORTED = "scenariod: remote-migrate between live remotes is not implemented"
+PDM_NO_TARGET_NODES = "no nodes configured for target cluster"
+PDM_MIGRATE_SAME_CLUSTER = "source and destination clusters must be different"
+
+
+def pdm_endpoint_not_in_target(hostname: str) -> str:
+    return f"{hostname} not configured for target cluster"
+
+
+# scenariod's own limit, not PDM's words: a declared remote has no node that could reach a live one
+LIVE_REMOTE_MIGRATE_UNSUPPORTED = "scenariod: remote-migrate from a declared remote to a live one is not implemented"
 PDM_BAD_FINGERPRINT = "failed to parse fingerprint"  # proxmox-client's ParseFingerprintError
 HYPER_CONNECTION_CLOSED = "connection closed before message completed"  # the remote broke off its answer
 
@@ -765,3 +773,30 @@ ANSWERED_UNDECLARED: dict[str, dict[str, dict[str, str]]] = {
     "/cluster/backup": {"type": {"type": "string"}},
     "/nodes": {"disk": {"type": "integer"}, "maxdisk": {"type": "integer"}},
 }
+
+
+# --- remote migration (qemu-server's remote_migrate_vm, QemuMigrate, PVE::APIClient::LWP) ---------------
+
+REMOTE_MIGRATE_NEEDS_STORAGE_MAP = "remote migration requires explicit storage mapping!"
+REMOTE_MIGRATE_WITH_SNAPSHOTS = "remote migration with snapshots not supported yet"
+REMOTE_ENDPOINT_NODE_UNKNOWN = "couldn't determine endpoint's node name"
+MIGRATION_ABORTED = "migration aborted"  # the exit status of a failed migration task
+LWP_READ_TIMEOUT = "read timeout"
+# scenariod's own limit: a container's migration would need the target's mtunnel, which it does not mock
+LXC_REMOTE_MIGRATE_UNSUPPORTED = "scenariod: remote migration of containers is not implemented"
+
+
+def lwp_connect_failed(host: str, port: int, reason: str) -> str:
+    """LWP's answer when it never reached the server (PVE::APIClient passes it on, status 500)."""
+    return f"Can't connect to {host}:{port} ({reason})"
+
+
+def fingerprint_not_verified(fingerprint: str) -> str:
+    """PVE::APIClient::LWP refusing a certificate whose SHA-256 fingerprint it was not given."""
+    return f"fingerprint '{fingerprint}' not verified, abort!"
+
+
+def migration_duration(seconds: float) -> str:
+    """QemuMigrate's `(duration HH:MM:SS)`."""
+    whole = int(seconds)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

@@ -293,6 +293,21 @@ def test_an_idle_keep_alive_connection_is_closed(serve):
     assert answer.startswith(b"HTTP/1.1 200 ") and after < 4
 
 
+@pytest.mark.parametrize("sends", [b"", b"\x16\x03\x01\x02\x00\x01"])  # nothing; a ClientHello's first bytes
+def test_a_tls_handshake_that_never_finishes_is_cut_off(serve, sends):
+    """asyncio's own bound is 60 s; limits.client_timeout (1 s here) bounds the handshake too."""
+    s = serve(SLOW, tls=True)
+    with socket.create_connection((s.service.host, s.service.port), timeout=10) as sock:
+        sock.sendall(sends)
+        started = time.monotonic()
+        try:
+            answer, after = _closed_within(sock, 10)
+        except ConnectionResetError:
+            answer, after = b"", time.monotonic() - started
+    assert answer == b"" and 0.5 < after < 3, after
+    assert httpx.get(f"{s.url}/health", verify=ssl.create_default_context(cafile=s.ca_file)).is_success
+
+
 SESSIONS = """
 scenariod: 1
 name: sessions

@@ -301,42 +301,50 @@ def task_status(task: Task) -> dict[str, Any]:
 
 
 def state_class(task: Task) -> str:
-    if task.running:
-        return "running"
-    if task.exitstatus == "OK":
+    return "running" if task.running else status_class(task.exitstatus)
+
+
+def status_class(status: str) -> str:
+    """proxmox-rest-server's TaskStateType of a finished task's status."""
+    if status == "OK":
         return "ok"
-    if task.exitstatus.startswith("WARNINGS"):
+    if status.startswith("WARNINGS"):
         return "warning"
-    return "error"
+    return "unknown" if status == "unknown" else "error"
 
 
-def filter_tasks(tasks: Iterable[Task], args: dict[str, Any]) -> list[Task]:
-    """The filters of proxmox-rest-server's task lists (`typefilter`/`userfilter` match parts)."""
+def task_filter(args: dict[str, Any]) -> Callable[[str, int, str, str], bool]:
+    """The filters of proxmox-rest-server's task lists (`typefilter`/`userfilter` match parts),
+    as a test of a task's (state class, starttime, type, user): for Tasks and for list entries."""
     running = bool(args.get("running"))
     errors = bool(args.get("errors"))
     since, until = args.get("since"), args.get("until")
+    since, until = int(since) if since is not None else None, int(until) if until is not None else None
     typefilter, userfilter = args.get("typefilter"), args.get("userfilter")
-    store = args.get("store")
     statusfilter = args.get("statusfilter")
     if isinstance(statusfilter, str):
         statusfilter = [s for s in statusfilter.split(",") if s]
-    out = []
-    for task in tasks:
-        state = state_class(task)
+
+    def keep(state: str, starttime: int, kind: str, user: str) -> bool:
         if running and state != "running" or errors and state in ("running", "ok"):
-            continue
-        if since is not None and task.starttime < int(since) or until is not None and task.starttime > int(until):
-            continue
-        if typefilter and str(typefilter) not in task.type:
-            continue
-        if userfilter and str(userfilter) not in task.user:
-            continue
-        if store and not (task.id == store or task.id.startswith(f"{store}:")):
-            continue
-        if statusfilter and state not in statusfilter:
-            continue
-        out.append(task)
-    return out
+            return False
+        if since is not None and starttime < since or until is not None and starttime > until:
+            return False
+        if typefilter and str(typefilter) not in kind or userfilter and str(userfilter) not in user:
+            return False
+        return not statusfilter or state in statusfilter
+
+    return keep
+
+
+def filter_tasks(tasks: Iterable[Task], args: dict[str, Any]) -> list[Task]:
+    keep, store = task_filter(args), args.get("store")
+    return [
+        task
+        for task in tasks
+        if keep(state_class(task), task.starttime, task.type, task.user)
+        and not (store and not (task.id == store or task.id.startswith(f"{store}:")))
+    ]
 
 
 def page(items: list[Any], args: dict[str, Any]) -> wire.Reply:

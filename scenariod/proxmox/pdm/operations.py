@@ -21,7 +21,7 @@ from .model import (
     resources_of,
 )
 from .pve_remotes import remote_guest
-from .remote_client import is_live, remote_calls
+from .remote_client import endpoints, is_live, remote_calls
 
 if TYPE_CHECKING:
     from ...state import StateStore
@@ -134,10 +134,57 @@ def _migrate(kind: str) -> Callable[[Call], Any]:
     return handler
 
 
-def _remote_migrate(kind: str) -> Callable[[Call], TaskRequest]:
-    def handler(call: Call) -> TaskRequest:
+def migration_endpoint(target: dict[str, Any], hostname: str | None) -> str:
+    """PDM's `target-endpoint` for PVE's remote_migrate: the target node asked for (by its
+    `hostname`), else the remote's first, with the remote's token and the node's pin."""
+    found = endpoints(target)
+    if hostname is not None:
+        chosen = next((e for e in found if e.hostname == hostname), None)
+        if chosen is None:
+            raise wire.ApiError(400, wire.pdm_endpoint_not_in_target(hostname))
+    elif found:
+        chosen = found[0]
+    else:
+        raise wire.ApiError(400, wire.PDM_NO_TARGET_NODES)
+    token = f"PVEAPIToken={target.get('authid') or 'root@pam'}={target.get('token') or ''}"
+    endpoint = f"host={chosen.host},port={chosen.port},apitoken={token}"
+    return endpoint + (f",fingerprint={chosen.fingerprint}" if chosen.fingerprint else "")
+
+
+def _joined(value: Any) -> str:
+    """PDM's list of mappings as PVE's `*-pair-list` string."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+async def _live_remote_migrate(call: Call, cfg: dict[str, Any], target: dict[str, Any], kind: str) -> str:
+    """PDM asks the source remote to migrate the guest to the target cluster itself (its
+    remote_migrate, with the target's endpoint and token): the source's UPID."""
+    res = await live_guest(call, cfg, kind)
+    params: dict[str, Any] = {
+        "target-endpoint": migration_endpoint(target, call.args.get("target-endpoint")),
+        "target-storage": _joined(call.args["target-storage"]),
+        "target-bridge": _joined(call.args["target-bridge"]),
+        "delete": bool(call.args.get("delete")),
+    }
+    for key in ("target-vmid", "online", "bwlimit", "restart", "timeout"):
+        if call.args.get(key) is not None:
+            params[key] = call.args[key]
+    path = f"/nodes/{res['node']}/{kind}/{res['vmid']}/remote_migrate"
+    upid = await remote_calls(call.world).send(cfg, "POST", path, params)
+    return f"{cfg['id']}!{upid}"
+
+
+def _remote_migrate(kind: str) -> Callable[[Call], Any]:
+    def handler(call: Call) -> Any:
         target_cfg = remote_cfg(call.store, str(call.args["target"]))
-        if live_cfg(call) is not None or (target_cfg is not None and is_live(target_cfg)):
+        source_cfg = live_cfg(call)
+        if call.params["remote"] == call.args["target"]:
+            raise wire.ApiError(400, wire.PDM_MIGRATE_SAME_CLUSTER)
+        if source_cfg is not None:
+            if target_cfg is None:
+                raise wire.ApiError(404, wire.pdm_remote_missing(str(call.args["target"])))
+            return _live_remote_migrate(call, source_cfg, target_cfg, kind)
+        if target_cfg is not None and is_live(target_cfg):
             raise wire.ApiError(501, wire.LIVE_REMOTE_MIGRATE_UNSUPPORTED)
         res = remote_guest(call, kind)
         rid, vmid, store = call.params["remote"], res["vmid"], call.store

@@ -12,7 +12,8 @@ port defaults to 8006 (PVE) or 8007 (PBS). PDM always speaks HTTPS; a mock servi
 is named `hostname=http://HOST:PORT`. With a `fingerprint`, the certificate must have that
 SHA-256 digest (PDM's pin) and nothing else is checked; without one, it must verify against
 the system's CAs or scenariod's own local CA (tls.py), which signs every instance's
-certificate. Requests carry `PVEAPIToken=AUTHID=SECRET` or `PBSAPIToken=AUTHID:SECRET`.
+certificate (the HTTP client and that trust are ../outbound.py's, shared with PVE's remote
+migration). Requests carry `PVEAPIToken=AUTHID=SECRET` or `PBSAPIToken=AUTHID:SECRET`.
 
 Answers of GET requests are kept for `limits.remote_cache` (errors too, as PDM backs off a
 dead remote) per World and per remote; any request PDM forwards that changes the remote
@@ -39,8 +40,7 @@ import aiohttp
 import orjson
 
 from ... import wire
-from ...tls import local_ca_file
-from .. import on_stop
+from .. import outbound
 
 if TYPE_CHECKING:
     from ...scenario import Limits
@@ -57,7 +57,9 @@ class Endpoint:
 
     url: str  # scheme://host:port
     host: str
+    port: int
     fingerprint: str | None  # the pinned SHA-256, hex digits (colons allowed)
+    hostname: str  # as the remote's configuration writes it (`HOST[:PORT]`)
 
 
 def endpoints(cfg: dict[str, Any]) -> list[Endpoint]:
@@ -71,7 +73,7 @@ def _endpoints(kind: str, nodes: tuple[str, ...]) -> list[Endpoint]:
     default_port = DEFAULT_PORTS.get(kind, 8006)
     for entry in nodes:
         fields = dict(part.partition("=")[::2] for part in str(entry).split(",") if part)
-        hostname = fields.get("hostname", "")
+        hostname = written = fields.get("hostname", "")
         scheme = "https"
         if "://" in hostname:
             scheme, _, hostname = hostname.partition("://")
@@ -85,7 +87,8 @@ def _endpoints(kind: str, nodes: tuple[str, ...]) -> list[Endpoint]:
         if not host:
             continue
         shown = f"[{host}]" if ":" in host else host
-        out.append(Endpoint(f"{scheme}://{shown}:{port or default_port}", host, fields.get("fingerprint") or None))
+        number = int(port) if port.isdigit() else default_port
+        out.append(Endpoint(f"{scheme}://{shown}:{number}", host, number, fields.get("fingerprint") or None, written))
     return out
 
 
@@ -144,31 +147,11 @@ def _connect_failure(exc: BaseException) -> RemoteError:
     return RemoteError(wire.pdm_connect_failed(cause), cause)
 
 
-def _verified_context() -> ssl.SSLContext:
-    """The system's CAs plus scenariod's local CA, once that exists."""
-    ca = local_ca_file()
-    return _context(str(ca) if ca.exists() else None)
-
-
-@functools.cache
-def _context(local_ca: str | None) -> ssl.SSLContext:
-    """Built once per CA file: loading CA files is slow."""
-    ctx = ssl.create_default_context()
-    if local_ca is not None:
-        ctx.load_verify_locations(cafile=local_ca)
-    return ctx
-
-
-def _tls(endpoint: Endpoint) -> ssl.SSLContext | aiohttp.Fingerprint | bool:
-    if endpoint.url.startswith("http://"):
-        return False
-    if endpoint.fingerprint:
-        try:
-            digest = bytes.fromhex(endpoint.fingerprint.replace(":", ""))
-            return aiohttp.Fingerprint(digest)
-        except ValueError:
-            raise RemoteError(wire.PDM_BAD_FINGERPRINT) from None
-    return _verified_context()
+def _tls(endpoint: Endpoint) -> outbound.TLS:
+    try:
+        return outbound.tls_for(endpoint.url, endpoint.fingerprint)
+    except ValueError:
+        raise RemoteError(wire.PDM_BAD_FINGERPRINT) from None
 
 
 def _authorization(cfg: dict[str, Any]) -> str:
@@ -176,27 +159,6 @@ def _authorization(cfg: dict[str, Any]) -> str:
     if cfg.get("type") == "pbs":
         return f"PBSAPIToken={authid}:{token}"
     return f"PVEAPIToken={authid}={token}"
-
-
-# One HTTP client per event loop (a Service runs on one loop; tests run several).
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = weakref.WeakKeyDictionary()
-
-
-def _client() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    client = _CLIENTS.get(loop)
-    if client is None or client.closed:
-        client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), raise_for_status=False)
-        _CLIENTS[loop] = client
-    return client
-
-
-@on_stop
-async def close_client() -> None:
-    """Close this event loop's HTTP client (a Service stopping); the next request opens another."""
-    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.close()
 
 
 @dataclass
@@ -216,29 +178,23 @@ class RemoteCalls:
             raise RemoteError(wire.PDM_NO_REMOTE_NODES)
         if self.gate is None:
             self.gate = asyncio.Semaphore(max(1, self.limits.remote_fetches))
-        headers = {"Authorization": _authorization(cfg)}
-        timeout = aiohttp.ClientTimeout(total=self.limits.remote_timeout)
+        authorization = _authorization(cfg)
         failure = RemoteError(wire.PDM_REMOTE_TIMED_OUT)
         for endpoint in found:
-            form = _form(params)
-            send = {"params": form} if method in ("GET", "DELETE") else {"data": form}
             try:
-                async with (
-                    self.gate,
-                    _client().request(
-                        method,
+                async with self.gate:
+                    status, reason, body = await outbound.send(
                         f"{endpoint.url}/api2/json{path}",
-                        headers=headers,
-                        ssl=_tls(endpoint),
-                        timeout=timeout,
-                        **send,  # type: ignore[arg-type]
-                    ) as response,
-                ):
-                    body = await response.read()
-                    if response.status >= 400:
-                        raise _api_failure(response.status, body, response.reason)
-                    parsed = orjson.loads(body) if body else {}
-                    return parsed if isinstance(parsed, dict) else {"data": parsed}
+                        method,
+                        authorization,
+                        _tls(endpoint),
+                        self.limits.remote_timeout,
+                        params,
+                    )
+                if status >= 400:
+                    raise _api_failure(status, body, reason)
+                parsed = orjson.loads(body) if body else {}
+                return parsed if isinstance(parsed, dict) else {"data": parsed}
             except TimeoutError:
                 failure = RemoteError(wire.PDM_REMOTE_TIMED_OUT)
             except (aiohttp.ClientConnectorError, aiohttp.ServerFingerprintMismatch, ssl.SSLError) as exc:
@@ -308,17 +264,6 @@ class RemoteCalls:
     def forget(self, rid: str) -> None:
         for key in [k for k in self.kept if k[0] == rid]:
             del self.kept[key]
-
-
-def _form(params: dict[str, Any] | None) -> list[tuple[str, str]] | None:
-    """Parameters as Proxmox reads them off the wire: booleans as 1/0, arrays repeated."""
-    if not params:
-        return None
-    out = []
-    for key, value in params.items():
-        for item in value if isinstance(value, list) else [value]:
-            out.append((key, str(int(item)) if isinstance(item, bool) else str(item)))
-    return out
 
 
 def _frozen(params: dict[str, Any] | None) -> tuple[tuple[str, str], ...]:

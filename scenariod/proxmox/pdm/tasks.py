@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ... import wire
+from ...clock import clock
 from .. import handles
 from ..restserver import (
-    filter_tasks,
     log_reply,
     page,
-    state_class,
+    status_class,
+    task_filter,
     task_list_entry,
     task_status,
 )
-from .model import live_remote, remote_type
-from .remote_client import remote_calls
+from .model import live_remote, managed, remote_type
+from .remote_client import RemoteError, is_live, remote_calls
 from .resources import in_view
 
 if TYPE_CHECKING:
@@ -124,23 +126,120 @@ def stop_remote_task(call: Call) -> Any:
     return None
 
 
+# --- every remote's tasks ----------------------------------------------------------------------------
+
+# PDM's task cache keeps 7 days of tasks and asks each node for at most 5000 at a time
+# (server/src/remote_tasks: KEEP_OLD_FILES x ROTATE_AFTER, MAX_TASKS_TO_FETCH).
+KEPT_SECONDS = 7 * 24 * 3600
+MAX_TASKS_TO_FETCH = 5000
+
+
+def list_item(rid: str, upid: str, endtime: Any, status: Any) -> dict[str, Any] | None:
+    """PDM's TaskListItem: what its cache keeps of a task (UPID, end, status), the rest read off
+    the UPID; a PVE task has no `worker_id` there, a PBS one has its UPID's."""
+    parsed = wire.parse_upid(upid)
+    if parsed is None:
+        return None
+    item: dict[str, Any] = {
+        "upid": f"{rid}!{upid}",
+        "node": parsed["node"],
+        "pid": parsed["pid"],
+        "pstart": parsed["pstart"],
+        "starttime": parsed["starttime"],
+        "worker_type": parsed["type"],
+        "user": parsed["user"],
+    }
+    if "task_no" in parsed and parsed["id"]:
+        item["worker_id"] = parsed["id"]
+    if endtime is not None:
+        item["endtime"] = endtime
+    if status is not None:
+        item["status"] = status
+    return item
+
+
+def _declared_items(call: Call, rid: str) -> list[dict[str, Any]]:
+    out = []
+    for task in remote_tasks(call, rid):
+        native = task.upid.partition("!")[2] or task.upid
+        item = list_item(rid, native, task.endtime, None if task.running else task.exitstatus)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+async def _live_items(call: Call, cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    """A live remote's tasks of the last 7 days, every node asked at once; a node or remote that
+    does not answer adds none (PDM logs it and lists the others' tasks)."""
+    ask = remote_calls(call.world)
+    # the cutoff moves by the hour, so that the asked lists stay kept for `limits.remote_cache`
+    since = int(clock(call.world)) // 3600 * 3600 - KEPT_SECONDS
+    params: dict[str, Any] = {"since": since, "limit": MAX_TASKS_TO_FETCH}
+    try:
+        if cfg.get("type") == "pbs":
+            nodes = ["localhost"]
+        else:
+            params["source"] = "all"  # PVE lists only finished tasks without it
+            nodes = [str(n["node"]) for n in await ask.get(cfg, "/nodes") or () if isinstance(n, dict)]
+    except RemoteError:
+        return []
+    answers = await asyncio.gather(
+        *(ask.get(cfg, f"/nodes/{node}/tasks", params) for node in nodes), return_exceptions=True
+    )
+    out = []
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            if not isinstance(answer, RemoteError):
+                raise answer
+            continue
+        for entry in answer or ():
+            if isinstance(entry, dict) and isinstance(entry.get("upid"), str):
+                item = list_item(cfg["id"], entry["upid"], entry.get("endtime"), entry.get("status"))
+                if item is not None:
+                    out.append(item)
+    return out
+
+
+async def _gathered(call: Call) -> list[dict[str, Any]]:
+    """Every task of the remotes asked (one remote with `remote`), as PDM's task cache lists them
+    (newest first), with the request's filters; live remotes are asked side by side."""
+    wanted = call.args.get("remote")
+    cfgs = [c for c in managed(call.store) if (wanted is None or c["id"] == wanted) and in_view(call, c["id"], None)]
+    found = [_declared_items(call, c["id"]) for c in cfgs if not is_live(c)]
+    found += await asyncio.gather(*(_live_items(call, c) for c in cfgs if is_live(c)))
+    keep = task_filter(call.args)
+    items = [
+        item
+        for group in found
+        for item in group
+        if keep(_item_state(item), item["starttime"], item["worker_type"], item["user"])
+    ]
+    items.sort(key=lambda item: item["upid"])
+    items.sort(key=lambda item: item["starttime"], reverse=True)
+    return items
+
+
+def _item_state(item: dict[str, Any]) -> str:
+    status = item.get("status")
+    return "running" if status is None else status_class(str(status))
+
+
 @handles("GET", "/remotes/tasks/list", ("pdm",))
-def all_remote_tasks(call: Call) -> wire.Reply:
-    tasks = remote_tasks(call, call.args.get("remote"))
-    tasks = [t for t in filter_tasks(tasks, call.args) if in_view(call, t.remote or "", None)]
-    return page([task_list_entry(t) for t in tasks], call.args)
+async def all_remote_tasks(call: Call) -> wire.Reply:
+    return page(await _gathered(call), call.args)
 
 
 @handles("GET", "/remotes/tasks/statistics", ("pdm",))
-def task_statistics(call: Call) -> dict[str, Any]:
-    tasks = filter_tasks(remote_tasks(call, call.args.get("remote")), call.args)
+async def task_statistics(call: Call) -> dict[str, Any]:
+    """Counts of the finished tasks PDM's task list would give for the same filters (its
+    `start`/`limit` too), by type and by remote."""
     by_type: dict[str, dict[str, int]] = {}
     by_remote: dict[str, dict[str, int]] = {}
-    for task in tasks:
-        state = state_class(task)
+    for item in page(await _gathered(call), call.args).data:
+        state = _item_state(item)
         if state == "running":
             continue
-        for table, key in ((by_type, task.type), (by_remote, task.remote or "")):
+        for table, key in ((by_type, item["worker_type"]), (by_remote, item["upid"].partition("!")[0])):
             counts = table.setdefault(key, {"ok": 0, "warning": 0, "error": 0, "unknown": 0})
             counts[state] += 1
     return {"by-type": by_type, "by-remote": by_remote}
