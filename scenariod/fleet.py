@@ -285,6 +285,12 @@ def server_doc(server: BackupServer, seed: int) -> dict[str, Any]:
         ),
         "state": {
             "/nodes": [_node_item(f"pbs{server.index:02d}", rng)],
+            # PBS grants tokens nothing by themselves: the PDM audits it all, the VE clusters back up
+            "/access/acl": [
+                {"path": "/", "ugid": "root@pam!pdm", "roleid": "Admin"},
+                {"path": "/datastore/store1", "ugid": "backup@pbs", "roleid": "DatastorePowerUser"},
+                {"path": "/datastore/store1", "ugid": "backup@pbs!pve", "roleid": "DatastorePowerUser"},
+            ],
             "/config/datastore": [{"name": "store1", "path": "/mnt/datastore/store1", "gc-schedule": "daily"}],
             "/admin/datastore/store1/status": {"total": total, "used": used},
             "/admin/datastore/store1/groups": groups,

@@ -614,6 +614,49 @@ def snapshot_name_used(name: str) -> str:
 # proxmox-rest-server daemons (PBS, PDM) answer most refusals with 400 and the error text.
 
 
+REST_PERMISSION_FAILED = "permission check failed"  # proxmox-rest-server's 403 (and PBS's namespace checks)
+# proxmox-access-control's ACL refusals (400); PBS's own copy ends some of them with a full stop.
+REST_ACL_GROUP_UNPRIVILEGED = "Unprivileged users are not allowed to create group ACL item."
+REST_ACL_NEEDS_AUTH_ID = "Unprivileged user needs to provide auth_id to update ACL item."
+REST_ACL_TOKEN_UNPRIVILEGED = "Unprivileged API tokens can't set ACL items."
+REST_ACL_ONLY_TOKENS = "Unprivileged users can only set ACL items for API tokens."
+REST_ACL_ONLY_OWN_TOKENS = "Unprivileged users can only set ACL items for their own API tokens."
+PBS_PASSWORD_NOT_YOURS = "you are not authorized to change the password."
+REST_TASK_NOT_YOURS = "task access not allowed"
+REST_TOKENS_NOT_HERE = "API tokens cannot access this API endpoint"
+PDM_ROLE_MISSING = "Role does not exist, please make sure to specify a valid role!"
+REST_PAM_CREDENTIALS = "only superuser can edit pam credentials!"
+
+
+def rest_user_missing_for_auth(userid: str) -> str:
+    return f"user '{userid}' does not exists."
+
+
+def rest_acl_no_such(service: str, token: bool) -> str:
+    text = "no such API token" if token else "no such user"
+    return text + "." if service == "pbs" or not token else text
+
+
+def rest_acl_groups_unsupported(service: str) -> str:
+    return "parameter 'group' - groups are currently not supported" + ("." if service == "pbs" else "")
+
+
+def rest_acl_missing_target(service: str) -> str:
+    return "missing 'userid' or 'group' parameter." if service == "pbs" else "missing 'userid' parameter"
+
+
+def rest_acl_bad_path(path: str) -> str:
+    return f"invalid acl path '{path}'."
+
+
+def rest_permissions_of(authid: str) -> str:
+    return f"not allowed to list permissions of {authid}"
+
+
+def rest_config_modified() -> str:
+    return "detected modified configuration - file changed by other user? Try again."
+
+
 def rest_token_exists(userid: str, name: str) -> str:
     return f"token '{name}' for user '{userid}' already exists."
 
@@ -628,6 +671,10 @@ def rest_bad_upid(upid: str) -> str:
 
 def rest_task_missing(upid: str) -> str:
     return f"no such task '{upid}'"
+
+
+def pbs_owner_check_failed(authid: str, owner: str) -> str:
+    return f"backup owner check failed ({authid} != {owner})"
 
 
 def pbs_datastore_exists(name: str) -> str:

@@ -35,14 +35,20 @@ def fresh() -> Iterator[Running]:
     yield from serving(SCENARIOS / "pdm.yaml", tls=True)
 
 
-def client(running: Running, token: str = TOKEN) -> httpx.Client:
-    """An httpx client authenticated as PDM wants API tokens: `PDMAPIToken=ID:SECRET`."""
-    return httpx.Client(
-        base_url=running.api,
-        verify=ssl.create_default_context(cafile=running.ca_file),
-        headers={"Authorization": f"PDMAPIToken=root@pam!automation:{token}"},
-        timeout=10,
-    )
+def client(running: Running, token: str | None = None) -> httpx.Client:
+    """An httpx client as root@pam, the superuser (PDM's endpoints without an access rule are
+    its alone, its tokens included in nothing), or with `token` the way PDM wants API tokens:
+    `PDMAPIToken=ID:SECRET` (root@pam!automation, an Administrator on / in pdm.yaml)."""
+    verify = ssl.create_default_context(cafile=running.ca_file)
+    c = httpx.Client(base_url=running.api, verify=verify, timeout=10)
+    if token is not None:
+        c.headers["Authorization"] = f"PDMAPIToken=root@pam!automation:{token}"
+        return c
+    login = {"username": "root@pam", "password": "secret"}
+    data = httpx.post(running.api + "/access/ticket", data=login, verify=verify).json()["data"]
+    c.cookies.set(running.service.runtime.auth.cookie, data["ticket"])
+    c.headers["CSRFPreventionToken"] = data["CSRFPreventionToken"]
+    return c
 
 
 def wait(c: httpx.Client, status_path: str, timeout: float = 10) -> dict[str, Any]:
@@ -107,8 +113,11 @@ def test_users_and_tokens_created_through_the_api(fresh: Running) -> None:
         assert bob["tokens"] == [{"tokenid": "bob@pdm!monitor", "enable": True, "expire": 0}]
     ctx = ssl.create_default_context(cafile=fresh.ca_file)
     with httpx.Client(base_url=fresh.api, verify=ctx) as c:
-        r = c.get("/pve/remotes", headers={"Authorization": f"PDMAPIToken=bob@pdm!monitor:{made['value']}"})
-        assert r.status_code == 200
+        bob_token = {"Authorization": f"PDMAPIToken=bob@pdm!monitor:{made['value']}"}
+        assert c.get("/version", headers=bob_token).status_code == 200  # any valid user
+        # /pve/remotes declares no access rule: root@pam's alone, as on PDM
+        r = c.get("/pve/remotes", headers=bob_token)
+        assert r.status_code == 403 and r.json()["message"] == "permission check failed\n"
         login = c.post("/access/ticket", data={"username": "bob@pdm", "password": "bob-password"})
         assert login.status_code == 200 and login.json()["data"]["username"] == "bob@pdm"
 
@@ -374,7 +383,7 @@ def test_sweep_every_bindable_get_path(fresh: Running, capsys: pytest.CaptureFix
         wait(c, f"/pbs/remotes/backup/tasks/{quote(apt, safe='')}/status")
         own = c.post("/remotes/tasks/refresh").json()["data"]
         wait(c, f"/nodes/localhost/tasks/{quote(own, safe='')}/status")
-    fresh.client.headers["Authorization"] = f"PDMAPIToken=root@pam!automation:{TOKEN}"
+    fresh.login()
     hints = {
         "timeframe": "hour",
         "cf": "AVERAGE",

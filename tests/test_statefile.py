@@ -234,7 +234,10 @@ def test_a_backup_server_keeps_localhost_one_with_its_host_name_after_a_restore(
     state = tmp_path / "pbs.state"
     pbs = {"Authorization": "PBSAPIToken=root@pam!ci:7d1f3a52-4c1e-4b8a-9c55-0e2f6a1b9d03"}
     run = Run(tmp_path, "scenarios/pbs.yaml", "--port", "0", "--state-file", str(state))
-    host = httpx.get(f"{run.url}/api2/json/nodes", headers=pbs).json()["data"][0]["node"]
+    # GET /nodes is root@pam's alone on PBS (no access rule): its ticket, not the token
+    login = httpx.post(f"{run.url}/api2/json/access/ticket", data={"username": "root@pam", "password": "secret"})
+    root = {"Cookie": f"PBSAuthCookie={login.json()['data']['ticket']}"}
+    host = httpx.get(f"{run.url}/api2/json/nodes", headers=root).json()["data"][0]["node"]
     assert host != "localhost"
     put = httpx.put(f"{run.url}/api2/json/nodes/localhost/dns", headers=pbs, data={"search": "saved.example"})
     assert put.status_code == 200, put.text

@@ -153,12 +153,17 @@ class Acl:
         self.by_path: dict[str, list[dict[str, Any]]] = {}
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict):
+                if "type" not in entry:  # PBS and PDM write `ugid_type` (user or group; a token is a user)
+                    kind = entry.get("ugid_type", "user")
+                    entry = {**entry, "type": "token" if kind == "user" and "!" in str(entry.get("ugid")) else kind}
                 self.by_path.setdefault(normalize_path(str(entry.get("path", "/"))), []).append(entry)
         self.roles = {
             rid: frozenset(_split(role.get("privs")))
             for rid, role in zip(store.keys("/access/roles"), store.items("/access/roles"), strict=True)
             if isinstance(role, dict)
         }
+        # root@pam's privileges: every one the product's roles know (PBS and PDM name others than PVE)
+        self.everything = ALL_PRIVILEGES.union(*self.roles.values())
         self.groups_of: dict[str, set[str]] = {}
         for groupid, users in members(store).items():
             for userid in users:
@@ -245,7 +250,7 @@ class Acl:
     def _privileges(self, who: str, path: str) -> dict[str, int]:
         user = who.split("!", 1)[0]
         if user == ROOT and not self.privsep.get(who, False):
-            return dict.fromkeys(ALL_PRIVILEGES, 1)
+            return dict.fromkeys(self.everything, 1)
         if "!" in who and not self.privsep.get(who, True):
             return self.privileges(user, path)
         out = self._direct(who, path)
@@ -307,37 +312,48 @@ class Denied(Exception):
         self.what = what
 
 
+Check = Callable[["Call", dict[str, Any]], None]
+GUARDS: dict[str, Check] = {}
+"""Each product's permission check (PVE's here; PBS and PDM register theirs: rest_privileges)."""
+
+
+def enforced(scenario: Scenario) -> bool:
+    """Whether the scenario checks privileges (auth enforced and permissions not switched off)."""
+    return scenario.auth.mode == "enforce" and scenario.auth.permissions != "off"
+
+
 def guard_for(scenario: Scenario) -> Guard | None:
     """The permission check for every call, or None where the scenario does not enforce."""
-    if not _enforces(scenario):
-        return None
-    return Guard()
+    found = GUARDS.get(scenario.service) if enforced(scenario) else None
+    return None if found is None else Guard(found)
 
 
 def _enforces(scenario: Scenario) -> bool:
-    return scenario.service == "pve" and scenario.auth.mode == "enforce" and scenario.auth.permissions != "off"
+    """PVE's lists are filtered here (`Guard.visible`); PBS's and PDM's in their handlers."""
+    return scenario.service == "pve" and enforced(scenario)
 
 
 class Guard:
     """A Runtime's privilege checks: every call before it runs (`guard(call, args)`), and every
-    list after (`visible`): a real node answers a list with what the caller may see, not a 403."""
+    PVE list after (`visible`): a real node answers a list with what the caller may see, not a 403."""
 
-    def __init__(self) -> None:
+    def __init__(self, check: Check) -> None:
+        self._check = check
         self._filters: dict[int, ListFilter | None] = {}  # id(ApiNode) -> its list filter
 
     def __call__(self, call: Call, args: dict[str, Any]) -> None:
-        check(call, args)
+        self._check(call, args)
 
     def visible(self, call: Call, result: Any) -> Any:
         """`result` of a GET with only the items the caller may see (as it is, for root@pam)."""
+        view = viewer(call)
+        if view is None:
+            return result
         node = call.node
         found = self._filters.get(id(node), MISSING)
         if found is MISSING:
             found = self._filters[id(node)] = list_filter(node.path, call.op.permissions)
         if found is None:
-            return result
-        view = viewer(call)
-        if view is None:
             return result
         data = result.data if isinstance(result, wire.Encoded | wire.Reply) else result
         if not isinstance(data, list):
@@ -366,6 +382,9 @@ def check(call: Call, args: dict[str, Any]) -> None:
         _run(rule, args, acl_of(call.world), user)
     except Denied as denied:
         raise wire.permission_failed(denied.what) from None
+
+
+GUARDS["pve"] = check
 
 
 def _separated(call: Call, tokenid: str) -> bool:

@@ -285,7 +285,7 @@ def forget_user_secrets(world: World, userid: str) -> None:
         del secrets["tokens"][tokenid]
 
 
-@handles("PUT", "/access/password", ("pve", "pbs", "pdm"))
+@handles("PUT", "/access/password", ("pve", "pdm"))  # PBS's: rest_access
 def change_password(call: Call) -> None:
     userid = str(call.args.get("userid", call.actor))
     if call.store.get(("access", "users", userid)) is MISSING:

@@ -22,6 +22,7 @@ from ..state import MISSING
 from ..tasks import TaskRequest
 from . import falls_back, handles, prepares
 from .auth import create_user
+from .rest_privileges import allowed
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
@@ -209,22 +210,6 @@ def create_rest_user(call: Call) -> None:
     return None
 
 
-@handles("GET", "/access/users", REST)
-def list_users(call: Call) -> list[dict[str, Any]]:
-    out = []
-    for user in call.store.items("/access/users"):
-        if not isinstance(user, dict):
-            continue
-        item = dict(user)
-        if call.args.get("include_tokens"):
-            item["tokens"] = [
-                {k: v for k, v in t.items() if k != "token-name"}
-                for t in call.store.items(("access", "users", user["userid"], "token"))
-            ]
-        out.append(item)
-    return out
-
-
 def _token_path(call: Call) -> tuple[str, str, tuple[str, ...]]:
     userid, name = call.params["userid"], call.params["token-name"]
     return userid, name, ("access", "users", userid, "token", name)
@@ -387,6 +372,16 @@ def local_tasks(call: Call) -> list[Task]:
     return [t for t in call.world.tasks if t.remote is None]
 
 
+def _own(task: Task, authid: str | None) -> bool:
+    """A task the caller started, itself or through one of its tokens."""
+    return authid is None or task.user == authid or task.user.partition("!")[0] == authid
+
+
+def sees_all_tasks(call: Call) -> bool:
+    """Sys.Audit on /system/tasks (System.Audit on PDM) shows everyone's tasks; else one's own."""
+    return allowed(call, "/system/tasks", "Sys.Audit" if call.scenario.service == "pbs" else "System.Audit")
+
+
 def _node_task(call: Call) -> Task:
     upid = call.params["upid"]
     task = call.world.tasks.get(upid)
@@ -395,6 +390,8 @@ def _node_task(call: Call) -> Task:
         if parsed is None:
             raise wire.ApiError(400, wire.rest_bad_upid(upid))
         raise wire.ApiError(400, wire.rest_task_missing(upid))
+    if not _own(task, call.user) and not sees_all_tasks(call):
+        raise wire.ApiError(400, wire.REST_TASK_NOT_YOURS)
     return task
 
 
@@ -403,7 +400,10 @@ def node_tasks(call: Call) -> wire.Reply:
     node = call.params["node"]
     if not is_node(call.store, node):
         raise wire.missing_object("/nodes", node, call.params)
-    return page([task_list_entry(t) for t in filter_tasks(local_tasks(call), call.args)], call.args)
+    tasks = filter_tasks(local_tasks(call), call.args)
+    if not sees_all_tasks(call):
+        tasks = [t for t in tasks if _own(t, call.user)]
+    return page([task_list_entry(t) for t in tasks], call.args)
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}", REST, finds_own_objects=True)
@@ -424,7 +424,11 @@ def node_task_log(call: Call) -> wire.Reply:
 
 @handles("DELETE", "/nodes/{node}/tasks/{upid}", REST, finds_own_objects=True)
 def stop_node_task(call: Call) -> None:
-    call.world.tasks.stop(_node_task(call).upid)
+    task = _node_task(call)
+    modify = "Sys.Modify" if call.scenario.service == "pbs" else "System.Modify"
+    if not _own(task, call.user) and not allowed(call, "/system/tasks", modify):
+        raise wire.ApiError(400, wire.REST_TASK_NOT_YOURS)
+    call.world.tasks.stop(task.upid)
     return None
 
 

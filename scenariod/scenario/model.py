@@ -127,7 +127,7 @@ class AuthSpec:
     tokens: tuple[dict, ...] = ()
     ticket_lifetime: float = DEFAULT_TICKET_LIFETIME
     control_token: str | None = None
-    permissions: str = "enforce"  # PVE privilege checks on every call under mode enforce; "off" skips them
+    permissions: str = "enforce"  # privilege checks (PVE, PBS, PDM) on every call under mode enforce; "off" skips them
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ... import wire
+from ... import generic, wire
 from .. import handles
+from ..rest_privileges import allowed
 from ..restserver import truthy
 from .model import (
     DEDUP_FACTOR,
@@ -29,10 +30,60 @@ def _snaps_in_ns(call: Call, store_name: str) -> list[dict[str, Any]]:
     return [s for s in snapshots(call.store, store_name) if str(s.get("ns") or "") == ns]
 
 
-@handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",))
+# What lets one see a namespace (PBS's NS_PRIVS_OK).
+NS_PRIVS = ("Datastore.Audit", "Datastore.Modify", "Datastore.Read", "Datastore.Backup")
+
+
+def ns_acl_path(store_name: str, ns: str) -> str:
+    """A namespace's ACL path: /datastore/STORE/NS/SUB."""
+    return "/".join(["/datastore", store_name, *(p for p in ns.split("/") if p)])
+
+
+def listing_owner(call: Call, store_name: str, full: str = "Datastore.Audit") -> str | None:
+    """PBS's check_ns_privs_full for a listing: None with `full` (every group), the caller with
+    only Datastore.Backup (its own groups), else 403 as PBS answers it, before it looks the
+    store up (so the answer does not tell whether it exists)."""
+    path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
+    only = None if allowed(call, path, full) else call.user
+    if only is not None and not allowed(call, path, "Datastore.Backup"):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+    generic.check_ancestors(call.store, call.node, call.segments, call.params)
+    return only
+
+
+def owns(owner: str, authid: str) -> bool:
+    """PBS's check_backup_owner: the owner itself, or a user owning through one of its tokens."""
+    return owner == authid or "!" in owner and owner.partition("!")[0] == authid
+
+
+def group_access(call: Call, store_name: str, full: str, partial: str) -> None:
+    """PBS's check_privs_and_load_store for one group: `full` on the namespace, or `partial` and
+    owning the group (403 without either; the owner check fails in PBS's words)."""
+    path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
+    if allowed(call, path, full):
+        return
+    if not allowed(call, path, partial):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+    key = (str(call.args.get("backup-type")), str(call.args.get("backup-id")))
+    owner = group_owners(call.store, store_name).get(key)
+    if owner is None:
+        owner = next(
+            (
+                str(s.get("owner") or "root@pam")
+                for s in snapshots(call.store, store_name)
+                if (s["backup-type"], s["backup-id"]) == key
+            ),
+            "root@pam",
+        )
+    if not owns(owner, str(call.user)):
+        raise wire.ApiError(400, wire.pbs_owner_check_failed(str(call.user), owner))
+
+
+@handles("GET", "/admin/datastore/{store}/snapshots", ("pbs",), finds_own_objects=True)
 def list_snapshots(call: Call) -> list[dict[str, Any]]:
     btype, bid = call.args.get("backup-type"), call.args.get("backup-id")
-    owners = _group_owners(call.store, call.params["store"])
+    only = listing_owner(call, call.params["store"])
+    owners = group_owners(call.store, call.params["store"])
     out = []
     for snap in _snaps_in_ns(call, call.params["store"]):
         if btype and snap["backup-type"] != btype or bid and snap["backup-id"] != str(bid):
@@ -41,6 +92,8 @@ def list_snapshots(call: Call) -> list[dict[str, Any]]:
         owner = owners.get((snap["backup-type"], snap["backup-id"]))
         if owner:
             view["owner"] = owner
+        if only is not None and not owns(str(view.get("owner") or snap.get("owner") or "root@pam"), only):
+            continue
         out.append(view)
     return out
 
@@ -50,7 +103,7 @@ def _seeded_groups(store: StateStore, name: str) -> list[dict[str, Any]]:
     return [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
 
 
-def _group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
+def group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
     return {
         (str(g.get("backup-type")), str(g.get("backup-id"))): g["owner"]
         for g in _seeded_groups(store, name)
@@ -82,9 +135,11 @@ def compute_groups(store: StateStore, name: str, snaps: list[dict[str, Any]]) ->
     return out
 
 
-@handles("GET", "/admin/datastore/{store}/groups", ("pbs",))
+@handles("GET", "/admin/datastore/{store}/groups", ("pbs",), finds_own_objects=True)
 def list_groups(call: Call) -> list[dict[str, Any]]:
-    return compute_groups(call.store, call.params["store"], _snaps_in_ns(call, call.params["store"]))
+    only = listing_owner(call, call.params["store"])
+    groups = compute_groups(call.store, call.params["store"], _snaps_in_ns(call, call.params["store"]))
+    return groups if only is None else [g for g in groups if owns(g["owner"], only)]
 
 
 def _find_snapshot(call: Call, name: str) -> dict[str, Any]:
@@ -110,6 +165,7 @@ def _replace_snapshot(call: Call, name: str, old: dict[str, Any], new: dict[str,
 @handles("DELETE", "/admin/datastore/{store}/snapshots", ("pbs",))
 def delete_snapshot(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Prune")
     snap = _find_snapshot(call, name)
     if snap.get("protected"):
         raise wire.ApiError(400, wire.pbs_snapshot_protected(snapshot_name(snap)))
@@ -121,6 +177,7 @@ def delete_snapshot(call: Call) -> None:
 @handles("DELETE", "/admin/datastore/{store}/groups", ("pbs",))
 def delete_group(call: Call) -> dict[str, Any]:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Prune")
     btype, bid = call.args.get("backup-type"), str(call.args.get("backup-id"))
     ns = str(call.args.get("ns") or "")
     snaps = snapshots(call.store, name)
@@ -130,9 +187,10 @@ def delete_group(call: Call) -> dict[str, Any]:
     removed = [s for s in members if not s.get("protected")]
     set_snapshots(call.store, name, [s for s in snaps if s not in removed])
     garbage(call.world, name)[0] += int(sum(s.get("size", 0) for s in removed) / DEDUP_FACTOR)
-    if len(removed) < len(members):
+    kept = len(members) - len(removed)
+    if kept and call.args.get("error-on-protected", True):
         raise wire.ApiError(400, wire.pbs_group_partially_deleted(f"{btype}/{bid}"))
-    return {"protected-snapshots": 0, "removed-groups": 1, "removed-snapshots": len(removed)}
+    return {"protected-snapshots": kept, "removed-groups": 0 if kept else 1, "removed-snapshots": len(removed)}
 
 
 @handles("GET", "/admin/datastore/{store}/files", ("pbs",))
@@ -148,6 +206,7 @@ def get_protected(call: Call) -> bool:
 @handles("PUT", "/admin/datastore/{store}/protected", ("pbs",))
 def set_protected(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Backup")
     snap = _find_snapshot(call, name)
     _replace_snapshot(call, name, snap, {**snap, "protected": truthy(call.args.get("protected"))})
     return None
@@ -162,6 +221,7 @@ def get_notes(call: Call) -> str:
 @handles("PUT", "/admin/datastore/{store}/notes", ("pbs",))
 def set_notes(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Backup")
     snap = _find_snapshot(call, name)
     notes = str(call.args.get("notes", ""))
     new = {**snap, "notes": notes}
@@ -195,6 +255,7 @@ def get_group_notes(call: Call) -> str:
 @handles("PUT", "/admin/datastore/{store}/group-notes", ("pbs",))
 def set_group_notes(call: Call) -> None:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Backup")
     groups, entry = _group_entry(call, name)
     entry["comment"] = str(call.args.get("notes", ""))
     call.store.set(("admin", "datastore", name, "groups"), groups)
@@ -227,19 +288,32 @@ def _namespaces(store: StateStore, name: str) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
+def _need_modify(call: Call, store_name: str, parent: str) -> None:
+    """Creating or removing a namespace takes Datastore.Modify on its parent (PBS's 403 else)."""
+    if not allowed(call, ns_acl_path(store_name, parent), "Datastore.Modify"):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+
+
 @handles("GET", "/admin/datastore/{store}/namespace", ("pbs",))
 def list_namespaces(call: Call) -> list[dict[str, Any]]:
+    """The namespaces below `parent`; without a privilege there, those one has one on (403 if none)."""
+    name = call.params["store"]
     parent = str(call.args.get("parent") or "")
     depth = call.args.get("max-depth")
+    seen_all = allowed(call, ns_acl_path(name, parent), *NS_PRIVS)
     out = []
-    for entry in _namespaces(call.store, call.params["store"]):
+    for entry in _namespaces(call.store, name):
         ns = entry["ns"]
+        if not seen_all and not allowed(call, ns_acl_path(name, ns), *NS_PRIVS):
+            continue
         if parent and not (ns == parent or ns.startswith(parent + "/")):
             continue
         level = len([p for p in ns.split("/") if p]) - len([p for p in parent.split("/") if p])
         if depth is not None and level > int(depth):
             continue
         out.append(entry)
+    if not out and not seen_all:
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
     return out
 
 
@@ -247,6 +321,7 @@ def list_namespaces(call: Call) -> list[dict[str, Any]]:
 def create_namespace(call: Call) -> str:
     name = call.params["store"]
     parent = str(call.args.get("parent") or "")
+    _need_modify(call, name, parent)
     ns = f"{parent}/{call.args['name']}" if parent else str(call.args["name"])
     known = _namespaces(call.store, name)
     if any(e["ns"] == ns for e in known):
@@ -261,6 +336,7 @@ def create_namespace(call: Call) -> str:
 def delete_namespace(call: Call) -> None:
     name = call.params["store"]
     ns = str(call.args.get("ns") or "")
+    _need_modify(call, name, ns.rpartition("/")[0])
     known = _namespaces(call.store, name)
     if not ns or not any(e["ns"] == ns for e in known):
         raise wire.ApiError(400, wire.pbs_namespace_missing(ns))

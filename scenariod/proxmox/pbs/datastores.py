@@ -12,7 +12,9 @@ from ...clock import clock
 from ...state import MISSING
 from ...tasks import TaskRequest
 from .. import handles, prepares
+from ..rest_privileges import allowed, any_below
 from ..restserver import MiB, hostname, rrd_points, worker
+from .contents import NS_PRIVS
 from .model import (
     KEEP_OPTIONS,
     admin_item,
@@ -55,11 +57,15 @@ def prepare_pbs(world: World, scenario: Scenario) -> None:
 # --- /config/datastore ---------------------------------------------------------------------------
 
 
+# What shows a store in the lists (PBS: Datastore.Audit or .Backup on it); NS_PRIVS on one of its
+# namespaces still shows its name.
+SEES_STORE = ("Datastore.Audit", "Datastore.Backup")
+
+
 @handles("GET", "/config/datastore", ("pbs",))
 def list_datastore_configs(call: Call) -> wire.Reply:
-    return wire.Reply(
-        [config_of(call.store, n) for n in datastore_names(call.store)], {"digest": datastore_digest(call.store)}
-    )
+    seen = [n for n in datastore_names(call.store) if allowed(call, f"/datastore/{n}", "Datastore.Audit")]
+    return wire.Reply([config_of(call.store, n) for n in seen], {"digest": datastore_digest(call.store)})
 
 
 @handles("GET", "/config/datastore/{name}", ("pbs",))
@@ -176,12 +182,25 @@ for _kind in ("sync", "verify", "prune"):
 
 @handles("GET", "/admin/datastore", ("pbs",))
 def list_datastores(call: Call) -> list[dict[str, Any]]:
-    return [admin_item({**config_of(call.store, n), "name": n}) for n in datastore_names(call.store)]
+    """The stores the caller may see: Datastore.Audit or .Backup on one, or any privilege on a
+    namespace of it (then without its comment), as PBS lists them."""
+    out = []
+    for name in datastore_names(call.store):
+        item = admin_item({**config_of(call.store, name), "name": name})
+        if not allowed(call, f"/datastore/{name}", *SEES_STORE):
+            if not any_below(call, f"/datastore/{name}", *NS_PRIVS):
+                continue
+            item.pop("comment", None)
+        out.append(item)
+    return out
 
 
-@handles("GET", "/admin/datastore/{store}/status", ("pbs",))
+@handles("GET", "/admin/datastore/{store}/status", ("pbs",), finds_own_objects=True)
 def datastore_status(call: Call) -> dict[str, Any]:
     name = call.params["store"]
+    if not allowed(call, f"/datastore/{name}", *SEES_STORE) and not any_below(call, f"/datastore/{name}", *NS_PRIVS):
+        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)  # before the store's existence shows
+    generic.check_ancestors(call.store, call.node, call.segments, call.params)
     out: dict[str, Any] = {**usage(call.store, name), "backend-type": backend_type(config_of(call.store, name))}
     if call.args.get("verbose"):
         groups: dict[str, set[tuple[str, str]]] = {}
@@ -191,7 +210,7 @@ def datastore_status(call: Call) -> dict[str, Any]:
             groups.setdefault(kind, set()).add((str(snap.get("ns") or ""), snap["backup-id"]))
             snaps[kind] = snaps.get(kind, 0) + 1
         out["counts"] = {k: {"groups": len(groups[k]), "snapshots": snaps[k]} for k in groups}
-        out["gc-status"] = gc_for_status(call.store, name)
+        out["gc-status"] = gc_for_status(call.store, name, clock(call.world))
     return out
 
 
@@ -210,6 +229,10 @@ def datastore_usage(call: Call) -> list[dict[str, Any]]:
     out = []
     now = int(clock(call.world))
     for name in datastore_names(call.store):
+        if not allowed(call, f"/datastore/{name}", *SEES_STORE):
+            if any_below(call, f"/datastore/{name}", *NS_PRIVS):
+                out.append({"store": name})  # PBS's empty entry: a store seen through a namespace only
+            continue
         cfg = config_of(call.store, name)
         use = usage(call.store, name)
         history = _history(use["used"], use["total"], f"{call.scenario.seed}:{name}")
@@ -222,7 +245,7 @@ def datastore_usage(call: Call) -> list[dict[str, Any]]:
             "history-delta": delta,
             "backend-type": backend_type(cfg),
             "mount-status": "mounted" if cfg.get("backing-device") else "nonremovable",
-            "gc-status": gc_for_status(call.store, name),
+            "gc-status": gc_for_status(call.store, name, now),
         }
         growth = (history[-1] - history[0]) / (len(history) - 1) if len(history) > 1 else 0
         if growth > 0:

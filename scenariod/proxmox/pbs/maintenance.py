@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ... import wire
+from ...clock import clock
 from ...tasks import TaskRequest
 from .. import handles
+from ..rest_privileges import allowed
 from ..restserver import own_upid, worker
+from .contents import group_access, group_owners, listing_owner, owns
 from .model import (
     AVG_CHUNK,
     DEDUP_FACTOR,
@@ -21,13 +23,13 @@ from .model import (
     group_key,
     human_bytes,
     need_datastore,
-    next_midnight,
     ns_prefix,
     rfc3339,
     set_snapshots,
     snapshot_name,
     snapshots,
 )
+from .schedule import next_run
 
 if TYPE_CHECKING:
     from ...world import Call
@@ -37,29 +39,34 @@ if TYPE_CHECKING:
 
 @handles("GET", "/admin/datastore/{store}/gc", ("pbs",))
 def read_gc(call: Call) -> dict[str, Any]:
-    return gc_status(call.store, call.params["store"])
+    return gc_status(call.store, call.params["store"], clock(call.world))
 
 
 @handles("GET", "/admin/gc", ("pbs",))
 def list_gc_jobs(call: Call) -> list[dict[str, Any]]:
-    wanted = call.args.get("store")
-    return [gc_status(call.store, n) for n in datastore_names(call.store) if not wanted or n == wanted]
+    """Every store's GC the caller may see (Datastore.Audit or .Modify on it)."""
+    wanted, now = call.args.get("store"), clock(call.world)
+    return [
+        gc_status(call.store, n, now)
+        for n in datastore_names(call.store)
+        if (not wanted or n == wanted) and allowed(call, f"/datastore/{n}", "Datastore.Audit", "Datastore.Modify")
+    ]
 
 
 @handles("GET", "/admin/gc/{store}", ("pbs",))
 def read_gc_job(call: Call) -> list[dict[str, Any]]:
     name = call.params["store"]
     need_datastore(call, name)
-    return [gc_status(call.store, name)]
+    return [gc_status(call.store, name, clock(call.world))]
 
 
 @handles("POST", "/admin/datastore/{store}/gc", ("pbs",))
 def start_gc(call: Call) -> TaskRequest:
     name = call.params["store"]
     world, store = call.world, call.store
-    before = gc_status(store, name)
+    before = gc_status(store, name, clock(world))
     pending = garbage(world, name)[0]
-    started = time.time()
+    started = clock(world)
     files = before["index-file-count"]
     disk = int(before["disk-bytes"])
     removed = min(pending, disk)
@@ -83,8 +90,8 @@ def start_gc(call: Call) -> TaskRequest:
                 "removed-bad": 0,
                 "still-bad": 0,
                 "last-run-state": "ok",
-                "last-run-endtime": int(time.time()),
-                "duration": max(int(time.time() - started), 1),
+                "last-run-endtime": int(clock(world)),
+                "duration": max(int(clock(world) - started), 1),
             }
         )
         if upid:
@@ -200,6 +207,7 @@ def _remover(call: Call, name: str, doomed: list[dict[str, Any]]) -> Callable[[]
 @handles("POST", "/admin/datastore/{store}/prune", ("pbs",))
 def prune_group(call: Call) -> Any:
     name = call.params["store"]
+    group_access(call, name, "Datastore.Modify", "Datastore.Prune")
     btype, bid = call.args["backup-type"], str(call.args["backup-id"])
     ns = str(call.args.get("ns") or "")
     members = [
@@ -275,8 +283,16 @@ def verify(call: Call) -> TaskRequest:
     ns = str(call.args.get("ns") or "")
     if btime is not None and (btype is None or bid is None) or bid is not None and btype is None:
         raise wire.ApiError(400, wire.PBS_VERIFY_NEEDS_GROUP)
+    # Datastore.Verify verifies anything; Datastore.Backup only the caller's own groups
+    only = listing_owner(call, name, "Datastore.Verify")
+    if only is not None and bid is not None:
+        group_access(call, name, "Datastore.Verify", "Datastore.Backup")
+    owners = group_owners(call.store, name)
     chosen = []
     for snap in snapshots(call.store, name):
+        group = (snap["backup-type"], snap["backup-id"])
+        if only is not None and not owns(owners.get(group) or str(snap.get("owner") or "root@pam"), only):
+            continue
         sns = str(snap.get("ns") or "")
         if ns and not (sns == ns or sns.startswith(ns + "/")):
             continue
@@ -338,14 +354,47 @@ def verify(call: Call) -> TaskRequest:
 @handles("GET", "/admin/verify", ("pbs",))
 @handles("GET", "/admin/prune", ("pbs",))
 def list_job_status(call: Call) -> list[dict[str, Any]]:
+    """The jobs of a kind with their next run from their schedule, those the caller may see."""
     kind = call.node.path.rsplit("/", 1)[-1]
-    wanted = call.args.get("store")
+    wanted, now = call.args.get("store"), clock(call.world)
     out = []
     for item in call.store.items(("admin", kind)):
-        if not isinstance(item, dict) or wanted and item.get("store") != wanted:
+        if not isinstance(item, dict) or wanted and item.get("store") != wanted or not job_visible(call, kind, item):
             continue
         entry = dict(item)
-        if entry.get("schedule"):
-            entry.setdefault("next-run", next_midnight(time.time()))
+        if entry.get("schedule") and "next-run" not in entry:
+            upcoming = next_run(str(entry["schedule"]), now)
+            if upcoming is not None:
+                entry["next-run"] = upcoming
         out.append(entry)
     return out
+
+
+JOB_PRIVS = {"sync": (), "verify": ("Datastore.Verify",), "prune": ("Datastore.Modify",)}
+
+
+def job_visible(call: Call, kind: str, job: dict[str, Any]) -> bool:
+    """As PBS limits job lists: to jobs on stores the caller may audit (or verify, or modify),
+    and for sync jobs whose remote it may audit too."""
+    if not allowed(call, f"/datastore/{job.get('store')}", "Datastore.Audit", *JOB_PRIVS[kind]):
+        return False
+    return kind != "sync" or not job.get("remote") or allowed(call, f"/remote/{job['remote']}", "Remote.Audit")
+
+
+def _configured_jobs(call: Call) -> list[dict[str, Any]]:
+    kind = call.node.path.rsplit("/", 1)[-1]
+    return [j for j in call.store.items(call.segments) if isinstance(j, dict) and job_visible(call, kind, j)]
+
+
+for _kind in JOB_PRIVS:
+    handles("GET", f"/config/{_kind}", ("pbs",))(_configured_jobs)
+
+
+@handles("GET", "/config/remote", ("pbs",))
+def list_remotes(call: Call) -> list[dict[str, Any]]:
+    """Remotes the caller may audit (Remote.Audit on /remote/NAME), without their passwords."""
+    return [
+        {k: v for k, v in r.items() if k != "password"}
+        for r in call.store.items(call.segments)
+        if isinstance(r, dict) and allowed(call, f"/remote/{r.get('name')}", "Remote.Audit")
+    ]

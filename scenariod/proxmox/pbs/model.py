@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ... import generic, wire
 from ...state import MISSING
 from ..restserver import GiB, KiB, MiB, TiB, truthy
+from .schedule import next_run
 
 if TYPE_CHECKING:
     from ...state import StateStore
@@ -309,7 +310,7 @@ GC_COUNTERS = (
 AVG_CHUNK = 2 * MiB + 300 * KiB
 
 
-def gc_status(store: StateStore, name: str) -> dict[str, Any]:
+def gc_status(store: StateStore, name: str, now: float) -> dict[str, Any]:
     """`GET .../gc`: the last garbage collection, seeded at `/admin/datastore/{store}/gc` or computed."""
     seeded = store.get(("admin", "datastore", name, "gc"))
     seeded = seeded if isinstance(seeded, dict) else {}
@@ -335,17 +336,15 @@ def gc_status(store: StateStore, name: str) -> dict[str, Any]:
     schedule = config_of(store, name).get("gc-schedule")
     if schedule:
         out["schedule"] = schedule
-        out["next-run"] = next_midnight(time.time())
+        upcoming = next_run(str(schedule), now)
+        if upcoming is not None:
+            out["next-run"] = upcoming
     out.update(seeded)
     out["store"] = name
     return out
 
 
-def next_midnight(now: float) -> int:
-    return (int(now) // 86400 + 1) * 86400
-
-
-def gc_for_status(store: StateStore, name: str) -> dict[str, Any]:
+def gc_for_status(store: StateStore, name: str, now: float) -> dict[str, Any]:
     """The GarbageCollectionStatus embedded in status and usage answers (counters and upid)."""
-    status = gc_status(store, name)
+    status = gc_status(store, name, now)
     return {k: status[k] for k in ("upid", *GC_COUNTERS) if k in status}

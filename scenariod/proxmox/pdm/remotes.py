@@ -16,6 +16,7 @@ from .model import (
     sync_managed,
 )
 from .remote_client import remote_calls
+from .resources import audited
 
 if TYPE_CHECKING:
     from ...world import Call
@@ -30,7 +31,7 @@ def _public(cfg: dict[str, Any]) -> dict[str, Any]:
 
 @handles("GET", "/remotes/remote", ("pdm",))
 def list_remotes(call: Call) -> list[dict[str, Any]]:
-    return [_public(r) for r in managed(call.store)]
+    return [_public(r) for r in audited(call, managed(call.store))]
 
 
 @handles("POST", "/remotes/remote", ("pdm",))

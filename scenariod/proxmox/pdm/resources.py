@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ... import wire
 from ...clock import clock
 from .. import handles
+from ..rest_privileges import allowed
 from ..restserver import (
     truthy,
 )
@@ -150,8 +151,9 @@ async def _live_row(call: Call, cfg: dict[str, Any], max_age: float | None) -> R
 
 def over_remotes(call: Call, build: Callable[[Call, list[Row]], T]) -> T | Awaitable[T]:
     """`build`'s answer over a Row per managed remote; live remotes are asked all at once (a
-    coroutine then, for the pipeline to await), each within its own timeout."""
-    cfgs = managed(call.store)
+    coroutine then, for the pipeline to await), each within its own timeout. Only the remotes
+    the caller may audit (Resource.Audit on /resource/REMOTE) count, as in every PDM view."""
+    cfgs = audited(call, managed(call.store))
     if not any(is_live(cfg) for cfg in cfgs):
         return build(call, [_declared_row(call.store, cfg) for cfg in cfgs])
     return _over_live(call, cfgs, build)
@@ -165,6 +167,11 @@ async def _over_live(call: Call, cfgs: list[dict[str, Any]], build: Callable[[Ca
         return await _live_row(call, cfg, max_age) if is_live(cfg) else _declared_row(call.store, cfg)
 
     return build(call, list(await asyncio.gather(*(row(cfg) for cfg in cfgs))))
+
+
+def audited(call: Call, cfgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The remotes the caller may see."""
+    return [cfg for cfg in cfgs if allowed(call, f"/resource/{cfg['id']}", "Resource.Audit")]
 
 
 def _view_filters(call: Call) -> dict[str, Any] | None:
@@ -406,3 +413,13 @@ def _top(call: Call, rows: list[Row]) -> dict[str, Any]:
 def metric_collection_status(call: Call) -> list[dict[str, Any]]:
     now = int(clock(call.world))
     return [{"remote": r["id"], "last-collection": now - 30} for r in managed(call.store)]
+
+
+@handles("GET", "/config/views", ("pdm",))
+def list_views(call: Call) -> list[dict[str, Any]]:
+    """The views the caller may audit (Resource.Audit on /view/ID)."""
+    return [
+        v
+        for v in call.store.items(call.segments)
+        if isinstance(v, dict) and allowed(call, f"/view/{v.get('id')}", "Resource.Audit")
+    ]

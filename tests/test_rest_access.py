@@ -1,0 +1,487 @@
+"""PBS and PDM access control over HTTPS: their built-in roles, the ACL changed entry by entry,
+permissions computed from it, every call checked against its `permissions` rule with
+proxmox-rest-server's 403, lists filtered by privilege, and passwords that change (issue 11)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import SCENARIOS, Running, serving
+
+from scenariod.proxmox.rest_privileges import PRIVILEGES
+
+DENIED = "permission check failed\n"
+
+
+@pytest.fixture
+def pbs() -> Iterator[Running]:
+    yield from serving(SCENARIOS / "pbs.yaml", tls=True, login=True)
+
+
+@pytest.fixture
+def pdm() -> Iterator[Running]:
+    yield from serving(SCENARIOS / "pdm.yaml", tls=True, login=True)
+
+
+def ok(running: Running, method: str, url: str, **params: Any) -> Any:
+    r = running.client.request(method, url, **({"params": params} if method == "GET" else {"data": params}))
+    assert r.status_code == 200, f"{method} {url}: {r.status_code} {r.text}"
+    return r.json()["data"]
+
+
+def login(running: Running, username: str, password: str) -> httpx.Response:
+    verify = ssl.create_default_context(cafile=running.ca_file)
+    return httpx.post(running.api + "/access/ticket", data={"username": username, "password": password}, verify=verify)
+
+
+def as_user(running: Running, username: str, password: str) -> httpx.Client:
+    r = login(running, username, password)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    client = httpx.Client(base_url=running.api, verify=ssl.create_default_context(cafile=running.ca_file), timeout=10)
+    client.cookies.set(running.service.runtime.auth.cookie, data["ticket"])
+    client.headers["CSRFPreventionToken"] = data["CSRFPreventionToken"]
+    return client
+
+
+def as_token(running: Running, tokenid: str, secret: str) -> httpx.Client:
+    prefix = "PBSAPIToken" if running.service.scenario.service == "pbs" else "PDMAPIToken"
+    return httpx.Client(
+        base_url=running.api,
+        verify=ssl.create_default_context(cafile=running.ca_file),
+        headers={"Authorization": f"{prefix}={tokenid}:{secret}"},
+        timeout=10,
+    )
+
+
+def refused(r: httpx.Response, status: int = 403) -> str:
+    assert r.status_code == status, r.text
+    return str(r.json()["message"])
+
+
+def grant(running: Running, path: str, authid: str, role: str, **extra: Any) -> None:
+    ok(running, "PUT", "/access/acl", path=path, **{"auth-id": authid}, role=role, **extra)
+
+
+# --- roles and the ACL ------------------------------------------------------------------------------
+
+
+def test_pbs_builtin_roles(pbs: Running) -> None:
+    roles = {r["roleid"]: r for r in ok(pbs, "GET", "/access/roles")}
+    assert len(roles) == 18 and {"Admin", "Audit", "NoAccess", "DatastoreBackup", "TapeAdmin"} <= set(roles)
+    assert roles["Admin"]["privs"] == list(PRIVILEGES["pbs"]) and roles["Admin"]["comment"] == "Administrator"
+    assert roles["Audit"]["privs"] == ["Sys.Audit", "Datastore.Audit"]
+    assert roles["DatastorePowerUser"]["privs"] == ["Datastore.Backup", "Datastore.Prune"]
+    assert roles["RemoteSyncOperator"]["privs"] == ["Remote.Audit", "Remote.Read"]
+    assert roles["NoAccess"]["privs"] == []
+
+
+def test_pbs_acl_entries_added_and_removed(pbs: Running) -> None:
+    seeded = ok(pbs, "GET", "/access/acl")
+    assert {"path": "/", "ugid": "root@pam!ci", "ugid_type": "user", "roleid": "Admin", "propagate": True} in seeded
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    grant(pbs, "/datastore/offsite", "ops@pbs", "DatastoreAudit", propagate=0)
+    grant(pbs, "/datastore/offsite", "ops@pbs", "DatastoreAudit")  # the same entry again: propagate changes
+    mine = [e for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "ops@pbs"]
+    assert mine == [
+        {
+            "path": "/datastore/offsite",
+            "ugid": "ops@pbs",
+            "ugid_type": "user",
+            "roleid": "DatastoreAudit",
+            "propagate": True,
+        }
+    ]
+    # filtered by path, exactly or below it
+    assert {e["path"] for e in ok(pbs, "GET", "/access/acl", path="/datastore")} == {
+        "/datastore/store1",
+        "/datastore/offsite",
+    }
+    assert ok(pbs, "GET", "/access/acl", path="/datastore", exact=1) == []
+    assert [e["ugid"] for e in ok(pbs, "GET", "/access/acl", exact=1)] == ["root@pam!ci"]
+    ok(pbs, "PUT", "/access/acl", path="/datastore/offsite", **{"auth-id": "ops@pbs"}, role="DatastoreAudit", delete=1)
+    assert not [e for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "ops@pbs"]
+    # refusals in PBS's words
+    put = pbs.client.put
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin", "auth-id": "nobody@pbs"}), 400) == (
+        "no such user.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin", "auth-id": "ops@pbs!x"}), 400) == (
+        "no such API token.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin", "group": "admins"}), 400) == (
+        "parameter 'group' - groups are currently not supported.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/", "role": "Admin"}), 400) == (
+        "missing 'userid' or 'group' parameter.\n"
+    )
+    assert refused(put("/access/acl", data={"path": "/vms/100", "role": "Admin", "auth-id": "ops@pbs"}), 400) == (
+        "invalid acl path '/vms/100'.\n"
+    )
+    assert put("/access/acl", data={"path": "/", "role": "PVEAdmin", "auth-id": "ops@pbs"}).status_code == 400
+    stale = put("/access/acl", data={"path": "/", "role": "Audit", "auth-id": "ops@pbs", "digest": "0" * 64})
+    assert refused(stale, 400).startswith("detected modified configuration")
+
+
+def test_pbs_permissions_computed_from_the_acl(pbs: Running) -> None:
+    backup = ok(pbs, "GET", "/access/permissions", **{"auth-id": "backup@pbs"})
+    assert backup == {"/datastore/store1": {"Datastore.Backup": True, "Datastore.Prune": True}}
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    grant(pbs, "/datastore", "ops@pbs", "DatastoreAudit")
+    grant(pbs, "/datastore/offsite", "ops@pbs", "NoAccess")
+    grant(pbs, "/system", "ops@pbs", "Audit", propagate=0)
+    perms = ok(pbs, "GET", "/access/permissions", **{"auth-id": "ops@pbs"})
+    assert perms["/datastore"] == {"Datastore.Audit": True}
+    assert perms["/system"] == {"Sys.Audit": False, "Datastore.Audit": False}
+    assert "/datastore/offsite" not in perms and "/" not in perms
+    assert ok(pbs, "GET", "/access/permissions", **{"auth-id": "ops@pbs"}, path="/datastore/store1") == {
+        "/datastore/store1": {"Datastore.Audit": True}
+    }
+    # a token has what both it and its user have; root@pam everything, its tokens only what they are given
+    assert set(ok(pbs, "GET", "/access/permissions", path="/")["/"]) == set(PRIVILEGES["pbs"])
+    ci = ok(pbs, "GET", "/access/permissions", **{"auth-id": "root@pam!ci"}, path="/tape")
+    assert set(ci["/tape"]) == set(PRIVILEGES["pbs"])
+    # another's permissions need Sys.Audit on /access
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert refused(ops.get("/access/permissions", params={"auth-id": "backup@pbs"}), 400) == (
+            "not allowed to list permissions of backup@pbs\n"
+        )
+        assert ops.get("/access/permissions").json()["data"]["/datastore"] == {"Datastore.Audit": True}
+
+
+# --- enforcement -------------------------------------------------------------------------------------
+
+
+def test_pbs_calls_checked_against_their_permissions(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert ops.get("/version").status_code == 200  # any valid user
+        assert ops.get("/admin/datastore").json()["data"] == []
+        assert ops.get("/config/datastore").json()["data"] == []
+        assert ops.get("/status/datastore-usage").json()["data"] == []
+        assert refused(ops.post("/config/datastore", data={"name": "new", "path": "/mnt/new"})) == DENIED
+        assert refused(ops.get("/admin/datastore/store1/groups")) == DENIED
+        assert refused(ops.get("/admin/datastore/nosuchstore/snapshots")) == DENIED
+        assert refused(ops.get("/admin/datastore/nosuchstore/status")) == DENIED  # before existence shows
+        assert refused(ops.get("/nodes/localhost/apt/update")) == DENIED  # Sys.Audit on /system
+        assert refused(ops.get("/nodes")) == DENIED  # no access rule: root@pam's alone
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAudit")
+        assert [d["store"] for d in ops.get("/admin/datastore").json()["data"]] == ["store1"]
+        assert [d["name"] for d in ops.get("/config/datastore").json()["data"]] == ["store1"]
+        assert [d["store"] for d in ops.get("/status/datastore-usage").json()["data"]] == ["store1"]
+        assert len(ops.get("/admin/datastore/store1/groups").json()["data"]) == 4  # the root namespace's
+        assert refused(ops.delete("/config/datastore/store1")) == DENIED  # Datastore.Allocate
+        # a role on a namespace shows the store's name only
+        grant(pbs, "/datastore/offsite/dev", "ops@pbs", "DatastoreReader")
+        listed = {d["store"]: d for d in ops.get("/admin/datastore").json()["data"]}
+        assert set(listed) == {"store1", "offsite"} and "comment" not in listed["offsite"]
+        assert {"store": "offsite"} in ops.get("/status/datastore-usage").json()["data"]
+        grant(pbs, "/", "ops@pbs", "Admin")
+        created = ops.post("/config/datastore", data={"name": "new", "path": "/mnt/datastore/new"})
+        assert created.status_code == 200, created.text
+
+
+def test_pbs_backup_privilege_lists_owned_groups_only(pbs: Running) -> None:
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        groups = token.get("/admin/datastore/store1/groups").json()["data"]
+        assert {(g["backup-type"], g["backup-id"]) for g in groups} == {("vm", "100"), ("vm", "101"), ("ct", "200")}
+        snaps = token.get("/admin/datastore/store1/snapshots").json()["data"]
+        assert {s["owner"] for s in snaps} == {"backup@pbs!pve"} and len(snaps) == 11
+        assert refused(token.get("/admin/datastore/offsite/groups")) == DENIED
+        assert [d["store"] for d in token.get("/admin/datastore").json()["data"]] == ["store1"]
+    everything = ok(pbs, "GET", "/admin/datastore/store1/groups")
+    assert len(everything) == 4 and {"root@pam!ci"} < {g["owner"] for g in everything}
+
+
+def test_pbs_token_has_what_both_it_and_its_user_have(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    made = ok(pbs, "POST", "/access/users/ops@pbs/token/deploy")
+    grant(pbs, "/", "ops@pbs!deploy", "Admin")
+    with as_token(pbs, "ops@pbs!deploy", made["value"]) as token:
+        assert refused(token.get("/config/datastore/store1")) == DENIED  # the user has nothing
+        grant(pbs, "/datastore", "ops@pbs", "DatastoreAdmin")
+        assert token.get("/config/datastore/store1").status_code == 200  # Datastore.Audit, from both
+        assert token.get("/admin/datastore/store1/groups").status_code == 200
+        assert refused(token.delete("/config/datastore/store1")) == DENIED  # Datastore.Allocate: the user lacks it
+    # root@pam's own token is no superuser: only its ACL counts
+    ok(pbs, "POST", "/access/users/root@pam/token/bare")
+    bare = pbs.service.world.secrets["tokens"]["root@pam!bare"]
+    with as_token(pbs, "root@pam!bare", bare) as token:
+        assert refused(token.get("/admin/datastore/store1/groups")) == DENIED
+
+
+def test_pbs_unprivileged_user_may_set_acl_of_its_own_tokens_only(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    ok(pbs, "POST", "/access/users/ops@pbs/token/deploy")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        mine = {"path": "/datastore/store1", "role": "DatastoreAudit", "auth-id": "ops@pbs!deploy"}
+        assert ops.put("/access/acl", data=mine).status_code == 200
+        assert [e["ugid"] for e in ops.get("/access/acl").json()["data"]] == ["ops@pbs!deploy"]  # its tokens' only
+        for data, message in (
+            ({"auth-id": "ops@pbs"}, "Unprivileged users can only set ACL items for API tokens."),
+            ({"auth-id": "backup@pbs!pve"}, "Unprivileged users can only set ACL items for their own API tokens."),
+            ({"group": "admins"}, "Unprivileged users are not allowed to create group ACL item."),
+            ({}, "Unprivileged user needs to provide auth_id to update ACL item."),
+        ):
+            r = ops.put("/access/acl", data={"path": "/", "role": "Admin", **data})
+            assert refused(r, 400) == message + "\n"
+
+
+def test_pbs_password_updates(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    ok(pbs, "PUT", "/access/users/ops@pbs", password="new-password", comment="operator")
+    assert login(pbs, "ops@pbs", "new-password").status_code == 200
+    assert login(pbs, "ops@pbs", "ops-password").status_code == 401
+    assert {u["userid"]: u for u in ok(pbs, "GET", "/access/users")}["ops@pbs"]["comment"] == "operator"
+    with as_user(pbs, "ops@pbs", "new-password") as ops:
+        assert ops.put("/access/users/ops@pbs", data={"password": "mine-now"}).status_code == 200  # its own
+        assert refused(ops.put("/access/users/backup@pbs", data={"password": "x" * 8})) == DENIED
+        grant(pbs, "/access/users", "ops@pbs", "Admin")
+        assert ops.put("/access/users/backup@pbs", data={"password": "backup-2"}).status_code == 200
+        assert refused(ops.put("/access/users/root@pam", data={"password": "x" * 8}), 400) == (
+            "only superuser can edit pam credentials!\n"
+        )
+    assert login(pbs, "ops@pbs", "mine-now").status_code == 200
+    assert login(pbs, "backup@pbs", "backup-2").status_code == 200
+    assert login(pbs, "root@pam", "secret").status_code == 200
+
+
+# --- PDM ------------------------------------------------------------------------------------------------
+
+
+def test_pdm_roles_acl_and_enforcement(pdm: Running) -> None:
+    roles = {r["roleid"]: r["privs"] for r in ok(pdm, "GET", "/access/roles")}
+    assert set(roles) == {"Administrator", "Auditor"}
+    assert roles["Auditor"] == ["System.Audit", "Resource.Audit", "Access.Audit"]
+    assert roles["Administrator"] == list(PRIVILEGES["pdm"])
+    r = pdm.client.put("/access/acl", data={"path": "/", "role": "NoAccess", "auth-id": "ops@pdm"})
+    assert refused(r, 400) == "Role does not exist, please make sure to specify a valid role!\n"
+    r = pdm.client.put("/access/acl", data={"path": "/datastore", "role": "Auditor", "auth-id": "ops@pdm"})
+    assert refused(r, 400) == "invalid acl path '/datastore'.\n"
+    assert ok(pdm, "GET", "/access/permissions", **{"auth-id": "ops@pdm"}, path="/resource/prod") == {
+        "/resource/prod": {"System.Audit": True, "Resource.Audit": True, "Access.Audit": True}
+    }
+    with as_user(pdm, "ops@pdm", "ops-password") as ops:
+        assert len(ops.get("/access/acl").json()["data"]) == 2  # an Auditor has Access.Audit: every entry
+        own = ops.get("/access/acl", params={"all-for-authid": 1}).json()["data"]
+        assert own == [{"path": "/", "ugid": "ops@pdm", "ugid_type": "user", "roleid": "Auditor", "propagate": True}]
+        assert ops.get("/remotes/remote").status_code == 200
+        assert ops.get("/pve/remotes/prod/qemu").status_code == 200  # Resource.Audit on /resource/prod
+        assert refused(ops.post("/pve/remotes/prod/qemu/100/start")) == DENIED  # Resource.Manage
+        assert refused(ops.put("/remotes/remote/prod", data={"comment": "x"})) == DENIED  # Resource.Modify
+        grant(pdm, "/resource/prod", "ops@pdm", "Administrator")
+        assert ops.post("/pve/remotes/prod/qemu/100/start").status_code == 200
+        assert refused(ops.post("/pve/remotes/edge/qemu/100/start")) == DENIED  # per remote
+
+
+# --- webhook secrets (PVE and PBS: proxmox-notify) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("product", ["pve", "pbs"])
+def test_webhook_secrets_are_answered_by_name_only(product: str) -> None:
+    scenario, base = {
+        "pve": ("two-node.yaml", "/cluster/notifications/endpoints/webhook"),
+        "pbs": ("pbs.yaml", "/config/notifications/endpoints/webhook"),
+    }[product]
+    for running in serving(SCENARIOS / scenario, tls=True, login=True):
+        c = running.client
+        made = c.post(
+            base,
+            json={
+                "name": "hook",
+                "url": "https://hooks.example.com/notify",
+                "method": "post",
+                "secret": ["name=token,value=c2VjcmV0LXRva2Vu", "name=other,value=b3RoZXI="],
+            },
+        )
+        assert made.status_code == 200, made.text
+        item = c.get(f"{base}/hook").json()["data"]
+        assert item["secret"] == ["name=token", "name=other"] and item["url"] == "https://hooks.example.com/notify"
+        assert [h["secret"] for h in c.get(base).json()["data"] if h["name"] == "hook"] == [
+            ["name=token", "name=other"]
+        ]
+        assert "c2VjcmV0" not in c.get(base).text + c.get(f"{base}/hook").text
+        # an update keeps a secret sent by name, replaces one sent with a value, drops one left out
+        r = c.put(f"{base}/hook", json={"secret": ["name=token", "name=new,value=bmV3"]})
+        assert r.status_code == 200, r.text
+        assert c.get(f"{base}/hook").json()["data"]["secret"] == ["name=token", "name=new"]
+        kept = running.service.world.store.get(f"{base}/hook")["secret"]
+        assert kept == ["name=token,value=c2VjcmV0LXRva2Vu", "name=new,value=bmV3"]
+
+
+def test_pbs_group_changes_need_privilege_or_ownership(pbs: Running) -> None:
+    """Datastore.Prune (and .Backup for notes and protection) reach only groups one owns; .Modify any."""
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    host = {"backup-type": "host", "backup-id": "pve1"}  # owned by root@pam!ci
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        r = token.post("/admin/datastore/store1/prune", data={**host, "keep-last": 1, "dry-run": 1})
+        assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n"
+        r = token.post("/admin/datastore/store1/prune", data={"backup-type": "vm", "backup-id": "101", "keep-last": 1})
+        assert r.status_code == 200 and [s["keep"] for s in r.json()["data"]] == [True, False, False]
+        r = token.put("/admin/datastore/store1/notes", params={**host, "backup-time": 1763352000}, data={"notes": "x"})
+        assert refused(r, 400).startswith("backup owner check failed")
+        assert (
+            refused(token.delete("/admin/datastore/offsite/groups", params={"backup-type": "vm", "backup-id": "100"}))
+            == DENIED
+        )
+    groups = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
+    assert groups[("vm", "101")]["backup-count"] == 1 and groups[("host", "pve1")]["backup-count"] == 2
+
+
+def test_pdm_views_show_the_remotes_one_may_audit(pdm: Running) -> None:
+    ok(pdm, "POST", "/access/users", userid="viewer@pdm", password="viewer-password")
+    everything = ok(pdm, "GET", "/resources/status")
+    with as_user(pdm, "viewer@pdm", "viewer-password") as viewer:
+        assert viewer.get("/remotes/remote").json()["data"] == []
+        assert viewer.get("/resources/list").json()["data"] == []
+        assert viewer.get("/resources/status").json()["data"]["remotes"] == 0
+        grant(pdm, "/resource/prod", "viewer@pdm", "Auditor")
+        assert [r["id"] for r in viewer.get("/remotes/remote").json()["data"]] == ["prod"]
+        listed = viewer.get("/resources/list").json()["data"]
+        assert [r["remote"] for r in listed] == ["prod"]
+        status = viewer.get("/resources/status").json()["data"]
+        guests = [x for x in listed[0]["resources"] if x["type"] == "pve-qemu"]
+        running = sum(1 for g in guests if g["status"] == "running" and not g.get("template"))
+        assert status["remotes"] == 1 and status["qemu"]["running"] == running < everything["qemu"]["running"]
+        assert status["pbs_nodes"]["online"] == 0  # the PBS remote is not the viewer's to see
+        assert refused(viewer.get("/pve/remotes/edge/qemu")) == DENIED
+        ok(pdm, "POST", "/config/views", id="web", **{"include-all": 1})
+        assert viewer.get("/config/views").json()["data"] == []
+        grant(pdm, "/view/web", "viewer@pdm", "Auditor")
+        assert [v["id"] for v in viewer.get("/config/views").json()["data"]] == ["web"]
+
+
+def test_pbs_user_list_shows_others_to_auditors_only(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert [u["userid"] for u in ops.get("/access/users").json()["data"]] == ["ops@pbs"]
+        grant(pbs, "/access/users", "ops@pbs", "Audit")
+        assert {"root@pam", "backup@pbs", "ops@pbs"} <= {u["userid"] for u in ops.get("/access/users").json()["data"]}
+
+
+def test_pbs_password_change_rules(pbs: Running) -> None:
+    for userid in ("ops@pbs", "dev@pbs"):
+        ok(pbs, "POST", "/access/users", userid=userid, password=f"{userid}-pw")
+    made = ok(pbs, "POST", "/access/users/ops@pbs/token/t")
+    with as_user(pbs, "ops@pbs", "ops@pbs-pw") as ops:
+        assert ops.put("/access/password", data={"userid": "ops@pbs", "password": "ops-new-pw"}).status_code == 200
+        r = ops.put("/access/password", data={"userid": "dev@pbs", "password": "dev-new-pw"})
+        assert refused(r, 400) == "you are not authorized to change the password.\n"
+        grant(pbs, "/", "ops@pbs", "Admin")
+        assert ops.put("/access/password", data={"userid": "dev@pbs", "password": "dev-new-pw"}).status_code == 200
+        r = ops.put("/access/password", data={"userid": "root@pam", "password": "root-new-pw"})
+        assert refused(r, 400) == "you are not authorized to change the password.\n"  # PAM: root@pam's alone
+    with as_token(pbs, "ops@pbs!t", made["value"]) as token:
+        r = token.put("/access/password", data={"userid": "ops@pbs", "password": "whatever-pw"})
+        assert refused(r, 400) == "API tokens cannot access this API endpoint\n"
+    assert login(pbs, "ops@pbs", "ops-new-pw").status_code == 200
+    assert (
+        login(pbs, "dev@pbs", "dev-new-pw").status_code == 200
+        and login(pbs, "dev@pbs", "dev@pbs-pw").status_code == 401
+    )
+    assert login(pbs, "root@pam", "secret").status_code == 200
+
+
+def test_pbs_backup_privilege_verifies_owned_groups_and_cannot_make_namespaces(pbs: Running) -> None:
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        upid = token.post("/admin/datastore/store1/verify", data={"ignore-verified": 0}).json()["data"]
+        log = "\n".join(line["t"] for line in pbs.client.get(f"/nodes/localhost/tasks/{upid}/log").json()["data"])
+        assert "vm/100/" in log and "ct/200/" in log and "host/pve1" not in log  # its own groups only
+        r = token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"})
+        assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n"
+        assert refused(token.post("/admin/datastore/store1/namespace", data={"name": "mine"})) == DENIED
+        assert refused(token.delete("/admin/datastore/store1/namespace", params={"ns": "dev"})) == DENIED
+    grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreAdmin")
+    grant(pbs, "/datastore/store1", "backup@pbs!pve", "DatastoreAdmin")
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        assert token.post("/admin/datastore/store1/namespace", data={"name": "mine"}).json()["data"] == "mine"
+        assert (
+            token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"}).status_code
+            == 200
+        )
+
+
+def test_pbs_group_delete_keeps_protected_snapshots(pbs: Running) -> None:
+    group = {"backup-type": "vm", "backup-id": "100"}
+    r = pbs.client.delete("/admin/datastore/store1/groups", params={**group, "error-on-protected": 0})
+    assert r.json()["data"] == {"protected-snapshots": 1, "removed-groups": 0, "removed-snapshots": 5}
+    left = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
+    assert left[("vm", "100")]["backup-count"] == 1
+    snap = ok(pbs, "GET", "/admin/datastore/store1/snapshots", **group)[0]
+    assert snap["protected"] is True
+    r = pbs.client.delete("/admin/datastore/store1/snapshots", params={**group, "backup-time": snap["backup-time"]})
+    assert refused(r, 400).startswith("cannot remove protected snapshot 'vm/100/")
+
+
+def test_pbs_namespaces_listed_where_one_has_privileges(pbs: Running) -> None:
+    ok(pbs, "POST", "/admin/datastore/store1/namespace", name="qa")
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert refused(ops.get("/admin/datastore/store1/namespace")) == DENIED
+        grant(pbs, "/datastore/store1/dev", "ops@pbs", "DatastoreReader")
+        assert [n["ns"] for n in ops.get("/admin/datastore/store1/namespace").json()["data"]] == ["dev"]
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAudit")
+        assert [n["ns"] for n in ops.get("/admin/datastore/store1/namespace").json()["data"]] == ["", "dev", "qa"]
+
+
+def test_pbs_tape_lists_filtered_by_tape_audit(pbs: Running) -> None:
+    everything = {path: ok(pbs, "GET", path) for path in ("/config/drive", "/config/media-pool", "/tape/media/list")}
+    assert all(everything.values())
+    ok(pbs, "POST", "/access/users", userid="tape@pbs", password="tape-password")
+    with as_user(pbs, "tape@pbs", "tape-password") as op:
+        assert all(op.get(path).json()["data"] == [] for path in everything)
+        grant(pbs, "/tape/pool/weekly", "tape@pbs", "TapeOperator")
+        assert [p["name"] for p in op.get("/config/media-pool").json()["data"]] == ["weekly"]
+        assert len(op.get("/tape/media/list").json()["data"]) == len(everything["/tape/media/list"])
+        assert op.get("/config/drive").json()["data"] == []
+        grant(pbs, "/tape", "tape@pbs", "TapeAudit")
+        assert op.get("/config/drive").json()["data"] == everything["/config/drive"]
+
+
+def test_pbs_tasks_are_their_starters_unless_one_audits_them(pbs: Running) -> None:
+    upid = ok(pbs, "POST", "/admin/datastore/store1/gc")
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    made = ok(pbs, "POST", "/access/users/ops@pbs/token/t")
+    grant(pbs, "/datastore/offsite", "ops@pbs", "DatastoreAdmin")
+    grant(pbs, "/datastore/offsite", "ops@pbs!t", "DatastoreAdmin")
+    with as_token(pbs, "ops@pbs!t", made["value"]) as token:
+        mine = token.post("/admin/datastore/offsite/verify").json()["data"]
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert [t["upid"] for t in ops.get("/nodes/localhost/tasks").json()["data"]] == [mine]  # its token's
+        assert ops.get(f"/nodes/localhost/tasks/{mine}/status").status_code == 200
+        assert refused(ops.get(f"/nodes/localhost/tasks/{upid}/status"), 400) == "task access not allowed\n"
+        assert refused(ops.delete(f"/nodes/localhost/tasks/{upid}"), 400) == "task access not allowed\n"
+        grant(pbs, "/system/tasks", "ops@pbs", "Audit")
+        assert {t["upid"] for t in ops.get("/nodes/localhost/tasks").json()["data"]} == {upid, mine}
+        assert ops.get(f"/nodes/localhost/tasks/{upid}/log").status_code == 200
+        assert refused(ops.delete(f"/nodes/localhost/tasks/{upid}"), 400) == "task access not allowed\n"
+
+
+def test_pbs_permissions_off_lets_every_user_do_anything(serve: Any) -> None:
+    running = serve(
+        """
+        scenariod: 1
+        name: pbs-open
+        service: pbs
+        auth:
+          permissions: "off"
+          users:
+            - {userid: root@pam, password: secret}
+            - {userid: ops@pbs, password: ops-password}
+        state:
+          /config/datastore:
+            - {name: store1, path: /mnt/datastore/store1}
+        """,
+        tls=True,
+    )
+    with as_user(running, "ops@pbs", "ops-password") as ops:
+        assert [d["store"] for d in ops.get("/admin/datastore").json()["data"]] == ["store1"]
+        assert ops.get("/nodes").status_code == 200
+        made = ops.post("/config/datastore", data={"name": "new", "path": "/mnt/datastore/new"})
+        assert made.status_code == 200, made.text
