@@ -199,7 +199,8 @@ changes, cloud-init and migration checks, firewall refs, PBS datastore usage, PD
 /resources and metric collection status): copied, they would stay frozen while the copy
 changes. GETs that need a query parameter are skipped. --exclude adds to these. Nor read,
 since the copy answers them from what is read: a volume's attributes (its content entry and
-its storage's path), and a shared storage's content on more than one node (the same list).
+its storage's path), the guests no backup job includes, and a shared storage's content on
+more than one node (the same list).
 
 Values that state cannot hold (a collection answering an object, items without their key)
 are written as `routes`. Exit status: 0 done, 1 error, 3 stopped at --max-requests.

@@ -83,7 +83,10 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
 # (the round trip compares them): a volume's attributes are its content entry and the path its
 # storage's configuration gives it. A 10,000-guest cluster holds 10,000 volumes or more, each
 # listed on every node of a shared storage: reading them one by one would be most of the walk.
-DERIVED_READS: tuple[str, ...] = ("/nodes/*/storage/*/content/*",)
+DERIVED_READS: tuple[str, ...] = (
+    "/nodes/*/storage/*/content/*",
+    "/cluster/backup-info/not-backed-up",  # every guest no backup job takes: from the jobs and guests
+)
 # A shared storage's content is one list that every node answers: read on one node only.
 SHARED_CONTENT = "/nodes/{node}/storage/{storage}/content"
 
