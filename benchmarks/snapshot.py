@@ -204,6 +204,7 @@ def main() -> int:
     p.add_argument("--snapshot-args", default="", help="more arguments for `scenariod snapshot` (quoted)")
     p.add_argument("--name", default="snapshot-10k", help="results file name under benchmarks/results/")
     args = p.parse_args()
+    harness.precompile_scenariod()  # PYTHONDONTWRITEBYTECODE: else every start compiles scenariod
     with tempfile.TemporaryDirectory(prefix="scenariod-snapshot-") as tmp:
         result = run(args, Path(tmp))
     res = {
