@@ -164,8 +164,15 @@ def _snapshot_parser(sub: argparse._SubParsersAction) -> None:
     snap.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="do not read matching paths")
     snap.add_argument("--no-default-excludes", action="store_true", help="read what is skipped by default too")
     snap.add_argument("--max-requests", type=int, default=0, metavar="N", help="stop after N requests (0: no cap)")
-    snap.add_argument("--concurrency", type=int, default=4, metavar="N", help="requests in flight (default 4)")
-    snap.add_argument("--rate", type=float, default=1000.0, metavar="N", help="requests per second at most (0: no cap)")
+    snap.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight (default 4; 16 for a source on loopback)"
+    )
+    snap.add_argument(
+        "--rate",
+        type=float,
+        metavar="N",
+        help="requests per second at most (0: no cap; default 1000, no cap on loopback)",
+    )
     snap.add_argument("--keep-fingerprints", action="store_true", help="keep certificate fingerprints")
     snap.add_argument("--no-progress", action="store_true", help="plain progress lines even on a terminal")
     snap.set_defaults(func=cmd_snapshot)
@@ -177,7 +184,10 @@ its API and write a scenario that serves the same cluster: `scenariod run FILE`.
 
 What is read: every GET of the bundled API description whose path parameters bind from
 what was already read (a collection's items name its children), with GETs only (plus a
-login POST with --user), --concurrency requests in flight and at most --rate per second.
+login POST with --user), --concurrency requests in flight and at most --rate per second:
+4 and 1,000/s for a cluster, whose API serves its users meanwhile; 16 and no cap for a
+source on this machine (127.0.0.1, ::1, localhost: a scenariod or a lab), where those caps
+would be the limit (a 10,000-guest cluster is ~64,000 reads; benchmarks/README.md).
 What is read is kept in FILE.partial: an interrupted run, or one stopped by --max-requests
 (exit status 3), continues from it when run again; it is removed once complete.
 
@@ -187,7 +197,10 @@ interfaces), guest agent calls, /access/ticket, and the views scenariod derives 
 rest (/cluster/resources, /cluster/status, /cluster/nextid, node and guest status, pending
 changes, cloud-init and migration checks, firewall refs, PBS datastore usage, PDM
 /resources and metric collection status): copied, they would stay frozen while the copy
-changes. GETs that need a query parameter are skipped. --exclude adds to these.
+changes. GETs that need a query parameter are skipped. --exclude adds to these. Nor read,
+since the copy answers them from what is read: a volume's attributes (its content entry and
+its storage's path), the guests no backup job includes, and a shared storage's content on
+more than one node (the same list).
 
 Values that state cannot hold (a collection answering an object, items without their key)
 are written as `routes`. Exit status: 0 done, 1 error, 3 stopped at --max-requests.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import functools
+import ipaddress
 import os
 import re
 import ssl
@@ -33,9 +34,11 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from yarl import URL
 
 from . import __version__, wire
 from .apidesc import ApiDescription, ApiNode
+from .params.values import truthy_flag
 
 DEFAULT_EXCLUDE: tuple[str, ...] = (
     # task lists and logs: UPIDs of the source's past work
@@ -76,6 +79,17 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "/access/roles/*",  # a role's privileges as a map: the list's `privs`, read another way
 )
 
+# GETs not read because the copy answers them from what is read, exactly as the source does
+# (the round trip compares them): a volume's attributes are its content entry and the path its
+# storage's configuration gives it. A 10,000-guest cluster holds 10,000 volumes or more, each
+# listed on every node of a shared storage: reading them one by one would be most of the walk.
+DERIVED_READS: tuple[str, ...] = (
+    "/nodes/*/storage/*/content/*",
+    "/cluster/backup-info/not-backed-up",  # every guest no backup job takes: from the jobs and guests
+)
+# A shared storage's content is one list that every node answers: read on one node only.
+SHARED_CONTENT = "/nodes/{node}/storage/{storage}/content"
+
 # List entries a server makes up on every read rather than keeps: copied, they would be doubled.
 DERIVED_ENTRIES: dict[str, tuple[str, str]] = {
     "/nodes/{node}/qemu/{vmid}/snapshot": ("name", "current"),  # "You are here!"
@@ -115,10 +129,38 @@ class Options:
     exclude: list[str] = field(default_factory=list)
     defaults: bool = True  # apply DEFAULT_EXCLUDE
     max_requests: int = 0
-    concurrency: int = 4
-    rate: float = 1000.0
+    concurrency: int | None = None  # None: the default for the source (`pace_defaults`)
+    rate: float | None = None
     keep_fingerprints: bool = False
     progress: bool | None = None  # None: a bar on a terminal
+
+
+# Requests in flight and per second when not given. A real cluster gets 4 and 1,000/s: its API
+# serves its own users at the same time. A source on this machine (loopback) is a scenariod or a
+# lab: nothing else waits on it, and the caps themselves would be the limit. A 10,000-guest copy
+# reads ~64,000 paths; 1,000/s alone takes 64 s, and with 4 in flight each request waits for
+# two processes to be scheduled in turn (72 s measured against 48 s with 16; benchmarks/README.md).
+POLITE = (4, 1000.0)
+LOOPBACK = (16, 0.0)
+
+
+def pace_defaults(url: str) -> tuple[int, float]:
+    """(concurrency, rate) for a source that was given none."""
+    host = urlsplit(url).hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    return LOOPBACK if local else POLITE
+
+
+def pace(opts: Options) -> tuple[int, float]:
+    """(concurrency, rate) of this run: as given, else from `pace_defaults`."""
+    concurrency, rate = pace_defaults(opts.url)
+    return (
+        max(1, concurrency if opts.concurrency is None else opts.concurrency),
+        rate if opts.rate is None else opts.rate,
+    )
 
 
 class SnapshotError(Exception):
@@ -130,18 +172,27 @@ class SnapshotError(Exception):
 
 def glob_matches(glob: str, path: str) -> bool:
     """`*` matches within one segment, `**` any number of segments (as `when` patterns do)."""
-    return compile_glob(glob).match(path.rstrip("/") or "/") is not None
+    return any_glob((glob,), path)
+
+
+def any_glob(globs: tuple[str, ...], path: str) -> bool:
+    """Does any of `globs` match `path`? One regular expression for all: a walk asks it per path."""
+    return bool(globs) and compile_globs(globs).match(path.rstrip("/") or "/") is not None
 
 
 @functools.cache
-def compile_glob(glob: str) -> re.Pattern[str]:
+def compile_globs(globs: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("(?:" + "|".join(map(_glob_source, globs)) + r")\Z")
+
+
+def _glob_source(glob: str) -> str:
     parts = []
     for seg in glob.strip("/").split("/"):
         if seg == "**":
             parts.append("(?:/[^/]*)*")
         else:
             parts.append("/" + fnmatch.translate(seg).removeprefix("(?s:").removesuffix(")\\Z").replace(".*", "[^/]*"))
-    return re.compile("".join(parts) + r"\Z")
+    return "".join(parts)
 
 
 # --- the client ----------------------------------------------------------------------------------
@@ -155,7 +206,6 @@ class Client:
         self.service = service
         self.base = opts.url.rstrip("/") + "/api2/json"
         self.headers: dict[str, str] = {}
-        self.cookies: dict[str, str] = {}
         self.ticket_at = 0.0
         self.session: aiohttp.ClientSession | None = None
         self._login_lock = asyncio.Lock()
@@ -172,8 +222,12 @@ class Client:
             ctx = False
         else:
             ctx = ssl.create_default_context(cafile=self.opts.ca) if self.opts.ca else ssl.create_default_context()
-        connector = aiohttp.TCPConnector(limit=self.opts.concurrency, ssl=ctx)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
+        # Kept connections, one per request in flight; the ticket goes in a header of its own,
+        # so no cookie jar is consulted per request.
+        connector = aiohttp.TCPConnector(limit=pace(self.opts)[0], ssl=ctx)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=60), cookie_jar=aiohttp.DummyCookieJar()
+        )
         if self.opts.user:
             await self.login()
         return self
@@ -194,7 +248,7 @@ class Client:
         except aiohttp.ClientError as exc:
             raise SnapshotError(f"cannot reach {self.opts.url}: {exc}") from exc
         data = orjson.loads(body)["data"]
-        self.cookies = {wire.COOKIE_NAMES[self.service]: data["ticket"]}
+        self.headers["Cookie"] = f"{wire.COOKIE_NAMES[self.service]}={data['ticket']}"
         self.ticket_at = time.monotonic()
 
     async def renew_if_old(self) -> None:
@@ -210,7 +264,8 @@ class Client:
         await self.renew_if_old()
         for attempt in range(4):
             try:
-                async with self.session.get(self.base + path, headers=self.headers, cookies=self.cookies) as r:
+                # `path` is quoted already: the URL is taken as it is, not parsed and quoted again.
+                async with self.session.get(URL(self.base + path, encoded=True), headers=self.headers) as r:
                     body = await r.read()
                     if r.status == 401 and self.opts.user and attempt == 0:
                         async with self._login_lock:
@@ -273,6 +328,9 @@ class Read:
     data: Any
 
 
+# A path to visit: its API node, its segments (unquoted) and the path as sent (quoted).
+Visit = tuple[ApiNode, tuple[str, ...], str]
+
 # Fields that name a list's items when they do not carry the `{param}`'s own name (PBS and PDM
 # list datastores by `name` under `{store}`/`{datastore}`).
 FALLBACK_KEYS = ("name", "id")
@@ -290,8 +348,11 @@ def item_key(item: Any, key: str) -> Any:
 class Walker:
     def __init__(self, opts: Options, api: ApiDescription, client: Client, progress: ProgressFile) -> None:
         self.opts, self.api, self.client, self.progress = opts, api, client, progress
-        self.excludes = list(opts.exclude) + (list(DEFAULT_EXCLUDE) if opts.defaults else [])
+        self.excludes = (*opts.exclude, *((*DEFAULT_EXCLUDE, *DERIVED_READS) if opts.defaults else ()))
+        self.includes = tuple(opts.include)
+        self.concurrency, self.rate = pace(opts)
         self.read: dict[str, Read] = {}
+        self.shared_content: dict[str, str] = {}  # a shared storage -> the path its content is read at
         self.requests = 0
         self.capped = False
         self.queued = 0
@@ -301,26 +362,28 @@ class Walker:
 
     def wanted(self, node: ApiNode, path: str) -> bool:
         """Read this GET? Not when excluded, nor when it needs a query parameter we cannot know."""
-        if not self._template_wanted(node):
-            return False
-        return not any(glob_matches(g, path) for g in self.excludes)
+        return self._template_wanted(node) and not any_glob(self.excludes, path)
 
     @functools.cache  # noqa: B019 (one walker per run; its API nodes live as long)
     def _template_wanted(self, node: ApiNode) -> bool:
-        if any(glob_matches(g, node.path) for g in self.excludes):
+        if "GET" not in node.ops or any_glob(self.excludes, node.path):
             return False
         params = node.ops["GET"].parameters.get("properties") or {}
         return all(spec.get("optional") or "{" + name + "}" in node.segments for name, spec in params.items())
 
+    @functools.cache  # noqa: B019
+    def _subtree_wanted(self, node: ApiNode) -> bool:
+        """Is anything at or under this API node read? A collection's items are visited only then."""
+        children = [*node.literal_children.values(), *([node.param_child] if node.param_child else [])]
+        return self._template_wanted(node) or any(self._subtree_wanted(child) for child in children)
+
     def included(self, node: ApiNode, path: str) -> bool:
-        return not self.opts.include or any(
-            glob_matches(g, path) or glob_matches(g, node.path) for g in self.opts.include
-        )
+        return not self.includes or any_glob(self.includes, path) or any_glob(self.includes, node.path)
 
     async def run(self) -> None:
-        queue: asyncio.Queue[tuple[ApiNode, tuple[str, ...]]] = asyncio.Queue()
-        self._enqueue(queue, self.api.root, ())
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(max(1, self.opts.concurrency))]
+        queue: asyncio.Queue[Visit] = asyncio.Queue()
+        self._enqueue(queue, (self.api.root, (), ""))
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
         finished = asyncio.create_task(queue.join())
         try:
             # A worker only ends by failing: then the walk stops with its error.
@@ -333,41 +396,63 @@ class Walker:
                 task.cancel()
             await asyncio.gather(finished, *workers, return_exceptions=True)
 
-    def _enqueue(self, queue: asyncio.Queue, node: ApiNode, segs: tuple[str, ...]) -> None:
+    def _enqueue(self, queue: asyncio.Queue, visit: Visit) -> None:
         self.queued += 1
-        queue.put_nowait((node, segs))
+        queue.put_nowait(visit)
 
     async def _worker(self, queue: asyncio.Queue) -> None:
         while True:
-            node, segs = await queue.get()
+            visit = await queue.get()
             try:
-                for child, child_segs in await self._visit(node, segs):
-                    self._enqueue(queue, child, child_segs)
+                for child in await self._visit(*visit):
+                    self._enqueue(queue, child)
             finally:
                 queue.task_done()
 
-    async def _visit(self, node: ApiNode, segs: tuple[str, ...]) -> list[tuple[ApiNode, tuple[str, ...]]]:
-        path = "/" + "/".join(quote(s, safe="") for s in segs)
-        children = [(child, (*segs, name)) for name, child in node.literal_children.items()]
+    async def _visit(self, node: ApiNode, segs: tuple[str, ...], quoted: str) -> list[Visit]:
+        path = quoted or "/"
+        children = [
+            (c, (*segs, name), f"{quoted}/{name}")  # literal names need no quoting
+            for name, c in node.literal_children.items()
+            if self._subtree_wanted(c)
+        ]
         if "GET" not in node.ops or node.kind == "index":
             return children  # a directory index answers from the API description itself
         if not self.wanted(node, path):
             return []
         if not self.included(node, path) and node.kind != "collection":
             return children
+        storage = self._shared_storage(node, segs, path)
+        if storage is not None:
+            if self.shared_content.setdefault(storage, path) != path:
+                return children  # read on another node: the same list
         status, data = await self._read(path)
         if status != 200:
             if status:  # 0: not read, --max-requests reached
                 self.failures[(status, node.path)] = self.failures.get((status, node.path), 0) + 1
+            if storage is not None:
+                del self.shared_content[storage]  # the next node reads it
             return []
         self.read[path] = Read(node, segs, data)
-        if node.kind == "collection" and node.param_child is not None and isinstance(data, list):
+        child = node.param_child
+        if node.kind == "collection" and child is not None and isinstance(data, list) and self._subtree_wanted(child):
             key = node.key_field or node.key or ""
             for item in _without_derived(node, data):
                 value = item_key(item, key)
                 if value is not None:
-                    children.append((node.param_child, (*segs, str(value))))
+                    children.append((child, (*segs, str(value)), f"{quoted}/{quote(str(value), safe='')}"))
         return children
+
+    def _shared_storage(self, node: ApiNode, segs: tuple[str, ...], path: str) -> str | None:
+        """The storage whose content this is, when the node's storage list says it is shared."""
+        if node.path != SHARED_CONTENT:
+            return None
+        listed = self.read.get(path.rsplit("/", 2)[0])
+        storage = segs[-2]
+        for item in listed.data if listed is not None and isinstance(listed.data, list) else ():
+            if isinstance(item, dict) and str(item.get("storage")) == storage:
+                return storage if truthy_flag(item.get("shared")) else None
+        return None
 
     async def _read(self, path: str) -> tuple[int, Any]:
         if path in self.progress.done:
@@ -387,11 +472,11 @@ class Walker:
         return status, data
 
     async def _pace(self) -> None:
-        if self.opts.rate <= 0:
+        if self.rate <= 0:
             return
         now = time.monotonic()
         slot = max(now, self._next_slot)
-        self._next_slot = slot + 1.0 / self.opts.rate
+        self._next_slot = slot + 1.0 / self.rate
         if slot > now:
             await asyncio.sleep(slot - now)
 

@@ -97,7 +97,7 @@ class FileCompiler:
     itself `unsure`, and its result is dropped for the exact reading of the file.
     """
 
-    def __init__(self, file: str, text: str, base_dir: Path, api_pin: str | None = None) -> None:
+    def __init__(self, file: str, text: str, base_dir: Path, api_pin: str | None = None, warnings: bool = True) -> None:
         self.file = file
         self.text = text
         self.base_dir = base_dir
@@ -112,6 +112,10 @@ class FileCompiler:
         self.remembered = False  # compiled from a memo: its state paths passed the checks before
         self.seeds: SeedChecker | None = None  # made on the first seeded path
         self.warnings: list[Diagnostic] = []  # seeds the API does not declare: served, but shown
+        # Only `check` shows warnings: a load to serve keeps its fast reading (a snapshot of a large
+        # cluster warns on thousands of fields its source answers; placing them would need the
+        # exact reading of the whole file, minutes for 10,000 guests).
+        self.want_warnings = warnings
 
     # diagnostics and positions
 
@@ -542,7 +546,7 @@ class FileCompiler:
             if error and not warn:
                 self.add(base + rel, message, at)
             elif not self.exact:
-                self.unsure = True  # warnings are shown by the exact reading only
+                self.unsure = self.unsure or self.want_warnings  # warnings are placed by the exact reading only
             else:
                 line, col = self.position(base + rel, at)
                 self.warnings.append(Diagnostic(self.file, line, col, message, warning=True))
@@ -940,17 +944,19 @@ def _when_source(
 # --- entry points -----------------------------------------------------------------------------
 
 
-def _compile_text(text: str, file: str, base_dir: Path, api: str | None = None) -> Scenario:
+def _compile_text(text: str, file: str, base_dir: Path, api: str | None = None, warnings: bool = False) -> Scenario:
     with gc_paused():
-        return _compile(text, file, base_dir, api)
+        return _compile(text, file, base_dir, api, warnings)
 
 
-def _compile(text: str, file: str, base_dir: Path, api: str | None) -> Scenario:
-    """The fast reading when it is sure and the file is valid, else the exact one."""
+def _compile(text: str, file: str, base_dir: Path, api: str | None, warnings: bool) -> Scenario:
+    """The fast reading when it is sure and the file is valid, else the exact one; `warnings`:
+    every warning placed too (a memo holds none: its load skipped the seed checks)."""
     # This exact text loaded clean before: no parsing, no schema. A memo says the text passed the
     # default file bounds; under other bounds (`--max-yaml-nodes` ...) the text is judged afresh.
-    memo = cache.recall(text, api) if filelimits.current() == filelimits.DEFAULTS else None
-    fast = FileCompiler(file, text, base_dir, api)
+    usable = filelimits.current() == filelimits.DEFAULTS and not warnings
+    memo = cache.recall(text, api) if usable else None
+    fast = FileCompiler(file, text, base_dir, api, warnings)
     result = fast.compile_remembered(memo) if memo is not None else fast.compile_fast()
     if result is not None:
         return result
@@ -973,9 +979,10 @@ def parse_scenario(text: str, file: str | Path = "<string>", api: str | None = N
     return _compile_text(text, str(file), base, api)
 
 
-def load_scenario(path: str | Path, api: str | None = None) -> Scenario:
+def load_scenario(path: str | Path, api: str | None = None, warnings: bool = False) -> Scenario:
     """Load, validate and compile a scenario file. Raises ScenarioInvalid with every problem.
-    `api` (a release such as "8.4") overrides the file's `api` pin."""
+    `api` (a release such as "8.4") overrides the file's `api` pin; with `warnings`, the
+    scenario's `warnings` are found and placed (slower: `scenariod check`)."""
     name = str(path)
     try:
         raw = filelimits.read_bytes(path)
@@ -989,7 +996,7 @@ def load_scenario(path: str | Path, api: str | None = None) -> Scenario:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ScenarioInvalid([Diagnostic(name, line, col, "the file is not UTF-8 text")]) from None
-    return _compile_text(text, name, Path(path).parent, api)
+    return _compile_text(text, name, Path(path).parent, api, warnings)
 
 
 def check_files(paths: Iterable[str | Path], api: str | None = None, warnings: bool = False) -> list[Diagnostic]:
@@ -998,7 +1005,7 @@ def check_files(paths: Iterable[str | Path], api: str | None = None, warnings: b
     out: list[Diagnostic] = []
     for p in paths:
         try:
-            scenario = load_scenario(p, api)
+            scenario = load_scenario(p, api, warnings)
             if warnings:
                 out.extend(scenario.warnings)
         except ScenarioInvalid as exc:

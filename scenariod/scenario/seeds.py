@@ -105,6 +105,9 @@ class SeedChecker:
         self.validator = compile_validator({}, "rust" if self.rust else "pve")
         self.rules: dict[int, Any] = {}  # id(schema) -> the validator's compiled check
         self.keep: list[Any] = []  # the schemas whose ids key `rules`, kept alive
+        # (id(properties), field) -> the declared field it is one edit from: a snapshot of a large
+        # cluster holds the same undeclared field in thousands of items (`disk` of each guest).
+        self.near: dict[tuple[int, str], str | None] = {}
 
     def check(
         self,
@@ -214,12 +217,22 @@ class SeedChecker:
             if not _encodable(sub):
                 yield rel + (key,), "value", f"{field}: {_show(sub)} is a number no JSON answer can carry", True
                 continue
-            near = difflib.get_close_matches(field, list(props), n=1, cutoff=0.8)
-            # `method6` beside `method` is PVE's IPv6 twin, not a typo
-            if near and _one_edit(field, near[0]) and not (field[:-1] == near[0] and field[-1].isdigit()):
-                yield rel + (key,), "key", f"`{field}` is not a field of the {where}; did you mean {near[0]}?", True
+            near = self._near(props, field)
+            if near is not None:
+                yield rel + (key,), "key", f"`{field}` is not a field of the {where}; did you mean {near}?", True
             elif not schema.get("additionalProperties"):
                 yield rel + (key,), "key", f"`{field}` is not a field of the {where} (served as seeded)", False
+
+    def _near(self, props: dict[str, Any], field: str) -> str | None:
+        """The declared field `field` is a typo of, if any."""
+        known = (id(props), field)
+        if known not in self.near:
+            self.keep.append(props)
+            near = difflib.get_close_matches(field, list(props), n=1, cutoff=0.8)
+            # `method6` beside `method` is PVE's IPv6 twin, not a typo
+            typo = near and _one_edit(field, near[0]) and not (field[:-1] == near[0] and field[-1].isdigit())
+            self.near[known] = near[0] if typo else None
+        return self.near[known]
 
 
 def route_operation(api: Any, when: Any) -> tuple[Any, Any] | None:
