@@ -21,9 +21,9 @@ import os
 import secrets
 import time
 from dataclasses import replace
-from inspect import iscoroutine
 from ipaddress import ip_address
 from pathlib import Path
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -320,12 +320,15 @@ class Service:
         started = time.perf_counter()
         runtime = self.runtime  # one consistent scenario for the whole request
         scenario = runtime.scenario
+        target = request.raw_path  # aiohttp builds some request properties anew at each read
+        method = request.method
+        has_body = request.body_exists
 
         # 0. a repeat of a GET whose answer depends on nothing that changed since: replay it
         replay_key = None
-        if request.method in _READ_METHODS and not request.body_exists:
+        if method in _READ_METHODS and not has_body:
             headers = request.headers
-            replay_key = (request.raw_path, headers.get("Authorization"), headers.get("Cookie"))
+            replay_key = (target, headers.get("Authorization"), headers.get("Cookie"))
             answer = world.answers.get(replay_key)
             if (
                 answer is not None
@@ -345,18 +348,17 @@ class Service:
         if "%" in api_path:
             segments = [unquote(s) for s in segments]
         path = "/" + "/".join(segments)
-        method = request.method
         if method == "HEAD":
             method = "GET"
         extjs = fmt == "extjs"
 
         # 2. parse query and body (before resolving, so the journal shows what was sent)
-        raw_query = request.raw_path.partition("?")[2]  # read here, not through yarl's MultiDict
+        raw_query = target.partition("?")[2]  # read here, not through yarl's MultiDict
         if "#" in raw_query:  # a fragment is not part of the query
             raw_query = raw_query.partition("#")[0]
         query = _form(raw_query) if raw_query else {}
         try:
-            if not request.body_exists:
+            if not has_body:
                 body = {}
             elif request.content.is_eof():  # the whole body came with the headers: nothing to wait for
                 body = await _read_body(request)
@@ -453,7 +455,7 @@ class Service:
             if not getattr(handler, "finds_own_objects", False):
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
-            if iscoroutine(result):  # a behaviour that asks another server (PDM's live remotes)
+            if type(result) is CoroutineType:  # a behaviour that asks another server (PDM's live remotes)
                 result = await result
             if session is not None and call.user is not None and self.sessions.get(session) is not world:
                 self.admit_session(session, world)  # a login in a provisional World succeeded
