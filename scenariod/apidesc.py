@@ -138,6 +138,7 @@ class ApiNode:
         "key",
         "key_field",
         "index_field",
+        "param_at",
     )
 
     def __init__(self, segments: tuple[str, ...], parent: ApiNode | None) -> None:
@@ -148,6 +149,12 @@ class ApiNode:
         self.param_child: ApiNode | None = None
         last = segments[-1] if segments else ""
         self.param: str | None = last[1:-1] if _is_param(last) else None
+        # (name, index) of every {param} on the path, outermost first: routing reads a path's
+        # parameters from its segments without walking up the trie
+        inherited = parent.param_at if parent is not None else ()
+        self.param_at: tuple[tuple[str, int], ...] = (
+            (*inherited, (self.param, len(segments) - 1)) if self.param is not None else inherited
+        )
         self.ops: dict[str, Operation] = {}
         self.kind = "leaf"
         self.key: str | None = None
@@ -270,13 +277,7 @@ class ApiDescription:
                 node, i = pending.pop()
             else:
                 return None
-        params: dict[str, str] = {}
-        cur: ApiNode | None = node
-        while cur is not None:
-            if cur.param is not None:
-                params[cur.param] = segments[len(cur.segments) - 1]
-            cur = cur.parent
-        return node, dict(reversed(params.items()))
+        return node, {name: segments[at] for name, at in node.param_at}
 
     def path_nodes(self, segments: Sequence[str]) -> list[ApiNode | None]:
         """The node `resolve_segments` finds for each prefix of `segments`, from the root

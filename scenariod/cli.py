@@ -461,4 +461,6 @@ async def _serve(scenarios: list, args: argparse.Namespace, state_files: list[St
                     print(f"scenariod: saved the state to {saved['saved']}", file=sys.stderr, flush=True)
                 except OSError as exc:
                     print(f"scenariod: cannot save the state: {exc}", file=sys.stderr, flush=True)
+        if isinstance(log, LineLog):
+            log.flush()  # the request lines kept since the last write
         print("scenariod: stopped", flush=True)

@@ -150,9 +150,10 @@ def _check_digest(call: Call, current: Any) -> None:
 Effect = Callable[[], Any]
 
 
-def _fields(call: Call) -> dict[str, Any]:
-    """The values a write sets: its arguments without path parameters and control keys."""
-    return {k: v for k, v in call.args.items() if k not in call.params and k not in _CONTROL_PARAMS}
+def _fields(call: Call, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The values a write sets: its arguments without path parameters, control keys and `drop`."""
+    params = call.params
+    return {k: v for k, v in call.args.items() if k not in params and k not in _CONTROL_PARAMS and k not in drop}
 
 
 def _create(call: Call) -> Effect:
@@ -165,8 +166,7 @@ def _create(call: Call) -> Effect:
     item_path = [*call.segments, str(key)]
     if store.has(item_path):
         raise wire.already_exists(node.path, str(key), call.params)
-    fields = {k: v for k, v in _fields(call).items() if k not in (key_name, field_name)}
-    item = {field_name: coerce_key(node, str(key)), **fields}
+    item = {field_name: coerce_key(node, str(key)), **_fields(call, (key_name, field_name))}
 
     def effect() -> Any:
         store.set(item_path, item)

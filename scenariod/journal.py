@@ -159,10 +159,13 @@ class Journal:
             query, query_size = clip(query, self.body_bytes, 2)
             size += query_size
         entry = Entry(next(self.ids), time.time(), method, path, query, body, headers, session, fmt, size=size)
-        self._entries.append(entry)
-        self.bytes += size
+        entries = self._entries
+        entries.append(entry)
         self.total += 1
-        if self.bytes > self.max_bytes or len(self._entries) > self.max_entries:
+        if len(entries) > self.max_entries:  # a full journal (the steady state): the oldest goes
+            size -= entries.popleft().size
+        self.bytes += size
+        if self.bytes > self.max_bytes:
             self._trim()
         return entry
 

@@ -48,16 +48,20 @@ def status_class(status: int) -> str:
 class LineLog:
     """Writes each finished request as one line (`--no-tui`, or stdout is not a terminal).
 
-    Lines are flushed together at most every `FLUSH_AFTER` seconds (a flush per request costs
-    a system call, more than the rest of the line); events and the end of the loop flush at once.
+    Lines are kept and written together at most every `FLUSH_AFTER` seconds, one write and one
+    flush (with `PYTHONUNBUFFERED` set, as in many containers, every write to stdout is a
+    system call, which costs more than the rest of the line); events, `MAX_PENDING` lines and
+    the end of serving (`flush`) write at once.
     """
 
     FLUSH_AFTER = 0.05
+    MAX_PENDING = 1000
 
     def __init__(self, stream: IO[str] | None = None, fmt: str = "text", several: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.fmt = fmt
         self.several = several  # prefix lines with the scenario name when serving several
+        self._pending: list[str] = []
         self._flush_pending = False
         self._second = -1
         self._stamp = ""
@@ -66,7 +70,7 @@ class LineLog:
         if self.fmt == "json":
             record = entry.as_dict()
             record["scenario"] = service.scenario.name
-            self.stream.write(orjson.dumps(record).decode() + "\n")
+            line = orjson.dumps(record).decode() + "\n"
         else:
             second = int(entry.time)
             if second != self._second:  # strftime once a second, not once a request
@@ -74,23 +78,36 @@ class LineLog:
             who = f"[{service.scenario.name}] " if self.several else ""
             session = f" session={entry.session}" if entry.session else ""
             detail = f"  {_clip(entry.detail)}" if entry.detail else ""
-            self.stream.write(
+            line = (
                 f"{self._stamp} {who}{entry.status} {entry.method:<6} {entry.path}{session}"
                 f"  {entry.answered_by} {entry.latency * 1000:.1f}ms{detail}\n"
             )
-        if not self._flush_pending:
-            try:
-                asyncio.get_running_loop().call_later(self.FLUSH_AFTER, self.flush)
-                self._flush_pending = True
-            except RuntimeError:  # no event loop (a direct call): write through
-                self.stream.flush()
+        pending = self._pending
+        pending.append(line)
+        if self._flush_pending:
+            if len(pending) >= self.MAX_PENDING:
+                self._write_pending()
+            return
+        try:
+            asyncio.get_running_loop().call_later(self.FLUSH_AFTER, self.flush)
+            self._flush_pending = True
+        except RuntimeError:  # no event loop (a direct call): write through
+            self.flush()
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            self.stream.write("".join(self._pending))
+            self._pending.clear()
 
     def flush(self) -> None:
+        """Write and flush the lines kept so far."""
         self._flush_pending = False
+        self._write_pending()
         self.stream.flush()
 
     def event(self, service: Service, text: str, *, error: bool = False) -> None:
         """Reloads and refused reloads, between request lines (an error's diagnostics indented)."""
+        self._write_pending()  # the requests before it first
         if self.fmt == "json":
             record: dict[str, Any] = {
                 "time": time.time(),

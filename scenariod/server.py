@@ -22,16 +22,15 @@ import secrets
 import ssl
 import time
 from dataclasses import replace
-from inspect import iscoroutine
 from ipaddress import ip_address
 from pathlib import Path
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
 from jmespath.exceptions import JMESPathError
-from multidict import MultiDict
 
 from . import __version__, faults, generic, wire
 from .clock import clock
@@ -57,6 +56,7 @@ log = logging.getLogger("scenariod")
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _WRITE_METHODS = frozenset({"POST", "PUT"})
+_FORM = "application/x-www-form-urlencoded"
 
 
 class _Site(web.TCPSite):
@@ -353,12 +353,15 @@ class Service:
         started = time.perf_counter()
         runtime = self.runtime  # one consistent scenario for the whole request
         scenario = runtime.scenario
+        target = request.raw_path  # aiohttp builds some request properties anew at each read
+        method = request.method
+        has_body = request.body_exists
 
         # 0. a repeat of a GET whose answer depends on nothing that changed since: replay it
         replay_key = None
-        if request.method in _READ_METHODS and not request.body_exists:
+        if method in _READ_METHODS and not has_body:
             headers = request.headers
-            replay_key = (request.raw_path, headers.get("Authorization"), headers.get("Cookie"))
+            replay_key = (target, headers.get("Authorization"), headers.get("Cookie"))
             answer = world.answers.get(replay_key)
             if (
                 answer is not None
@@ -374,21 +377,27 @@ class Service:
         # 1. format and path
         rest = raw[6:]  # after "/api2/"
         fmt, _, api_path = rest.partition("/")
-        segments = [unquote(s) for s in api_path.split("/") if s]
+        segments = [s for s in api_path.split("/") if s]
+        if "%" in api_path:
+            segments = [unquote(s) for s in segments]
         path = "/" + "/".join(segments)
-        method = request.method
         if method == "HEAD":
             method = "GET"
         extjs = fmt == "extjs"
 
         # 2. parse query and body (before resolving, so the journal shows what was sent)
-        query = _multi(request.query) if request.query_string else {}
+        raw_query = target.partition("?")[2]  # read here, not through yarl's MultiDict
+        if "#" in raw_query:  # a fragment is not part of the query
+            raw_query = raw_query.partition("#")[0]
+        query = _form(raw_query) if raw_query else {}
         try:
-            if request.body_exists:
+            if not has_body:
+                body = {}
+            elif request.content.is_eof():  # the whole body came with the headers: nothing to wait for
+                body = await _read_body(request)
+            else:
                 async with asyncio.timeout(scenario.limits.client_timeout):  # a stalled body is cut off
                     body = await _read_body(request)
-            else:
-                body = {}
         except TimeoutError:
             body = {}
             entry = world.journal.open(method, path, query, body, {}, session, fmt)
@@ -479,7 +488,7 @@ class Service:
             if not getattr(handler, "finds_own_objects", False):
                 generic.check_ancestors(world.store, node, segments, params)
             result = handler(call)
-            if iscoroutine(result):  # a behaviour that asks another server (PDM's live remotes)
+            if type(result) is CoroutineType:  # a behaviour that asks another server (PDM's live remotes)
                 result = await result
             if runtime.permissions is not None and method == "GET":  # a list shows what the caller may see
                 result = runtime.permissions.visible(call, result)
@@ -620,11 +629,7 @@ def _error(err: wire.ApiError, extjs: bool, headers: dict[str, str] | None = Non
 
 
 def _multi(pairs: Any) -> dict[str, Any]:
-    """Query or form parameters; a repeated key keeps all its values (Proxmox array parameters)."""
-    if len(set(pairs.keys())) == len(pairs):
-        plain = {k: v for k, v in pairs.items() if isinstance(v, str)}
-        if len(plain) == len(pairs):
-            return plain
+    """Multipart form parameters; a repeated key keeps all its values (Proxmox array parameters)."""
     out: dict[str, Any] = {}
     for key, value in pairs.items():
         if not isinstance(value, str):  # an uploaded file: pveproxy passes its name as the parameter
@@ -632,11 +637,35 @@ def _multi(pairs: Any) -> dict[str, Any]:
             if not isinstance(value, str):
                 continue
         if key in out:
-            previous = out[key]
-            out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            _repeat(out, key, value)
         else:
             out[key] = value
     return out
+
+
+def _form(text: str) -> dict[str, Any]:
+    """A query string or form body, read as `parse_qsl(text, keep_blank_values=True)` reads it
+    (`&`-separated, `+` a space, %-escapes as UTF-8 with U+FFFD for a bad byte), straight into
+    the parameters: a repeated key keeps all its values. A pair with no escape is taken as is,
+    so the usual request pays two splits per parameter and no decoding."""
+    out: dict[str, Any] = {}
+    for pair in text.split("&"):
+        if not pair:
+            continue
+        key, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            key = unquote(key.replace("+", " "))
+            value = unquote(value.replace("+", " "))
+        if key in out:
+            _repeat(out, key, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _repeat(out: dict[str, Any], key: str, value: str) -> None:
+    previous = out[key]
+    out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
 
 
 async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
@@ -645,7 +674,9 @@ async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
     A form is read as pveproxy reads it: UTF-8 whatever the charset says, a byte that is not
     UTF-8 read as U+FFFD (parameter validation then judges the value). A JSON body nested
     deeper than `MAX_BODY_DEPTH` is refused: nothing could serve such a value back."""
-    ctype = request.content_type
+    ctype = request.headers.get("Content-Type")
+    if ctype != _FORM:  # parameters or another type: aiohttp parses the header
+        ctype = request.content_type
     try:
         if ctype == "multipart/form-data":
             return _multi(await request.post())
@@ -667,4 +698,4 @@ async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
             raise wire.malformed_body("JSON", f"nested deeper than {MAX_BODY_DEPTH} levels")
         return value
     # A form, or a body without a content type: Proxmox parses it as a form (repeated keys too).
-    return _multi(MultiDict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)))
+    return _form(raw.decode("utf-8", "replace"))

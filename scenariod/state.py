@@ -57,7 +57,7 @@ class StateStore:
 
     def _find(self, path: PathLike) -> _Node | None:
         node = self._root
-        for seg in split(path):
+        for seg in split(path) if isinstance(path, str) else path:  # segments as given: no copy
             node = node.children.get(seg)  # type: ignore[assignment]
             if node is None:
                 return None

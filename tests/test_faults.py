@@ -551,6 +551,9 @@ def test_journal_and_request_log_name_the_fault(serve):
     assert entry.answered_by == "fault" and entry.status == 595
     assert entry.detail.startswith("fault #1 (error 595) at ")
     assert entry.detail.endswith(f"scenario.yaml:{LINE[1]}")
+    deadline = time.monotonic() + 5  # the log writes its lines together, every FLUSH_AFTER
+    while not out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
     line = out.getvalue()
     assert " 595 GET " in line and "  fault " in line and "fault #1 (error 595)" in line
 

@@ -3,6 +3,8 @@ type, and the seeded delays of routes."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import httpx
 
 from scenariod import faults
@@ -28,6 +30,34 @@ def test_a_body_without_content_type_is_a_form_and_keeps_repeated_keys(serve):
     assert "content-type" not in bare.request.headers
     assert bare.json()["data"] == {"tag": ["a", "b"], "comment": "x", "empty": ""}
     assert bare.json() == as_form.json()
+
+
+# Escapes, `+`, blank values, a key with no `=`, repeated keys, empty pairs, a bad UTF-8 escape,
+# a `=` inside a value: read as urllib's parse_qsl reads them (the pipeline has its own reader).
+ODD = "a+b=c+d&pct=%2B%26%3D&tag=x&tag=%79&tag=z&&flag&empty=&bad=%ff&eq=x%3Dy=z&%61lias=1&%zz=%zz"
+
+
+def _as_parse_qsl(text: str) -> dict:
+    out: dict = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key not in out:
+            out[key] = value
+        elif isinstance(out[key], list):
+            out[key].append(value)
+        else:
+            out[key] = [out[key], value]
+    return out
+
+
+def test_query_and_form_are_read_as_parse_qsl_reads_them(serve):
+    s = serve(ECHO.replace('data: "${body}"', 'data: {query: "${query}", body: "${body}"}'))
+    expected = _as_parse_qsl(ODD)
+    assert expected["tag"] == ["x", "y", "z"] and expected["a b"] == "c d" and expected["bad"] == "\ufffd"
+    answer = s.client.post(
+        f"/cluster/ha/groups?{ODD}", content=ODD, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == 200
+    assert answer.json()["data"] == {"query": expected, "body": expected}
 
 
 SLOW = """

@@ -81,6 +81,40 @@ def test_line_log_events():
     assert record["event"] == "reload" and record["reloads"] == 3 and "error" not in record
 
 
+def test_line_log_writes_its_lines_together_in_order():
+    """On a running loop, request lines are kept and written at once (one write, one flush,
+    whatever PYTHONUNBUFFERED says), before any event; a cap writes a flood early."""
+
+    class Counting(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    async def serve() -> tuple[Counting, list[str], int]:
+        out = Counting()
+        log = LineLog(out)
+        service = fake_service()
+        for i in range(3):
+            log(service, entry(i, path=f"/r{i}"))
+        assert out.getvalue() == ""  # kept until the timer or an event
+        log.event(service, "reloaded a.yaml (#1)")
+        before_timer = out.getvalue().splitlines()
+        for i in range(3, 3 + LineLog.MAX_PENDING):
+            log(service, entry(i, path=f"/r{i}"))
+        capped = len(out.getvalue().splitlines())
+        await asyncio.sleep(LineLog.FLUSH_AFTER * 3)
+        return out, before_timer, capped
+
+    out, before_timer, capped = asyncio.run(serve())
+    assert [line.split()[3] for line in before_timer[:3]] == ["/r0", "/r1", "/r2"]
+    assert before_timer[3].endswith("reloaded a.yaml (#1)")
+    assert capped == 4 + LineLog.MAX_PENDING  # the cap wrote them without waiting for the timer
+    assert len(out.getvalue().splitlines()) == 4 + LineLog.MAX_PENDING
+    assert out.writes == 3  # the first three lines, the event, the capped batch
+
+
 def test_live_view_shows_header_counts_and_rows():
     service = fake_service(reloads=2)
     log = LiveLog([service])

@@ -46,6 +46,19 @@ _EMAIL_USER = re.compile(rf"^{_EMAIL_USER_RE}$")
 _REALM_RE = r"[A-Za-z][A-Za-z0-9\.\-_]+"
 _USER_RE = r"[^\s:/]+"
 _ID_RE = re.compile(r"^[a-z][a-z0-9\-\_\.]*[a-z0-9]$", re.I)
+# Every pattern compiled once, here: a verifier runs per request, and re.search(pattern, ...)
+# pays a lookup in re's cache each time.
+_USERID_RE = re.compile(rf"^({_USER_RE})\@({_REALM_RE})$")
+_VLAN_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
+_STARTUP_PART_RE = re.compile(r"^(order=)?(\d+)$|^up=(\d+)$|^down=(\d+)$")
+_POOLID_RE = re.compile(r"^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$")
+_DIR_OVERRIDE_RE = re.compile(r"^([a-z]+)=([^.]*(?:\.?[^.]+)+)$")
+_IDMAP_PAIR_RE = re.compile(r"^([^:]+):([^:]+)$")
+_TFA_HEX_RE = re.compile(r"^v2-0x[0-9a-fA-F]{16,128}$")
+_TFA_B32_RE = re.compile(r"^v2-[A-Z2-7=]{16,128}$")
+_TFA_OLD_RE = re.compile(r"^(?:[A-Z2-7=]{16}|[A-Fa-f0-9]{40})$")
+_IPV4_CONFIG_WORD_RE = re.compile(r"^(?:dhcp|manual)$")
+_IPV6_CONFIG_WORD_RE = re.compile(r"^(?:auto|dhcp|manual)$")
 _IPV4_MASKS = {
     ".".join(str((((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF) >> s) & 0xFF) for s in (24, 16, 8, 0))
     for bits in range(0, 33)
@@ -79,7 +92,7 @@ def _fmt_message(name: str, ok: bool, value: str) -> str | None:
 
 
 def _verify_vlan(value: str) -> str | None:
-    m = re.search(r"^(\d+)(?:-(\d+))?$", value)
+    m = _VLAN_RE.search(value)
     if not m:
         return _PW["format:pve-vlan-id-or-range"].format(value=value)
     start, end = m.group(1), m.group(2)
@@ -99,7 +112,7 @@ def _verify_startup(value: str) -> str | None:
         for part in value.split(","):
             if _BLANK_RE.match(part):
                 continue
-            if not re.search(r"^(order=)?(\d+)$|^up=(\d+)$|^down=(\d+)$", part):
+            if not _STARTUP_PART_RE.search(part):
                 ok = False
                 break
     return _fmt_message("pve-startup-order", ok, value)
@@ -111,7 +124,7 @@ def _verify_userid(value: str) -> str | None:
         return _PW["format:pve-userid-short"].format(value=name)
     if len(name) > 64:
         return _PW["format:pve-userid-long"].format(value=name, length=len(name))
-    if re.search(rf"^({_USER_RE})\@({_REALM_RE})$", name):
+    if _USERID_RE.search(name):
         return None
     return _PW["format:pve-userid"].format(value=name)
 
@@ -122,13 +135,13 @@ def _verify_poolid(value: str) -> str | None:
         parts.pop()
     if len(parts) > 3:
         return _PW["format:pve-poolid-depth"].format(value=value)
-    if re.search(r"^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$", value):
+    if _POOLID_RE.search(value):
         return None
     return _PW["format:pve-poolid"].format(value=value)
 
 
 def _verify_dir_override(value: str) -> str | None:
-    m = re.search(r"^([a-z]+)=([^.]*(?:\.?[^.]+)+)$", value)
+    m = _DIR_OVERRIDE_RE.search(value)
     if m and m.group(1) in _STORAGE_CONTENT:
         rel = m.group(2)
         if len(rel) < 1023 and not any(len(p) >= 255 for p in rel.split("/")):
@@ -147,7 +160,7 @@ def _idmap_verifier(id_format: str) -> Callable[[str], str | None]:
             if entry == "1":
                 identity = True
                 continue
-            m = re.search(r"^([^:]+):([^:]+)$", entry)
+            m = _IDMAP_PAIR_RE.search(entry)
             if m:
                 source, target = m.group(1), m.group(2)
                 err = check(source) or check(target)
@@ -171,11 +184,7 @@ def _idmap_verifier(id_format: str) -> Callable[[str], str | None]:
 
 
 def _verify_tfa_secret(value: str) -> str | None:
-    ok = bool(
-        re.search(r"^v2-0x[0-9a-fA-F]{16,128}$", value)
-        or re.search(r"^v2-[A-Z2-7=]{16,128}$", value)
-        or re.search(r"^(?:[A-Z2-7=]{16}|[A-Fa-f0-9]{40})$", value)
-    )
+    ok = bool(_TFA_HEX_RE.search(value) or _TFA_B32_RE.search(value) or _TFA_OLD_RE.search(value))
     return _fmt_message("pve-tfa-secret", ok, value)
 
 
@@ -198,10 +207,10 @@ _PVE_FORMATS: dict[str, Callable[[str], str | None]] = {
     "CIDRv4": lambda v: _fmt_message("CIDRv4", _cidr_ok(_CIDRV4, v, 32), v),
     "CIDR": lambda v: _fmt_message("CIDR", _cidr_ok(_CIDRV4, v, 32) or _cidr_ok(_CIDRV6, v, 128), v),
     "pve-ipv4-config": lambda v: _fmt_message(
-        "pve-ipv4-config", bool(re.search(r"^(?:dhcp|manual)$", v)) or _cidr_ok(_CIDRV4, v, 32), v
+        "pve-ipv4-config", bool(_IPV4_CONFIG_WORD_RE.search(v)) or _cidr_ok(_CIDRV4, v, 32), v
     ),
     "pve-ipv6-config": lambda v: _fmt_message(
-        "pve-ipv6-config", bool(re.search(r"^(?:auto|dhcp|manual)$", v)) or _cidr_ok(_CIDRV6, v, 128), v
+        "pve-ipv6-config", bool(_IPV6_CONFIG_WORD_RE.search(v)) or _cidr_ok(_CIDRV6, v, 128), v
     ),
     "email": lambda v: _fmt_message("email", bool(_EMAIL.search(v)), v),
     "email-or-username": lambda v: _fmt_message(

@@ -80,11 +80,11 @@ class Authenticator:
     ) -> str | None:
         if self.mode == "none":
             return "root@pam"
-        op = node.ops.get(method)
-        anonymous = op is not None and (op.permissions or {}).get("user") == _ANONYMOUS_OK
         header = request.headers.get("Authorization")
         if header:
             return self._token(header, world)
+        op = node.ops.get(method)
+        anonymous = op is not None and (op.permissions or {}).get("user") == _ANONYMOUS_OK
         ticket = request.cookies.get(self.cookie)
         if ticket is None:
             if anonymous:
