@@ -128,6 +128,11 @@ def test_each_config_option_needs_its_own_privilege(pve: Running) -> None:
     assert refused(ci.put("/nodes/pve1/qemu/101/config", data=new_disk)) == (
         "Permission check failed (/vms/101, VM.Config.Disk)\n"
     )
+    # moving a disk: VM.Config.Disk on the guest, then space on the storage it moves to
+    ok(pve, "PUT", "/access/acl", path="/vms/101", roles="PVEVMAdmin", users="ci@pve")
+    moved = ci.post("/nodes/pve1/qemu/101/move_disk", data={"disk": "scsi0", "storage": "local"})
+    assert refused(moved) == "Permission check failed (/storage/local, Datastore.AllocateSpace)\n"
+    ok(pve, "PUT", "/access/acl", path="/vms/101", roles="PVEVMAdmin", users="ci@pve", delete=1)
     # containers: pve-container's table and its own refusals
     assert ci.put("/nodes/pve2/lxc/200/config", data={"cores": 2}).status_code == 200
     assert refused(ci.put("/nodes/pve2/lxc/200/config", data={"swap": 1024})) == (
@@ -161,6 +166,16 @@ def test_storages_refuse_content_they_do_not_hold(pve: Running) -> None:
     for path, body, message in (
         ("/nodes/pve1/qemu", {"vmid": 310, "scsi0": "local:4"}, "storage 'local' does not support vm images"),
         ("/nodes/pve1/qemu/101/config", {"scsi1": "local:4"}, "storage 'local' does not support vm images"),
+        (
+            "/nodes/pve1/qemu/101/move_disk",
+            {"disk": "scsi0", "storage": "local"},
+            "storage 'local' does not support vm images",
+        ),
+        (
+            "/nodes/pve1/qemu/101/clone",
+            {"newid": 313, "full": 1, "storage": "local"},
+            "storage 'local' does not support vm images",
+        ),
         (
             "/nodes/pve2/lxc",
             {"vmid": 311, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},

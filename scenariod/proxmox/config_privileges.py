@@ -111,6 +111,13 @@ class _Checks:
         return all(self.view.can(path, p) for p in privs)
 
 
+def check_space(call: Call, storage: str) -> None:
+    """Datastore.AllocateSpace on a storage a call puts a new volume on (move, clone)."""
+    view = viewer(call)
+    if view is not None and not view.can(f"/storage/{storage}", "Datastore.AllocateSpace"):
+        raise wire.permission_denied(f"/storage/{storage}", "Datastore.AllocateSpace")
+
+
 def check_create(call: Call, kind: str, vmid: int, fields: dict[str, Any]) -> None:
     """A create's checks, in the order qemu-server's and pve-container's create_vm make them."""
     view = viewer(call)

@@ -606,6 +606,11 @@ def clone(call: Call) -> TaskRequest:
         or f"Copy-of-VM-{source.get(name_key, vmid)}"
     )
     linked = bool(source.get("template")) and not call.args.get("full")
+    if call.args.get("storage"):
+        into = str(call.args["storage"])
+        config_privileges.check_space(call, into)
+        if kind == "qemu":
+            volumes.holds_guests(volumes.storage_config(store, into), into, kind)
     new_cfg, copied = _cloned_config(call, kind, newid, source, linked)
     new_cfg[name_key] = new_name
     for key in ("description",):
@@ -783,9 +788,12 @@ def move_disk(call: Call) -> TaskRequest:
         raise wire.ApiError(
             400, "Parameter verification failed.", errors={"storage": "property is missing and it is not optional"}
         )
+    config_privileges.check_space(call, str(into))
     if volume.split(":", 1)[0] == into and not call.args.get("format"):
         raise wire.ApiError(500, "you can't move to the same storage with same format")
     scfg = volumes.storage_config(call.store, str(into))
+    if kind == "qemu":
+        volumes.holds_guests(scfg, str(into), kind)
     taken = volumes.disk_numbers(cfg, str(into), int(vmid))
     number = next(n for n in range(len(taken) + 1) if n not in taken)
     new_volume = f"{into}:{volumes.volume_name(scfg, int(vmid), number, kind, call.args.get('format'))}"
