@@ -481,6 +481,8 @@ class Service:
             result = handler(call)
             if iscoroutine(result):  # a behaviour that asks another server (PDM's live remotes)
                 result = await result
+            if runtime.permissions is not None and method == "GET":  # a list shows what the caller may see
+                result = runtime.permissions.visible(call, result)
             if session is not None and call.user is not None and self.sessions.get(session) is not world:
                 self.admit_session(session, world)  # a login in a provisional World succeeded
             if isinstance(result, TaskRequest):

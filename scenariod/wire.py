@@ -278,6 +278,23 @@ def permission_denied(path: str, privilege: str) -> ApiError:
     return permission_failed(f"{path}, {privilege}")
 
 
+def storage_refuses_guests(kind: str, storage: str) -> str:
+    """qemu-server's and pve-container's words for a new volume on a storage without its content type."""
+    what = "vm images" if kind == "qemu" else "container directories"
+    return f"storage '{storage}' does not support {what}"
+
+
+def no_backups_on(storage: str) -> str:
+    """Why a vzdump task to a storage without `backup` content fails (PVE::VZDump's words)."""
+    why = f"can't use storage '{storage}' for backups - wrong content type"
+    return f"could not get storage information for '{storage}': {why}"
+
+
+def only_root_config(option: str, verb: str = "set", what: str | None = None) -> str:
+    """qemu-server's refusal of an option only root@pam may set (a die: HTTP 500)."""
+    return f"only root can {verb} '{option}' config" + (f" for {what}" if what else "")
+
+
 def permission_failed(what: str | None) -> ApiError:
     """PVE's raise_perm_exc: the failed check in parentheses when there is one to name."""
     return ApiError(403, f"Permission check failed ({what})" if what else "Permission check failed")

@@ -180,6 +180,7 @@ def test_container_volumes_follow_the_storage_type(pve: Running) -> None:
     assert cfg["rootfs"] == "ceph-vm:vm-210-disk-0,size=8G"
     assert cfg["mp0"] == "ceph-vm:vm-210-disk-1,mp=/srv,size=16G"
     assert re.fullmatch(f"name=eth0,bridge=vmbr0,hwaddr={MAC},ip=dhcp,type=veth", cfg["net0"])
+    ok(pve, "PUT", "/storage/local", content="iso,vztmpl,backup,rootdir")  # a directory storage for containers
     ok(
         pve,
         "POST",

@@ -46,7 +46,7 @@ def test_proxmoxer_guest_lifecycle_with_a_password(https):
     node = pve.nodes("pve1")
     vmid = int(pve.cluster.nextid.get())
     assert vmid == 102
-    upid = node.qemu.post(vmid=vmid, name="ci-vm", memory=1024, cores=2, net0="virtio,bridge=vmbr0", scsi0="local:32")
+    upid = node.qemu.post(vmid=vmid, name="ci-vm", memory=1024, cores=2, net0="virtio,bridge=vmbr0", scsi0="ceph-vm:32")
     assert upid.startswith("UPID:pve1:") and ":qmcreate:102:root@pam:" in upid
     # The id is held at once (a config with only `lock: create`); the configuration lands when the task ends.
     assert pve.nodes("pve1").tasks(upid).status.get()["status"] == "running"
@@ -159,6 +159,7 @@ def test_container_lifecycle(https):
         vmid=201,
         hostname="ct-01",
         ostemplate="local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+        storage="ceph-vm",  # `local` holds no container directories
         memory=256,
         net0="name=eth0,bridge=vmbr0,ip=dhcp",
     )

@@ -165,6 +165,8 @@ class Acl:
                 self.groups_of.setdefault(userid, set()).add(groupid)
         self._store = store
         self._pools: tuple[dict[str, str], dict[str, str]] | None = None  # built on the first guest/storage path
+        self._memo: dict[tuple[str, str], dict[str, int]] = {}  # (who, path) -> privileges; lists ask per item
+        self._granted: dict[tuple[tuple[str, int], ...], dict[str, int]] = {}  # roles -> their privileges
         self.privsep: dict[str, bool] = {}
         for userid in store.keys("/access/users"):
             for name, token in zip(
@@ -196,8 +198,10 @@ class Acl:
         if path == "/":
             prefixes = ["/"]
         for at in prefixes:
+            entries = self.by_path.get(at)
+            if not entries:
+                continue
             final = at == path
-            entries = self.by_path.get(at, ())
             own = {
                 e["roleid"]: int(e.get("propagate", 1))
                 for e in entries
@@ -221,7 +225,24 @@ class Acl:
         return found
 
     def privileges(self, who: str, path: str) -> dict[str, int]:
-        """Privilege -> propagate for `who` on `path`, pools and privilege separation included."""
+        """Privilege -> propagate for `who` on `path`, pools and privilege separation included
+        (memoised: the Acl lives for one state generation, so an ACL, user, group or pool change
+        starts afresh)."""
+        found = self._memo.get((who, path))
+        if found is None:
+            found = self._memo[(who, path)] = self._privileges(who, path)
+        return found
+
+    def can(self, who: str, path: str, privs: tuple[str, ...] | list[str]) -> bool:
+        """PVE's check_any with noerr: whether `who` holds any of `privs` on `path`."""
+        have = self.privileges(who, path)
+        return any(p in have for p in privs)
+
+    def can_modify_permissions(self, who: str, path: str) -> bool:
+        """PVE's check_perm_modify: Permissions.Modify, or the allocate privilege of the object."""
+        return self.can(who, path, _modify_privileges(path))
+
+    def _privileges(self, who: str, path: str) -> dict[str, int]:
         user = who.split("!", 1)[0]
         if user == ROOT and not self.privsep.get(who, False):
             return dict.fromkeys(ALL_PRIVILEGES, 1)
@@ -237,7 +258,7 @@ class Acl:
         """What `who`'s own roles grant on `path`; a pool's roles reach its guests and storages
         (never past a NoAccess on the path, and a pool's NoAccess wins), without propagation."""
         roles = self.roles_at(who, path)
-        m = re.match(r"^/(vms|storage)/([^/]+)$", path)
+        m = _POOLED.match(path)
         pool = self.pools()[0 if m.group(1) == "vms" else 1].get(m.group(2)) if m else None
         if pool and "NoAccess" not in roles:
             inherited = self.roles_at(who, f"/pool/{pool}")
@@ -245,11 +266,26 @@ class Acl:
                 roles = {"NoAccess": 0}
             else:
                 roles = {**dict.fromkeys(inherited, 0), **roles}
-        out: dict[str, int] = {}
-        for role, propagate in roles.items():
-            for priv in self.roles.get(role, ()):
-                out[priv] = max(out.get(priv, 0), propagate)
+        key = tuple(sorted(roles.items()))
+        out = self._granted.get(key)
+        if out is None:  # the paths of a list mostly share one set of roles
+            out = self._granted[key] = {}
+            for role, propagate in roles.items():
+                for priv in self.roles.get(role, ()):
+                    out[priv] = max(out.get(priv, 0), propagate)
         return out
+
+
+_POOLED = re.compile(r"^/(vms|storage)/([^/]+)$")  # paths a pool's roles reach
+
+
+def _modify_privileges(path: str) -> list[str]:
+    wanted = ["Permissions.Modify"]
+    extra = {"storage": "Datastore.Allocate", "vms": "VM.Allocate", "pool": "Pool.Allocate"}
+    top = path.strip("/").split("/", 1)
+    if len(top) == 2 and top[0] in extra:
+        wanted.append(extra[top[0]])
+    return wanted
 
 
 def acl_of(world: World) -> Acl:
@@ -271,13 +307,43 @@ class Denied(Exception):
         self.what = what
 
 
-def guard_for(scenario: Scenario) -> Callable[[Call, dict[str, Any]], None] | None:
+def guard_for(scenario: Scenario) -> Guard | None:
     """The permission check for every call, or None where the scenario does not enforce."""
-    if scenario.service != "pve" or scenario.auth.mode != "enforce":
+    if not _enforces(scenario):
         return None
-    if getattr(scenario.auth, "permissions", "enforce") == "off":
-        return None
-    return check
+    return Guard()
+
+
+def _enforces(scenario: Scenario) -> bool:
+    return scenario.service == "pve" and scenario.auth.mode == "enforce" and scenario.auth.permissions != "off"
+
+
+class Guard:
+    """A Runtime's privilege checks: every call before it runs (`guard(call, args)`), and every
+    list after (`visible`): a real node answers a list with what the caller may see, not a 403."""
+
+    def __init__(self) -> None:
+        self._filters: dict[int, ListFilter | None] = {}  # id(ApiNode) -> its list filter
+
+    def __call__(self, call: Call, args: dict[str, Any]) -> None:
+        check(call, args)
+
+    def visible(self, call: Call, result: Any) -> Any:
+        """`result` of a GET with only the items the caller may see (as it is, for root@pam)."""
+        node = call.node
+        found = self._filters.get(id(node), MISSING)
+        if found is MISSING:
+            found = self._filters[id(node)] = list_filter(node.path, call.op.permissions)
+        if found is None:
+            return result
+        view = viewer(call)
+        if view is None:
+            return result
+        data = result.data if isinstance(result, wire.Encoded | wire.Reply) else result
+        if not isinstance(data, list):
+            return result
+        shown = found(view, data)
+        return wire.Reply(shown, result.extra) if isinstance(result, wire.Reply) else shown
 
 
 def check(call: Call, args: dict[str, Any]) -> None:
@@ -341,14 +407,8 @@ def _run(rule: list[Any], args: dict[str, Any], acl: Acl, who: str) -> None:
                 raise Denied(f"{path}, {priv}")
     elif test == "perm-modify":
         path = _template(rule[1], args)
-        wanted = ["Permissions.Modify"]
-        extra = {"storage": "Datastore.Allocate", "vms": "VM.Allocate", "pool": "Pool.Allocate"}
-        top = path.strip("/").split("/", 1)
-        if len(top) == 2 and top[0] in extra:
-            wanted.append(extra[top[0]])
-        have = acl.privileges(who, path)
-        if not any(p in have for p in wanted):
-            raise Denied(f"{path}, {'|'.join(wanted)}")
+        if not acl.can_modify_permissions(who, path):
+            raise Denied(f"{path}, {'|'.join(_modify_privileges(path))}")
     elif test == "and":
         for sub in rule[1:]:
             _run(sub, args, acl, who)
@@ -380,6 +440,117 @@ def _run(rule: list[Any], args: dict[str, Any], acl: Acl, who: str) -> None:
             raise Denied(None)
     else:
         raise Denied(None)
+
+
+# --- what a caller may see -----------------------------------------------------------------------
+
+
+class Viewer:
+    """A caller whose lists are filtered: who asks, the ACL indexed, the call's arguments."""
+
+    __slots__ = ("who", "acl", "args")
+
+    def __init__(self, who: str, acl: Acl, args: dict[str, Any]) -> None:
+        self.who, self.acl, self.args = who, acl, args
+
+    def can(self, path: str, *privs: str) -> bool:
+        """Whether the caller holds any of `privs` on `path` (PVE's check_any, noerr)."""
+        return self.acl.can(self.who, path, privs)
+
+
+ListFilter = Callable[[Viewer, list[Any]], list[Any]]
+_LIST_FILTERS: dict[str, ListFilter] = {}
+
+
+def viewer(call: Call) -> Viewer | None:
+    """Whose privileges filter this call's lists; None when the caller sees everything (checks
+    off, auth off, root@pam and its tokens without privilege separation): the fast path."""
+    user = call.user
+    if user is None or user == ROOT or not _enforces(call.scenario):
+        return None
+    if user.startswith(ROOT + "!") and not _separated(call, user):
+        return None
+    return Viewer(user, acl_of(call.world), call.args)
+
+
+def filters_list(template: str) -> Callable[[ListFilter], ListFilter]:
+    """Register how a PVE list shows only what the caller may see, where its API description
+    does not say so in the words `list_filter` reads (the handler in Proxmox's sources does)."""
+
+    def register(fn: ListFilter) -> ListFilter:
+        _LIST_FILTERS[template] = fn
+        return fn
+
+    return register
+
+
+# "Only list entries where you have 'Datastore.Audit' or 'Datastore.AllocateSpace' permissions on
+# '/storage/<storage>'", "Only list VMs where you have VM.Audit permissions on /vms/<vmid>." ...
+_ONLY_LISTED = re.compile(
+    r"\b(?:lists?|returns?)\b[^.]*?\b(?:where|for which)\b[^.]*?\bha(?:ve|s) "
+    r"((?:'?[A-Z][A-Za-z]*\.[A-Za-z.]*[A-Za-z]'?(?:,? | or |, or )?)+)"
+    r" permissions? on '?(/[^'\s]*<[^'\s]*?)'?(?:\.|\s|$)"
+)
+_PRIVILEGE = re.compile(r"[A-Z][A-Za-z]*\.[A-Za-z.]*[A-Za-z]")
+_PLACEHOLDER = re.compile(r"<([^>]+)>")
+
+
+def list_filter(template: str, permissions: dict[str, Any] | None) -> ListFilter | None:
+    """How a list answers a caller who may not see everything: registered by a behaviour, or read
+    from the `permissions` description of its API (`<field>` on the path is the item's field)."""
+    found = _LIST_FILTERS.get(template)
+    if found is not None:
+        return found
+    m = _ONLY_LISTED.search(str((permissions or {}).get("description") or ""))
+    if m is None:
+        return None
+    privs = tuple(_PRIVILEGE.findall(m.group(1)))
+    path = _PLACEHOLDER.sub(lambda f: "{" + f.group(1) + "}", m.group(2))  # '/vms/<vmid>' -> '/vms/{vmid}'
+
+    def only_listed(view: Viewer, items: list[Any]) -> list[Any]:
+        out = []
+        for item in items:
+            try:
+                at = path.format_map(item)
+            except (KeyError, TypeError):  # the item lacks the field the check names: nothing to decide on
+                out.append(item)
+                continue
+            if view.can(at, *privs):
+                out.append(item)
+        return out
+
+    return only_listed
+
+
+@filters_list("/access/users")
+def visible_users(view: Viewer, items: list[Any]) -> list[Any]:
+    """User.Modify or Sys.Audit on /access/groups shows all users; on a group, its members; the
+    caller always sees itself."""
+    privs = ("User.Modify", "Sys.Audit")
+    if view.can("/access/groups", *privs):
+        return items
+    acl = view.acl
+    allowed = {view.who}
+    for userid, groups in acl.groups_of.items():
+        if any(view.can(f"/access/groups/{g}", *privs) for g in groups):
+            allowed.add(userid)
+    return [u for u in items if isinstance(u, dict) and u.get("userid") in allowed]
+
+
+@filters_list("/access/groups")
+def visible_groups(view: Viewer, items: list[Any]) -> list[Any]:
+    privs = ("User.Modify", "Sys.Audit", "Group.Allocate")
+    return [g for g in items if isinstance(g, dict) and view.can(f"/access/groups/{g.get('groupid')}", *privs)]
+
+
+@filters_list("/access/acl")
+def visible_acl(view: Viewer, items: list[Any]) -> list[Any]:
+    """Everything with Sys.Audit on /access; otherwise the entries on paths whose permissions the
+    caller may modify."""
+    if view.can("/access", "Sys.Audit"):
+        return items
+    acl = view.acl
+    return [e for e in items if isinstance(e, dict) and acl.can_modify_permissions(view.who, str(e.get("path", "/")))]
 
 
 # --- the API --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import wire
 from ..state import MISSING
 from . import handles, prepares
+from .access import Viewer, filters_list
 
 if TYPE_CHECKING:
     from ..scenario.model import Scenario
@@ -235,6 +236,70 @@ def cluster_resources(call: Call) -> Any:
         return everything
     kinds = _RESOURCE_TYPES.get(str(wanted), (str(wanted),))
     return world.cached(("resources", wanted), lambda: wire.Encoded([r for r in everything.data if r["type"] in kinds]))
+
+
+# What extract_node_stats leaves out for a caller without Sys.Audit on the node.
+_NODE_STATS = frozenset({"uptime", "cpu", "mem", "disk", "maxcpu", "maxmem", "maxdisk"})
+
+
+def _node_entry(view: Viewer, entry: dict[str, Any]) -> dict[str, Any]:
+    """Every node is listed; its load and sizes only with Sys.Audit on it."""
+    if view.can(f"/nodes/{entry.get('node')}", "Sys.Audit"):
+        return entry
+    return {k: v for k, v in entry.items() if k not in _NODE_STATS}
+
+
+@filters_list("/nodes")
+def visible_nodes(view: Viewer, items: list[Any]) -> list[Any]:
+    return [_node_entry(view, n) if isinstance(n, dict) else n for n in items]
+
+
+@filters_list("/cluster/resources")
+def visible_resources(view: Viewer, items: list[Any]) -> list[Any]:
+    """pve-manager's resources: guests with VM.Audit (their `pool` only with Pool.Audit on it),
+    storages with Datastore.Audit, pools with Pool.Audit, SDN zones with SDN.Audit, every node."""
+    out = []
+    for entry in items:
+        kind = entry.get("type")
+        if kind in ("qemu", "lxc"):
+            if not view.can(f"/vms/{entry.get('vmid')}", "VM.Audit"):
+                continue
+            pool = entry.get("pool")
+            if pool is not None and not view.can(f"/pool/{pool}", "Pool.Audit"):
+                entry = {k: v for k, v in entry.items() if k != "pool"}
+        elif kind == "storage":
+            if not view.can(f"/storage/{entry.get('storage')}", "Datastore.Audit"):
+                continue
+        elif kind == "pool":
+            if not view.can(f"/pool/{entry.get('pool')}", "Pool.Audit"):
+                continue
+        elif kind == "sdn":
+            if not view.can(f"/sdn/zones/{entry.get('sdn')}", "SDN.Audit"):
+                continue
+        elif kind == "node":
+            entry = _node_entry(view, entry)
+        out.append(entry)
+    return out
+
+
+@filters_list("/cluster/replication")
+@filters_list("/nodes/{node}/replication")
+def visible_replication(view: Viewer, items: list[Any]) -> list[Any]:
+    """Jobs of guests the caller may audit (the guest is `guest`, or the job id's `VMID-N`)."""
+    return [
+        j
+        for j in items
+        if isinstance(j, dict)
+        and view.can(f"/vms/{j.get('guest') or str(j.get('id', '')).partition('-')[0]}", "VM.Audit")
+    ]
+
+
+@filters_list("/cluster/log")
+def visible_log(view: Viewer, items: list[Any]) -> list[Any]:
+    """The whole cluster log with Sys.Syslog on `/`; otherwise the caller's own entries."""
+    if view.can("/", "Sys.Syslog"):
+        return items
+    return [e for e in items if isinstance(e, dict) and e.get("user") == view.who]
 
 
 @handles("GET", "/cluster/status", stable=True)

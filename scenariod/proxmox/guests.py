@@ -21,7 +21,7 @@ from ..gcpause import gc_paused
 from ..generic import digest_of
 from ..state import MISSING
 from ..tasks import TaskRequest
-from . import handles, pools, power, prepares, storage, volumes
+from . import config_privileges, handles, pools, power, prepares, storage, volumes
 from .cluster import find_guest
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ _NOT_CONFIG = frozenset(
         "bwlimit",
         "import-working-storage",
         "idlist",
+        "ha-managed",
     }
 )
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
@@ -321,7 +322,10 @@ def _identity(call: Call, vmid: int, cfg: dict[str, Any], salt: str = "") -> dic
 def create_guest(call: Call) -> TaskRequest:
     node, kind, _ = _guest(call)
     vmid = int(call.args["vmid"])
+    config_privileges.check_create(call, kind, vmid, _config_fields(call.args))
     archive = call.args.get("archive") or (call.args.get("ostemplate") if call.args.get("restore") else None)
+    if kind == "lxc":  # pve-container checks the id before the storages, qemu-server after
+        _refuse_taken(call.store, kind, vmid, archive)
     if archive:
         cfg = _restored_config(call, kind, vmid, str(archive))
     else:
@@ -345,10 +349,7 @@ def create_guest(call: Call) -> TaskRequest:
 
     template = None if archive or kind == "qemu" else str(call.args.get("ostemplate") or "")
     # create_and_lock_config, after PVE's other checks and before the worker forks
-    taken = find_guest(store, vmid)
-    if taken is not None:
-        reason = wire.vmid_in_use(vmid, taken[0], taken[1])
-        raise wire.ApiError(500, wire.guest_create_failed(kind, vmid, bool(archive), reason))
+    _refuse_taken(store, kind, vmid, archive)
     release = _reserve(store, node, kind, vmid, "create")
 
     def unlock() -> None:  # qemu-server only unlocks after a failed restore ("VM state is NOT cleaned up")
@@ -384,6 +385,13 @@ def create_guest(call: Call) -> TaskRequest:
         ]
     )
     return _task(call, effect, log=log, vmid=vmid, on_failure=unlock if archive and kind == "qemu" else release)
+
+
+def _refuse_taken(store: StateStore, kind: str, vmid: int, archive: Any) -> None:
+    taken = find_guest(store, vmid)
+    if taken is not None:
+        reason = wire.vmid_in_use(vmid, taken[0], taken[1])
+        raise wire.ApiError(500, wire.guest_create_failed(kind, vmid, bool(archive), reason))
 
 
 @handles("DELETE", "/nodes/{node}/qemu/{vmid}")
@@ -452,12 +460,13 @@ def update_config(call: Call) -> Any:
     node, kind, vmid = _guest(call)
     store = call.store
     cfg = config_of(store, node, kind, vmid)
+    removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
+    config_privileges.check_update(call, kind, vmid, _config_fields(call.args), removed, cfg)
     _check_lock(cfg, vmid, call)
     digest = call.args.get("digest")
     if digest and digest != digest_of(cfg, call.scenario.service):
         raise wire.DIGEST_MISMATCH
     fields = derive_fields(call, kind, int(vmid), _config_fields(call.args), cfg)
-    removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
     unknown = [k for k in removed if k not in cfg and k not in fields]
     if unknown and kind == "lxc":
         pass  # lxc ignores deleting unset keys, as PVE does
@@ -597,6 +606,11 @@ def clone(call: Call) -> TaskRequest:
         or f"Copy-of-VM-{source.get(name_key, vmid)}"
     )
     linked = bool(source.get("template")) and not call.args.get("full")
+    if call.args.get("storage"):
+        into = str(call.args["storage"])
+        config_privileges.check_space(call, into)
+        if kind == "qemu":
+            volumes.holds_guests(volumes.storage_config(store, into), into, kind)
     new_cfg, copied = _cloned_config(call, kind, newid, source, linked)
     new_cfg[name_key] = new_name
     for key in ("description",):
@@ -774,9 +788,12 @@ def move_disk(call: Call) -> TaskRequest:
         raise wire.ApiError(
             400, "Parameter verification failed.", errors={"storage": "property is missing and it is not optional"}
         )
+    config_privileges.check_space(call, str(into))
     if volume.split(":", 1)[0] == into and not call.args.get("format"):
         raise wire.ApiError(500, "you can't move to the same storage with same format")
     scfg = volumes.storage_config(call.store, str(into))
+    if kind == "qemu":
+        volumes.holds_guests(scfg, str(into), kind)
     taken = volumes.disk_numbers(cfg, str(into), int(vmid))
     number = next(n for n in range(len(taken) + 1) if n not in taken)
     new_volume = f"{into}:{volumes.volume_name(scfg, int(vmid), number, kind, call.args.get('format'))}"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import wire
 from ..state import MISSING
 from . import handles, prepares
+from .access import Viewer, filters_list
 from .cluster import find_guest, resources
 
 if TYPE_CHECKING:
@@ -152,6 +153,15 @@ def list_pools(call: Call) -> list[dict[str, Any]]:
         {**_public(item), "poolid": key}
         for key, item in zip(call.store.keys("/pools"), call.store.items("/pools"), strict=True)
     ]
+
+
+@filters_list("/pools")
+def visible_pools(view: Viewer, items: list[Any]) -> list[Any]:
+    """Pools with Pool.Audit; the one pool asked for with `poolid` shows regardless (pve-manager
+    checks it without acting on the result)."""
+    if view.args.get("poolid"):
+        return items
+    return [p for p in items if isinstance(p, dict) and view.can(f"/pool/{p.get('poolid')}", "Pool.Audit")]
 
 
 @handles("GET", "/pools/{poolid}", stable=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import wire
 from ..tasks import TaskRequest
 from . import handles
+from .access import Viewer, filters_list
 from .cluster import GUEST_TYPES, find_guest
 from .volumes import GiB, MiB, guest_volumes
 
@@ -262,6 +263,10 @@ def vzdump(call: Call) -> TaskRequest | str:
     node = call.params["node"]
     store = call.store
     storage = str(call.args.get("storage") or "local")
+    scfg = store.get(("storage", storage))
+    if isinstance(scfg, dict) and "backup" not in str(scfg.get("content", "")).split(","):
+        # VZDump->new refuses inside the worker: the task starts, then fails
+        return TaskRequest(node=node, type="vzdump", id="", user=call.actor, error=wire.no_backups_on(storage))
     check_content(store, storage, "backup")
     wanted, orphaned = _backup_selection(call, node)
     if not wanted and not orphaned and not call.args.get("all"):
@@ -351,6 +356,30 @@ _FOLDERS = {
     "snippets": "snippets",
     "import": "import",
 }
+
+
+@filters_list("/nodes/{node}/storage/{storage}/content")
+def visible_content(view: Viewer, items: list[Any]) -> list[Any]:
+    """pve-storage's check_volume_access per volume: all with Datastore.Allocate; ISOs, templates
+    and imports with Datastore.AllocateSpace or .Audit; a guest's backups with AllocateSpace and
+    VM.Backup on it; its disks with Datastore.Audit and VM.Config.Disk on it; nothing else."""
+    out = []
+    for entry in items:
+        sid = str(entry.get("volid", "")).split(":", 1)[0]
+        store_path, kind, owner = f"/storage/{sid}", entry.get("content"), entry.get("vmid")
+        if view.can(store_path, "Datastore.Allocate"):
+            shown = True
+        elif kind in ("iso", "vztmpl", "import"):
+            shown = view.can(store_path, "Datastore.AllocateSpace", "Datastore.Audit")
+        elif kind == "backup" and owner:
+            shown = view.can(store_path, "Datastore.AllocateSpace") and view.can(f"/vms/{owner}", "VM.Backup")
+        elif kind in GUEST_CONTENT and owner:
+            shown = view.can(store_path, "Datastore.Audit") and view.can(f"/vms/{owner}", "VM.Config.Disk")
+        else:
+            shown = False
+        if shown:
+            out.append(entry)
+    return out
 
 
 @handles("GET", "/nodes/{node}/storage/{storage}/content/{volume}", finds_own_objects=True, stable=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from . import handles
+from .access import viewer
 
 if TYPE_CHECKING:
     from ..tasks import Task
@@ -36,10 +37,14 @@ def node_tasks(call: Call) -> wire.Reply:
     errors_only = bool(args.get("errors"))
     since, until = args.get("since"), args.get("until")
     statusfilter = {s for s in str(args.get("statusfilter") or "").split(",") if s}
+    view = viewer(call)  # the caller's own tasks, or all with Sys.Audit on the node
+    who = None if view is None or view.can(f"/nodes/{node}", "Sys.Audit") else view.who
     out = []
     for task in call.world.tasks:
         if task.node != node:
             continue
+        if who is not None and who not in (task.user, task.user.partition("!")[0]):
+            continue  # a token sees its own tasks, a user its own and its tokens'
         if source == "active" and not task.running or source == "archive" and task.running:
             continue
         if vmid is not None and task.id != str(vmid):
@@ -70,7 +75,11 @@ def _status_class(task: Task) -> str:
 
 @handles("GET", "/cluster/tasks")
 def cluster_tasks(call: Call) -> list[dict[str, Any]]:
-    return [task.list_entry() for task in call.world.tasks]
+    """Every task with Sys.Audit on `/`; otherwise the caller's own (a user's tokens' included)."""
+    view = viewer(call)
+    if view is None or view.can("/", "Sys.Audit"):
+        return [task.list_entry() for task in call.world.tasks]
+    return [task.list_entry() for task in call.world.tasks if task.user.partition("!")[0] == view.who]
 
 
 @handles("GET", "/nodes/{node}/tasks/{upid}", finds_own_objects=True)

@@ -27,6 +27,7 @@ MAC_PREFIX = "BC:24:11"  # Proxmox's registered OUI, datacenter.cfg `mac_prefix`
 FILE_STORAGES = frozenset({"dir", "nfs", "cifs", "glusterfs", "cephfs", "btrfs"})
 QEMU_DISK = re.compile(r"^(?:scsi|virtio|sata|ide)\d+$|^efidisk0$|^tpmstate0$")
 LXC_DISK = re.compile(r"^rootfs$|^mp\d+$")
+GUEST_VOLUMES = {"qemu": "images", "lxc": "rootdir"}  # the content type a storage needs for a guest's volumes
 UNUSED = re.compile(r"^unused\d+$")
 NET = re.compile(r"^net\d+$")
 # `STORAGE:SIZE` (GiB) asks for a new volume: qemu-server's NEW_DISK_RE.
@@ -182,6 +183,12 @@ def storage_config(store: StateStore, storage: str) -> dict[str, Any]:
     return cfg
 
 
+def holds_guests(scfg: dict[str, Any], storage: str, kind: str) -> None:
+    """Refuse, as qemu-server and pve-container do, a guest volume on a storage without its content type."""
+    if GUEST_VOLUMES[kind] not in str(scfg.get("content", "")).split(","):
+        raise wire.parameter_error({"storage": wire.storage_refuses_guests(kind, storage)})
+
+
 def disk_numbers(cfg: dict[str, Any], storage: str, vmid: int) -> set[int]:
     """Disk numbers the guest already holds on `storage` (find_free_diskname looks per storage)."""
     taken: set[int] = set()
@@ -234,6 +241,7 @@ def allocate_disks(
         if not into:
             raise wire.ApiError(500, "no storage ID specified (and no default storage)")  # qemu-server's words
         scfg = storage_config(store, into)
+        holds_guests(scfg, into, kind)
         size = _new_size(store, key, float(m.group(2)), rest, scfg)
         fmt = option(rest, "format")
         taken = disk_numbers(held, into, vmid)
