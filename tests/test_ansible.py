@@ -10,32 +10,13 @@ extra; without it the test is skipped, except in CI where that is a failure.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-from conftest import SCENARIOS, Running, serving
-
-HEADER = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  module_defaults:
-    group/community.proxmox.proxmox:
-      api_host: 127.0.0.1
-      api_port: "{{ api_port_number }}"
-      api_user: root@pam
-      api_password: secret
-      validate_certs: false
-  tasks:
-"""
+from conftest import Running, run_playbook
 
 BUILD = """
     - name: create a VM
@@ -186,85 +167,46 @@ TEARDOWN = """
         timeout: 30
 """
 
-RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
-
-@pytest.fixture
-def https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
-    try:
-        import ansible  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("ansible is not installed: the [test] extra installs it")
-        pytest.skip("ansible is not installed (pip install -e '.[test]')")
-    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
-    yield from serving(SCENARIOS / "two-node.yaml", tls=True)
-
-
-def _play(tasks: str, port: int, tmp: Path) -> tuple[int, list[str]]:
-    """Run one playbook; answer its `changed` count and the names of the tasks that changed."""
-    playbook = tmp / "play.yml"
-    playbook.write_text(HEADER + tasks)
-    bindir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_LOCALHOST_WARNING": "False",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-        "ANSIBLE_NOCOLOR": "1",
-        # ansible's scratch space in the test's own directory, not the (maybe read-only) home
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
-        "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
-    }
-    run = subprocess.run(
-        [str(bindir / "ansible-playbook"), str(playbook), "-e", f"api_port_number={port}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    recap = RECAP.search(run.stdout)
-    assert run.returncode == 0 and recap, run.stdout[-4000:] + run.stderr[-2000:]
-    changed = re.findall(r"^TASK \[(.+?)\] \*+\nchanged:", run.stdout, re.M)
-    return int(recap.group(2)), changed
-
-
-def test_a_playbook_builds_and_tears_down_and_a_second_run_changes_nothing(https: Running, tmp_path: Path) -> None:
-    port = https.service.port
-    built, _ = _play(BUILD, port, tmp_path)
+def test_a_playbook_builds_and_tears_down_and_a_second_run_changes_nothing(
+    ansible_https: Running, tmp_path: Path
+) -> None:
+    port = ansible_https.service.port
+    built, _ = run_playbook(BUILD, port, tmp_path)
     assert built == 11  # every task but the reads and the assert
-    assert _play(BUILD, port, tmp_path) == (0, [])
-    https.login()
-    made = https.client.get("/nodes/pve1/qemu/150/config").json()["data"]
+    assert run_playbook(BUILD, port, tmp_path) == (0, [])
+    ansible_https.login()
+    made = ansible_https.client.get("/nodes/pve1/qemu/150/config").json()["data"]
     assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr0", made["net0"])
     assert made["scsi0"] == "ceph-vm:vm-150-disk-0,size=4G"
-    clone = https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
+    clone = ansible_https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
     assert clone["scsi0"] == "ceph-vm:vm-151-disk-0,size=4G"
     assert clone["net0"] != made["net0"]  # a clone gets its own MAC
-    volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content").json()["data"]
+    volumes = ansible_https.client.get("/nodes/pve1/storage/ceph-vm/content").json()["data"]
     assert {v["volid"]: v["size"] for v in volumes if v["vmid"] in (150, 151)} == {
         "ceph-vm:vm-150-disk-0": 4 * 1024**3,
         "ceph-vm:vm-151-disk-0": 4 * 1024**3,
     }
-    snapshots = https.client.get("/nodes/pve1/qemu/150/snapshot").json()["data"]
+    snapshots = ansible_https.client.get("/nodes/pve1/qemu/150/snapshot").json()["data"]
     assert [s["name"] for s in snapshots] == ["before-change", "current"]
-    members = https.client.get("/pools/ansible").json()["data"]["members"]
+    members = ansible_https.client.get("/pools/ansible").json()["data"]["members"]
     assert sorted(m["id"] for m in members) == [
         "qemu/150",
         "storage/pve1/ceph-vm",
     ]  # the answering node's entry, as PVE::API2::Pool
-    templates = https.client.get("/nodes/pve1/storage/local/content", params={"content": "vztmpl"}).json()["data"]
+    templates = ansible_https.client.get("/nodes/pve1/storage/local/content", params={"content": "vztmpl"}).json()[
+        "data"
+    ]
     assert "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz" in [t["volid"] for t in templates]
 
-    torn, _ = _play(TEARDOWN, port, tmp_path)
+    torn, _ = run_playbook(TEARDOWN, port, tmp_path)
     assert torn == 7
-    assert _play(TEARDOWN, port, tmp_path) == (0, [])
-    assert https.client.get("/pools/ansible").status_code == 500
+    assert run_playbook(TEARDOWN, port, tmp_path) == (0, [])
+    assert ansible_https.client.get("/pools/ansible").status_code == 500
     for vmid in (150, 151, 250):
-        volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content", params={"vmid": vmid}).json()["data"]
+        volumes = ansible_https.client.get("/nodes/pve1/storage/ceph-vm/content", params={"vmid": vmid}).json()["data"]
         assert volumes == []
-    guests = https.client.get("/cluster/resources", params={"type": "vm"}).json()["data"]
+    guests = ansible_https.client.get("/cluster/resources", params={"type": "vm"}).json()["data"]
     assert sorted(g["vmid"] for g in guests) == [100, 101, 200]
 
 
