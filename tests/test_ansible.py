@@ -248,3 +248,24 @@ def test_pct_destroy_force_stops_a_running_container_first(serve: Any) -> None:
     # qm destroy has no `force`: a running VM is refused whatever is sent
     refused = _finished(s, s.client.delete("/nodes/pve1/qemu/100").json()["data"])
     assert refused["exitstatus"] == "VM 100 is running - destroy failed"
+
+
+def test_a_rollback_keeps_disks_added_after_the_snapshot_as_unused(serve: Any) -> None:
+    """PVE::AbstractConfig::snapshot_rollback: a disk the snapshot does not hold becomes `unusedN`, not lost."""
+    s = serve(GUESTS)
+    _finished(
+        s,
+        s.client.post("/nodes/pve1/qemu", data={"vmid": 300, "scsi0": "local:1", "description": "kept"}).json()["data"],
+    )
+    _finished(s, s.client.post("/nodes/pve1/qemu/300/snapshot", data={"snapname": "s1"}).json()["data"])
+    _finished(s, s.client.post("/nodes/pve1/qemu/300/config", data={"scsi1": "local:2", "cores": 4}).json()["data"])
+    _finished(s, s.client.post("/nodes/pve1/qemu/300/snapshot/s1/rollback").json()["data"])
+    config = s.client.get("/nodes/pve1/qemu/300/config").json()["data"]
+    assert (config["scsi0"], config["unused0"], config["parent"]) == (
+        "local:300/vm-300-disk-0.qcow2,size=1G",
+        "local:300/vm-300-disk-1.qcow2",
+        "s1",
+    )
+    assert "scsi1" not in config and config.get("cores") != 4, config
+    volumes = s.client.get("/nodes/pve1/storage/local/content", params={"vmid": 300}).json()["data"]
+    assert sorted(v["volid"] for v in volumes) == ["local:300/vm-300-disk-0.qcow2", "local:300/vm-300-disk-1.qcow2"]

@@ -74,17 +74,6 @@ BUILD = (
         cores: 6
         memory: 4096
         update: true
-    - name: snapshot it
-      community.proxmox.proxmox_snap:
-        vmid: 101
-        snapname: s1
-        timeout: 30
-    - name: roll back to it
-      community.proxmox.proxmox_snap:
-        vmid: 101
-        snapname: s1
-        state: rollback
-        timeout: 30
     - name: update the container
       community.proxmox.proxmox:
         vmid: 200
@@ -211,6 +200,18 @@ BUILD = (
           - robot_storages.proxmox_storages | map(attribute='storage') | list == ['ceph-vm']
           - refused.failed
           - "'403 Forbidden: Permission check failed (/storage/local, Datastore.AllocateSpace)' in refused.msg"
+    # last: a rollback undoes whatever came after the snapshot, on a real node too
+    - name: snapshot it
+      community.proxmox.proxmox_snap:
+        vmid: 101
+        snapname: s1
+        timeout: 30
+    - name: roll back to it
+      community.proxmox.proxmox_snap:
+        vmid: 101
+        snapname: s1
+        state: rollback
+        timeout: 30
 """
 )
 
@@ -249,7 +250,7 @@ TEARDOWN = """
       community.proxmox.proxmox_group: {groupid: ops, state: absent}
 """
 
-ALWAYS_CHANGED = ["update the VM", "roll back to it", "back it up"]
+ALWAYS_CHANGED = ["update the VM", "back it up", "roll back to it"]
 
 
 def test_more_modules_build_and_tear_down_and_a_second_run_changes_only_what_the_module_always_does(
