@@ -770,3 +770,10 @@ def migration_duration(seconds: float) -> str:
     """QemuMigrate's `(duration HH:MM:SS)`."""
     whole = int(seconds)
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+# Collections whose `{param}` child takes the rest of the path, slashes included (Proxmox's
+# `fragmentDelimiter => ''`): template segments of the collection, by service.
+WHOLE_FRAGMENT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "pve": (("nodes", "{node}", "storage", "{storage}", "content"),),
+}

@@ -269,3 +269,14 @@ def test_a_rollback_keeps_disks_added_after_the_snapshot_as_unused(serve: Any) -
     assert "scsi1" not in config and config.get("cores") != 4, config
     volumes = s.client.get("/nodes/pve1/storage/local/content", params={"vmid": 300}).json()["data"]
     assert sorted(v["volid"] for v in volumes) == ["local:300/vm-300-disk-0.qcow2", "local:300/vm-300-disk-1.qcow2"]
+
+
+def test_a_volume_id_with_a_slash_routes_unencoded(serve: Any) -> None:
+    """pve-storage registers content with fragmentDelimiter '': `.../content/local:iso/x.iso` reaches {volume}."""
+    s = serve(GUESTS + '  /nodes/pve1/storage/local/content: [{volid: "local:iso/x.iso", size: 1048576}]\n')
+    path = "/nodes/pve1/storage/local/content/local:iso/x.iso"
+    assert s.client.get(path).json()["data"]["size"] == 1048576
+    _finished(s, s.client.delete(path).json()["data"])
+    assert s.client.get(path).status_code == 500  # gone
+    assert s.client.get("/nodes/pve1/storage/local/content/local:iso/a/b").status_code == 500  # routed, then missing
+    assert s.client.get("/nodes/pve1/storage/local/nothing/a/b").status_code == 501

@@ -130,6 +130,13 @@ BUILD = (
         vmid: 101
         rules:
           - {type: in, action: ACCEPT, proto: tcp, dport: 22, pos: 0, enable: true}
+    - name: download an ISO
+      community.proxmox.proxmox_template:
+        node: pve1
+        storage: local
+        content_type: iso
+        url: https://example.com/images/tiny.iso
+        timeout: 30
     - name: back it up
       community.proxmox.proxmox_backup:
         node: pve1
@@ -221,7 +228,7 @@ TEARDOWN = """
     - name: the moved disk
       community.proxmox.proxmox_disk: {vmid: 101, disk: scsi1, state: absent}
     - name: the storage
-      community.proxmox.proxmox_storage: {name: scratch, state: absent}
+      community.proxmox.proxmox_storage: {name: scratch, type: nfs, state: absent}
     - name: the NIC
       community.proxmox.proxmox_nic: {vmid: 101, interface: net1, state: absent}
     - name: the snapshot
@@ -229,13 +236,13 @@ TEARDOWN = """
     - name: the HA resource
       community.proxmox.proxmox_cluster_ha_resources: {name: vm:101, state: absent}
     - name: the HA group
-      community.proxmox.proxmox_cluster_ha_groups: {name: ha1, state: absent}
+      community.proxmox.proxmox_cluster_ha_groups: {name: ha1, nodes: [pve1:1, pve2], state: absent}  # nodes: it sorts them even here
     - name: the firewall rule
       community.proxmox.proxmox_firewall:
         level: vm
         vmid: 101
         state: absent
-        rules: [{type: in, action: ACCEPT, proto: tcp, dport: 22, pos: 0}]
+        pos: 0
     - name: the group's ACL
       community.proxmox.proxmox_access_acl: {path: /vms/101, type: group, ugid: ops, roleid: PVEVMUser, state: absent}
     - name: the robot's VM ACL
@@ -248,6 +255,9 @@ TEARDOWN = """
       community.proxmox.proxmox_user: {userid: alice@pve, state: absent}
     - name: the group
       community.proxmox.proxmox_group: {groupid: ops, state: absent}
+    - name: the ISO (its volume ID unencoded in the path, as proxmoxer sends it)
+      community.proxmox.proxmox_template:
+        {node: pve1, storage: local, content_type: iso, template: tiny.iso, state: absent, timeout: 30}
 """
 
 ALWAYS_CHANGED = ["update the VM", "back it up", "roll back to it"]
@@ -263,18 +273,18 @@ def test_more_modules_build_and_tear_down_and_a_second_run_changes_only_what_the
     port = s.service.port
 
     built, changed = run_playbook(BUILD, port, tmp_path, token_secret=secret)
-    assert built == 19, changed  # every task but the reads, the asserts and the refused disk
+    assert built == 20, changed  # every task but the reads, the asserts and the refused disk
     config = s.client.get("/nodes/pve1/qemu/101/config").json()["data"]
     assert run_playbook(BUILD, port, tmp_path, token_secret=secret) == (len(ALWAYS_CHANGED), ALWAYS_CHANGED)
     again = s.client.get("/nodes/pve1/qemu/101/config").json()["data"]
     assert again["net1"] == config["net1"]  # the generated MAC is kept
-    assert again["scsi2"] == "ceph-vm:vm-101-disk-2,size=1G"
+    assert again["scsi2"] == "ceph-vm:vm-101-disk-1,size=1G"  # the lowest free number: disk-1 moved away
     assert not any(k.startswith("unused") for k in again)  # moved with delete: nothing left behind
     user = s.client.get("/access/users/alice@pve").json()["data"]
     assert user == {"comment": "Alice", "email": "alice@example.com", "enable": 1, "expire": 0, "groups": ["ops"]}
 
     torn, _ = run_playbook(TEARDOWN, port, tmp_path)
-    assert torn == 13
+    assert torn == 14
     assert run_playbook(TEARDOWN, port, tmp_path) == (0, [])
     config = s.client.get("/nodes/pve1/qemu/101/config").json()["data"]
     assert not {"scsi1", "scsi2", "net1"} & set(config)
@@ -282,3 +292,5 @@ def test_more_modules_build_and_tear_down_and_a_second_run_changes_only_what_the
     assert [v["volid"] for v in volumes] == ["ceph-vm:vm-101-disk-0"]
     assert s.client.get("/access/acl").json()["data"] == []
     assert re.search("no such user", s.client.get("/access/users/alice@pve").text)
+    isos = s.client.get("/nodes/pve1/storage/local/content", params={"content": "iso"}).json()["data"]
+    assert "local:iso/tiny.iso" not in [v["volid"] for v in isos]
