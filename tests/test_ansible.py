@@ -280,3 +280,22 @@ def test_a_volume_id_with_a_slash_routes_unencoded(serve: Any) -> None:
     assert s.client.get(path).status_code == 500  # gone
     assert s.client.get("/nodes/pve1/storage/local/content/local:iso/a/b").status_code == 500  # routed, then missing
     assert s.client.get("/nodes/pve1/storage/local/nothing/a/b").status_code == 501
+
+
+def test_backup_jobs_list_their_next_run_from_the_schedule(serve: Any) -> None:
+    """PVE::API2::Backup's index: `next-run` from the calendar event and now (proxmox_backup_info reads it)."""
+    jobs = """
+  /cluster/backup:
+    - {id: quarter, type: vzdump, schedule: "*/15", storage: local, vmid: "100"}
+    - {id: weekdays, type: vzdump, schedule: "mon..fri 02:30", storage: local, vmid: "100"}
+    - {id: seeded, type: vzdump, schedule: daily, storage: local, vmid: "100", next-run: 1800000000}
+"""
+    s = serve(GUESTS + jobs)
+    before = time.time()
+    listed = {j["id"]: j["next-run"] for j in s.client.get("/cluster/backup").json()["data"]}
+    assert listed["quarter"] % 900 == 0 and before < listed["quarter"] <= before + 900
+    weekday = time.gmtime(listed["weekdays"])
+    assert (weekday.tm_wday < 5, weekday.tm_hour, weekday.tm_min) == (True, 2, 30)
+    assert before < listed["weekdays"] <= before + 3 * 86400 + 1
+    assert listed["seeded"] == 1800000000  # what the scenario seeds is kept
+    assert "next-run" not in s.client.get("/cluster/backup/quarter").json()["data"]
