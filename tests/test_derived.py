@@ -137,6 +137,7 @@ def test_resize_move_template_clone_destroy(pve: Running) -> None:
     assert content(pve, "pve1", "ceph-vm", vmid=101)[0]["size"] == 128 * 1024**3
     r = pve.client.put("/nodes/pve1/qemu/101/resize", data={"disk": "scsi0", "size": "10G"})
     assert r.status_code == 500 and r.json()["message"] == "shrinking disks is not supported\n"
+    ok(pve, "PUT", "/storage/local", content="iso,vztmpl,backup,images")  # a directory storage for VM disks
     ok(pve, "POST", "/nodes/pve1/qemu/101/move_disk", disk="scsi0", storage="local", delete=1)
     cfg = ok(pve, "GET", "/nodes/pve1/qemu/101/config")
     assert cfg["scsi0"] == "local:101/vm-101-disk-0.qcow2,size=128G" and "unused0" not in cfg

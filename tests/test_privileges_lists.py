@@ -159,6 +159,18 @@ def test_creating_a_guest_needs_allocate_and_space(pve: Running) -> None:
     ok(pve, "PUT", "/access/acl", path="/pool/web", roles="PVEVMAdmin", users="ci@pve")
     assert data(ci.post("/nodes/pve1/qemu", data={"vmid": 301, "pool": "web"})).startswith("UPID:pve1:")
     assert refused(ci.post("/nodes/pve1/qemu", data={"vmid": 302})) == "Permission check failed\n"
+    # a template or an ISO is a volume the caller must be able to read (check_volume_access)
+    ok(pve, "PUT", "/access/acl", path="/vms/320", roles="PVEVMAdmin", users="ci@pve")
+    ct = {"vmid": 320, "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "rootfs": "ceph-vm:8"}
+    iso = {"vmid": 320, "ide2": "local:iso/debian-12.8.0-amd64-netinst.iso,media=cdrom"}
+    unreadable = "Permission check failed (/storage/local, Datastore.AllocateSpace|Datastore.Audit)\n"
+    assert refused(ci.post("/nodes/pve2/lxc", data=ct)) == unreadable
+    assert refused(ci.post("/nodes/pve1/qemu", data=iso)) == unreadable
+    ok(pve, "PUT", "/access/acl", path="/storage/local", roles="PVEAuditor", users="ci@pve")
+    assert data(ci.post("/nodes/pve2/lxc", data=ct)).startswith("UPID:pve2:")
+    # another guest's disk is not the caller's to attach
+    taken = ci.post("/nodes/pve1/qemu", data={"vmid": 303, "pool": "web", "scsi0": "ceph-vm:vm-101-disk-0"})
+    assert refused(taken) == "Permission check failed (/vms/101, VM.Config.Disk)\n"
 
 
 def test_storages_refuse_content_they_do_not_hold(pve: Running) -> None:
@@ -250,3 +262,26 @@ def test_replication_jobs_and_the_cluster_log_are_filtered(serve) -> None:
     assert [e["msg"] for e in data(dev.get("/cluster/log"))] == ["dev logged in"]
     root = as_user(s, "root@pam", "secret")
     assert len(data(root.get("/cluster/replication"))) == 2 and len(data(root.get("/cluster/log"))) == 2
+
+
+def test_with_checks_off_every_caller_sees_and_changes_everything(serve) -> None:
+    s = serve(
+        """
+        scenariod: 1
+        name: open
+        auth:
+          permissions: "off"
+          users:
+            - {userid: root@pam, password: secret}
+            - {userid: dev@pve, password: dev}
+        state:
+          /nodes/pve/qemu:
+            - {vmid: 100, name: a}
+          /nodes/pve/qemu/100/config: {name: a, memory: 512}
+        """
+    )
+    dev = as_user(s, "dev@pve", "dev")
+    assert [g["vmid"] for g in data(dev.get("/nodes/pve/qemu"))] == [100]
+    assert [r["vmid"] for r in data(dev.get("/cluster/resources?type=vm"))] == [100]
+    assert "maxmem" in data(dev.get("/nodes"))[0]
+    assert dev.put("/nodes/pve/qemu/100/config", data={"memory": 1024, "args": "-no-hpet"}).status_code == 200

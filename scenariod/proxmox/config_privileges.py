@@ -111,6 +111,47 @@ class _Checks:
         return all(self.view.can(path, p) for p in privs)
 
 
+# --- volumes ------------------------------------------------------------------------------------
+
+_OWNER = re.compile(r"(?:^|/)(?:vm|base|subvol|basevol)-(\d+)-|^backup/vzdump-(?:qemu|lxc|openvz)-(\d+)-")
+_FOLDERS = {"iso": "iso", "vztmpl": "vztmpl", "import": "import", "snippets": "snippets", "backup": "backup"}
+
+
+def volume_kind(volid: str) -> tuple[str, int | None]:
+    """(content type, owning VMID) of a volume, read off its name as pve-storage's parse_volname does."""
+    name = volid.partition(":")[2]
+    m = _OWNER.search(name)
+    owner = int(m.group(1) or m.group(2)) if m else None
+    return _FOLDERS.get(name.partition("/")[0], "images"), owner
+
+
+def volume_access(view: Viewer, volid: str, content: str | None, owner: Any, vmid: Any = None) -> None:
+    """pve-storage's check_volume_access: Proxmox's refusal when the caller may not use the volume."""
+    at = f"/storage/{volid.partition(':')[0]}"
+    checks = _Checks(view, vmid, None)
+    if view.can(at, "Datastore.Allocate"):
+        return
+    if content in ("iso", "vztmpl", "import"):  # templates and ISOs may be sensitive: read access at least
+        checks.on(at, "Datastore.AllocateSpace", "Datastore.Audit", any_of=True)
+    elif owner is not None and vmid is not None and str(owner) == str(vmid):
+        return  # the guest's own volume
+    elif content == "backup" and owner:
+        checks.on(at, "Datastore.AllocateSpace")
+        checks.on(f"/vms/{owner}", "VM.Backup")
+    elif content in ("images", "rootdir") and owner:
+        checks.on(at, "Datastore.Audit")
+        checks.on(f"/vms/{owner}", "VM.Config.Disk")
+    else:
+        raise wire.ApiError(500, f"missing privileges to access {volid}")
+
+
+def _existing_volume(checks: _Checks, volume: str) -> None:
+    """A drive naming a volume that exists (not `STORAGE:SIZE`): check_volume_access on it."""
+    if ":" in volume and not _NEW_DISK.match(volume) and not volume.endswith(":cloudinit"):
+        content, owner = volume_kind(volume)
+        volume_access(checks.view, volume, content, owner, checks.vmid)
+
+
 def check_space(call: Call, storage: str) -> None:
     """Datastore.AllocateSpace on a storage a call puts a new volume on (move, clone)."""
     view = viewer(call)
@@ -149,6 +190,9 @@ def check_create(call: Call, kind: str, vmid: int, fields: dict[str, Any]) -> No
         for opt, value in fields.items():
             if opt != "unprivileged":  # pve-container takes it out of the parameters first
                 _lxc_option(checks, opt, value, {}, args.get("unprivileged") not in (0, "0", False))
+        template = str(args.get("ostemplate") or "")
+        if ":" in template:  # the template (or, restoring, the backup): a volume the caller may read
+            volume_access(view, template, *volume_kind(template), vmid)
         _lxc_storages(checks, call, fields)
 
 
@@ -227,6 +271,8 @@ def _qemu_storage_access(checks: _Checks, call: Call, fields: dict[str, Any]) ->
             into = m.group(1) or call.args.get("storage")
             if into:
                 checks.on(f"/storage/{into}", "Datastore.AllocateSpace")
+        else:
+            _existing_volume(checks, volume)
 
 
 def _qemu_drive(checks: _Checks, value: str) -> None:
@@ -298,6 +344,8 @@ def _lxc_option(
         m = _NEW_DISK.match(volume)
         if m and m.group(1):
             checks.on(f"/storage/{m.group(1)}", "Datastore.AllocateSpace")
+        elif not m:
+            _existing_volume(checks, volume)
     elif opt.startswith("net") and opt[3:].isdigit():
         checks.guest("VM.Config.Network")
     elif opt.startswith("dev") and opt[3:].isdigit():

@@ -19,6 +19,7 @@ from ..tasks import TaskRequest
 from . import handles
 from .access import Viewer, filters_list
 from .cluster import GUEST_TYPES, find_guest
+from .config_privileges import volume_access, volume_kind
 from .volumes import GiB, MiB, guest_volumes
 
 if TYPE_CHECKING:
@@ -360,25 +361,16 @@ _FOLDERS = {
 
 @filters_list("/nodes/{node}/storage/{storage}/content")
 def visible_content(view: Viewer, items: list[Any]) -> list[Any]:
-    """pve-storage's check_volume_access per volume: all with Datastore.Allocate; ISOs, templates
-    and imports with Datastore.AllocateSpace or .Audit; a guest's backups with AllocateSpace and
-    VM.Backup on it; its disks with Datastore.Audit and VM.Config.Disk on it; nothing else."""
+    """The volumes pve-storage's check_volume_access lets the caller use, one by one."""
     out = []
     for entry in items:
-        sid = str(entry.get("volid", "")).split(":", 1)[0]
-        store_path, kind, owner = f"/storage/{sid}", entry.get("content"), entry.get("vmid")
-        if view.can(store_path, "Datastore.Allocate"):
-            shown = True
-        elif kind in ("iso", "vztmpl", "import"):
-            shown = view.can(store_path, "Datastore.AllocateSpace", "Datastore.Audit")
-        elif kind == "backup" and owner:
-            shown = view.can(store_path, "Datastore.AllocateSpace") and view.can(f"/vms/{owner}", "VM.Backup")
-        elif kind in GUEST_CONTENT and owner:
-            shown = view.can(store_path, "Datastore.Audit") and view.can(f"/vms/{owner}", "VM.Config.Disk")
-        else:
-            shown = False
-        if shown:
-            out.append(entry)
+        volid = str(entry.get("volid", ""))
+        owner = entry.get("vmid") or volume_kind(volid)[1]
+        try:
+            volume_access(view, volid, entry.get("content"), owner)
+        except wire.ApiError:
+            continue
+        out.append(entry)
     return out
 
 
