@@ -777,3 +777,11 @@ def migration_duration(seconds: float) -> str:
 WHOLE_FRAGMENT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "pve": (("nodes", "{node}", "storage", "{storage}", "content"),),
 }
+
+# The guest agent's refusals (PVE::QemuServer::Agent::assert_agent_available).
+AGENT_NOT_CONFIGURED = "No QEMU guest agent configured"
+AGENT_NOT_RUNNING = "QEMU guest agent is not running"
+
+
+def agent_guest_not_running(vmid: Any) -> str:
+    return f"VM {vmid} is not running"

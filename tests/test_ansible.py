@@ -299,3 +299,24 @@ def test_backup_jobs_list_their_next_run_from_the_schedule(serve: Any) -> None:
     assert before < listed["weekdays"] <= before + 3 * 86400 + 1
     assert listed["seeded"] == 1800000000  # what the scenario seeds is kept
     assert "next-run" not in s.client.get("/cluster/backup/quarter").json()["data"]
+
+
+def test_the_guest_agent_reports_the_vms_nics(serve: Any) -> None:
+    """proxmox_vm_info `network: true` reads agent/network-get-interfaces' `result`; qemu-server refuses first."""
+    s = serve(GUESTS)
+    agent = "/nodes/pve1/qemu/{}/agent/network-get-interfaces"
+    assert s.client.get(agent.format(100)).json()["message"] == "No QEMU guest agent configured\n"
+    s.client.put("/nodes/pve1/qemu/100/config", data={"agent": "0"})
+    assert s.client.get(agent.format(100)).json()["message"] == "QEMU guest agent is not running\n"
+    s.client.put("/nodes/pve1/qemu/100/config", data={"agent": "1", "net0": "virtio,bridge=vmbr0"})
+    s.client.put("/nodes/pve1/qemu/100/config", data={"ipconfig0": "ip=10.0.0.5/24,gw=10.0.0.1"})
+    mac = s.client.get("/nodes/pve1/qemu/100/config").json()["data"]["net0"].split(",")[0].split("=")[1]
+    result = s.client.get(agent.format(100)).json()["data"]["result"]
+    assert [i["name"] for i in result] == ["lo", "ens18"]
+    assert result[1]["hardware-address"] == mac.lower()
+    addresses = [(a["ip-address"], a["prefix"]) for a in result[1]["ip-addresses"]]
+    octets = mac.lower().split(":")
+    link_local = f"fe80::{int(octets[0], 16) ^ 2:02x}{octets[1]}:{octets[2]}ff:fe{octets[3]}:{octets[4]}{octets[5]}"
+    assert addresses == [("10.0.0.5", 24), (re.sub(r":0+(?=[0-9a-f])", ":", link_local), 64)]
+    _finished(s, s.client.post("/nodes/pve1/qemu/100/status/stop").json()["data"])
+    assert s.client.get(agent.format(100)).json()["message"] == "VM 100 is not running\n"
