@@ -261,6 +261,9 @@ SECRET_PARAMETERS = frozenset(
         "encryption-key",
         "eab-hmac-key",
         "client-key",
+        # SDN's global lock (POST /cluster/sdn/lock): every SDN write carries it, pve-network
+        # extracts it before writing the configuration, no SDN object ever holds it
+        "lock-token",
     }
 )
 

@@ -320,3 +320,13 @@ def test_the_guest_agent_reports_the_vms_nics(serve: Any) -> None:
     assert addresses == [("10.0.0.5", 24), (re.sub(r":0+(?=[0-9a-f])", ":", link_local), 64)]
     _finished(s, s.client.post("/nodes/pve1/qemu/100/status/stop").json()["data"])
     assert s.client.get(agent.format(100)).json()["message"] == "VM 100 is not running\n"
+
+
+def test_sdn_objects_never_hold_the_lock_token_their_writes_carry(serve: Any) -> None:
+    """proxmox_zone and friends send `lock-token` with every SDN write; pve-network never stores it."""
+    s = serve(GUESTS)
+    s.client.post("/cluster/sdn/zones", data={"zone": "z1", "type": "simple", "lock-token": "abc"})
+    s.client.put("/cluster/sdn/zones/z1", data={"mtu": 1400, "lock-token": "abc"})
+    s.client.post("/cluster/sdn/vnets", data={"vnet": "v1", "zone": "z1", "lock-token": "abc"})
+    assert s.client.get("/cluster/sdn/zones").json()["data"] == [{"zone": "z1", "type": "simple", "mtu": 1400}]
+    assert s.client.get("/cluster/sdn/vnets").json()["data"] == [{"vnet": "v1", "zone": "z1"}]
