@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from . import wire
+
 if TYPE_CHECKING:
     from .params import Validator
 
@@ -278,6 +280,26 @@ class ApiDescription:
             else:
                 return None
         return node, {name: segments[at] for name, at in node.param_at}
+
+    def resolve_fragment(self, segments: Sequence[str]) -> tuple[list[str], ApiNode, dict[str, str]] | None:
+        """Route a path whose last parameter takes the rest of it, slashes and all; None if none does.
+
+        PVE registers storage content with `fragmentDelimiter => ''` (pve-storage's
+        PVE::API2::Storage::Status: volume IDs may contain '/'), so a client that sends
+        `.../content/local:iso/x.iso` unencoded (proxmoxer, hence community.proxmox) reaches
+        `{volume}`. Asked only when ordinary routing fails, so the hot path pays nothing.
+        """
+        for template in wire.WHOLE_FRAGMENT_PATHS.get(self.service, ()):
+            depth = len(template)
+            if len(segments) <= depth + 1 or any(
+                not _is_param(t) and t != seg for t, seg in zip(template, segments, strict=False)
+            ):
+                continue
+            joined = [*segments[:depth], "/".join(segments[depth:])]
+            resolved = self.resolve_segments(joined)
+            if resolved is not None:
+                return joined, *resolved
+        return None
 
     def path_nodes(self, segments: Sequence[str]) -> list[ApiNode | None]:
         """The node `resolve_segments` finds for each prefix of `segments`, from the root

@@ -418,6 +418,8 @@ class Service:
 
         # 3. resolve in the API description
         resolved = scenario.api.resolve_segments(segments)
+        if resolved is None and (whole := scenario.api.resolve_fragment(segments)) is not None:
+            segments, resolved = whole[0], whole[1:]
         op = resolved[0].ops.get(method) if resolved is not None else None
         if resolved is None or op is None:
             unknown = wire.not_implemented(method, path, fmt)

@@ -97,8 +97,13 @@ DERIVED_ENTRIES: dict[str, tuple[str, str]] = {
 }
 # Fields the copy computes from its own content (an edit's `digest`): never copied.
 COMPUTED_FIELDS = frozenset({"digest"})
-# Fields a listing adds to each item from elsewhere (a user's realm type, from its realm).
-LISTED_FIELDS: dict[str, frozenset[str]] = {"/access/users": frozenset({"realm-type"})}
+# Fields a read adds from elsewhere (a user's realm type, from its realm; its tokens, from
+# its token collection; a backup job's next run, from its schedule and the clock).
+LISTED_FIELDS: dict[str, frozenset[str]] = {
+    "/access/users": frozenset({"realm-type"}),
+    "/access/users/{userid}": frozenset({"tokens"}),
+    "/cluster/backup": frozenset({"next-run"}),
+}
 
 # Field names whose values are secrets: never written. Key fields of collection items are kept.
 _SECRET = re.compile(
@@ -563,10 +568,10 @@ def _without_derived(node: ApiNode, data: Any) -> Any:
     if isinstance(data, list) and derived is not None:
         field_name, value = derived
         data = [item for item in data if not (isinstance(item, dict) and item.get(field_name) == value)]
-    if isinstance(data, dict) and COMPUTED_FIELDS & data.keys():
-        data = {k: v for k, v in data.items() if k not in COMPUTED_FIELDS}
+    dropped = COMPUTED_FIELDS | LISTED_FIELDS.get(node.path, frozenset())
+    if isinstance(data, dict):
+        data = _without(data, dropped)
     elif isinstance(data, list):
-        dropped = COMPUTED_FIELDS | LISTED_FIELDS.get(node.path, frozenset())
         data = [_without(item, dropped) for item in data]
     return data
 

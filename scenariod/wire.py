@@ -261,6 +261,9 @@ SECRET_PARAMETERS = frozenset(
         "encryption-key",
         "eab-hmac-key",
         "client-key",
+        # SDN's global lock (POST /cluster/sdn/lock): every SDN write carries it, pve-network
+        # extracts it before writing the configuration, no SDN object ever holds it
+        "lock-token",
     }
 )
 
@@ -817,3 +820,18 @@ def migration_duration(seconds: float) -> str:
     """QemuMigrate's `(duration HH:MM:SS)`."""
     whole = int(seconds)
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+# Collections whose `{param}` child takes the rest of the path, slashes included (Proxmox's
+# `fragmentDelimiter => ''`): template segments of the collection, by service.
+WHOLE_FRAGMENT_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "pve": (("nodes", "{node}", "storage", "{storage}", "content"),),
+}
+
+# The guest agent's refusals (PVE::QemuServer::Agent::assert_agent_available).
+AGENT_NOT_CONFIGURED = "No QEMU guest agent configured"
+AGENT_NOT_RUNNING = "QEMU guest agent is not running"
+
+
+def agent_guest_not_running(vmid: Any) -> str:
+    return f"VM {vmid} is not running"

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import re
 import socket
 import ssl
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -123,3 +128,64 @@ def serve(tmp_path: Path) -> Iterator[Any]:
 def two_node() -> Iterator[Running]:
     """scenarios/two-node.yaml over plain HTTP, logged in as root@pam; shared by a module."""
     yield from serving(SCENARIOS / "two-node.yaml", login=True)
+
+
+# --- Ansible's community.proxmox, unchanged, against a served scenario (test_ansible*.py) -------
+
+ANSIBLE_HEADER = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/community.proxmox.proxmox:
+      api_host: 127.0.0.1
+      api_port: "{{ api_port_number }}"
+      api_user: root@pam
+      api_password: secret
+      validate_certs: false
+  tasks:
+"""
+ANSIBLE_RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@pytest.fixture
+def ansible_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
+    """two-node.yaml over HTTPS for ansible-playbook; skipped without ansible, except in CI."""
+    try:
+        import ansible  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("ansible is not installed: the [test] extra installs it")
+        pytest.skip("ansible is not installed (pip install -e '.[test]')")
+    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
+    yield from serving(SCENARIOS / "two-node.yaml", tls=True)
+
+
+def run_playbook(tasks: str, port: int, tmp: Path, **extra: str) -> tuple[int, list[str]]:
+    """Run one playbook (root@pam by default; `extra` as -e vars); its `changed` count and changed tasks."""
+    playbook = tmp / "play.yml"
+    playbook.write_text(ANSIBLE_HEADER + tasks)
+    bindir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_NOCOLOR": "1",
+        # ansible's scratch space in the test's own directory, not the (maybe read-only) home
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
+        "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
+    }
+    variables = json.dumps({"api_port_number": port, **extra})
+    run = subprocess.run(
+        [str(bindir / "ansible-playbook"), str(playbook), "-e", variables],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    recap = ANSIBLE_RECAP.search(run.stdout)
+    assert run.returncode == 0 and recap, run.stdout[-4000:] + run.stderr[-2000:]
+    changed = re.findall(r"^TASK \[(.+?)\] \*+\nchanged:", run.stdout, re.M)
+    return int(recap.group(2)), changed

@@ -10,32 +10,13 @@ extra; without it the test is skipped, except in CI where that is a failure.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-from conftest import SCENARIOS, Running, serving
-
-HEADER = """
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  module_defaults:
-    group/community.proxmox.proxmox:
-      api_host: 127.0.0.1
-      api_port: "{{ api_port_number }}"
-      api_user: root@pam
-      api_password: secret
-      validate_certs: false
-  tasks:
-"""
+from conftest import Running, run_playbook
 
 BUILD = """
     - name: create a VM
@@ -186,85 +167,46 @@ TEARDOWN = """
         timeout: 30
 """
 
-RECAP = re.compile(r"^localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
-
-@pytest.fixture
-def https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Running]:
-    try:
-        import ansible  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("ansible is not installed: the [test] extra installs it")
-        pytest.skip("ansible is not installed (pip install -e '.[test]')")
-    monkeypatch.setenv("SCENARIOD_CACHE", str(tmp_path))
-    yield from serving(SCENARIOS / "two-node.yaml", tls=True)
-
-
-def _play(tasks: str, port: int, tmp: Path) -> tuple[int, list[str]]:
-    """Run one playbook; answer its `changed` count and the names of the tasks that changed."""
-    playbook = tmp / "play.yml"
-    playbook.write_text(HEADER + tasks)
-    bindir = Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-        "ANSIBLE_LOCALHOST_WARNING": "False",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
-        "ANSIBLE_NOCOLOR": "1",
-        # ansible's scratch space in the test's own directory, not the (maybe read-only) home
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-local"),
-        "ANSIBLE_REMOTE_TEMP": str(tmp / "ansible-remote"),
-    }
-    run = subprocess.run(
-        [str(bindir / "ansible-playbook"), str(playbook), "-e", f"api_port_number={port}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    recap = RECAP.search(run.stdout)
-    assert run.returncode == 0 and recap, run.stdout[-4000:] + run.stderr[-2000:]
-    changed = re.findall(r"^TASK \[(.+?)\] \*+\nchanged:", run.stdout, re.M)
-    return int(recap.group(2)), changed
-
-
-def test_a_playbook_builds_and_tears_down_and_a_second_run_changes_nothing(https: Running, tmp_path: Path) -> None:
-    port = https.service.port
-    built, _ = _play(BUILD, port, tmp_path)
+def test_a_playbook_builds_and_tears_down_and_a_second_run_changes_nothing(
+    ansible_https: Running, tmp_path: Path
+) -> None:
+    port = ansible_https.service.port
+    built, _ = run_playbook(BUILD, port, tmp_path)
     assert built == 11  # every task but the reads and the assert
-    assert _play(BUILD, port, tmp_path) == (0, [])
-    https.login()
-    made = https.client.get("/nodes/pve1/qemu/150/config").json()["data"]
+    assert run_playbook(BUILD, port, tmp_path) == (0, [])
+    ansible_https.login()
+    made = ansible_https.client.get("/nodes/pve1/qemu/150/config").json()["data"]
     assert re.fullmatch(r"virtio=BC:24:11(:[0-9A-F]{2}){3},bridge=vmbr0", made["net0"])
     assert made["scsi0"] == "ceph-vm:vm-150-disk-0,size=4G"
-    clone = https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
+    clone = ansible_https.client.get("/nodes/pve1/qemu/151/config").json()["data"]
     assert clone["scsi0"] == "ceph-vm:vm-151-disk-0,size=4G"
     assert clone["net0"] != made["net0"]  # a clone gets its own MAC
-    volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content").json()["data"]
+    volumes = ansible_https.client.get("/nodes/pve1/storage/ceph-vm/content").json()["data"]
     assert {v["volid"]: v["size"] for v in volumes if v["vmid"] in (150, 151)} == {
         "ceph-vm:vm-150-disk-0": 4 * 1024**3,
         "ceph-vm:vm-151-disk-0": 4 * 1024**3,
     }
-    snapshots = https.client.get("/nodes/pve1/qemu/150/snapshot").json()["data"]
+    snapshots = ansible_https.client.get("/nodes/pve1/qemu/150/snapshot").json()["data"]
     assert [s["name"] for s in snapshots] == ["before-change", "current"]
-    members = https.client.get("/pools/ansible").json()["data"]["members"]
+    members = ansible_https.client.get("/pools/ansible").json()["data"]["members"]
     assert sorted(m["id"] for m in members) == [
         "qemu/150",
         "storage/pve1/ceph-vm",
     ]  # the answering node's entry, as PVE::API2::Pool
-    templates = https.client.get("/nodes/pve1/storage/local/content", params={"content": "vztmpl"}).json()["data"]
+    templates = ansible_https.client.get("/nodes/pve1/storage/local/content", params={"content": "vztmpl"}).json()[
+        "data"
+    ]
     assert "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz" in [t["volid"] for t in templates]
 
-    torn, _ = _play(TEARDOWN, port, tmp_path)
+    torn, _ = run_playbook(TEARDOWN, port, tmp_path)
     assert torn == 7
-    assert _play(TEARDOWN, port, tmp_path) == (0, [])
-    assert https.client.get("/pools/ansible").status_code == 500
+    assert run_playbook(TEARDOWN, port, tmp_path) == (0, [])
+    assert ansible_https.client.get("/pools/ansible").status_code == 500
     for vmid in (150, 151, 250):
-        volumes = https.client.get("/nodes/pve1/storage/ceph-vm/content", params={"vmid": vmid}).json()["data"]
+        volumes = ansible_https.client.get("/nodes/pve1/storage/ceph-vm/content", params={"vmid": vmid}).json()["data"]
         assert volumes == []
-    guests = https.client.get("/cluster/resources", params={"type": "vm"}).json()["data"]
+    guests = ansible_https.client.get("/cluster/resources", params={"type": "vm"}).json()["data"]
     assert sorted(g["vmid"] for g in guests) == [100, 101, 200]
 
 
@@ -306,3 +248,85 @@ def test_pct_destroy_force_stops_a_running_container_first(serve: Any) -> None:
     # qm destroy has no `force`: a running VM is refused whatever is sent
     refused = _finished(s, s.client.delete("/nodes/pve1/qemu/100").json()["data"])
     assert refused["exitstatus"] == "VM 100 is running - destroy failed"
+
+
+def test_a_rollback_keeps_disks_added_after_the_snapshot_as_unused(serve: Any) -> None:
+    """PVE::AbstractConfig::snapshot_rollback: a disk the snapshot does not hold becomes `unusedN`, not lost."""
+    s = serve(GUESTS)
+    _finished(
+        s,
+        s.client.post("/nodes/pve1/qemu", data={"vmid": 300, "scsi0": "local:1", "description": "kept"}).json()["data"],
+    )
+    _finished(s, s.client.post("/nodes/pve1/qemu/300/snapshot", data={"snapname": "s1"}).json()["data"])
+    _finished(s, s.client.post("/nodes/pve1/qemu/300/config", data={"scsi1": "local:2", "cores": 4}).json()["data"])
+    _finished(s, s.client.post("/nodes/pve1/qemu/300/snapshot/s1/rollback").json()["data"])
+    config = s.client.get("/nodes/pve1/qemu/300/config").json()["data"]
+    assert (config["scsi0"], config["unused0"], config["parent"]) == (
+        "local:300/vm-300-disk-0.qcow2,size=1G",
+        "local:300/vm-300-disk-1.qcow2",
+        "s1",
+    )
+    assert "scsi1" not in config and config.get("cores") != 4, config
+    volumes = s.client.get("/nodes/pve1/storage/local/content", params={"vmid": 300}).json()["data"]
+    assert sorted(v["volid"] for v in volumes) == ["local:300/vm-300-disk-0.qcow2", "local:300/vm-300-disk-1.qcow2"]
+
+
+def test_a_volume_id_with_a_slash_routes_unencoded(serve: Any) -> None:
+    """pve-storage registers content with fragmentDelimiter '': `.../content/local:iso/x.iso` reaches {volume}."""
+    s = serve(GUESTS + '  /nodes/pve1/storage/local/content: [{volid: "local:iso/x.iso", size: 1048576}]\n')
+    path = "/nodes/pve1/storage/local/content/local:iso/x.iso"
+    assert s.client.get(path).json()["data"]["size"] == 1048576
+    _finished(s, s.client.delete(path).json()["data"])
+    assert s.client.get(path).status_code == 500  # gone
+    assert s.client.get("/nodes/pve1/storage/local/content/local:iso/a/b").status_code == 500  # routed, then missing
+    assert s.client.get("/nodes/pve1/storage/local/nothing/a/b").status_code == 501
+
+
+def test_backup_jobs_list_their_next_run_from_the_schedule(serve: Any) -> None:
+    """PVE::API2::Backup's index: `next-run` from the calendar event and now (proxmox_backup_info reads it)."""
+    jobs = """
+  /cluster/backup:
+    - {id: quarter, type: vzdump, schedule: "*/15", storage: local, vmid: "100"}
+    - {id: weekdays, type: vzdump, schedule: "mon..fri 02:30", storage: local, vmid: "100"}
+    - {id: seeded, type: vzdump, schedule: daily, storage: local, vmid: "100", next-run: 1800000000}
+"""
+    s = serve(GUESTS + jobs)
+    before = time.time()
+    listed = {j["id"]: j["next-run"] for j in s.client.get("/cluster/backup").json()["data"]}
+    assert listed["quarter"] % 900 == 0 and before < listed["quarter"] <= before + 900
+    weekday = time.gmtime(listed["weekdays"])
+    assert (weekday.tm_wday < 5, weekday.tm_hour, weekday.tm_min) == (True, 2, 30)
+    assert before < listed["weekdays"] <= before + 3 * 86400 + 1
+    assert listed["seeded"] == 1800000000  # what the scenario seeds is kept
+    assert "next-run" not in s.client.get("/cluster/backup/quarter").json()["data"]
+
+
+def test_the_guest_agent_reports_the_vms_nics(serve: Any) -> None:
+    """proxmox_vm_info `network: true` reads agent/network-get-interfaces' `result`; qemu-server refuses first."""
+    s = serve(GUESTS)
+    agent = "/nodes/pve1/qemu/{}/agent/network-get-interfaces"
+    assert s.client.get(agent.format(100)).json()["message"] == "No QEMU guest agent configured\n"
+    s.client.put("/nodes/pve1/qemu/100/config", data={"agent": "0"})
+    assert s.client.get(agent.format(100)).json()["message"] == "QEMU guest agent is not running\n"
+    s.client.put("/nodes/pve1/qemu/100/config", data={"agent": "1", "net0": "virtio,bridge=vmbr0"})
+    s.client.put("/nodes/pve1/qemu/100/config", data={"ipconfig0": "ip=10.0.0.5/24,gw=10.0.0.1"})
+    mac = s.client.get("/nodes/pve1/qemu/100/config").json()["data"]["net0"].split(",")[0].split("=")[1]
+    result = s.client.get(agent.format(100)).json()["data"]["result"]
+    assert [i["name"] for i in result] == ["lo", "ens18"]
+    assert result[1]["hardware-address"] == mac.lower()
+    addresses = [(a["ip-address"], a["prefix"]) for a in result[1]["ip-addresses"]]
+    octets = mac.lower().split(":")
+    link_local = f"fe80::{int(octets[0], 16) ^ 2:02x}{octets[1]}:{octets[2]}ff:fe{octets[3]}:{octets[4]}{octets[5]}"
+    assert addresses == [("10.0.0.5", 24), (re.sub(r":0+(?=[0-9a-f])", ":", link_local), 64)]
+    _finished(s, s.client.post("/nodes/pve1/qemu/100/status/stop").json()["data"])
+    assert s.client.get(agent.format(100)).json()["message"] == "VM 100 is not running\n"
+
+
+def test_sdn_objects_never_hold_the_lock_token_their_writes_carry(serve: Any) -> None:
+    """proxmox_zone and friends send `lock-token` with every SDN write; pve-network never stores it."""
+    s = serve(GUESTS)
+    s.client.post("/cluster/sdn/zones", data={"zone": "z1", "type": "simple", "lock-token": "abc"})
+    s.client.put("/cluster/sdn/zones/z1", data={"mtu": 1400, "lock-token": "abc"})
+    s.client.post("/cluster/sdn/vnets", data={"vnet": "v1", "zone": "z1", "lock-token": "abc"})
+    assert s.client.get("/cluster/sdn/zones").json()["data"] == [{"zone": "z1", "type": "simple", "mtu": 1400}]
+    assert s.client.get("/cluster/sdn/vnets").json()["data"] == [{"vnet": "v1", "zone": "z1"}]

@@ -707,3 +707,28 @@ def read_group(call: Call) -> dict[str, Any]:
     if group.get("comment"):
         out["comment"] = group["comment"]
     return out
+
+
+_USER_FIELDS = ("enable", "expire", "firstname", "lastname", "email", "comment", "keys")
+
+
+@handles("GET", "/access/users/{userid}", stable=True)
+def read_user(call: Call) -> dict[str, Any]:
+    """One user as PVE::API2::User's read_user: its fields, `groups` as a sorted array, `tokens` by name.
+
+    Clients compare `groups` as a list (community.proxmox's proxmox_user joins it with commas),
+    so the comma string the list and the config keep would read as one letter per group.
+    """
+    userid = call.params["userid"]
+    user = call.store.get(("access", "users", userid))
+    if not isinstance(user, dict):
+        raise wire.missing_object("/access/users", userid, call.params)
+    out: dict[str, Any] = {k: user[k] for k in _USER_FIELDS if user.get(k) is not None}
+    out["groups"] = sorted(g for g, users in members(call.store).items() if userid in users)
+    tokens = call.store.keys(("access", "users", userid, "token"))
+    if tokens:
+        out["tokens"] = {
+            name: {k: v for k, v in (token or {}).items() if k != "tokenid"}
+            for name, token in zip(tokens, call.store.items(("access", "users", userid, "token")), strict=True)
+        }
+    return out

@@ -872,6 +872,31 @@ def _snapshot(call: Call) -> tuple[str, str, str, str, tuple[str, ...]]:
     return node, kind, vmid, name, base
 
 
+def _rolled_back(current: dict[str, Any], saved: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
+    """The configuration a rollback leaves, as PVE::AbstractConfig::snapshot_rollback makes it.
+
+    The snapshot's settings, with the current description and unused volumes kept
+    (__snapshot_apply_config), and every current disk the snapshot does not hold kept as a new
+    `unusedN` (__snapshot_rollback_get_unused): a disk added after the snapshot is not lost.
+    """
+    disk_key = volumes.QEMU_DISK if kind == "qemu" else volumes.LXC_DISK
+
+    def disks(cfg: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for key, value in cfg.items():
+            if isinstance(value, str) and disk_key.match(key):
+                volume, rest = volumes.split_drive(value)
+                if ":" in volume and volumes.option(rest, "media") != "cdrom":
+                    out[volume] = value
+        return out
+
+    held = disks(saved)
+    kept = {k: v for k, v in current.items() if volumes.UNUSED.match(k) or k == "description"}
+    _with_unused(kept, [value for volume, value in disks(current).items() if volume not in held])
+    settings = {k: v for k, v in saved.items() if not volumes.UNUSED.match(k) and k != "description"}
+    return {**kept, **settings, "parent": name}
+
+
 @handles("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback")
 @handles("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback")
 def rollback(call: Call) -> TaskRequest:
@@ -882,7 +907,8 @@ def rollback(call: Call) -> TaskRequest:
 
     def effect() -> None:
         saved = store.get((*base, name, "config"))
-        store.set(cfg_path, {**(saved if isinstance(saved, dict) else {}), "parent": name})
+        current = config_of(store, node, kind, vmid)
+        store.set(cfg_path, _rolled_back(current, saved if isinstance(saved, dict) else {}, kind, name))
         sync_guest(store, node, kind, vmid, status="stopped")
 
     return _task(call, effect)
