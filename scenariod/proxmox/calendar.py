@@ -1,8 +1,9 @@
 """Calendar events (`pve-calendar-event`, systemd's subset) and the next time one fires.
 
-Backup jobs answer `next-run` computed from their `schedule` as pve-manager does
+PVE's backup jobs answer `next-run` computed from their `schedule` as pve-manager does
 (Proxmox::RS::CalendarEvent->compute_next_event from now; PVE::API2::Backup's index), and
-clients rely on it (community.proxmox's proxmox_backup_info reads `next-run` of every job).
+clients rely on it (community.proxmox's proxmox_backup_info reads `next-run` of every job);
+PBS answers it the same way for garbage collection and its sync, verify and prune jobs.
 The grammar is proxmox-time's: `[WEEKDAYS] [[YEAR-]MONTH-DAY] [HOUR:]MINUTE[:SECOND]`, each
 value `*`, `N`, `A..B`, a comma list of those, or with `/STEP`; a lone value is the minute;
 the shorthands minutely, hourly, daily, weekly, monthly, yearly, annually, quarterly and

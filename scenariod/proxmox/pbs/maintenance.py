@@ -9,6 +9,7 @@ from ... import wire
 from ...clock import clock
 from ...tasks import TaskRequest
 from .. import handles
+from ..calendar import next_event as next_run
 from ..rest_privileges import allowed
 from ..restserver import own_upid, worker
 from .contents import group_access, group_owners, listing_owner, owns
@@ -29,7 +30,6 @@ from .model import (
     snapshot_name,
     snapshots,
 )
-from .schedule import next_run
 
 if TYPE_CHECKING:
     from ...world import Call

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ... import generic, wire
 from ...state import MISSING
+from ..calendar import next_event as next_run
 from ..restserver import GiB, KiB, MiB, TiB, truthy
-from .schedule import next_run
 
 if TYPE_CHECKING:
     from ...state import StateStore

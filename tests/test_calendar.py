@@ -1,5 +1,6 @@
-"""PBS `next-run`: calendar events (proxmox-time's) computed at the world's clock, for garbage
-collection and for the sync, verify and prune job lists, which PBS limits by privilege (issue 11)."""
+"""`next-run` from calendar events (proxmox-time's grammar, one reader for PVE and PBS) computed
+at the world's clock: PBS garbage collection and its sync, verify and prune job lists, which PBS
+limits by privilege; PVE's backup jobs are tested with the Ansible module that reads them (issue 11)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from conftest import SCENARIOS, Running, serving
 
-from scenariod.proxmox.pbs.schedule import next_run
+from scenariod.proxmox.calendar import next_event as next_run
 
 
 def at(text: str) -> int:
