@@ -152,3 +152,20 @@ def test_a_dotted_netmask_is_not_what_a_node_answers(tmp_path: Path) -> None:
         f'{path}:5:45: warning: netmask: "255.255.255.0": value does not match the regex pattern'
         " (the /nodes/{node}/network item schema declares netmask)"
     ]
+
+
+def test_a_repeated_warning_is_counted_after_three(tmp_path: Path) -> None:
+    """The same warning at many places: its first three, then one line counting the rest."""
+    guests = "".join(f"    - {{vmid: {100 + i}, name: g{i}, rack: r1}}\n" for i in range(6))
+    path = tmp_path / "racks.yaml"
+    path.write_text(f"scenariod: 1\nname: racks\nstate:\n  /nodes/pve1/qemu:\n{guests}  /nodes:\n    - {{node: pve1, row: 2}}\n")
+    done, _, _ = check(path)
+    assert done.returncode == 0, done.stderr
+    rack = "warning: `rack` is not a field of the /nodes/{node}/qemu item schema (served as seeded)"
+    assert done.stderr.splitlines() == [
+        f"{path}:5:29: {rack}",
+        f"{path}:6:29: {rack}",
+        f"{path}:7:29: {rack}",
+        f"{path}:12:20: warning: `row` is not a field of the /nodes item schema (served as seeded)",
+        f"{path}: {rack}: 3 more like this (first at {path}:5:29)",
+    ]
