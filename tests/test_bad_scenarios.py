@@ -158,7 +158,9 @@ def test_a_repeated_warning_is_counted_after_three(tmp_path: Path) -> None:
     """The same warning at many places: its first three, then one line counting the rest."""
     guests = "".join(f"    - {{vmid: {100 + i}, name: g{i}, rack: r1}}\n" for i in range(6))
     path = tmp_path / "racks.yaml"
-    path.write_text(f"scenariod: 1\nname: racks\nstate:\n  /nodes/pve1/qemu:\n{guests}  /nodes:\n    - {{node: pve1, row: 2}}\n")
+    path.write_text(
+        f"scenariod: 1\nname: racks\nstate:\n  /nodes/pve1/qemu:\n{guests}  /nodes:\n    - {{node: pve1, row: 2}}\n"
+    )
     done, _, _ = check(path)
     assert done.returncode == 0, done.stderr
     rack = "warning: `rack` is not a field of the /nodes/{node}/qemu item schema (served as seeded)"

@@ -97,10 +97,8 @@ def summarized(diagnostics: Sequence[Diagnostic], shown: int = SHOWN_ALIKE) -> l
         lines.append(str(diag))
     for (file, message), same in alike.items():
         if len(same) > shown:
-            first = same[0]
-            lines.append(
-                f"{file}: warning: {message}: {len(same) - shown} more like this (first at {file}:{first.line}:{first.column})"
-            )
+            first = f"{file}:{same[0].line}:{same[0].column}"
+            lines.append(f"{file}: warning: {message}: {len(same) - shown} more like this (first at {first})")
     return lines
 
 
