@@ -196,7 +196,7 @@ class FileCompiler:
         if loaded is None:
             return False
         self.doc = loaded.doc
-        self.positions = Positions.fast(self.text, loaded.doc, loaded.sections)
+        self.positions = Positions.fast(self.text, loaded.doc, loaded.sections, entries=loaded.entries)
         return True
 
     def parse(self) -> bool:
@@ -545,9 +545,8 @@ class FileCompiler:
         for rel, at, message, error in findings:
             if error and not warn:
                 self.add(base + rel, message, at)
-            elif not self.exact:
-                self.unsure = self.unsure or self.want_warnings  # warnings are placed by the exact reading only
-            else:
+            elif self.exact or self.want_warnings:
+                # a fast reading places it by reading its one state entry, else it is `unsure`
                 line, col = self.position(base + rel, at)
                 self.warnings.append(Diagnostic(self.file, line, col, message, warning=True))
 
