@@ -329,3 +329,25 @@ def test_a_warning_in_a_large_file_is_placed_without_the_exact_reading_of_it(tmp
     assert after.ru_utime - before.ru_utime < 1.5  # the exact reading of the whole file: 2.5 s and more
     root = yaml_loader().load(text)  # the exact reading places it there too
     assert tuple(root["state"]["/nodes/pve2/qemu"][7].lc.key("rack")) == (line - 1, column - 1)
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_wrong_seed_in_a_large_file_is_placed_without_the_exact_reading_of_it(tmp_path: Path, fmt: str) -> None:
+    """A seed the API could never answer, in a large file: refused at its place, quickly."""
+    text = _many_guests(20, 300, fmt)
+    text = (
+        text.replace('"status": "running"', '"status": "lots"', 1)
+        if fmt == "json"
+        else text.replace("status: running", "status: lots", 1)
+    )
+    path = tmp_path / f"many.{fmt}"
+    path.write_text(text)
+    offset = text.index('"lots"' if fmt == "json" else "lots")
+    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "scenariod", "check", str(path)], capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[0].startswith(f'{path}:{line}:{column}: status: "lots"')
+    assert done.stderr.splitlines()[-1] == "1 problem(s) in 1 file(s)"
+    assert after.ru_utime - before.ru_utime < 1.5
