@@ -115,9 +115,8 @@ class FileCompiler:
         # A fast reading's seeds the API could never answer, placed by reading their one state entry
         # (a 10,000-guest file is not read the exact way for one wrong value).
         self.seed_errors: list[Diagnostic] = []
-        # Only `check` shows warnings: a load to serve keeps its fast reading (a snapshot of a large
-        # cluster warns on thousands of fields its source answers; placing them would need the
-        # exact reading of the whole file, minutes for 10,000 guests).
+        # Only `check` shows warnings: a load to serve does not place them (each placed one reads
+        # its state entry the exact way; a large file may warn in every entry).
         self.want_warnings = warnings
 
     # diagnostics and positions
