@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .params import Validator
 
 _DATA_SUFFIX = ".api.json.gz"
+_ANSWERED_FILE = "answered-undeclared.json"
 # A release file's marker for "as in the newest description" (tools/regen_apidata.py SAME).
 _SAME = "="
 
@@ -469,6 +470,17 @@ def _read(name: str) -> dict[str, Any]:
     """One data file, parsed (the newest description's raw paths are the base of the others)."""
     doc: dict[str, Any] = orjson.loads(gzip.decompress((_data_dir() / f"{name}{_DATA_SUFFIX}").read_bytes()))
     return doc
+
+
+@cache
+def answered_undeclared(service: str) -> dict[str, dict[str, Any]]:
+    """Per path template: the fields real `service` nodes answer that the description does not
+    declare (`fields`), and declared fields they answer in another shape (`answered_as`), from
+    `data/answered-undeclared.json` with the Proxmox source of each. Seeds are held to these,
+    not warned about: a snapshot of a real node holds them."""
+    doc: dict[str, Any] = orjson.loads((_data_dir() / _ANSWERED_FILE).read_bytes())
+    facts: dict[str, dict[str, Any]] = doc.get(service, {})
+    return facts
 
 
 def _newest_version(service: str) -> str:

@@ -272,11 +272,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .scenario import check_files
+    from .scenario import check_files, summarized
 
     found = check_files(args.files, args.api, warnings=True)
-    for diag in found:
-        print(diag, file=sys.stderr)
+    for line in summarized(found):
+        print(line, file=sys.stderr)
     problems = [d for d in found if not d.warning]  # warnings are shown; only errors fail
     if problems:
         print(f"{len(problems)} problem(s) in {len(args.files)} file(s)", file=sys.stderr)

@@ -20,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import filelimits
@@ -41,12 +41,19 @@ class Section:
     flow: bool
 
 
+# The section whose entries' extents are kept too: it is what grows (a snapshot of 10,000
+# guests), and a warning in it is placed by reading its one entry, not the whole section.
+ENTRIES_OF = "state"
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """A document read without positions: its plain values and its top-level sections."""
+    """A document read without positions: its plain values, its top-level sections, and the
+    extents of the entries of its `ENTRIES_OF` section (each readable alone as a section is)."""
 
     doc: dict[str, Any]
     sections: dict[str, Section]
+    entries: dict[str, Section] = field(default_factory=dict)
 
 
 class _Unsure(Exception):
@@ -126,8 +133,20 @@ def _load_json(text: str, pos: int) -> Loaded:
     if not filelimits.json_within_bounds(text):
         raise _Unsure("beyond a file bound")  # the exact path refuses it at its position
     decoder = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+    doc, sections, entries, pos = _json_object(decoder, text, pos, ENTRIES_OF)
+    if _skip_space(text, pos + 1) != len(text):
+        raise _Unsure("text after the document")
+    return Loaded(doc, sections, entries)
+
+
+def _json_object(
+    decoder: json.JSONDecoder, text: str, pos: int, inner: str | None = None
+) -> tuple[dict[str, Any], dict[str, Section], dict[str, Section], int]:
+    """The object at `pos` key by key: its values, each key's extent, those of the entries of
+    its `inner` key's object, and the position of its closing brace."""
     doc: dict[str, Any] = {}
     sections: dict[str, Section] = {}
+    entries: dict[str, Section] = {}
     pos = _skip_space(text, pos + 1)
     while text[pos] != "}":
         key_start = pos
@@ -135,7 +154,12 @@ def _load_json(text: str, pos: int) -> Loaded:
         pos = _skip_space(text, pos)
         if not isinstance(key, str) or key in doc or text[pos] != ":":
             raise _Unsure("expected a new key and ':'")
-        doc[key], pos = decoder.raw_decode(text, _skip_space(text, pos + 1))
+        pos = _skip_space(text, pos + 1)
+        if key == inner and text[pos] == "{":
+            doc[key], entries, _, pos = _json_object(decoder, text, pos)
+            pos += 1
+        else:
+            doc[key], pos = decoder.raw_decode(text, pos)
         sections[key] = Section(key_start, pos, flow=True)
         pos = _skip_space(text, pos)
         if text[pos] == ",":
@@ -144,9 +168,7 @@ def _load_json(text: str, pos: int) -> Loaded:
                 raise _Unsure("a trailing comma")  # YAML allows it, JSON does not
         elif text[pos] != "}":
             raise _Unsure("expected ',' or '}'")
-    if _skip_space(text, pos + 1) != len(text):
-        raise _Unsure("text after the document")
-    return Loaded(doc, sections)
+    return doc, sections, entries, pos
 
 
 # --- YAML -----------------------------------------------------------------------------------
@@ -244,7 +266,8 @@ def _load_yaml(text: str) -> Loaded:
     root: Any = None
     documents = 0
     root_keys: list[tuple[str, Any, Any]] = []  # (key, start mark, end mark of its value)
-    block_root = False
+    inner_keys: list[tuple[str, Any, Any]] = []  # the same for the entries of ENTRIES_OF
+    block_root = block_inner = False
     no_key = _NO_KEY
     while True:
         event = get_event()
@@ -264,6 +287,8 @@ def _load_yaml(text: str) -> Loaded:
                 raise _Unsure("tag")
             if not stack and kind is MappingStartEvent:
                 block_root = not event.flow_style
+            elif len(stack) == 1 and kind is MappingStartEvent and stack[0][2] == ENTRIES_OF:
+                block_inner = not event.flow_style
             if len(stack) >= max_depth:
                 raise _Unsure("nested beyond the file bounds")
             stack.append([{} if kind is MappingStartEvent else [], event.anchor, no_key, event.start_mark, nodes])
@@ -302,17 +327,25 @@ def _load_yaml(text: str) -> Loaded:
             frame[2] = value
             if len(stack) == 1:
                 root_keys.append((value, event.start_mark, None))
+            elif len(stack) == 2 and stack[0][2] == ENTRIES_OF:
+                inner_keys.append((value, event.start_mark, None))
         else:
             container[frame[2]] = value
             frame[2] = no_key
             if len(stack) == 1:
                 key, mark, _ = root_keys[-1]
                 root_keys[-1] = (key, mark, event.end_mark)
+            elif len(stack) == 2 and stack[0][2] == ENTRIES_OF:
+                key, mark, _ = inner_keys[-1]
+                inner_keys[-1] = (key, mark, event.end_mark)
     if type(root) is not dict:
         raise _Unsure("the root is not a mapping")
     if nodes > limits.yaml_nodes:
         raise _Unsure("more nodes than the file bounds")
-    return Loaded(root, _yaml_sections(text, root_keys, block_root))
+    sections = _yaml_sections(text, root_keys, block_root)
+    inner = sections.get(ENTRIES_OF)
+    entries = _yaml_sections(text, inner_keys, block_inner, inner.end if inner is not None else len(text))
+    return Loaded(root, sections, entries)
 
 
 class _NoKey:
@@ -322,14 +355,17 @@ class _NoKey:
 _NO_KEY = _NoKey()
 
 
-def _yaml_sections(text: str, root_keys: list[tuple[str, Any, Any]], block: bool) -> dict[str, Section]:
-    """Block mappings: whole lines from a key's line to the next key's line; flow: key to value."""
+def _yaml_sections(
+    text: str, root_keys: list[tuple[str, Any, Any]], block: bool, end: int | None = None
+) -> dict[str, Section]:
+    """Block mappings: whole lines from a key's line to the next key's line (the last one's to
+    `end`); flow: key to value."""
     sections: dict[str, Section] = {}
     if not block:
-        for key, mark, end in root_keys:
-            sections[key] = Section(mark.index, end.index, flow=True)
+        for key, mark, value_end in root_keys:
+            sections[key] = Section(mark.index, value_end.index, flow=True)
         return sections
-    starts = [mark.index - mark.column for _, mark, _ in root_keys] + [len(text)]
+    starts = [mark.index - mark.column for _, mark, _ in root_keys] + [len(text) if end is None else end]
     for i, (key, _, _) in enumerate(root_keys):
         sections[key] = Section(starts[i], starts[i + 1], flow=False)
     return sections

@@ -786,15 +786,6 @@ LIVE_REMOTE_MIGRATE_UNSUPPORTED = "scenariod: remote-migrate from a declared rem
 PDM_BAD_FINGERPRINT = "failed to parse fingerprint"  # proxmox-client's ParseFingerprintError
 HYPER_CONNECTION_CLOSED = "connection closed before message completed"  # the remote broke off its answer
 
-# Fields a real node answers on a GET whose returns schema does not declare them, with their
-# types (seeds of these are no surprise, and are held to these types; see scenario/seeds.py):
-# a job listing carries its section type; a node listing its root disk.
-ANSWERED_UNDECLARED: dict[str, dict[str, dict[str, str]]] = {
-    "/cluster/backup": {"type": {"type": "string"}},
-    "/nodes": {"disk": {"type": "integer"}, "maxdisk": {"type": "integer"}},
-}
-
-
 # --- remote migration (qemu-server's remote_migrate_vm, QemuMigrate, PVE::APIClient::LWP) ---------------
 
 REMOTE_MIGRATE_NEEDS_STORAGE_MAP = "remote migration requires explicit storage mapping!"

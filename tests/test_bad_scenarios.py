@@ -115,3 +115,59 @@ def test_every_pinned_scenario_checks_clean() -> None:
     files = sorted(str(p) for p in (CORPUS.parent.parent / "scenarios").rglob("*.yaml"))
     done = subprocess.run([*CHECK, *files], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and not done.stderr, done.stderr
+
+
+def test_fields_real_nodes_answer_are_no_warning(tmp_path: Path) -> None:
+    """What a real node answers beyond its API description (apidesc.answered_undeclared): a
+    guest's `disk`, a bridge's `bridge_stp`, a netmask as its prefix length, a standard
+    repository's description. A field no node answers still warns."""
+    path = tmp_path / "answered.yaml"
+    path.write_text(
+        "scenariod: 1\nname: answered\nstate:\n"
+        "  /nodes:\n    - {node: pve1, id: node/pve1, type: node}\n"
+        "  /nodes/pve1/qemu:\n    - {vmid: 100, name: a, status: running, disk: 0}\n"
+        "  /nodes/pve1/network:\n"
+        "    - {iface: vmbr0, type: bridge, netmask: '24', bridge_stp: 'off', families: [inet], priority: 5}\n"
+        "  /nodes/pve1/apt/repositories:\n"
+        "    {files: [], errors: [], digest: d, infos: [],\n"
+        "     standard-repos: [{handle: test, name: Test, description: For testing only., lab: x}]}\n"
+    )
+    done, _, _ = check(path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}:12:82: warning: `lab` is not a field of the /nodes/{{node}}/apt/repositories schema (served as seeded)"
+    ]
+
+
+def test_a_dotted_netmask_is_not_what_a_node_answers(tmp_path: Path) -> None:
+    """pve-common answers an interface's netmask as the prefix length of its CIDR."""
+    path = tmp_path / "mask.yaml"
+    path.write_text(
+        "scenariod: 1\nname: mask\nstate:\n"
+        "  /nodes/pve1/network:\n    - {iface: vmbr0, type: bridge, netmask: 255.255.255.0}\n"
+    )
+    done, _, _ = check(path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f'{path}:5:45: warning: netmask: "255.255.255.0": value does not match the regex pattern'
+        " (the /nodes/{node}/network item schema declares netmask)"
+    ]
+
+
+def test_a_repeated_warning_is_counted_after_three(tmp_path: Path) -> None:
+    """The same warning at many places: its first three, then one line counting the rest."""
+    guests = "".join(f"    - {{vmid: {100 + i}, name: g{i}, rack: r1}}\n" for i in range(6))
+    path = tmp_path / "racks.yaml"
+    path.write_text(
+        f"scenariod: 1\nname: racks\nstate:\n  /nodes/pve1/qemu:\n{guests}  /nodes:\n    - {{node: pve1, row: 2}}\n"
+    )
+    done, _, _ = check(path)
+    assert done.returncode == 0, done.stderr
+    rack = "warning: `rack` is not a field of the /nodes/{node}/qemu item schema (served as seeded)"
+    assert done.stderr.splitlines() == [
+        f"{path}:5:29: {rack}",
+        f"{path}:6:29: {rack}",
+        f"{path}:7:29: {rack}",
+        f"{path}:12:20: warning: `row` is not a field of the /nodes item schema (served as seeded)",
+        f"{path}: {rack}: 3 more like this (first at {path}:5:29)",
+    ]

@@ -8,6 +8,9 @@ the exact way, so problems are reported as before, with FILE:LINE:COLUMN.
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -284,3 +287,67 @@ def _without_lines(s: Scenario) -> list:
         return dataclasses.replace(rule, line=0, when=when)  # type: ignore[type-var]
 
     return [strip(r) for r in (*s.routes, *s.faults, *s.tasks, *s.expect)]
+
+
+def _many_guests(nodes: int, per_node: int, fmt: str) -> str:
+    """A large valid scenario, JSON or block YAML; node pve2's guest 7 holds an undeclared `rack`."""
+    state: dict[str, object] = {"/nodes": [{"node": f"pve{n}"} for n in range(nodes)]}
+    for n in range(nodes):
+        guests: list[dict[str, object]] = []
+        for i in range(per_node):
+            guest: dict[str, object] = {"vmid": 100 + n * per_node + i, "name": f"g{n}-{i}", "status": "running"}
+            if (n, i) == (2, 7):
+                guest["rack"] = "r12"
+            guests.append(guest)
+        state[f"/nodes/pve{n}/qemu"] = guests
+    doc = {"scenariod": 1, "name": "many", "state": state}
+    if fmt == "json":
+        return json.dumps(doc, indent=2)
+    lines = ["scenariod: 1", "name: many", "state:"]
+    for path, items in state.items():
+        lines.append(f"  {path}:")
+        lines += ["    - {" + ", ".join(f"{k}: {v}" for k, v in item.items()) + "}" for item in items]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_warning_in_a_large_file_is_placed_without_the_exact_reading_of_it(tmp_path: Path, fmt: str) -> None:
+    """`scenariod check` of a large file warns at the very place the exact reading names, in
+    a fraction of the CPU time that reading would take (it reads the one state entry)."""
+    text = _many_guests(20, 300, fmt)
+    path = tmp_path / f"many.{fmt}"
+    path.write_text(text)
+    offset = text.index('"rack"' if fmt == "json" else "rack:")
+    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "scenariod", "check", str(path)], capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{path}:{line}:{column}: warning: `rack` is not a field of the /nodes/{{node}}/qemu item schema (served as seeded)"
+    ]
+    assert after.ru_utime - before.ru_utime < 1.5  # the exact reading of the whole file: 2.5 s and more
+    root = yaml_loader().load(text)  # the exact reading places it there too
+    assert tuple(root["state"]["/nodes/pve2/qemu"][7].lc.key("rack")) == (line - 1, column - 1)
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_wrong_seed_in_a_large_file_is_placed_without_the_exact_reading_of_it(tmp_path: Path, fmt: str) -> None:
+    """A seed the API could never answer, in a large file: refused at its place, quickly."""
+    text = _many_guests(20, 300, fmt)
+    text = (
+        text.replace('"status": "running"', '"status": "lots"', 1)
+        if fmt == "json"
+        else text.replace("status: running", "status: lots", 1)
+    )
+    path = tmp_path / f"many.{fmt}"
+    path.write_text(text)
+    offset = text.index('"lots"' if fmt == "json" else "lots")
+    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "scenariod", "check", str(path)], capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[0].startswith(f'{path}:{line}:{column}: status: "lots"')
+    assert done.stderr.splitlines()[-1] == "1 problem(s) in 1 file(s)"
+    assert after.ru_utime - before.ru_utime < 1.5

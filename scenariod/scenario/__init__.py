@@ -32,6 +32,7 @@ from .model import (
     ScenarioInvalid,
     TaskRule,
     When,
+    summarized,
 )
 from .templates import TemplateError, split_template
 
@@ -58,6 +59,7 @@ __all__ = [
     "load_scenario",
     "parse_duration",
     "parse_scenario",
+    "summarized",
     "split_template",
 ]
 

@@ -112,9 +112,11 @@ class FileCompiler:
         self.remembered = False  # compiled from a memo: its state paths passed the checks before
         self.seeds: SeedChecker | None = None  # made on the first seeded path
         self.warnings: list[Diagnostic] = []  # seeds the API does not declare: served, but shown
-        # Only `check` shows warnings: a load to serve keeps its fast reading (a snapshot of a large
-        # cluster warns on thousands of fields its source answers; placing them would need the
-        # exact reading of the whole file, minutes for 10,000 guests).
+        # A fast reading's seeds the API could never answer, placed by reading their one state entry
+        # (a 10,000-guest file is not read the exact way for one wrong value).
+        self.seed_errors: list[Diagnostic] = []
+        # Only `check` shows warnings: a load to serve does not place them (each placed one reads
+        # its state entry the exact way; a large file may warn in every entry).
         self.want_warnings = warnings
 
     # diagnostics and positions
@@ -171,6 +173,8 @@ class FileCompiler:
         result = None if self.unsure else self.build()
         if result is None or self.unsure:
             return None
+        if self.seed_errors:  # the only problems, each placed: what the exact reading would report
+            raise ScenarioInvalid(sorted(set(self.seed_errors), key=lambda d: (d.line, d.column, d.message)))
         if filelimits.current() == filelimits.DEFAULTS:  # see _compile: memos stand for the default bounds
             cache.remember(self.text, doc, self.positions.found, self.api_pin)
         return result
@@ -196,7 +200,7 @@ class FileCompiler:
         if loaded is None:
             return False
         self.doc = loaded.doc
-        self.positions = Positions.fast(self.text, loaded.doc, loaded.sections)
+        self.positions = Positions.fast(self.text, loaded.doc, loaded.sections, entries=loaded.entries)
         return True
 
     def parse(self) -> bool:
@@ -541,13 +545,15 @@ class FileCompiler:
             self.seed_findings(kpath, self.seeds.check(returns, value, node.path, where, writable, keys))
 
     def seed_findings(self, base: tuple, findings: Iterable[Finding], warn: bool = False) -> None:
-        """Errors at their place; warnings (all of them with `warn`) kept for the exact reading."""
+        """Errors at their place; warnings (all of them with `warn`) kept where `check` asks for them."""
         for rel, at, message, error in findings:
-            if error and not warn:
+            if error and not warn and self.exact:
                 self.add(base + rel, message, at)
-            elif not self.exact:
-                self.unsure = self.unsure or self.want_warnings  # warnings are placed by the exact reading only
-            else:
+            elif error and not warn:
+                line, col = self.position(base + rel, at)  # unplaced: `unsure`, for the exact reading
+                self.seed_errors.append(Diagnostic(self.file, line, col, message))
+            elif self.exact or self.want_warnings:
+                # a fast reading places it by reading its one state entry, else it is `unsure`
                 line, col = self.position(base + rel, at)
                 self.warnings.append(Diagnostic(self.file, line, col, message, warning=True))
 

@@ -78,6 +78,30 @@ class Diagnostic:
         return f"{self.file}:{self.line}:{self.column}: {text}"
 
 
+# How many times one warning is shown before the rest are counted: a snapshot of a large
+# cluster can hold the same undeclared field in each of thousands of items.
+SHOWN_ALIKE = 3
+
+
+def summarized(diagnostics: Sequence[Diagnostic], shown: int = SHOWN_ALIKE) -> list[str]:
+    """The lines `scenariod check` prints: every error; each warning (one file, one message) at
+    its first `shown` places, and for the rest one line that counts them and names the first."""
+    lines: list[str] = []
+    alike: dict[tuple[str, str], list[Diagnostic]] = {}
+    for diag in diagnostics:
+        same = alike.setdefault((diag.file, diag.message), []) if diag.warning else None
+        if same is not None:
+            same.append(diag)
+            if len(same) > shown:
+                continue
+        lines.append(str(diag))
+    for (file, message), same in alike.items():
+        if len(same) > shown:
+            first = f"{file}:{same[0].line}:{same[0].column}"
+            lines.append(f"{file}: warning: {message}: {len(same) - shown} more like this (first at {first})")
+    return lines
+
+
 class ScenarioInvalid(Exception):
     """A scenario file has problems; `diagnostics` lists all of them, in file order."""
 

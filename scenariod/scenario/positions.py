@@ -132,10 +132,11 @@ class Positions:
     its key; `find` answers None when this reading cannot tell.
 
     - `Positions.exact(text, root)`: ruamel.yaml's tree of the whole file; it knows every node.
-    - `Positions.fast(text, doc, sections, known)`: after the fast reading. A rule section
-      (`POSITIONED`) is read alone with ruamel.yaml when first asked about, and trusted only
-      if it reads to the same values. `known`: the positions a memo remembers (cache.py) of a
-      clean load of this text, whose document may come without sections.
+    - `Positions.fast(text, doc, sections, known, entries)`: after the fast reading. A rule
+      section (`POSITIONED`), or one entry of `state` (`entries`: a seed `check` warns about),
+      is read alone with ruamel.yaml when first asked about, and trusted only if it reads to
+      the same values. `known`: the positions a memo remembers (cache.py) of a clean load of
+      this text, whose document may come without sections.
 
     Every position looked up is kept in `found`: a clean load's memo remembers them.
     """
@@ -147,14 +148,16 @@ class Positions:
         doc: Any = None,
         sections: dict[str, fastload.Section] | None = None,
         known: cache.Positions | None = None,
+        entries: dict[str, fastload.Section] | None = None,
     ) -> None:
         self.text = text
         self.root = root
         self.doc = doc
         self.sections = sections
         self.known = known
+        self.entries = entries or {}
         self.found: cache.Positions = {}
-        self._section_trees: dict[str, tuple[Any, int, int] | None] = {}
+        self._section_trees: dict[tuple[str, ...], tuple[Any, int, int] | None] = {}
 
     @classmethod
     def exact(cls, text: str, root: Any) -> Positions:
@@ -162,9 +165,14 @@ class Positions:
 
     @classmethod
     def fast(
-        cls, text: str, doc: Any, sections: dict[str, fastload.Section], known: cache.Positions | None = None
+        cls,
+        text: str,
+        doc: Any,
+        sections: dict[str, fastload.Section],
+        known: cache.Positions | None = None,
+        entries: dict[str, fastload.Section] | None = None,
     ) -> Positions:
-        return cls(text, doc=doc, sections=sections, known=known)
+        return cls(text, doc=doc, sections=sections, known=known, entries=entries)
 
     def find(self, path: Sequence, at: str = "value") -> tuple[int, int] | None:
         key = (tuple(path), at)
@@ -174,7 +182,8 @@ class Positions:
         if tree is None:
             return None
         root, first_line, first_col = tree
-        line, col = position_in(root, path, at)
+        inside = path[1:] if self.sections is not None and path[0] not in POSITIONED else path  # an entry's tree
+        line, col = position_in(root, inside, at)
         found = self.found[key] = (first_line + line + 1, (first_col if line == 0 else 0) + col + 1)
         return found
 
@@ -183,16 +192,20 @@ class Positions:
         starts in the file (the whole file's tree, or after a fast reading its section's)."""
         if self.sections is None:
             return self.root, 0, 0
-        if not path or path[0] not in POSITIONED:
+        if path and path[0] in POSITIONED:
+            where = (path[0],)
+            section, value = self.sections.get(path[0]), self.doc[path[0]]
+        elif len(path) > 1 and path[0] == fastload.ENTRIES_OF and path[1] in self.entries:
+            where = (path[0], path[1])
+            section, value = self.entries[path[1]], self.doc[path[0]][path[1]]
+        else:
             return None
-        name = path[0]
-        if name not in self._section_trees:
-            self._section_trees[name] = self._read_section(name)
-        return self._section_trees[name]
+        if where not in self._section_trees:
+            self._section_trees[where] = self._read_section(where[-1], section, value)
+        return self._section_trees[where]
 
-    def _read_section(self, name: str) -> tuple[Any, int, int] | None:
-        """One top-level section read alone the exact way; None unless it reads the same."""
-        section = self.sections.get(name) if self.sections is not None else None
+    def _read_section(self, name: str, section: fastload.Section | None, value: Any) -> tuple[Any, int, int] | None:
+        """One section (or entry) `name: value` read alone the exact way; None unless it reads the same."""
         if section is None:  # a memo's document has no sections
             return None
         piece = self.text[section.start : section.end]
@@ -200,7 +213,7 @@ class Positions:
             tree = yaml_loader().load("{" + piece + "}" if section.flow else piece)
         except Exception:  # noqa: BLE001 - any doubt: the exact reading decides
             return None
-        if not isinstance(tree, dict) or plain(tree) != {name: self.doc[name]}:
+        if not isinstance(tree, dict) or plain(tree) != {name: value}:
             return None
         line, col = fastload.line_col(self.text, section.start)
         return tree, line, col - 1 if section.flow else col  # "{" came before the section

@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..apidesc import answered_undeclared
 from ..params import compile_validator
 from ..params.values import Invalid
-from ..wire import ANSWERED_UNDECLARED
 from .diagnostics import clip, fmt
 
 # (relative path below the seeded value, "value" | "key" (where to point), message, is an error)
@@ -32,9 +32,11 @@ _RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d
 # Fields of scenariod's own, by path template, that a behaviour module reads (and strips
 # where Proxmox would not answer them): a PBS snapshot that fails verification
 # (proxmox/pbs/maintenance.py), a PDM view's datastore usage and PBS host name
-# (proxmox/pdm/resources.py, model.py).
+# (proxmox/pdm/resources.py, model.py), a node's corosync id (proxmox/cluster.py: /cluster/status
+# answers it; GET /nodes answers it too, where a real node would not).
 _INTEGER = {"type": "integer"}
 _SCENARIOD_FIELDS: dict[str, dict[str, Mapping[str, Any]]] = {
+    "/nodes": {"nodeid": _INTEGER},
     "/admin/datastore/{store}/snapshots": {"corrupt": {"type": "boolean"}},
     "/pbs/remotes/{remote}/datastore": {"total": _INTEGER, "used": _INTEGER},
     "/pbs/remotes/{remote}/datastore/{datastore}/snapshots": {"corrupt": {"type": "boolean"}},
@@ -102,6 +104,8 @@ class SeedChecker:
 
     def __init__(self, service: str) -> None:
         self.rust = service != "pve"
+        self.answered = answered_undeclared(service)
+        self.as_answered: dict[tuple[str, int], Mapping[str, Any]] = {}  # (template, id(schema)) -> its patch
         self.validator = compile_validator({}, "rust" if self.rust else "pve")
         self.rules: dict[int, Any] = {}  # id(schema) -> the validator's compiled check
         self.keep: list[Any] = []  # the schemas whose ids key `rules`, kept alive
@@ -124,9 +128,12 @@ class SeedChecker:
         is created or updated: a real node stores and answers them, so where the GET omits
         them they are held to those schemas instead.
         `keys` (an item's key fields) are left to the checks of collection items."""
-        extra = {**_SCENARIOD_FIELDS.get(template, {}), **ANSWERED_UNDECLARED.get(template, {})}
+        extra = _SCENARIOD_FIELDS.get(template)
         if extra:
             writable = {**writable, **extra}
+        facts = self.answered.get(template)
+        if facts is not None:
+            schema = self._as_answered(template, schema, facts)
         served_as = _SERVED_AS.get(template)
         if served_as and isinstance(schema.get("properties"), dict):
             schema = {**schema, "properties": {**schema["properties"], **served_as}}
@@ -223,6 +230,19 @@ class SeedChecker:
             elif not schema.get("additionalProperties"):
                 yield rel + (key,), "key", f"`{field}` is not a field of the {where} (served as seeded)", False
 
+    def _as_answered(self, template: str, schema: Mapping[str, Any], facts: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`schema` with what real nodes answer at `template` (apidesc.answered_undeclared)."""
+        known = (template, id(schema))
+        if known not in self.as_answered:
+            self.keep.append(schema)
+            patched = schema
+            for name, decl in facts.get("fields", {}).items():
+                patched = _with_field(patched, name.split("."), decl, replace=False)
+            for name, decl in facts.get("answered_as", {}).items():
+                patched = _with_field(patched, name.split("."), decl, replace=True)
+            self.as_answered[known] = patched
+        return self.as_answered[known]
+
     def _near(self, props: dict[str, Any], field: str) -> str | None:
         """The declared field `field` is a typo of, if any."""
         known = (id(props), field)
@@ -233,6 +253,24 @@ class SeedChecker:
             typo = near and _one_edit(field, near[0]) and not (field[:-1] == near[0] and field[-1].isdigit())
             self.near[known] = near[0] if typo else None
         return self.near[known]
+
+
+def _with_field(schema: Mapping[str, Any], parts: list[str], decl: Any, replace: bool) -> Mapping[str, Any]:
+    """A copy of `schema` with field `parts` (through object properties and array items) held
+    to `decl`; a field the schema declares keeps its declaration unless `replace`."""
+    items = schema.get("items")
+    if schema.get("type") == "array" and isinstance(items, dict):
+        return {**schema, "items": _with_field(items, parts, decl, replace)}
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return schema
+    head, rest = parts[0], parts[1:]
+    if rest:
+        sub = props.get(head)
+        return {**schema, "properties": {**props, head: _with_field(sub, rest, decl, replace)}} if sub else schema
+    if head in props and not replace:
+        return schema
+    return {**schema, "properties": {**props, head: decl}}
 
 
 def route_operation(api: Any, when: Any) -> tuple[Any, Any] | None:
