@@ -552,6 +552,7 @@ def _fit(text: str, schema: dict[str, Any]) -> str:
 
 _DESCRIBED: tuple[tuple[str, Maker], ...] = (
     ("date", _date(_epoch_past)),
+    ("cidr", lambda r, c: f"{_ipv4(r, c)}/24"),  # "IP address ... with netmask (CIDR notation)"
     ("ip address", _ipv4),
     ("mac address", _mac),
     ("uuid", _uuid),

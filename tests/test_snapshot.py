@@ -28,29 +28,13 @@ VOLATILE_PATHS = ("/nodes/*/certificates/info",)
 KNOWN_DIFFERENCES = {"pdm": ("/pve/remotes/*/nodes/*/storage",)}
 CHECK = [sys.executable, "-m", "scenariod", "check"]
 ALIKE = re.compile(r": \d+ more like this \(first at \S+\)$")  # check's count of a repeated warning
-# Warnings `check` gives on a copy that are about scenariod, not the copy, reported (PVE's are
+# Warnings `check` gives on a copy that are about scenariod, not the copy, reported (PVE's and PBS's are
 # none: every field a PVE view answers is declared or in apidesc.answered_undeclared):
-# - PBS and PDM node views share PVE's (proxmox/node.py): a subscription's `sockets`, apt
-#   listings' `CurrentState`/`NotifyStatus`, which the Rust descriptions do not declare;
-# - PBS's /admin/traffic-control is synthesized (synth.py) with bare addresses for CIDRs;
 # - PDM's views of PVE answer PVE's undeclared fields (a guest's `disk`, cpuinfo's `mhz` ...),
 #   unverified against pve-api-types, and bonds' `slaves` space-separated where PDM's
 #   description has a list pattern.
-_SHARED_NODE_VIEWS = {
-    "`CurrentState` is not a field of the /nodes/{node}/apt/versions item schema (served as seeded)",
-    "`NotifyStatus` is not a field of the /nodes/{node}/apt/update item schema (served as seeded)",
-    "`sockets` is not a field of the /nodes/{node}/subscription schema (served as seeded)",
-}
 KNOWN_COPY_WARNINGS: dict[str, set[str]] = {
-    "pbs": {
-        *_SHARED_NODE_VIEWS,
-        'network[0]: "192.0.2.76": value does not match the regex pattern'
-        " (the /admin/traffic-control item schema declares network[0])",
-        'network[1]: "192.0.2.104": value does not match the regex pattern'
-        " (the /admin/traffic-control item schema declares network[1])",
-    },
     "pdm": {
-        *_SHARED_NODE_VIEWS,
         *(
             f"`{field}` is not a field of the /pve/remotes/{{remote}}/{where} schema (served as seeded)"
             for field, where in [

@@ -193,14 +193,17 @@ def _disks(seed: int, name: str) -> list[dict[str, Any]]:
 
 
 def subscription(seed: int, name: str, product: str = "pve") -> dict[str, Any]:
-    """No subscription key: what `GET .../subscription` answers on a fresh install."""
-    return {
+    """No subscription key: what `GET .../subscription` answers on a fresh install (PBS's and
+    PDM's SubscriptionInfo has no `sockets`: they are licensed per host, not per socket)."""
+    out: dict[str, Any] = {
         "status": "notfound",
         "message": "There is no subscription key",
         "serverid": _hex(seed, "serverid", name, length=32).upper(),
         "url": node_data.PRICING_URLS[product],
-        "sockets": 1,
     }
+    if product == "pve":
+        out["sockets"] = 1
+    return out
 
 
 def _package(package: str, version: str, title: str) -> dict[str, Any]:
@@ -216,11 +219,16 @@ def _package(package: str, version: str, title: str) -> dict[str, Any]:
     }
 
 
-def versions(packages: tuple[tuple[str, str, str], ...], kernel: str = "") -> list[dict[str, Any]]:
-    """Installed packages as `GET /nodes/{node}/apt/versions` lists them (`kernel`: the running one)."""
+def versions(packages: tuple[tuple[str, str, str], ...], kernel: str = "", pve: bool = True) -> list[dict[str, Any]]:
+    """Installed packages as `GET /nodes/{node}/apt/versions` lists them (`kernel`: the running one;
+    PBS's and PDM's APTUpdateInfo has no `CurrentState`, `ManagerVersion` or `RunningKernel`)."""
     out = []
     for package, version, title in packages:
-        item = {**_package(package, version, title), "CurrentState": "Installed", "OldVersion": version}
+        item = {**_package(package, version, title), "OldVersion": version}
+        if not pve:
+            out.append(item)
+            continue
+        item["CurrentState"] = "Installed"
         if package == "pve-manager":
             item["ManagerVersion"] = version
         if package == "proxmox-ve":
@@ -229,10 +237,11 @@ def versions(packages: tuple[tuple[str, str, str], ...], kernel: str = "") -> li
     return out
 
 
-def updates(pending: tuple[tuple[str, str, str, str], ...]) -> list[dict[str, Any]]:
-    """Pending upgrades as `GET /nodes/{node}/apt/update` lists them."""
+def updates(pending: tuple[tuple[str, str, str, str], ...], pve: bool = True) -> list[dict[str, Any]]:
+    """Pending upgrades as `GET /nodes/{node}/apt/update` lists them (`NotifyStatus` is PVE's alone)."""
+    notify = ("NotifyStatus",) if pve else ()
     return [
-        {**_package(package, new, title), "OldVersion": old, "NotifyStatus": new}
+        {**_package(package, new, title), "OldVersion": old, **dict.fromkeys(notify, new)}
         for package, old, new, title in pending
     ]
 

@@ -28,8 +28,8 @@ def default_host(world: World, scenario: Scenario) -> None:
     store.setdefault((*base, "subscription"), subscription(scenario.seed, host, scenario.service))
     store.setdefault((*base, "dns"), dict(node_data.DNS))
     product = scenario.service
-    store.setdefault((*base, "apt", "versions"), versions(node_data.REST_PACKAGES[product]))
-    store.setdefault((*base, "apt", "update"), updates(node_data.REST_UPDATES[product]))
+    store.setdefault((*base, "apt", "versions"), versions(node_data.REST_PACKAGES[product], pve=False))
+    store.setdefault((*base, "apt", "update"), updates(node_data.REST_UPDATES[product], pve=False))
     if not store.keys((*base, "network")):
         for nic in _nics(node_data.REST_HOST_OCTET[product]):
             store.set((*base, "network", nic["iface"]), nic)
