@@ -162,8 +162,8 @@ class Authenticator:
         secrets = world.secrets.get("tokens", {}) if self.mode != "any" else None
         known = self._verified.get(header)
         if known is not None and secrets is not None:
-            stored, tokenid, path, userid = known
-            if secrets.get(tokenid) is stored:
+            kept, tokenid, path, userid = known
+            if secrets.get(tokenid) is kept:
                 if world.store.has(path) and user_enabled(world, userid):
                     return tokenid
                 raise wire.ApiError(401, wire.AUTH_FAILURE)
