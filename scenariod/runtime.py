@@ -52,6 +52,8 @@ class Plan:
     write_only: frozenset[str]  # secret arguments generic CRUD drops (see Runtime.write_only)
     ancestors: tuple[tuple[int, ApiNode], ...]  # items named on the path that must exist
     replayable: bool  # a GET here may be replayed: a stable handler and no rule can match
+    faults: bool  # a scenario fault may match
+    routes: bool  # a scenario route may match
     task_rules: bool  # a scenario `tasks` rule may match
 
 
@@ -113,6 +115,8 @@ class Runtime:
                 self.write_only(node, op) if is_generic and method in ("POST", "PUT") else frozenset(),
                 () if getattr(handler, "finds_own_objects", False) else generic.ancestors_to_check(node),
                 (is_generic or getattr(handler, "stable", False)) and self.ruleless(node),
+                bool(self.faults.candidates(node, method)),
+                bool(self.routes.candidates(node, method)),
                 bool(self.tasks.candidates(node, method)),
             )
         return found

@@ -422,6 +422,7 @@ class Service:
             unknown = wire.not_implemented(method, path, fmt)
             return self._finish(entry, world, _error(unknown, extjs), 501, BUILTIN, unknown.message, started)
         node, params = resolved
+        plan = runtime.plan(node, op, method)  # what this operation needs (runtime.py)
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
         # A session's first request runs in a provisional World, which becomes the session's
@@ -436,7 +437,7 @@ class Service:
         # 4. faults, before everything the scenario does not break (see faults.py): the first
         # fault that fires answers with an error, breaks the connection, or (delay, truncate,
         # dribble) lets the request go on and shapes its answer in _finish.
-        if runtime.faults:
+        if plan.faults:
             fired = runtime.faults.pick(node, req, world)
             if fired is not None:
                 if fired.error is not None:
@@ -458,7 +459,7 @@ class Service:
         req.user = entry.user = user
 
         # 6. the scenario's routes
-        if runtime.routes:
+        if plan.routes:
             found = runtime.routes.first(node, req)
             if found is not None:
                 route, bound = found
@@ -469,8 +470,7 @@ class Service:
                     return self._finish(entry, world, _error(failed, extjs), 500, ROUTE, failed.message, started)
                 return self._finish(entry, world, response, response.status, ROUTE, route.source, started)
 
-        # 7. parameter validation, 8. behaviour, as this operation's Plan says (runtime.py)
-        plan = runtime.plan(node, op, method)
+        # 7. parameter validation, 8. behaviour, as this operation's Plan says
         call = Call(scenario, world, node, op, method, segments, params, req, user)
         answered_by = BUILTIN
         try:
