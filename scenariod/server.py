@@ -376,7 +376,9 @@ class Service:
         # 1. format and path
         rest = raw[6:]  # after "/api2/"
         fmt, _, api_path = rest.partition("/")
-        segments = [s for s in api_path.split("/") if s]
+        segments = api_path.split("/")
+        if "" in segments:  # a trailing or doubled slash
+            segments = [s for s in segments if s]
         if "%" in api_path:
             segments = [unquote(s) for s in segments]
         path = "/" + "/".join(segments)
