@@ -119,19 +119,32 @@ def with_digest(returns: dict[str, Any], value: Any, service: str) -> Any:
 
 def check_ancestors(store: StateStore, node: ApiNode, segs: list[str], params: dict[str, str]) -> None:
     """Every item named on the path must exist: a missing guest is an error, never invented."""
-    cur: ApiNode | None = node
-    depth = len(segs)
+    check_items(store, ancestors_to_check(node), segs, params)
+
+
+def ancestors_to_check(node: ApiNode) -> tuple[tuple[int, ApiNode], ...]:
+    """The items `check_ancestors` looks for below `node`'s path, root first: (how many
+    segments name the item, its node); the same for every path of `node`, so computed once."""
     chain = []
+    cur: ApiNode | None = node
     while cur is not None and cur.parent is not None:
-        chain.append((cur, depth))
+        chain.append(cur)
         cur = cur.parent
-        depth -= 1
-    for n, d in reversed(chain):
-        if n.param is None or n is node:
-            continue
-        parent = n.parent
-        if parent is not None and parent.kind == "collection" and not store.has(segs[:d]):
-            raise _missing_item(n, segs[:d], params)
+    chain.reverse()
+    return tuple(
+        (depth, n)
+        for depth, n in enumerate(chain, start=1)
+        if n.param is not None and n is not node and n.parent is not None and n.parent.kind == "collection"
+    )
+
+
+def check_items(
+    store: StateStore, items: tuple[tuple[int, ApiNode], ...], segs: list[str], params: dict[str, str]
+) -> None:
+    """Each of `items` (from `ancestors_to_check`) must be stored, else Proxmox's error for it."""
+    for depth, n in items:
+        if not store.has(segs[:depth]):
+            raise _missing_item(n, segs[:depth], params)
 
 
 def _missing_item(node: ApiNode, segs: list[str], params: dict[str, str]) -> wire.ApiError:
@@ -150,10 +163,15 @@ def _check_digest(call: Call, current: Any) -> None:
 Effect = Callable[[], Any]
 
 
-def _fields(call: Call, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The values a write sets: its arguments without path parameters, control keys and `drop`."""
+def _fields(call: Call, drop: tuple[str, ...] = (), into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values a write sets: its arguments without path parameters, control keys and
+    `drop`, added to `into` (a new item's key first) or to a new dict."""
     params = call.params
-    return {k: v for k, v in call.args.items() if k not in params and k not in _CONTROL_PARAMS and k not in drop}
+    out = {} if into is None else into
+    for k, v in call.args.items():
+        if k not in params and k not in _CONTROL_PARAMS and k not in drop:
+            out[k] = v
+    return out
 
 
 def _create(call: Call) -> Effect:
@@ -166,7 +184,7 @@ def _create(call: Call) -> Effect:
     item_path = [*call.segments, str(key)]
     if store.has(item_path):
         raise wire.already_exists(node.path, str(key), call.params)
-    item = {field_name: coerce_key(node, str(key)), **_fields(call, (key_name, field_name))}
+    item = _fields(call, (key_name, field_name), {field_name: coerce_key(node, str(key))})
 
     def effect() -> Any:
         store.set(item_path, item)
@@ -179,7 +197,7 @@ def _create_at_item(call: Call) -> Effect:
     node, store, segs = call.node, call.store, call.segments
     parent = node.parent
     key_name = (parent.key_field if parent else None) or node.param or ""
-    item = {key_name: coerce_key(parent, segs[-1]) if parent else segs[-1], **_fields(call)}
+    item = _fields(call, (), {key_name: coerce_key(parent, segs[-1]) if parent else segs[-1]})
 
     def effect() -> Any:
         store.set(segs, item)

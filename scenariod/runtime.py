@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import wire
+from . import generic, wire
 from .apidesc import ApiNode, Operation
 from .faults import FaultIndex
 from .matching import Matcher, RuleIndex, Template
+from .proxmox import Handler, handler_for
 from .proxmox.access import guard_for as permission_guard
 from .proxmox.auth import Authenticator
 from .scenario.model import MISSING, Respond, Route, Scenario, TaskRule
@@ -39,6 +40,21 @@ def _data_check(scenario: Scenario, route: Route) -> Callable[[Any], list[str]] 
     if data is MISSING or not Template(data).dynamic:
         return None
     return rendered_check(scenario.service, scenario.api, route.when)
+
+
+@dataclass(slots=True, frozen=True)
+class Plan:
+    """What a request to one operation needs beyond its parameters, decided once per Runtime:
+    the pipeline (`Service.handle_api`) then does per request only what this operation needs."""
+
+    handler: Handler
+    is_generic: bool  # generic CRUD answers (its answers may be replayed)
+    write_only: frozenset[str]  # secret arguments generic CRUD drops (see Runtime.write_only)
+    ancestors: tuple[tuple[int, ApiNode], ...]  # items named on the path that must exist
+    replayable: bool  # a GET here may be replayed: a stable handler and no rule can match
+    faults: bool  # a scenario fault may match
+    routes: bool  # a scenario route may match
+    task_rules: bool  # a scenario `tasks` rule may match
 
 
 @dataclass(slots=True)
@@ -85,6 +101,25 @@ class Runtime:
         self.faults = FaultIndex(scenario)  # falsy when the scenario has none
         self._ruleless: dict[int, bool] = {}
         self._write_only: dict[int, frozenset[str]] = {}
+        self._plans: dict[int, Plan] = {}
+
+    def plan(self, node: ApiNode, op: Operation, method: str) -> Plan:
+        """The Plan of `method` (the op's method, HEAD read as GET) on `node`."""
+        found = self._plans.get(id(op))
+        if found is None:
+            handler = handler_for(self.scenario.service, method, node.path) or generic.handle
+            is_generic = handler is generic.handle
+            found = self._plans[id(op)] = Plan(
+                handler,
+                is_generic,
+                self.write_only(node, op) if is_generic and method in ("POST", "PUT") else frozenset(),
+                () if getattr(handler, "finds_own_objects", False) else generic.ancestors_to_check(node),
+                (is_generic or getattr(handler, "stable", False)) and self.ruleless(node),
+                bool(self.faults.candidates(node, method)),
+                bool(self.routes.candidates(node, method)),
+                bool(self.tasks.candidates(node, method)),
+            )
+        return found
 
     def ruleless(self, node: Any) -> bool:
         """No route, fault or task rule can match a GET of this API node."""

@@ -38,7 +38,7 @@ from .control import handle_control
 from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
 from .matching import jmespath_options
 from .openapi import build_openapi
-from .proxmox import handler_for, prepare_state, stop_behaviours
+from .proxmox import prepare_state, stop_behaviours
 from .reload import apply_diff, reload_service
 from .request import MAX_BODY_DEPTH, Request, too_deep
 from .runtime import CompiledRoute, Runtime
@@ -55,7 +55,6 @@ log = logging.getLogger("scenariod")
 
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
-_WRITE_METHODS = frozenset({"POST", "PUT"})
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -377,7 +376,9 @@ class Service:
         # 1. format and path
         rest = raw[6:]  # after "/api2/"
         fmt, _, api_path = rest.partition("/")
-        segments = [s for s in api_path.split("/") if s]
+        segments = api_path.split("/")
+        if "" in segments:  # a trailing or doubled slash
+            segments = [s for s in segments if s]
         if "%" in api_path:
             segments = [unquote(s) for s in segments]
         path = "/" + "/".join(segments)
@@ -425,6 +426,7 @@ class Service:
             unknown = wire.not_implemented(method, path, fmt)
             return self._finish(entry, world, _error(unknown, extjs), 501, BUILTIN, unknown.message, started)
         node, params = resolved
+        plan = runtime.plan(node, op, method)  # what this operation needs (runtime.py)
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
         # A session's first request runs in a provisional World, which becomes the session's
@@ -439,7 +441,7 @@ class Service:
         # 4. faults, before everything the scenario does not break (see faults.py): the first
         # fault that fires answers with an error, breaks the connection, or (delay, truncate,
         # dribble) lets the request go on and shapes its answer in _finish.
-        if runtime.faults:
+        if plan.faults:
             fired = runtime.faults.pick(node, req, world)
             if fired is not None:
                 if fired.error is not None:
@@ -461,7 +463,7 @@ class Service:
         req.user = entry.user = user
 
         # 6. the scenario's routes
-        if runtime.routes:
+        if plan.routes:
             found = runtime.routes.first(node, req)
             if found is not None:
                 route, bound = found
@@ -472,24 +474,22 @@ class Service:
                     return self._finish(entry, world, _error(failed, extjs), 500, ROUTE, failed.message, started)
                 return self._finish(entry, world, response, response.status, ROUTE, route.source, started)
 
-        # 7. parameter validation, 8. behaviour
+        # 7. parameter validation, 8. behaviour, as this operation's Plan says
         call = Call(scenario, world, node, op, method, segments, params, req, user)
         answered_by = BUILTIN
         try:
             raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
             if runtime.permissions is not None:  # PVE checks privileges before it verifies parameters
                 runtime.permissions(call, raw_args)
-            call.args = op.validator.validate(raw_args)
-            task_rule = runtime.tasks.first(node, req) if runtime.tasks else None
+            args = call.args = op.validator.validate(raw_args)
+            task_rule = runtime.tasks.first(node, req) if plan.task_rules else None
             if task_rule is not None:
                 call.as_task = True
-            handler = handler_for(scenario.service, method, node.path) or generic.handle
-            if handler is generic.handle and method in _WRITE_METHODS:
-                for name in runtime.write_only(node, op).intersection(call.args):
-                    del call.args[name]  # a secret Proxmox keeps apart and never answers
-            if not getattr(handler, "finds_own_objects", False):
-                generic.check_ancestors(world.store, node, segments, params)
-            result = handler(call)
+            for name in plan.write_only:
+                args.pop(name, None)  # a secret Proxmox keeps apart and never answers
+            if plan.ancestors:
+                generic.check_items(world.store, plan.ancestors, segments, params)
+            result = plan.handler(call)
             if type(result) is CoroutineType:  # a behaviour that asks another server (PDM's live remotes)
                 result = await result
             if runtime.permissions is not None and method == "GET":  # a list shows what the caller may see
@@ -520,13 +520,7 @@ class Service:
             else:
                 data, extra = result, None
             payload = wire.encode_extjs(data, 200, extra) if extjs else wire.encode_json(data, extra)
-        if (
-            replay_key is not None
-            and user is not None
-            and answered_by is BUILTIN
-            and (handler is generic.handle or getattr(handler, "stable", False))
-            and runtime.ruleless(node)
-        ):
+        if replay_key is not None and user is not None and answered_by is BUILTIN and plan.replayable:
             world.keep_answer(
                 replay_key,
                 Answer(

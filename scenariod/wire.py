@@ -70,9 +70,14 @@ def reason_for(message: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in line)[:200] or "Error"
 
 
+_NULL_DATA = b'{"data":null}'  # the answer of most writes, encoded once
+
+
 def encode_json(data: Any, extra: dict[str, Any] | None = None) -> bytes:
     if extra:
         return orjson.dumps({"data": data, **extra})
+    if data is None:
+        return _NULL_DATA
     return orjson.dumps({"data": data})
 
 

@@ -118,3 +118,32 @@ def test_mode_none_needs_nothing(serve):
     s = serve("scenariod: 1\nname: none\nauth: {mode: none}\n")
     assert httpx.get(f"{s.api}/nodes").status_code == 200
     assert httpx.post(f"{s.api}/pools", data={"poolid": "p"}).status_code == 200
+
+
+def test_a_verified_token_is_checked_again_on_every_call(serve):
+    """A token that worked is refused on the next call once its secret changes, its user is
+    disabled, or the user's account expires (the authenticator remembers verified headers)."""
+    s = serve(enforced())
+    root = {"Authorization": "PVEAPIToken=root@pam!ci=11111111-2222-3333-4444-555555555555"}
+    assert httpx.post(f"{s.api}/access/users", headers=root, data={"userid": "bob@pve"}).status_code == 200
+    first = httpx.post(f"{s.api}/access/users/bob@pve/token/ci", headers=root, data={"privsep": 0}).json()["data"]
+    old = {"Authorization": f"PVEAPIToken=bob@pve!ci={first['value']}"}
+    assert httpx.get(f"{s.api}/version", headers=old).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=old).status_code == 200
+    # the same token id made anew: a new secret, and the old one no longer works
+    assert httpx.delete(f"{s.api}/access/users/bob@pve/token/ci", headers=root).status_code == 200
+    second = httpx.post(f"{s.api}/access/users/bob@pve/token/ci", headers=root, data={"privsep": 0}).json()["data"]
+    new = {"Authorization": f"PVEAPIToken=bob@pve!ci={second['value']}"}
+    assert httpx.get(f"{s.api}/version", headers=old).status_code == 401
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 200
+    # the user disabled, then enabled again
+    assert httpx.put(f"{s.api}/access/users/bob@pve", headers=root, data={"enable": 0}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 401
+    assert httpx.put(f"{s.api}/access/users/bob@pve", headers=root, data={"enable": 1}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 200
+    # the account expires as the World's clock passes its `expire`
+    expire = int(httpx.get(f"{s.url}/_scenariod/clock").json()["now"]) + 3600
+    assert httpx.put(f"{s.api}/access/users/bob@pve", headers=root, data={"expire": expire}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 200
+    assert httpx.post(f"{s.url}/_scenariod/clock", json={"advance": "2h"}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 401

@@ -101,6 +101,26 @@ class ObjectRules:
         else:
             self.allow_additional = truthy_flag(additional)
             self.additional_check = None
+        # `run_plain` can decide: no rule reaches beyond one key's own check
+        self.plain = not self.oneof and not self.requires
+
+    def run_plain(self, raw: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The usual request in one pass: every key declared and given a value that passes,
+        nothing required missing. None for anything else: `run` then finds every error."""
+        checks = self.checks
+        out: dict[str, Any] = {}
+        try:
+            for key, value in raw.items():
+                check = checks.get(key)
+                if check is None or value is None:
+                    return None
+                out[key] = check(value, key)
+        except Invalid:
+            return None
+        for name in self.required:
+            if raw.get(name) is None:
+                return None
+        return out
 
     @staticmethod
     def _compile_oneof(compiler: Validator, schema: Mapping[str, Any], top: bool) -> _OneOf:
@@ -272,7 +292,12 @@ class Validator(ABC):
         other strings unchanged, arrays -> lists.  Unknown keys are kept only when the schema
         allows additional properties.
         """
-        out, errors = self._rules.run(raw)
+        rules = self._rules
+        if rules.plain:
+            plain = rules.run_plain(raw)
+            if plain is not None:
+                return plain
+        out, errors = rules.run(raw)
         if errors:
             raise self.failure(errors)
         return out
