@@ -578,10 +578,6 @@ def clone_target_exists(kind: str, newid: Any) -> str:
     return f"unable to create {guest_label(kind)} {newid}: config file already exists"
 
 
-def clone_failed(reason: str) -> str:
-    return f"clone failed: {reason}"
-
-
 def no_such_cluster_node(node: str) -> str:
     return f"no such cluster node '{node}'"
 

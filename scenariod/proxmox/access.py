@@ -328,8 +328,9 @@ def guard_for(scenario: Scenario) -> Guard | None:
     return None if found is None else Guard(found)
 
 
-def _enforces(scenario: Scenario) -> bool:
-    """PVE's lists are filtered here (`Guard.visible`); PBS's and PDM's in their handlers."""
+def _filters_lists(scenario: Scenario) -> bool:
+    """Whether `Guard.visible` filters this scenario's lists: PVE's are filtered here, PBS's and
+    PDM's in their handlers."""
     return scenario.service == "pve" and enforced(scenario)
 
 
@@ -485,7 +486,7 @@ def viewer(call: Call) -> Viewer | None:
     """Whose privileges filter this call's lists; None when the caller sees everything (checks
     off, auth off, root@pam and its tokens without privilege separation): the fast path."""
     user = call.user
-    if user is None or user == ROOT or not _enforces(call.scenario):
+    if user is None or user == ROOT or not _filters_lists(call.scenario):
         return None
     if user.startswith(ROOT + "!") and not _separated(call, user):
         return None

@@ -222,16 +222,13 @@ def _package(package: str, version: str, title: str) -> dict[str, Any]:
 def versions(packages: tuple[tuple[str, str, str], ...], kernel: str = "", pve: bool = True) -> list[dict[str, Any]]:
     """Installed packages as `GET /nodes/{node}/apt/versions` lists them (`kernel`: the running one;
     PBS's and PDM's APTUpdateInfo has no `CurrentState`, `ManagerVersion` or `RunningKernel`)."""
+    state = {"CurrentState": "Installed"} if pve else {}
     out = []
     for package, version, title in packages:
-        item = {**_package(package, version, title), "OldVersion": version}
-        if not pve:
-            out.append(item)
-            continue
-        item["CurrentState"] = "Installed"
-        if package == "pve-manager":
+        item = {**_package(package, version, title), **state, "OldVersion": version}
+        if pve and package == "pve-manager":
             item["ManagerVersion"] = version
-        if package == "proxmox-ve":
+        if pve and package == "proxmox-ve":
             item["RunningKernel"] = kernel
         out.append(item)
     return out
@@ -239,11 +236,13 @@ def versions(packages: tuple[tuple[str, str, str], ...], kernel: str = "", pve: 
 
 def updates(pending: tuple[tuple[str, str, str, str], ...], pve: bool = True) -> list[dict[str, Any]]:
     """Pending upgrades as `GET /nodes/{node}/apt/update` lists them (`NotifyStatus` is PVE's alone)."""
-    notify = ("NotifyStatus",) if pve else ()
-    return [
-        {**_package(package, new, title), "OldVersion": old, **dict.fromkeys(notify, new)}
-        for package, old, new, title in pending
-    ]
+    out = []
+    for package, old, new, title in pending:
+        item = {**_package(package, new, title), "OldVersion": old}
+        if pve:
+            item["NotifyStatus"] = new
+        out.append(item)
+    return out
 
 
 def _repositories() -> dict[str, Any]:
