@@ -65,6 +65,7 @@ class Lab:
         with self.client("pdm") as pdm:
             ticket = pdm.post("/access/ticket", data={"username": "root@pam", "password": "secret"}).json()["data"]
             pdm.cookies.set("PDMAuthCookie", ticket["ticket"])
+            pdm.headers["CSRFPreventionToken"] = ticket["CSRFPreventionToken"]
             for rid, kind in (("lab-pve", "pve"), ("lab-pbs", "pbs")):
                 answer = pdm.put(
                     f"/remotes/remote/{rid}", data={"nodes": f"hostname=127.0.0.1:{self.services[kind].port}"}
