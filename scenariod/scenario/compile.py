@@ -30,6 +30,8 @@ from jmespath.exceptions import JMESPathError
 from .. import cache, fastload, filelimits
 from ..apidesc import ApiDescription, UnknownApi, missing_from
 from ..gcpause import gc_paused
+from ..params import Validator, compile_validator
+from ..wire import ApiError
 from .diagnostics import clip, flow, fmt, label, translate
 from .durations import parse_duration
 from .model import (
@@ -111,6 +113,7 @@ class FileCompiler:
         self.unsure = False  # a fast reading met what only the exact one may report
         self.remembered = False  # compiled from a memo: its state paths passed the checks before
         self.seeds: SeedChecker | None = None  # made on the first seeded path
+        self.path_checks: dict[tuple[int, str], Validator | None] = {}  # (id(node), parameter) -> its check
         self.warnings: list[Diagnostic] = []  # seeds the API does not declare: served, but shown
         # A fast reading's seeds the API could never answer, placed by reading their one state entry
         # (a 10,000-guest file is not read the exact way for one wrong value).
@@ -494,6 +497,10 @@ class FileCompiler:
                     continue
                 resolved = api.resolve(norm)
                 params = resolved[1] if resolved is not None else {}
+                refused = [p for p in (self.path_value_problem(node, n, v, n) for n, v in params.items()) if p]
+                if refused:
+                    self.add(kpath, f"`{key}`: {refused[0]}", "key")
+                    continue
                 self.key_matches_path(kpath, norm, value, params)
                 self.seed_values(kpath, norm, value, node, params)
             out[norm] = value
@@ -570,6 +577,7 @@ class FileCompiler:
             self.add(kpath, f"{norm} is a collection; give a list of items, each with {wanted}")
             return
         seen: dict[str, tuple] = {}  # key -> where it first appears
+        child = node.param_child
         for i, item in enumerate(value):  # kept lean: it runs for every seeded guest
             if not isinstance(item, dict):
                 self.add(kpath + (i,), f"an item under {norm} must be a mapping with {wanted}")
@@ -583,6 +591,10 @@ class FileCompiler:
             if (type(kv) is not int and type(kv) is not str) or not text or ("/" in text and node.key != "volume"):
                 self.add(kpath + (i, keyname), f"`{keyname}: {fmt(kv)}` must be a name or a number without '/'")
                 continue
+            problem = child is not None and self.path_value_problem(child, node.key, kv, keyname)
+            if problem:
+                self.add(kpath + (i, keyname), problem)
+                continue
             if text in seen:
                 first = kpath + seen[text]
                 self.add(
@@ -591,6 +603,29 @@ class FileCompiler:
                 )
                 continue
             seen[text] = (i, keyname)
+
+    def path_value_problem(self, node: Any, param: str, value: Any, name: str) -> str | None:
+        """Why the API refuses `value` as `node`'s path parameter `param` (the server answers 400
+        to every request under /nodes/pve/qemu/abc, so a seed there is never served), or None."""
+        key = (id(node), param)
+        check = self.path_checks.get(key, MISSING)
+        if check is MISSING:
+            op = node.ops.get("GET")
+            schema = ((op.parameters or {}).get("properties") or {}).get(param) if op is not None else None
+            dialect = "pve" if self.doc.get("service", "pve") == "pve" else "rust"
+            check = self.path_checks[key] = (
+                compile_validator({"type": "object", "properties": {param: schema}}, dialect=dialect)
+                if isinstance(schema, dict)
+                else None
+            )
+        if check is None:
+            return None
+        try:
+            check.validate({param: value if type(value) is str else str(value)})
+        except ApiError as err:
+            why = (err.errors or {}).get(param, err.message).strip()
+            return f"{name} {value} cannot name an item of {node.path}: {why}"
+        return None
 
     def pattern(self, path: tuple, raw: str) -> str | None:
         """Normalize a `when` path pattern; report what is wrong with it at `path`."""
