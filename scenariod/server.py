@@ -394,8 +394,8 @@ class Service:
         try:
             if not has_body:
                 body = {}
-            elif request.content.is_eof():  # the whole body came with the headers: nothing to wait for
-                body = await _read_body(request)
+            elif (whole := _buffered_body(request)) is not None:  # it came with the headers: no wait
+                body = _parameters(request, whole)
             else:
                 async with asyncio.timeout(scenario.limits.client_timeout):  # a stalled body is cut off
                     body = await _read_body(request)
@@ -664,26 +664,45 @@ def _repeat(out: dict[str, Any], key: str, value: str) -> None:
     out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
 
 
-async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
-    """Form-encoded or JSON parameters, as Proxmox accepts both; hostile bodies answer 400.
-
-    A form is read as pveproxy reads it: UTF-8 whatever the charset says, a byte that is not
-    UTF-8 read as U+FFFD (parameter validation then judges the value). A JSON body nested
-    deeper than `MAX_BODY_DEPTH` is refused: nothing could serve such a value back."""
+def _content_type(request: web.BaseRequest) -> str:
     ctype = request.headers.get("Content-Type")
-    if ctype != _FORM:  # parameters or another type: aiohttp parses the header
-        ctype = request.content_type
+    return _FORM if ctype == _FORM else request.content_type  # else aiohttp parses the header
+
+
+def _buffered_body(request: web.BaseRequest) -> bytes | None:
+    """The whole body, taken from the buffer, when it arrived with the headers (the usual small
+    form): no read loop, no timer. None when it must be awaited, or is multipart."""
+    content = request.content
+    if not content.is_eof() or _content_type(request) == "multipart/form-data":
+        return None
+    raw = content.read_nowait()
+    if len(raw) > request.client_max_size:
+        raise wire.ApiError(413, web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)).text)
+    return raw
+
+
+async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
+    """A body still arriving (or multipart), read in full; parsed as `_parameters` says."""
     try:
-        if ctype == "multipart/form-data":
+        if _content_type(request) == "multipart/form-data":
             return _multi(await request.post())
         raw = await request.read()
     except (ValueError, LookupError) as exc:  # no boundary, an unknown charset, a part not UTF-8
         raise wire.malformed_body("form data", str(exc)) from None
     except web.HTTPRequestEntityTooLarge as exc:
         raise wire.ApiError(413, exc.text or "Request Entity Too Large") from None
+    return _parameters(request, raw)
+
+
+def _parameters(request: web.BaseRequest, raw: bytes) -> dict[str, Any]:
+    """Form-encoded or JSON parameters, as Proxmox accepts both; hostile bodies answer 400.
+
+    A form is read as pveproxy reads it: UTF-8 whatever the charset says, a byte that is not
+    UTF-8 read as U+FFFD (parameter validation then judges the value). A JSON body nested
+    deeper than `MAX_BODY_DEPTH` is refused: nothing could serve such a value back."""
     if not raw.strip():
         return {}
-    if ctype == "application/json":
+    if _content_type(request) == "application/json":
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
