@@ -15,6 +15,12 @@ from conftest import SCENARIOS, Running, serving
 from scenariod.proxmox.rest_privileges import PRIVILEGES
 
 DENIED = "permission check failed\n"
+LISTING = "Datastore.Audit|Datastore.Backup"  # what lets one list a namespace's groups and snapshots
+
+
+def ns_denied(privs: str, path: str) -> str:
+    """PBS's check_ns_privs_full refusal: the privileges that would have done, and the namespace."""
+    return f"permission check failed - missing {privs} on {path}\n"
 
 
 @pytest.fixture
@@ -164,8 +170,13 @@ def test_pbs_calls_checked_against_their_permissions(pbs: Running) -> None:
         assert ops.get("/config/datastore").json()["data"] == []
         assert ops.get("/status/datastore-usage").json()["data"] == []
         assert refused(ops.post("/config/datastore", data={"name": "new", "path": "/mnt/new"})) == DENIED
-        assert refused(ops.get("/admin/datastore/store1/groups")) == DENIED
-        assert refused(ops.get("/admin/datastore/nosuchstore/snapshots")) == DENIED
+        # the namespace check names what would have done (check_ns_privs_full), before the store's existence shows
+        assert refused(ops.get("/admin/datastore/store1/groups")) == ns_denied(LISTING, "/datastore/store1")
+        assert refused(ops.get("/admin/datastore/nosuchstore/snapshots")) == ns_denied(
+            LISTING, "/datastore/nosuchstore"
+        )
+        r = ops.get("/admin/datastore/store1/snapshots", params={"ns": "dev"})
+        assert refused(r) == ns_denied(LISTING, "/datastore/store1/dev")
         assert refused(ops.get("/admin/datastore/nosuchstore/status")) == DENIED  # before existence shows
         assert refused(ops.get("/nodes/localhost/apt/update")) == DENIED  # Sys.Audit on /system
         assert refused(ops.get("/nodes")) == DENIED  # no access rule: root@pam's alone
@@ -192,7 +203,7 @@ def test_pbs_backup_privilege_lists_owned_groups_only(pbs: Running) -> None:
         assert {(g["backup-type"], g["backup-id"]) for g in groups} == {("vm", "100"), ("vm", "101"), ("ct", "200")}
         snaps = token.get("/admin/datastore/store1/snapshots").json()["data"]
         assert {s["owner"] for s in snaps} == {"backup@pbs!pve"} and len(snaps) == 11
-        assert refused(token.get("/admin/datastore/offsite/groups")) == DENIED
+        assert refused(token.get("/admin/datastore/offsite/groups")) == ns_denied(LISTING, "/datastore/offsite")
         assert [d["store"] for d in token.get("/admin/datastore").json()["data"]] == ["store1"]
     everything = ok(pbs, "GET", "/admin/datastore/store1/groups")
     assert len(everything) == 4 and {"root@pam!ci"} < {g["owner"] for g in everything}
@@ -212,7 +223,7 @@ def test_pbs_token_has_what_both_it_and_its_user_have(pbs: Running) -> None:
     ok(pbs, "POST", "/access/users/root@pam/token/bare")
     bare = pbs.service.world.secrets["tokens"]["root@pam!bare"]
     with as_token(pbs, "root@pam!bare", bare) as token:
-        assert refused(token.get("/admin/datastore/store1/groups")) == DENIED
+        assert refused(token.get("/admin/datastore/store1/groups")) == ns_denied(LISTING, "/datastore/store1")
 
 
 def test_pbs_unprivileged_user_may_set_acl_of_its_own_tokens_only(pbs: Running) -> None:
@@ -325,10 +336,8 @@ def test_pbs_group_changes_need_privilege_or_ownership(pbs: Running) -> None:
         assert r.status_code == 200 and [s["keep"] for s in r.json()["data"]] == [True, False, False]
         r = token.put("/admin/datastore/store1/notes", params={**host, "backup-time": 1763352000}, data={"notes": "x"})
         assert refused(r, 400).startswith("backup owner check failed")
-        assert (
-            refused(token.delete("/admin/datastore/offsite/groups", params={"backup-type": "vm", "backup-id": "100"}))
-            == DENIED
-        )
+        r = token.delete("/admin/datastore/offsite/groups", params={"backup-type": "vm", "backup-id": "100"})
+        assert refused(r) == ns_denied("Datastore.Modify|Datastore.Prune", "/datastore/offsite")
     groups = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
     assert groups[("vm", "101")]["backup-count"] == 1 and groups[("host", "pve1")]["backup-count"] == 2
 
@@ -395,8 +404,11 @@ def test_pbs_backup_privilege_verifies_owned_groups_and_cannot_make_namespaces(p
         assert "vm/100/" in log and "ct/200/" in log and "host/pve1" not in log  # its own groups only
         r = token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"})
         assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n"
-        assert refused(token.post("/admin/datastore/store1/namespace", data={"name": "mine"})) == DENIED
-        assert refused(token.delete("/admin/datastore/store1/namespace", params={"ns": "dev"})) == DENIED
+        modify = ns_denied("Datastore.Modify", "/datastore/store1")  # on the parent
+        assert refused(token.post("/admin/datastore/store1/namespace", data={"name": "mine"})) == modify
+        assert refused(token.delete("/admin/datastore/store1/namespace", params={"ns": "dev"})) == modify
+        r = token.post("/admin/datastore/store1/namespace", data={"name": "sub", "parent": "dev"})
+        assert refused(r) == ns_denied("Datastore.Modify", "/datastore/store1/dev")
     grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreAdmin")
     grant(pbs, "/datastore/store1", "backup@pbs!pve", "DatastoreAdmin")
     with as_token(pbs, "backup@pbs!pve", secret) as token:
@@ -485,3 +497,107 @@ def test_pbs_permissions_off_lets_every_user_do_anything(serve: Any) -> None:
         assert ops.get("/nodes").status_code == 200
         made = ops.post("/config/datastore", data={"name": "new", "path": "/mnt/datastore/new"})
         assert made.status_code == 200, made.text
+
+
+# --- backup group owners -----------------------------------------------------------------------------
+
+
+def change_owner(client: httpx.Client, group: str, new_owner: str, **extra: Any) -> httpx.Response:
+    btype, bid = group.split("/")
+    data = {"backup-type": btype, "backup-id": bid, "new-owner": new_owner, **extra}
+    return client.post("/admin/datastore/store1/change-owner", data=data)
+
+
+def owners(running: Running, **params: Any) -> dict[str, str]:
+    groups = ok(running, "GET", "/admin/datastore/store1/groups", **params)
+    return {f"{g['backup-type']}/{g['backup-id']}": g["owner"] for g in groups}
+
+
+def test_pbs_backup_privilege_moves_groups_between_a_user_and_its_tokens_only(pbs: Running) -> None:
+    """set_backup_owner with Datastore.Backup alone: a user hands a group it owns to itself or its
+    own tokens and back; never to another user, never a group someone else owns, never as a token."""
+    ok(pbs, "POST", "/access/users/backup@pbs/token/other")
+    with as_user(pbs, "backup@pbs", "backup-password") as user:
+        assert change_owner(user, "vm/100", "backup@pbs").status_code == 200  # its token's group to itself
+        assert owners(pbs)["vm/100"] == "backup@pbs"
+        assert change_owner(user, "vm/100", "backup@pbs!other").status_code == 200  # itself to its token
+        assert change_owner(user, "vm/100", "backup@pbs!pve").status_code == 200  # token to token
+        assert owners(pbs)["vm/100"] == "backup@pbs!pve"
+        for group, new_owner in (
+            ("host/pve1", "backup@pbs"),  # root@pam!ci's group
+            ("vm/101", "root@pam"),  # to another user
+            ("vm/101", "root@pam!ci"),  # to another user's token
+        ):
+            assert refused(change_owner(user, group, new_owner), 401) == (
+                f"backup@pbs does not have permission to change owner of backup group '{group}' to {new_owner}\n"
+            )
+        assert refused(change_owner(user, "vm/101", "backup@pbs!ghost"), 400) == (
+            "API token 'backup@pbs!ghost' is inactive or non-existent\n"
+        )
+        assert refused(change_owner(user, "vm/999", "backup@pbs"), 400) == (
+            'unable to read "/mnt/datastore/store1/vm/999/owner" - No such file or directory (os error 2)\n'
+        )
+        r = change_owner(user, "vm/100", "backup@pbs", ns="dev")  # no privilege on the namespace: inherited
+        assert r.status_code == 400 and "/mnt/datastore/store1/ns/dev/vm/100/owner" in r.json()["message"]
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:  # a token hands nothing over, not even its own
+        assert refused(change_owner(token, "vm/100", "backup@pbs"), 401) == (
+            "backup@pbs!pve does not have permission to change owner of backup group 'vm/100' to backup@pbs\n"
+        )
+    assert owners(pbs)["vm/101"] == "backup@pbs!pve" and owners(pbs)["host/pve1"] == "root@pam!ci"
+
+
+def test_pbs_modify_privilege_changes_any_owner_to_an_active_one(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert refused(change_owner(ops, "vm/100", "ops@pbs")) == ns_denied(
+            "Datastore.Modify|Datastore.Backup", "/datastore/store1"
+        )
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAdmin")
+        assert change_owner(ops, "host/pve1", "backup@pbs").status_code == 200  # user to user, anyone's
+        assert owners(pbs)["host/pve1"] == "backup@pbs"
+        assert (
+            refused(change_owner(ops, "vm/100", "nobody@pbs"), 400) == "user 'nobody@pbs' is inactive or non-existent\n"
+        )
+        assert refused(change_owner(ops, "vm/999", "ops@pbs"), 400) == (
+            'unable to create owner file "/mnt/datastore/store1/vm/999/owner" - No such file or directory (os error 2)\n'
+        )
+        r = change_owner(ops, "vm/300", "ops@pbs", ns="dev")  # the namespace's own group
+        assert r.status_code == 200, r.text
+        assert owners(pbs, ns="dev") == {"vm/300": "ops@pbs"}
+        ok(pbs, "PUT", "/access/users/backup@pbs", enable=0)  # disabled: no longer an owner to give to
+        assert (
+            refused(change_owner(ops, "vm/100", "backup@pbs"), 400) == "user 'backup@pbs' is inactive or non-existent\n"
+        )
+        assert refused(change_owner(ops, "vm/100", "backup@pbs!pve"), 400) == (
+            "API token 'backup@pbs!pve' is inactive or non-existent\n"  # a disabled user's token too
+        )
+
+
+def test_pbs_owned_groups_a_user_sees_include_its_tokens_a_token_only_its_own(pbs: Running) -> None:
+    ok(
+        pbs,
+        "POST",
+        "/admin/datastore/store1/change-owner",
+        **{"backup-type": "host", "backup-id": "pve1"},
+        **{"new-owner": "backup@pbs"},
+    )
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        mine = {
+            f"{g['backup-type']}/{g['backup-id']}" for g in token.get("/admin/datastore/store1/groups").json()["data"]
+        }
+        assert mine == {"vm/100", "vm/101", "ct/200"}  # not its user's host/pve1
+        r = token.put(
+            "/admin/datastore/store1/group-notes", data={"backup-type": "host", "backup-id": "pve1", "notes": "x"}
+        )
+        assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != backup@pbs)\n"
+    with as_user(pbs, "backup@pbs", "backup-password") as user:
+        groups = user.get("/admin/datastore/store1/groups").json()["data"]
+        assert {f"{g['backup-type']}/{g['backup-id']}" for g in groups} == {"vm/100", "vm/101", "ct/200", "host/pve1"}
+        snaps = user.get("/admin/datastore/store1/snapshots", params={"backup-type": "host"}).json()["data"]
+        assert len(snaps) == 2 and {s["owner"] for s in snaps} == {"backup@pbs"}
+        r = user.put(
+            "/admin/datastore/store1/group-notes", data={"backup-type": "host", "backup-id": "pve1", "notes": "x"}
+        )
+        assert r.status_code == 200, r.text

@@ -21,7 +21,7 @@ from ..clock import clock
 from ..state import MISSING
 from ..tasks import TaskRequest
 from . import falls_back, handles, prepares
-from .auth import create_user
+from .auth import create_user, user_enabled
 from .rest_privileges import allowed
 
 if TYPE_CHECKING:
@@ -137,6 +137,21 @@ def _token_item(userid: str, name: str, fields: Any) -> dict[str, Any]:
     if fields.get("comment") not in (None, ""):
         item["comment"] = fields["comment"]
     return item
+
+
+def authid_active(world: World, authid: str) -> bool:
+    """CachedUserInfo's is_active_auth_id: the user exists, enabled and unexpired, and so does
+    the token where `authid` names one."""
+    userid, bang, name = authid.partition("!")
+    if not user_enabled(world, userid):
+        return False
+    if not bang:
+        return True
+    token = world.store.get(("access", "users", userid, "token", name))
+    if not isinstance(token, dict) or not truthy(token.get("enable", True)):
+        return False
+    expire = int(token.get("expire", 0) or 0)
+    return not expire or expire > clock(world)
 
 
 def truthy(value: Any) -> bool:
