@@ -601,3 +601,79 @@ def test_pbs_owned_groups_a_user_sees_include_its_tokens_a_token_only_its_own(pb
             "/admin/datastore/store1/group-notes", data={"backup-type": "host", "backup-id": "pve1", "notes": "x"}
         )
         assert r.status_code == 200, r.text
+
+
+# --- ACL paths ---------------------------------------------------------------------------------------
+
+NS7 = "/a/b/c/d/e/f/g"  # the deepest namespace PBS allows (MAX_NAMESPACE_DEPTH)
+PBS_ACL_PATHS = (
+    "/ /access /access/acl /access/users /access/domains /access/openid /access/openid/corp "
+    f"/datastore /datastore/store1 /datastore/store1/dev /datastore/store1{NS7} "
+    f"/remote /remote/pbs-offsite /remote/pbs-offsite/store2 /remote/pbs-offsite/store2{NS7} "
+    "/system /system/certificates /system/disks /system/log /system/notifications /system/status "
+    "/system/tasks /system/time /system/services /system/services/proxmox-backup-proxy /system/network "
+    "/system/network/dns /system/network/interfaces /system/network/interfaces/eth0 "
+    "/tape /tape/device /tape/device/lto1 /tape/pool/daily /tape/job/weekly"
+).split()
+PBS_BAD_ACL_PATHS = (
+    "/vms/100 /resource /access/groups /access/acl/x /access/openid/corp/x "
+    f"/datastore/store1{NS7}/h /remote/pbs-offsite/store2{NS7}/h "
+    "/system/certificates/x /system/apt /system/services/a/b /system/network/dns/x /system/network/routes "
+    "/system/network/interfaces/eth0/x /tape/media /tape/device/lto1/x"
+).split()
+PDM_ACL_PATHS = (
+    "/ /access /access/acl /access/users /access/realm /resource /resource/prod /resource/prod/guest "
+    "/resource/prod/guest/100 /resource/prod/storage/local "
+    "/system /system/auto-installation /system/notifications /system/services/proxmox-datacenter-api "
+    "/system/network/interfaces/eth0 /view /view/production"
+).split()
+PDM_BAD_ACL_PATHS = (
+    "/datastore /tape /access/domains /access/acl/x /resource/prod/node /resource/prod/guest/100/x "
+    "/system/auto-installation/x /system/tasks/x /view/production/x"
+).split()
+
+
+@pytest.mark.parametrize(
+    ("product", "authid", "role", "good", "bad"),
+    [
+        ("pbs", "backup@pbs", "Audit", PBS_ACL_PATHS, PBS_BAD_ACL_PATHS),
+        ("pdm", "ops@pdm", "Auditor", PDM_ACL_PATHS, PDM_BAD_ACL_PATHS),
+    ],
+)
+def test_acl_paths_checked_as_the_product_checks_them(
+    product: str, authid: str, role: str, good: list[str], bad: list[str]
+) -> None:
+    """check_acl_path: each product's privilege paths, each to its depth (namespaces to 7 levels);
+    anything else refused in its words on adding, yet removable."""
+    for running in serving(SCENARIOS / f"{product}.yaml", tls=True, login=True):
+        for path in good:
+            grant(running, path, authid, role)
+        assert {e["path"] for e in ok(running, "GET", "/access/acl") if e["ugid"] == authid} >= set(good)
+        for path in bad:
+            r = running.client.put("/access/acl", data={"path": path, "role": role, "auth-id": authid})
+            assert refused(r, 400) == f"invalid acl path '{path}'.\n", path
+            r = running.client.put("/access/acl", data={"path": path, "role": role, "auth-id": authid, "delete": 1})
+            assert r.status_code == 200, path  # "we allow to delete entries with invalid path"
+        assert not {e["path"] for e in ok(running, "GET", "/access/acl") if e["ugid"] == authid} & set(bad)
+        # a component that is no safe id never reaches the check: the path's own format refuses it
+        r = running.client.put("/access/acl", data={"path": "/datastore/bad name", "role": role, "auth-id": authid})
+        assert r.status_code == 400 and "path" in r.json()["errors"]
+
+
+def test_pbs_no_access_replaces_every_role_of_an_auth_id_on_a_path(pbs: Running) -> None:
+    """insert_user_role: NoAccess clears the others on that path; any other role clears NoAccess."""
+    grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreReader")
+    roles = lambda: sorted(  # noqa: E731
+        e["roleid"]
+        for e in ok(pbs, "GET", "/access/acl", path="/datastore/store1", exact=1)
+        if e["ugid"] == "backup@pbs"
+    )
+    assert roles() == ["DatastorePowerUser", "DatastoreReader"]
+    grant(pbs, "/datastore/store1", "backup@pbs", "NoAccess")
+    assert roles() == ["NoAccess"]
+    assert ok(pbs, "GET", "/access/permissions", **{"auth-id": "backup@pbs"}, path="/datastore/store1") == {}
+    grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreAudit")
+    assert roles() == ["DatastoreAudit"]
+    assert [e["roleid"] for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "backup@pbs!pve"] == [
+        "DatastorePowerUser"  # another auth id's entries on the same path stay
+    ]
