@@ -290,6 +290,29 @@ def test_pdm_roles_acl_and_enforcement(pdm: Running) -> None:
         assert refused(ops.post("/pve/remotes/edge/qemu/100/start")) == DENIED  # per remote
 
 
+def test_pdm_removing_a_user_or_token_removes_its_acl_entries(pdm: Running) -> None:
+    """proxmox-access-control's delete_token and delete_user: delete_authid for each auth id gone."""
+    made = ok(pdm, "POST", "/access/users/ops@pdm/token/ci")
+    ok(pdm, "POST", "/access/users/ops@pdm/token/keep")
+    grant(pdm, "/resource/prod", "ops@pdm!ci", "Administrator")
+    grant(pdm, "/view/production", "ops@pdm!keep", "Auditor")
+    grant(pdm, "/system", "ops@pdm", "Administrator")
+    ugids = lambda: sorted({e["ugid"] for e in ok(pdm, "GET", "/access/acl")})  # noqa: E731
+    assert ugids() == ["ops@pdm", "ops@pdm!ci", "ops@pdm!keep", "root@pam!automation"]
+    ok(pdm, "DELETE", "/access/users/ops@pdm/token/ci")
+    assert ugids() == ["ops@pdm", "ops@pdm!keep", "root@pam!automation"]
+    with as_token(pdm, "ops@pdm!ci", made["value"]) as gone:
+        assert gone.get("/version").status_code == 401
+    ok(pdm, "DELETE", "/access/users/ops@pdm")
+    assert ugids() == ["root@pam!automation"]
+    assert "ops@pdm" not in {u["userid"] for u in ok(pdm, "GET", "/access/users")}
+    assert login(pdm, "ops@pdm", "ops-password").status_code == 401
+    # a user of that name made again starts with nothing
+    ok(pdm, "POST", "/access/users", userid="ops@pdm", password="again-password")
+    assert ok(pdm, "GET", "/access/permissions", **{"auth-id": "ops@pdm"}) == {}
+    assert ok(pdm, "GET", "/access/users/ops@pdm/token") == []
+
+
 # --- webhook secrets (PVE and PBS: proxmox-notify) ------------------------------------------------------
 
 
