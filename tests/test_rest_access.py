@@ -597,6 +597,37 @@ def test_pbs_modify_privilege_changes_any_owner_to_an_active_one(pbs: Running) -
         )
 
 
+def test_pbs_snapshot_reads_need_audit_or_ownership(pbs: Running) -> None:
+    """Notes, protection, files and group notes: Datastore.Audit (files: or .Read) on the namespace
+    reads any group's; Datastore.Backup only the caller's own groups'."""
+    snap = {"backup-type": "host", "backup-id": "pve1", "backup-time": 1763352000}  # root@pam!ci's
+    own = {"backup-type": "vm", "backup-id": "100", "backup-time": 1763949611}  # backup@pbs!pve's
+    reads = (
+        ("notes", "Datastore.Audit"),
+        ("protected", "Datastore.Audit"),
+        ("files", "Datastore.Audit|Datastore.Read"),
+    )
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        for leaf, full in reads:
+            r = ops.get(f"/admin/datastore/store1/{leaf}", params=snap)
+            assert refused(r) == ns_denied(f"{full}|Datastore.Backup", "/datastore/store1"), leaf
+        r = ops.get("/admin/datastore/store1/group-notes", params={"backup-type": "vm", "backup-id": "100"})
+        assert refused(r) == ns_denied(LISTING, "/datastore/store1")
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreReader")
+        for leaf, _ in reads:  # anyone's
+            assert ops.get(f"/admin/datastore/store1/{leaf}", params=snap).status_code == 200, leaf
+        assert ops.get("/admin/datastore/store1/protected", params=own).json()["data"] is False
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        for leaf, _ in reads:
+            r = token.get(f"/admin/datastore/store1/{leaf}", params=snap)
+            assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n", leaf
+            assert token.get(f"/admin/datastore/store1/{leaf}", params=own).status_code == 200, leaf
+        r = token.get("/admin/datastore/store1/group-notes", params={"backup-type": "vm", "backup-id": "100"})
+        assert r.json()["data"] == "web-01 (public web tier)"
+
+
 def test_pbs_owned_groups_a_user_sees_include_its_tokens_a_token_only_its_own(pbs: Running) -> None:
     ok(
         pbs,

@@ -41,16 +41,20 @@ def ns_acl_path(store_name: str, ns: str) -> str:
     return "/".join(["/datastore", store_name, *(p for p in ns.split("/") if p)])
 
 
-def ns_privs(call: Call, store_name: str, full: str, partial: str = "", ns: str | None = None) -> bool:
+Privs = str | tuple[str, ...]  # one privilege, or any of several
+
+
+def ns_privs(call: Call, store_name: str, full: Privs, partial: str = "", ns: str | None = None) -> bool:
     """PBS's check_ns_privs_full on the call's namespace (or `ns`): False with `full` (no owner
     check follows), True with only `partial` (the caller must own what it touches), else 403
     naming both, before the store is looked up (so the answer does not tell whether it exists)."""
     path = ns_acl_path(store_name, str(call.args.get("ns") or "") if ns is None else ns)
-    if allowed(call, path, full):
+    wide = (full,) if isinstance(full, str) else full
+    if allowed(call, path, *wide):
         return False
     if partial and allowed(call, path, partial):
         return True
-    names = [p for p in PRIVILEGES["pbs"] if p in (full, partial)]
+    names = [p for p in PRIVILEGES["pbs"] if p in (*wide, partial)]
     raise wire.ApiError(403, wire.pbs_ns_privs_missing(names, path))
 
 
@@ -89,7 +93,7 @@ def owner_file(call: Call, cfg: dict[str, Any]) -> str:
     return f"{cfg['path']}/{ns_prefix(ns)}{btype}/{bid}/owner"
 
 
-def group_access(call: Call, store_name: str, full: str, partial: str) -> None:
+def group_access(call: Call, store_name: str, full: Privs, partial: str) -> None:
     """PBS's check_privs_and_load_store for one group: `full` on the namespace, or `partial` and
     owning the group, whose owner file must then exist (PBS reads it first)."""
     if not ns_privs(call, store_name, full, partial):
@@ -215,11 +219,13 @@ def delete_group(call: Call) -> dict[str, Any]:
 
 @handles("GET", "/admin/datastore/{store}/files", ("pbs",))
 def list_files(call: Call) -> list[dict[str, Any]]:
+    group_access(call, call.params["store"], ("Datastore.Audit", "Datastore.Read"), "Datastore.Backup")
     return list(_find_snapshot(call, call.params["store"]).get("files", []))
 
 
 @handles("GET", "/admin/datastore/{store}/protected", ("pbs",))
 def get_protected(call: Call) -> bool:
+    group_access(call, call.params["store"], "Datastore.Audit", "Datastore.Backup")
     return bool(_find_snapshot(call, call.params["store"]).get("protected"))
 
 
@@ -234,6 +240,7 @@ def set_protected(call: Call) -> None:
 
 @handles("GET", "/admin/datastore/{store}/notes", ("pbs",))
 def get_notes(call: Call) -> str:
+    group_access(call, call.params["store"], "Datastore.Audit", "Datastore.Backup")
     snap = _find_snapshot(call, call.params["store"])
     return str(snap.get("notes", snap.get("comment", "")))
 
@@ -270,6 +277,7 @@ def _group_entry(call: Call, name: str) -> tuple[list[dict[str, Any]], dict[str,
 
 @handles("GET", "/admin/datastore/{store}/group-notes", ("pbs",))
 def get_group_notes(call: Call) -> str:
+    group_access(call, call.params["store"], "Datastore.Audit", "Datastore.Backup")
     _, entry = _group_entry(call, call.params["store"])
     return str(entry.get("comment", ""))
 
