@@ -560,7 +560,7 @@ def test_pbs_backup_privilege_moves_groups_between_a_user_and_its_tokens_only(pb
         assert refused(change_owner(user, "vm/999", "backup@pbs"), 400) == (
             'unable to read "/mnt/datastore/store1/vm/999/owner" - No such file or directory (os error 2)\n'
         )
-        r = change_owner(user, "vm/100", "backup@pbs", ns="dev")  # no privilege on the namespace: inherited
+        r = change_owner(user, "vm/100", "backup@pbs", ns="dev")  # a group of that name in another namespace
         assert r.status_code == 400 and "/mnt/datastore/store1/ns/dev/vm/100/owner" in r.json()["message"]
     secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
     with as_token(pbs, "backup@pbs!pve", secret) as token:  # a token hands nothing over, not even its own
@@ -588,6 +588,12 @@ def test_pbs_modify_privilege_changes_any_owner_to_an_active_one(pbs: Running) -
         r = change_owner(ops, "vm/300", "ops@pbs", ns="dev")  # the namespace's own group
         assert r.status_code == 200, r.text
         assert owners(pbs, ns="dev") == {"vm/300": "ops@pbs"}
+        ok(pbs, "POST", "/access/users/ops@pbs/token/old", expire=1700000000)  # expired in 2023
+        assert refused(change_owner(ops, "vm/100", "ops@pbs!old"), 400) == (
+            "API token 'ops@pbs!old' is inactive or non-existent\n"
+        )
+        ok(pbs, "PUT", "/access/users/ops@pbs/token/old", expire=0)
+        assert change_owner(ops, "vm/100", "ops@pbs!old").status_code == 200
         ok(pbs, "PUT", "/access/users/backup@pbs", enable=0)  # disabled: no longer an owner to give to
         assert (
             refused(change_owner(ops, "vm/100", "backup@pbs"), 400) == "user 'backup@pbs' is inactive or non-existent\n"
