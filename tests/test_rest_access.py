@@ -737,3 +737,19 @@ def test_pbs_no_access_replaces_every_role_of_an_auth_id_on_a_path(pbs: Running)
     assert [e["roleid"] for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "backup@pbs!pve"] == [
         "DatastorePowerUser"  # another auth id's entries on the same path stay
     ]
+
+
+@pytest.mark.parametrize("product", ["pbs", "pdm"])
+def test_root_at_pam_gets_no_acl_entries(product: str) -> None:
+    """acl.cfg is written without root@pam's entries (always Administrator): granting one answers
+    success and keeps nothing; its tokens' entries are kept."""
+    for running in serving(SCENARIOS / f"{product}.yaml", tls=True, login=True):
+        role = "Audit" if product == "pbs" else "Auditor"
+        before = ok(running, "GET", "/access/acl")
+        grant(running, "/system", "root@pam", role)
+        assert ok(running, "GET", "/access/acl") == before
+        token = "root@pam!ci" if product == "pbs" else "root@pam!automation"
+        grant(running, "/system", token, role)
+        assert {"path": "/system", "ugid": token, "ugid_type": "user", "roleid": role, "propagate": True} in ok(
+            running, "GET", "/access/acl"
+        )

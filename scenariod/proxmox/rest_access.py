@@ -145,14 +145,20 @@ def update_acl(call: Call) -> None:
     no_access = ROLE_NO_ACCESS.get(service)
 
     def replaced(e: dict[str, Any]) -> bool:
-        """The entries this change removes: the same role, and on adding, NoAccess's way."""
+        """The entries this change removes: the same role, and on adding, NoAccess's way; and as
+        acl.cfg is written anew, root@pam's own (root is always Administrator: never saved)."""
+        if e["ugid_type"] == "user" and e["ugid"] == ROOT:
+            return True
         if (e["path"], e["ugid"]) != (entry["path"], entry["ugid"]):
             return False
         if e["roleid"] == role:
             return True
         return not delete and no_access is not None and no_access in (role, e["roleid"])
 
-    call.store.set("/access/acl", [e for e in entries if not replaced(e)] + ([] if delete else [entry]))
+    kept = [e for e in entries if not replaced(e)]
+    if not delete and authid != ROOT:
+        kept.append(entry)
+    call.store.set("/access/acl", kept)
     return None
 
 
