@@ -681,6 +681,35 @@ def pbs_owner_check_failed(authid: str, owner: str) -> str:
     return f"backup owner check failed ({authid} != {owner})"
 
 
+PBS_ROOT_NAMESPACE_FIXED = "Cannot create/delete root namespace!"
+
+
+def pbs_ns_privs_missing(privs: list[str], path: str) -> str:
+    """check_ns_privs_full's 403: the privileges that would have done, in declaration order."""
+    return f"permission check failed - missing {'|'.join(privs)} on {path}"
+
+
+def pbs_change_owner_denied(authid: str, group: str, new_owner: str) -> str:
+    """set_backup_owner's 401 when Datastore.Backup alone does not cover the hand-over."""
+    return f"{authid} does not have permission to change owner of backup group '{group}' to {new_owner}"
+
+
+def pbs_authid_inactive(authid: str) -> str:
+    return f"{'API token' if '!' in authid else 'user'} '{authid}' is inactive or non-existent"
+
+
+# A group's owner is a file in its directory; a group that does not exist has neither (ENOENT).
+NO_SUCH_FILE = "No such file or directory (os error 2)"
+
+
+def pbs_owner_unreadable(path: str) -> str:
+    return f'unable to read "{path}" - {NO_SUCH_FILE}'
+
+
+def pbs_owner_uncreatable(path: str) -> str:
+    return f'unable to create owner file "{path}" - {NO_SUCH_FILE}'
+
+
 def pbs_datastore_exists(name: str) -> str:
     return f"datastore '{name}' already exists."
 

@@ -15,6 +15,12 @@ from conftest import SCENARIOS, Running, serving
 from scenariod.proxmox.rest_privileges import PRIVILEGES
 
 DENIED = "permission check failed\n"
+LISTING = "Datastore.Audit|Datastore.Backup"  # what lets one list a namespace's groups and snapshots
+
+
+def ns_denied(privs: str, path: str) -> str:
+    """PBS's check_ns_privs_full refusal: the privileges that would have done, and the namespace."""
+    return f"permission check failed - missing {privs} on {path}\n"
 
 
 @pytest.fixture
@@ -164,8 +170,13 @@ def test_pbs_calls_checked_against_their_permissions(pbs: Running) -> None:
         assert ops.get("/config/datastore").json()["data"] == []
         assert ops.get("/status/datastore-usage").json()["data"] == []
         assert refused(ops.post("/config/datastore", data={"name": "new", "path": "/mnt/new"})) == DENIED
-        assert refused(ops.get("/admin/datastore/store1/groups")) == DENIED
-        assert refused(ops.get("/admin/datastore/nosuchstore/snapshots")) == DENIED
+        # the namespace check names what would have done (check_ns_privs_full), before the store's existence shows
+        assert refused(ops.get("/admin/datastore/store1/groups")) == ns_denied(LISTING, "/datastore/store1")
+        assert refused(ops.get("/admin/datastore/nosuchstore/snapshots")) == ns_denied(
+            LISTING, "/datastore/nosuchstore"
+        )
+        r = ops.get("/admin/datastore/store1/snapshots", params={"ns": "dev"})
+        assert refused(r) == ns_denied(LISTING, "/datastore/store1/dev")
         assert refused(ops.get("/admin/datastore/nosuchstore/status")) == DENIED  # before existence shows
         assert refused(ops.get("/nodes/localhost/apt/update")) == DENIED  # Sys.Audit on /system
         assert refused(ops.get("/nodes")) == DENIED  # no access rule: root@pam's alone
@@ -192,7 +203,7 @@ def test_pbs_backup_privilege_lists_owned_groups_only(pbs: Running) -> None:
         assert {(g["backup-type"], g["backup-id"]) for g in groups} == {("vm", "100"), ("vm", "101"), ("ct", "200")}
         snaps = token.get("/admin/datastore/store1/snapshots").json()["data"]
         assert {s["owner"] for s in snaps} == {"backup@pbs!pve"} and len(snaps) == 11
-        assert refused(token.get("/admin/datastore/offsite/groups")) == DENIED
+        assert refused(token.get("/admin/datastore/offsite/groups")) == ns_denied(LISTING, "/datastore/offsite")
         assert [d["store"] for d in token.get("/admin/datastore").json()["data"]] == ["store1"]
     everything = ok(pbs, "GET", "/admin/datastore/store1/groups")
     assert len(everything) == 4 and {"root@pam!ci"} < {g["owner"] for g in everything}
@@ -212,7 +223,7 @@ def test_pbs_token_has_what_both_it_and_its_user_have(pbs: Running) -> None:
     ok(pbs, "POST", "/access/users/root@pam/token/bare")
     bare = pbs.service.world.secrets["tokens"]["root@pam!bare"]
     with as_token(pbs, "root@pam!bare", bare) as token:
-        assert refused(token.get("/admin/datastore/store1/groups")) == DENIED
+        assert refused(token.get("/admin/datastore/store1/groups")) == ns_denied(LISTING, "/datastore/store1")
 
 
 def test_pbs_unprivileged_user_may_set_acl_of_its_own_tokens_only(pbs: Running) -> None:
@@ -279,6 +290,29 @@ def test_pdm_roles_acl_and_enforcement(pdm: Running) -> None:
         assert refused(ops.post("/pve/remotes/edge/qemu/100/start")) == DENIED  # per remote
 
 
+def test_pdm_removing_a_user_or_token_removes_its_acl_entries(pdm: Running) -> None:
+    """proxmox-access-control's delete_token and delete_user: delete_authid for each auth id gone."""
+    made = ok(pdm, "POST", "/access/users/ops@pdm/token/ci")
+    ok(pdm, "POST", "/access/users/ops@pdm/token/keep")
+    grant(pdm, "/resource/prod", "ops@pdm!ci", "Administrator")
+    grant(pdm, "/view/production", "ops@pdm!keep", "Auditor")
+    grant(pdm, "/system", "ops@pdm", "Administrator")
+    ugids = lambda: sorted({e["ugid"] for e in ok(pdm, "GET", "/access/acl")})  # noqa: E731
+    assert ugids() == ["ops@pdm", "ops@pdm!ci", "ops@pdm!keep", "root@pam!automation"]
+    ok(pdm, "DELETE", "/access/users/ops@pdm/token/ci")
+    assert ugids() == ["ops@pdm", "ops@pdm!keep", "root@pam!automation"]
+    with as_token(pdm, "ops@pdm!ci", made["value"]) as gone:
+        assert gone.get("/version").status_code == 401
+    ok(pdm, "DELETE", "/access/users/ops@pdm")
+    assert ugids() == ["root@pam!automation"]
+    assert "ops@pdm" not in {u["userid"] for u in ok(pdm, "GET", "/access/users")}
+    assert login(pdm, "ops@pdm", "ops-password").status_code == 401
+    # a user of that name made again starts with nothing
+    ok(pdm, "POST", "/access/users", userid="ops@pdm", password="again-password")
+    assert ok(pdm, "GET", "/access/permissions", **{"auth-id": "ops@pdm"}) == {}
+    assert ok(pdm, "GET", "/access/users/ops@pdm/token") == []
+
+
 # --- webhook secrets (PVE and PBS: proxmox-notify) ------------------------------------------------------
 
 
@@ -325,10 +359,8 @@ def test_pbs_group_changes_need_privilege_or_ownership(pbs: Running) -> None:
         assert r.status_code == 200 and [s["keep"] for s in r.json()["data"]] == [True, False, False]
         r = token.put("/admin/datastore/store1/notes", params={**host, "backup-time": 1763352000}, data={"notes": "x"})
         assert refused(r, 400).startswith("backup owner check failed")
-        assert (
-            refused(token.delete("/admin/datastore/offsite/groups", params={"backup-type": "vm", "backup-id": "100"}))
-            == DENIED
-        )
+        r = token.delete("/admin/datastore/offsite/groups", params={"backup-type": "vm", "backup-id": "100"})
+        assert refused(r) == ns_denied("Datastore.Modify|Datastore.Prune", "/datastore/offsite")
     groups = {(g["backup-type"], g["backup-id"]): g for g in ok(pbs, "GET", "/admin/datastore/store1/groups")}
     assert groups[("vm", "101")]["backup-count"] == 1 and groups[("host", "pve1")]["backup-count"] == 2
 
@@ -395,8 +427,11 @@ def test_pbs_backup_privilege_verifies_owned_groups_and_cannot_make_namespaces(p
         assert "vm/100/" in log and "ct/200/" in log and "host/pve1" not in log  # its own groups only
         r = token.post("/admin/datastore/store1/verify", data={"backup-type": "host", "backup-id": "pve1"})
         assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n"
-        assert refused(token.post("/admin/datastore/store1/namespace", data={"name": "mine"})) == DENIED
-        assert refused(token.delete("/admin/datastore/store1/namespace", params={"ns": "dev"})) == DENIED
+        modify = ns_denied("Datastore.Modify", "/datastore/store1")  # on the parent
+        assert refused(token.post("/admin/datastore/store1/namespace", data={"name": "mine"})) == modify
+        assert refused(token.delete("/admin/datastore/store1/namespace", params={"ns": "dev"})) == modify
+        r = token.post("/admin/datastore/store1/namespace", data={"name": "sub", "parent": "dev"})
+        assert refused(r) == ns_denied("Datastore.Modify", "/datastore/store1/dev")
     grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreAdmin")
     grant(pbs, "/datastore/store1", "backup@pbs!pve", "DatastoreAdmin")
     with as_token(pbs, "backup@pbs!pve", secret) as token:
@@ -485,3 +520,236 @@ def test_pbs_permissions_off_lets_every_user_do_anything(serve: Any) -> None:
         assert ops.get("/nodes").status_code == 200
         made = ops.post("/config/datastore", data={"name": "new", "path": "/mnt/datastore/new"})
         assert made.status_code == 200, made.text
+
+
+# --- backup group owners -----------------------------------------------------------------------------
+
+
+def change_owner(client: httpx.Client, group: str, new_owner: str, **extra: Any) -> httpx.Response:
+    btype, bid = group.split("/")
+    data = {"backup-type": btype, "backup-id": bid, "new-owner": new_owner, **extra}
+    return client.post("/admin/datastore/store1/change-owner", data=data)
+
+
+def owners(running: Running, **params: Any) -> dict[str, str]:
+    groups = ok(running, "GET", "/admin/datastore/store1/groups", **params)
+    return {f"{g['backup-type']}/{g['backup-id']}": g["owner"] for g in groups}
+
+
+def test_pbs_backup_privilege_moves_groups_between_a_user_and_its_tokens_only(pbs: Running) -> None:
+    """set_backup_owner with Datastore.Backup alone: a user hands a group it owns to itself or its
+    own tokens and back; never to another user, never a group someone else owns, never as a token."""
+    ok(pbs, "POST", "/access/users/backup@pbs/token/other")
+    with as_user(pbs, "backup@pbs", "backup-password") as user:
+        assert change_owner(user, "vm/100", "backup@pbs").status_code == 200  # its token's group to itself
+        assert owners(pbs)["vm/100"] == "backup@pbs"
+        assert change_owner(user, "vm/100", "backup@pbs!other").status_code == 200  # itself to its token
+        assert change_owner(user, "vm/100", "backup@pbs!pve").status_code == 200  # token to token
+        assert owners(pbs)["vm/100"] == "backup@pbs!pve"
+        for group, new_owner in (
+            ("host/pve1", "backup@pbs"),  # root@pam!ci's group
+            ("vm/101", "root@pam"),  # to another user
+            ("vm/101", "root@pam!ci"),  # to another user's token
+        ):
+            assert refused(change_owner(user, group, new_owner), 401) == (
+                f"backup@pbs does not have permission to change owner of backup group '{group}' to {new_owner}\n"
+            )
+        assert refused(change_owner(user, "vm/101", "backup@pbs!ghost"), 400) == (
+            "API token 'backup@pbs!ghost' is inactive or non-existent\n"
+        )
+        assert refused(change_owner(user, "vm/999", "backup@pbs"), 400) == (
+            'unable to read "/mnt/datastore/store1/vm/999/owner" - No such file or directory (os error 2)\n'
+        )
+        r = change_owner(user, "vm/100", "backup@pbs", ns="dev")  # a group of that name in another namespace
+        assert r.status_code == 400 and "/mnt/datastore/store1/ns/dev/vm/100/owner" in r.json()["message"]
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:  # a token hands nothing over, not even its own
+        assert refused(change_owner(token, "vm/100", "backup@pbs"), 401) == (
+            "backup@pbs!pve does not have permission to change owner of backup group 'vm/100' to backup@pbs\n"
+        )
+    assert owners(pbs)["vm/101"] == "backup@pbs!pve" and owners(pbs)["host/pve1"] == "root@pam!ci"
+
+
+def test_pbs_modify_privilege_changes_any_owner_to_an_active_one(pbs: Running) -> None:
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        assert refused(change_owner(ops, "vm/100", "ops@pbs")) == ns_denied(
+            "Datastore.Modify|Datastore.Backup", "/datastore/store1"
+        )
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreAdmin")
+        assert change_owner(ops, "host/pve1", "backup@pbs").status_code == 200  # user to user, anyone's
+        assert owners(pbs)["host/pve1"] == "backup@pbs"
+        assert (
+            refused(change_owner(ops, "vm/100", "nobody@pbs"), 400) == "user 'nobody@pbs' is inactive or non-existent\n"
+        )
+        assert refused(change_owner(ops, "vm/999", "ops@pbs"), 400) == (
+            'unable to create owner file "/mnt/datastore/store1/vm/999/owner" - No such file or directory (os error 2)\n'
+        )
+        r = change_owner(ops, "vm/300", "ops@pbs", ns="dev")  # the namespace's own group
+        assert r.status_code == 200, r.text
+        assert owners(pbs, ns="dev") == {"vm/300": "ops@pbs"}
+        ok(pbs, "POST", "/access/users/ops@pbs/token/old", expire=1700000000)  # expired in 2023
+        assert refused(change_owner(ops, "vm/100", "ops@pbs!old"), 400) == (
+            "API token 'ops@pbs!old' is inactive or non-existent\n"
+        )
+        ok(pbs, "PUT", "/access/users/ops@pbs/token/old", expire=0)
+        assert change_owner(ops, "vm/100", "ops@pbs!old").status_code == 200
+        ok(pbs, "PUT", "/access/users/backup@pbs", enable=0)  # disabled: no longer an owner to give to
+        assert (
+            refused(change_owner(ops, "vm/100", "backup@pbs"), 400) == "user 'backup@pbs' is inactive or non-existent\n"
+        )
+        assert refused(change_owner(ops, "vm/100", "backup@pbs!pve"), 400) == (
+            "API token 'backup@pbs!pve' is inactive or non-existent\n"  # a disabled user's token too
+        )
+
+
+def test_pbs_snapshot_reads_need_audit_or_ownership(pbs: Running) -> None:
+    """Notes, protection, files and group notes: Datastore.Audit (files: or .Read) on the namespace
+    reads any group's; Datastore.Backup only the caller's own groups'."""
+    snap = {"backup-type": "host", "backup-id": "pve1", "backup-time": 1763352000}  # root@pam!ci's
+    own = {"backup-type": "vm", "backup-id": "100", "backup-time": 1763949611}  # backup@pbs!pve's
+    reads = (
+        ("notes", "Datastore.Audit"),
+        ("protected", "Datastore.Audit"),
+        ("files", "Datastore.Audit|Datastore.Read"),
+    )
+    ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
+    with as_user(pbs, "ops@pbs", "ops-password") as ops:
+        for leaf, full in reads:
+            r = ops.get(f"/admin/datastore/store1/{leaf}", params=snap)
+            assert refused(r) == ns_denied(f"{full}|Datastore.Backup", "/datastore/store1"), leaf
+        r = ops.get("/admin/datastore/store1/group-notes", params={"backup-type": "vm", "backup-id": "100"})
+        assert refused(r) == ns_denied(LISTING, "/datastore/store1")
+        grant(pbs, "/datastore/store1", "ops@pbs", "DatastoreReader")
+        for leaf, _ in reads:  # anyone's
+            assert ops.get(f"/admin/datastore/store1/{leaf}", params=snap).status_code == 200, leaf
+        assert ops.get("/admin/datastore/store1/protected", params=own).json()["data"] is False
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        for leaf, _ in reads:
+            r = token.get(f"/admin/datastore/store1/{leaf}", params=snap)
+            assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != root@pam!ci)\n", leaf
+            assert token.get(f"/admin/datastore/store1/{leaf}", params=own).status_code == 200, leaf
+        r = token.get("/admin/datastore/store1/group-notes", params={"backup-type": "vm", "backup-id": "100"})
+        assert r.json()["data"] == "web-01 (public web tier)"
+
+
+def test_pbs_owned_groups_a_user_sees_include_its_tokens_a_token_only_its_own(pbs: Running) -> None:
+    ok(
+        pbs,
+        "POST",
+        "/admin/datastore/store1/change-owner",
+        **{"backup-type": "host", "backup-id": "pve1"},
+        **{"new-owner": "backup@pbs"},
+    )
+    secret = pbs.service.world.secrets["tokens"]["backup@pbs!pve"]
+    with as_token(pbs, "backup@pbs!pve", secret) as token:
+        mine = {
+            f"{g['backup-type']}/{g['backup-id']}" for g in token.get("/admin/datastore/store1/groups").json()["data"]
+        }
+        assert mine == {"vm/100", "vm/101", "ct/200"}  # not its user's host/pve1
+        r = token.put(
+            "/admin/datastore/store1/group-notes", data={"backup-type": "host", "backup-id": "pve1", "notes": "x"}
+        )
+        assert refused(r, 400) == "backup owner check failed (backup@pbs!pve != backup@pbs)\n"
+    with as_user(pbs, "backup@pbs", "backup-password") as user:
+        groups = user.get("/admin/datastore/store1/groups").json()["data"]
+        assert {f"{g['backup-type']}/{g['backup-id']}" for g in groups} == {"vm/100", "vm/101", "ct/200", "host/pve1"}
+        snaps = user.get("/admin/datastore/store1/snapshots", params={"backup-type": "host"}).json()["data"]
+        assert len(snaps) == 2 and {s["owner"] for s in snaps} == {"backup@pbs"}
+        r = user.put(
+            "/admin/datastore/store1/group-notes", data={"backup-type": "host", "backup-id": "pve1", "notes": "x"}
+        )
+        assert r.status_code == 200, r.text
+
+
+# --- ACL paths ---------------------------------------------------------------------------------------
+
+NS7 = "/a/b/c/d/e/f/g"  # the deepest namespace PBS allows (MAX_NAMESPACE_DEPTH)
+PBS_ACL_PATHS = (
+    "/ /access /access/acl /access/users /access/domains /access/openid /access/openid/corp "
+    f"/datastore /datastore/store1 /datastore/store1/dev /datastore/store1{NS7} "
+    f"/remote /remote/pbs-offsite /remote/pbs-offsite/store2 /remote/pbs-offsite/store2{NS7} "
+    "/system /system/certificates /system/disks /system/log /system/notifications /system/status "
+    "/system/tasks /system/time /system/services /system/services/proxmox-backup-proxy /system/network "
+    "/system/network/dns /system/network/interfaces /system/network/interfaces/eth0 "
+    "/tape /tape/device /tape/device/lto1 /tape/pool/daily /tape/job/weekly"
+).split()
+PBS_BAD_ACL_PATHS = (
+    "/vms/100 /resource /access/groups /access/acl/x /access/openid/corp/x "
+    f"/datastore/store1{NS7}/h /remote/pbs-offsite/store2{NS7}/h "
+    "/system/certificates/x /system/apt /system/services/a/b /system/network/dns/x /system/network/routes "
+    "/system/network/interfaces/eth0/x /tape/media /tape/device/lto1/x"
+).split()
+PDM_ACL_PATHS = (
+    "/ /access /access/acl /access/users /access/realm /resource /resource/prod /resource/prod/guest "
+    "/resource/prod/guest/100 /resource/prod/storage/local "
+    "/system /system/auto-installation /system/notifications /system/services/proxmox-datacenter-api "
+    "/system/network/interfaces/eth0 /view /view/production"
+).split()
+PDM_BAD_ACL_PATHS = (
+    "/datastore /tape /access/domains /access/acl/x /resource/prod/node /resource/prod/guest/100/x "
+    "/system/auto-installation/x /system/tasks/x /view/production/x"
+).split()
+
+
+@pytest.mark.parametrize(
+    ("product", "authid", "role", "good", "bad"),
+    [
+        ("pbs", "backup@pbs", "Audit", PBS_ACL_PATHS, PBS_BAD_ACL_PATHS),
+        ("pdm", "ops@pdm", "Auditor", PDM_ACL_PATHS, PDM_BAD_ACL_PATHS),
+    ],
+)
+def test_acl_paths_checked_as_the_product_checks_them(
+    product: str, authid: str, role: str, good: list[str], bad: list[str]
+) -> None:
+    """check_acl_path: each product's privilege paths, each to its depth (namespaces to 7 levels);
+    anything else refused in its words on adding, yet removable."""
+    for running in serving(SCENARIOS / f"{product}.yaml", tls=True, login=True):
+        for path in good:
+            grant(running, path, authid, role)
+        assert {e["path"] for e in ok(running, "GET", "/access/acl") if e["ugid"] == authid} >= set(good)
+        for path in bad:
+            r = running.client.put("/access/acl", data={"path": path, "role": role, "auth-id": authid})
+            assert refused(r, 400) == f"invalid acl path '{path}'.\n", path
+            r = running.client.put("/access/acl", data={"path": path, "role": role, "auth-id": authid, "delete": 1})
+            assert r.status_code == 200, path  # "we allow to delete entries with invalid path"
+        assert not {e["path"] for e in ok(running, "GET", "/access/acl") if e["ugid"] == authid} & set(bad)
+        # a component that is no safe id never reaches the check: the path's own format refuses it
+        r = running.client.put("/access/acl", data={"path": "/datastore/bad name", "role": role, "auth-id": authid})
+        assert r.status_code == 400 and "path" in r.json()["errors"]
+
+
+def test_pbs_no_access_replaces_every_role_of_an_auth_id_on_a_path(pbs: Running) -> None:
+    """insert_user_role: NoAccess clears the others on that path; any other role clears NoAccess."""
+    grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreReader")
+    roles = lambda: sorted(  # noqa: E731
+        e["roleid"]
+        for e in ok(pbs, "GET", "/access/acl", path="/datastore/store1", exact=1)
+        if e["ugid"] == "backup@pbs"
+    )
+    assert roles() == ["DatastorePowerUser", "DatastoreReader"]
+    grant(pbs, "/datastore/store1", "backup@pbs", "NoAccess")
+    assert roles() == ["NoAccess"]
+    assert ok(pbs, "GET", "/access/permissions", **{"auth-id": "backup@pbs"}, path="/datastore/store1") == {}
+    grant(pbs, "/datastore/store1", "backup@pbs", "DatastoreAudit")
+    assert roles() == ["DatastoreAudit"]
+    assert [e["roleid"] for e in ok(pbs, "GET", "/access/acl") if e["ugid"] == "backup@pbs!pve"] == [
+        "DatastorePowerUser"  # another auth id's entries on the same path stay
+    ]
+
+
+@pytest.mark.parametrize("product", ["pbs", "pdm"])
+def test_root_at_pam_gets_no_acl_entries(product: str) -> None:
+    """acl.cfg is written without root@pam's entries (always Administrator): granting one answers
+    success and keeps nothing; its tokens' entries are kept."""
+    for running in serving(SCENARIOS / f"{product}.yaml", tls=True, login=True):
+        role = "Audit" if product == "pbs" else "Auditor"
+        before = ok(running, "GET", "/access/acl")
+        grant(running, "/system", "root@pam", role)
+        assert ok(running, "GET", "/access/acl") == before
+        token = "root@pam!ci" if product == "pbs" else "root@pam!automation"
+        grant(running, "/system", token, role)
+        assert {"path": "/system", "ugid": token, "ugid_type": "user", "roleid": role, "propagate": True} in ok(
+            running, "GET", "/access/acl"
+        )

@@ -29,10 +29,14 @@ DEFAULT_PATHS = {
     "pbs": ("/", "/access", "/datastore", "/remote", "/system"),
     "pdm": ("/", "/access", "/resource", "/system"),
 }
-# The first components check_acl_path accepts.
-ACL_ROOTS = {
-    "pbs": ("access", "datastore", "remote", "system", "tape"),
-    "pdm": ("access", "resource", "system", "view"),
+# The role that replaces every other of an auth id on a path, and that any other replaces (PBS's
+# ROLE_NAME_NO_ACCESS; PDM's access control names none, and lists no such role).
+ROLE_NO_ACCESS = {"pbs": "NoAccess"}
+MAX_NAMESPACE_DEPTH = 7  # pbs-api-types: namespaces nest at most this deep
+# /system/X with nothing below it, per product (PDM's auto-installer has its own).
+SYSTEM_LEAVES = {
+    "pbs": ("certificates", "disks", "log", "notifications", "status", "tasks", "time"),
+    "pdm": ("auto-installation", "certificates", "disks", "log", "notifications", "status", "tasks", "time"),
 }
 
 
@@ -133,16 +137,77 @@ def update_acl(call: Call) -> None:
     else:
         raise wire.ApiError(400, wire.rest_acl_missing_target(service))
     path = str(args["path"])
-    if not delete and _path_key(path) and _path_key(path)[0] not in ACL_ROOTS[service]:
-        raise wire.ApiError(400, wire.rest_acl_bad_path(path))
+    if not delete:  # an entry on a path no longer valid can still be removed
+        check_acl_path(service, path)
     if service == "pdm":
         _check_digest(call, entries)
     entry = _entry({"path": path, "ugid": authid, "roleid": role, "propagate": args.get("propagate", True)})
-    kept = [e for e in entries if (e["path"], e["ugid"], e["roleid"]) != (entry["path"], entry["ugid"], role)]
-    if not delete:
+    no_access = ROLE_NO_ACCESS.get(service)
+
+    def replaced(e: dict[str, Any]) -> bool:
+        """The entries this change removes: the same role, and on adding, NoAccess's way; and as
+        acl.cfg is written anew, root@pam's own (root is always Administrator: never saved)."""
+        if e["ugid_type"] == "user" and e["ugid"] == ROOT:
+            return True
+        if (e["path"], e["ugid"]) != (entry["path"], entry["ugid"]):
+            return False
+        if e["roleid"] == role:
+            return True
+        return not delete and no_access is not None and no_access in (role, e["roleid"])
+
+    kept = [e for e in entries if not replaced(e)]
+    if not delete and authid != ROOT:
         kept.append(entry)
     call.store.set("/access/acl", kept)
     return None
+
+
+def check_acl_path(service: str, path: str) -> None:
+    """The product's check_acl_path: only paths its privilege checks use may carry an entry."""
+    parts = _path_key(path)
+    if parts and not (_pbs_path_ok if service == "pbs" else _pdm_path_ok)(parts):
+        raise wire.ApiError(400, wire.rest_acl_bad_path(path))
+
+
+def _pbs_path_ok(parts: tuple[str, ...]) -> bool:
+    n, head = len(parts), parts[0]
+    if head == "access":  # /access/{acl,users,domains}, /access/openid/{endpoint}
+        return n == 1 or parts[1] in ("acl", "users", "domains") and n == 2 or parts[1] == "openid" and n <= 3
+    if head == "datastore":  # /datastore/{store}/{namespace...}
+        return n <= 2 + MAX_NAMESPACE_DEPTH
+    if head == "remote":  # /remote/{remote}/{store}/{namespace...}: push sync jobs' targets
+        return n <= 3 + MAX_NAMESPACE_DEPTH
+    if head == "system":
+        return _system_path_ok("pbs", parts)
+    if head == "tape":  # /tape/{device,pool,job}/{name}
+        return n == 1 or parts[1] in ("device", "pool", "job") and n <= 3
+    return False
+
+
+def _pdm_path_ok(parts: tuple[str, ...]) -> bool:
+    n, head = len(parts), parts[0]
+    if head == "access":  # /access/{acl,users,realm}
+        return n == 1 or parts[1] in ("acl", "users", "realm") and n == 2
+    if head == "resource":  # /resource/{remote}/{guest,storage}/{id}
+        return n <= 2 or parts[2] in ("guest", "storage") and n <= 4
+    if head == "system":
+        return _system_path_ok("pdm", parts)
+    if head == "view":  # /view/{view}
+        return n <= 2
+    return False
+
+
+def _system_path_ok(service: str, parts: tuple[str, ...]) -> bool:
+    n = len(parts)
+    if n == 1:
+        return True
+    if parts[1] in SYSTEM_LEAVES[service]:
+        return n == 2
+    if parts[1] == "services":  # /system/services/{service}
+        return n <= 3
+    if parts[1] == "network":  # /system/network/dns, /system/network/interfaces/{iface}
+        return n == 2 or parts[2] == "dns" and n == 3 or parts[2] == "interfaces" and n <= 4
+    return False
 
 
 def _check_digest(call: Call, entries: list[dict[str, Any]]) -> None:

@@ -21,7 +21,7 @@ from ..clock import clock
 from ..state import MISSING
 from ..tasks import TaskRequest
 from . import falls_back, handles, prepares
-from .auth import create_user
+from .auth import create_user, forget_user_secrets, user_enabled
 from .rest_privileges import allowed
 
 if TYPE_CHECKING:
@@ -139,6 +139,21 @@ def _token_item(userid: str, name: str, fields: Any) -> dict[str, Any]:
     return item
 
 
+def authid_active(world: World, authid: str) -> bool:
+    """CachedUserInfo's is_active_auth_id: the user exists, enabled and unexpired, and so does
+    the token where `authid` names one."""
+    userid, bang, name = authid.partition("!")
+    if not user_enabled(world, userid):
+        return False
+    if not bang:
+        return True
+    token = world.store.get(("access", "users", userid, "token", name))
+    if not isinstance(token, dict) or not truthy(token.get("enable", True)):
+        return False
+    expire = int(token.get("expire", 0) or 0)
+    return not expire or expire > clock(world)
+
+
 def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off", "")
@@ -210,6 +225,31 @@ def create_rest_user(call: Call) -> None:
     return None
 
 
+# Where removing a user or token removes its ACL entries too: proxmox-access-control's delete_user
+# and delete_token (PDM) call delete_authid; PBS 3.2's own user API left them in acl.cfg.
+ACL_FOLLOWS_AUTHID = ("pdm",)
+
+
+@handles("DELETE", "/access/users/{userid}", REST)
+def delete_rest_user(call: Call) -> Any:
+    """The user goes with its tokens, their secrets and, where the product removes them, the ACL
+    entries of the user and of each token."""
+    answer = generic.handle(call)
+    userid = call.params["userid"]
+    forget_user_secrets(call.world, userid)
+    drop_acl_entries(call, lambda ugid: ugid == userid or ugid.startswith(userid + "!"))
+    return answer
+
+
+def drop_acl_entries(call: Call, gone: Callable[[str], bool]) -> None:
+    """delete_authid: every user entry whose auth id `gone` names (where ACL_FOLLOWS_AUTHID)."""
+    entries = call.store.get("/access/acl")
+    if call.scenario.service in ACL_FOLLOWS_AUTHID and isinstance(entries, list):
+        kept = [e for e in entries if not (e.get("ugid_type") == "user" and gone(str(e.get("ugid"))))]
+        if len(kept) != len(entries):
+            call.store.set("/access/acl", kept)
+
+
 def _token_path(call: Call) -> tuple[str, str, tuple[str, ...]]:
     userid, name = call.params["userid"], call.params["token-name"]
     return userid, name, ("access", "users", userid, "token", name)
@@ -253,6 +293,7 @@ def delete_token(call: Call) -> None:
         raise wire.ApiError(404, wire.rest_token_missing(userid, name))
     call.store.delete(path)
     call.world.secrets["tokens"].pop(f"{userid}!{name}", None)
+    drop_acl_entries(call, f"{userid}!{name}".__eq__)
     return None
 
 

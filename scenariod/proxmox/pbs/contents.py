@@ -6,12 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from ... import generic, wire
 from .. import handles
-from ..rest_privileges import allowed
-from ..restserver import truthy
+from ..access import ROOT
+from ..rest_privileges import PRIVILEGES, allowed
+from ..restserver import authid_active, truthy
 from .model import (
     DEDUP_FACTOR,
     garbage,
     group_key,
+    need_datastore,
     ns_prefix,
     rfc3339,
     set_snapshots,
@@ -39,14 +41,27 @@ def ns_acl_path(store_name: str, ns: str) -> str:
     return "/".join(["/datastore", store_name, *(p for p in ns.split("/") if p)])
 
 
+Privs = str | tuple[str, ...]  # one privilege, or any of several
+
+
+def ns_privs(call: Call, store_name: str, full: Privs, partial: str = "", ns: str | None = None) -> bool:
+    """PBS's check_ns_privs_full on the call's namespace (or `ns`): False with `full` (no owner
+    check follows), True with only `partial` (the caller must own what it touches), else 403
+    naming both, before the store is looked up (so the answer does not tell whether it exists)."""
+    path = ns_acl_path(store_name, str(call.args.get("ns") or "") if ns is None else ns)
+    wide = (full,) if isinstance(full, str) else full
+    if allowed(call, path, *wide):
+        return False
+    if partial and allowed(call, path, partial):
+        return True
+    names = [p for p in PRIVILEGES["pbs"] if p in (*wide, partial)]
+    raise wire.ApiError(403, wire.pbs_ns_privs_missing(names, path))
+
+
 def listing_owner(call: Call, store_name: str, full: str = "Datastore.Audit") -> str | None:
-    """PBS's check_ns_privs_full for a listing: None with `full` (every group), the caller with
-    only Datastore.Backup (its own groups), else 403 as PBS answers it, before it looks the
-    store up (so the answer does not tell whether it exists)."""
-    path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
-    only = None if allowed(call, path, full) else call.user
-    if only is not None and not allowed(call, path, "Datastore.Backup"):
-        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+    """Whose groups a listing shows: every one's (None) with `full`, else the caller's own (it
+    holds Datastore.Backup; ns_privs refuses it otherwise)."""
+    only = call.user if ns_privs(call, store_name, full, "Datastore.Backup") else None
     generic.check_ancestors(call.store, call.node, call.segments, call.params)
     return only
 
@@ -56,25 +71,37 @@ def owns(owner: str, authid: str) -> bool:
     return owner == authid or "!" in owner and owner.partition("!")[0] == authid
 
 
-def group_access(call: Call, store_name: str, full: str, partial: str) -> None:
-    """PBS's check_privs_and_load_store for one group: `full` on the namespace, or `partial` and
-    owning the group (403 without either; the owner check fails in PBS's words)."""
-    path = ns_acl_path(store_name, str(call.args.get("ns") or ""))
-    if allowed(call, path, full):
-        return
-    if not allowed(call, path, partial):
-        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
-    key = (str(call.args.get("backup-type")), str(call.args.get("backup-id")))
+def group_id(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """A group as PBS tells them apart (namespace, type, ID), of a snapshot, a seeded group entry
+    or a call's arguments alike."""
+    return str(entry.get("ns") or ""), str(entry.get("backup-type")), str(entry.get("backup-id"))
+
+
+def group_owner(call: Call, store_name: str) -> str | None:
+    """The owner file of the call's group: as seeded at `.../groups`, else its snapshots' owner;
+    None where the group does not exist (no directory, no file)."""
+    key = group_id(call.args)
     owner = group_owners(call.store, store_name).get(key)
+    if owner is not None:
+        return owner
+    return next((str(s.get("owner") or ROOT) for s in snapshots(call.store, store_name) if group_id(s) == key), None)
+
+
+def owner_file(call: Call, cfg: dict[str, Any]) -> str:
+    """Where PBS keeps the call's group's owner: DATASTORE/ns/A/ns/B/TYPE/ID/owner."""
+    ns, btype, bid = group_id(call.args)
+    return f"{cfg['path']}/{ns_prefix(ns)}{btype}/{bid}/owner"
+
+
+def group_access(call: Call, store_name: str, full: Privs, partial: str) -> None:
+    """PBS's check_privs_and_load_store for one group: `full` on the namespace, or `partial` and
+    owning the group, whose owner file must then exist (PBS reads it first)."""
+    if not ns_privs(call, store_name, full, partial):
+        return
+    cfg = need_datastore(call, store_name)
+    owner = group_owner(call, store_name)
     if owner is None:
-        owner = next(
-            (
-                str(s.get("owner") or "root@pam")
-                for s in snapshots(call.store, store_name)
-                if (s["backup-type"], s["backup-id"]) == key
-            ),
-            "root@pam",
-        )
+        raise wire.ApiError(400, wire.pbs_owner_unreadable(owner_file(call, cfg)))
     if not owns(owner, str(call.user)):
         raise wire.ApiError(400, wire.pbs_owner_check_failed(str(call.user), owner))
 
@@ -89,7 +116,7 @@ def list_snapshots(call: Call) -> list[dict[str, Any]]:
         if btype and snap["backup-type"] != btype or bid and snap["backup-id"] != str(bid):
             continue
         view = snapshot_view(snap)
-        owner = owners.get((snap["backup-type"], snap["backup-id"]))
+        owner = owners.get(group_id(snap))
         if owner:
             view["owner"] = owner
         if only is not None and not owns(str(view.get("owner") or snap.get("owner") or "root@pam"), only):
@@ -103,27 +130,24 @@ def _seeded_groups(store: StateStore, name: str) -> list[dict[str, Any]]:
     return [g for g in value if isinstance(g, dict)] if isinstance(value, list) else []
 
 
-def group_owners(store: StateStore, name: str) -> dict[tuple[str, str], str]:
-    return {
-        (str(g.get("backup-type")), str(g.get("backup-id"))): g["owner"]
-        for g in _seeded_groups(store, name)
-        if g.get("owner")
-    }
+def group_owners(store: StateStore, name: str) -> dict[tuple[str, str, str], str]:
+    """The owners seeded (or changed) per group_id."""
+    return {group_id(g): g["owner"] for g in _seeded_groups(store, name) if g.get("owner")}
 
 
 def compute_groups(store: StateStore, name: str, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seeded = {(str(g.get("backup-type")), str(g.get("backup-id"))): g for g in _seeded_groups(store, name)}
-    by_group: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seeded = {group_id(g): g for g in _seeded_groups(store, name)}
+    by_group: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for snap in snaps:
-        by_group.setdefault((snap["backup-type"], snap["backup-id"]), []).append(snap)
+        by_group.setdefault(group_id(snap), []).append(snap)
     out = []
-    for key in sorted(by_group, key=group_key):
+    for key in sorted(by_group, key=lambda k: (k[0], *group_key(k[1:]))):
         members = by_group[key]
         last = max(members, key=lambda s: s["backup-time"])
         extra = seeded.get(key, {})
         item: dict[str, Any] = {
-            "backup-type": key[0],
-            "backup-id": key[1],
+            "backup-type": key[1],
+            "backup-id": key[2],
             "last-backup": last["backup-time"],
             "backup-count": len(members),
             "files": [f["filename"] for f in last.get("files", [])],
@@ -195,11 +219,13 @@ def delete_group(call: Call) -> dict[str, Any]:
 
 @handles("GET", "/admin/datastore/{store}/files", ("pbs",))
 def list_files(call: Call) -> list[dict[str, Any]]:
+    group_access(call, call.params["store"], ("Datastore.Audit", "Datastore.Read"), "Datastore.Backup")
     return list(_find_snapshot(call, call.params["store"]).get("files", []))
 
 
 @handles("GET", "/admin/datastore/{store}/protected", ("pbs",))
 def get_protected(call: Call) -> bool:
+    group_access(call, call.params["store"], "Datastore.Audit", "Datastore.Backup")
     return bool(_find_snapshot(call, call.params["store"]).get("protected"))
 
 
@@ -214,6 +240,7 @@ def set_protected(call: Call) -> None:
 
 @handles("GET", "/admin/datastore/{store}/notes", ("pbs",))
 def get_notes(call: Call) -> str:
+    group_access(call, call.params["store"], "Datastore.Audit", "Datastore.Backup")
     snap = _find_snapshot(call, call.params["store"])
     return str(snap.get("notes", snap.get("comment", "")))
 
@@ -234,20 +261,23 @@ def set_notes(call: Call) -> None:
 
 
 def _group_entry(call: Call, name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    btype, bid = str(call.args.get("backup-type")), str(call.args.get("backup-id"))
+    """The call's group's seeded entry (added where the group has snapshots only)."""
+    key = group_id(call.args)
     groups = _seeded_groups(call.store, name)
     for entry in groups:
-        if (str(entry.get("backup-type")), str(entry.get("backup-id"))) == (btype, bid):
+        if group_id(entry) == key:
             return groups, entry
-    if not any((s["backup-type"], s["backup-id"]) == (btype, bid) for s in snapshots(call.store, name)):
-        raise wire.ApiError(404, wire.pbs_group_missing(f"{btype}/{bid}"))
-    entry = {"backup-type": btype, "backup-id": bid}
+    ns, btype, bid = key
+    if not any(group_id(s) == key for s in snapshots(call.store, name)):
+        raise wire.ApiError(404, wire.pbs_group_missing(f"{ns_prefix(ns)}{btype}/{bid}"))
+    entry = {"backup-type": btype, "backup-id": bid, **({"ns": ns} if ns else {})}
     groups.append(entry)
     return groups, entry
 
 
 @handles("GET", "/admin/datastore/{store}/group-notes", ("pbs",))
 def get_group_notes(call: Call) -> str:
+    group_access(call, call.params["store"], "Datastore.Audit", "Datastore.Backup")
     _, entry = _group_entry(call, call.params["store"])
     return str(entry.get("comment", ""))
 
@@ -262,11 +292,41 @@ def set_group_notes(call: Call) -> None:
     return None
 
 
+def hands_over(owner: str, new_owner: str, authid: str) -> bool:
+    """What set_backup_owner lets a caller with only Datastore.Backup do: move a group it owns
+    between itself (a user, never a token) and its own tokens, or between two of its tokens."""
+    user_of = lambda authid: authid.partition("!")[0]  # noqa: E731
+    match ("!" in owner, "!" in new_owner):
+        case (True, True):
+            return user_of(owner) == user_of(new_owner) == authid
+        case (True, False):
+            return user_of(owner) == authid == new_owner
+        case (False, True):
+            return owner == authid == user_of(new_owner)
+    return False  # user to user: never without Datastore.Modify
+
+
 @handles("POST", "/admin/datastore/{store}/change-owner", ("pbs",))
 def change_owner(call: Call) -> None:
+    """PBS's set_backup_owner: Datastore.Modify on the namespace changes any owner; Datastore.Backup
+    only as hands_over allows (401 else). The new owner must be an active user or token."""
     name = call.params["store"]
+    new_owner, who = str(call.args["new-owner"]), str(call.user or ROOT)
+    limited = ns_privs(call, name, "Datastore.Modify", "Datastore.Backup")
+    cfg = need_datastore(call, name)
+    owner = group_owner(call, name)
+    if limited:
+        if owner is None:
+            raise wire.ApiError(400, wire.pbs_owner_unreadable(owner_file(call, cfg)))
+        if not hands_over(owner, new_owner, who):
+            group = "/".join(group_id(call.args)[1:])
+            raise wire.ApiError(401, wire.pbs_change_owner_denied(who, group, new_owner))
+    if not authid_active(call.world, new_owner):
+        raise wire.ApiError(400, wire.pbs_authid_inactive(new_owner))
+    if owner is None:
+        raise wire.ApiError(400, wire.pbs_owner_uncreatable(owner_file(call, cfg)))
     groups, entry = _group_entry(call, name)
-    entry["owner"] = str(call.args.get("new-owner"))
+    entry["owner"] = new_owner
     call.store.set(("admin", "datastore", name, "groups"), groups)
     return None
 
@@ -288,10 +348,11 @@ def _namespaces(store: StateStore, name: str) -> list[dict[str, Any]]:
     return [out[k] for k in sorted(out)]
 
 
-def _need_modify(call: Call, store_name: str, parent: str) -> None:
-    """Creating or removing a namespace takes Datastore.Modify on its parent (PBS's 403 else)."""
-    if not allowed(call, ns_acl_path(store_name, parent), "Datastore.Modify"):
-        raise wire.ApiError(403, wire.REST_PERMISSION_FAILED)
+def _need_modify(call: Call, store_name: str, ns: str) -> None:
+    """PBS's check_ns_modification_privs: never the root; Datastore.Modify on the parent."""
+    if not ns:
+        raise wire.ApiError(400, wire.PBS_ROOT_NAMESPACE_FIXED)
+    ns_privs(call, store_name, "Datastore.Modify", ns=ns.rpartition("/")[0])
 
 
 @handles("GET", "/admin/datastore/{store}/namespace", ("pbs",))
@@ -321,8 +382,8 @@ def list_namespaces(call: Call) -> list[dict[str, Any]]:
 def create_namespace(call: Call) -> str:
     name = call.params["store"]
     parent = str(call.args.get("parent") or "")
-    _need_modify(call, name, parent)
     ns = f"{parent}/{call.args['name']}" if parent else str(call.args["name"])
+    _need_modify(call, name, ns)
     known = _namespaces(call.store, name)
     if any(e["ns"] == ns for e in known):
         raise wire.ApiError(400, wire.pbs_namespace_exists(ns))
@@ -336,9 +397,9 @@ def create_namespace(call: Call) -> str:
 def delete_namespace(call: Call) -> None:
     name = call.params["store"]
     ns = str(call.args.get("ns") or "")
-    _need_modify(call, name, ns.rpartition("/")[0])
+    _need_modify(call, name, ns)
     known = _namespaces(call.store, name)
-    if not ns or not any(e["ns"] == ns for e in known):
+    if not any(e["ns"] == ns for e in known):
         raise wire.ApiError(400, wire.pbs_namespace_missing(ns))
     inside = lambda other: other == ns or other.startswith(ns + "/")  # noqa: E731
     snaps = snapshots(call.store, name)

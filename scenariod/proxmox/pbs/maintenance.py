@@ -12,7 +12,7 @@ from .. import handles
 from ..calendar import next_event as next_run
 from ..rest_privileges import allowed
 from ..restserver import own_upid, worker
-from .contents import group_access, group_owners, listing_owner, owns
+from .contents import group_access, group_id, group_owners, listing_owner, owns
 from .model import (
     AVG_CHUNK,
     DEDUP_FACTOR,
@@ -290,8 +290,7 @@ def verify(call: Call) -> TaskRequest:
     owners = group_owners(call.store, name)
     chosen = []
     for snap in snapshots(call.store, name):
-        group = (snap["backup-type"], snap["backup-id"])
-        if only is not None and not owns(owners.get(group) or str(snap.get("owner") or "root@pam"), only):
+        if only is not None and not owns(owners.get(group_id(snap)) or str(snap.get("owner") or "root@pam"), only):
             continue
         sns = str(snap.get("ns") or "")
         if ns and not (sns == ns or sns.startswith(ns + "/")):
