@@ -303,6 +303,26 @@ def only_root_config(option: str, verb: str = "set", what: str | None = None) ->
     return f"only root can {verb} '{option}' config" + (f" for {what}" if what else "")
 
 
+def tag_needs_sys_modify(tag: str) -> str:
+    """assert_tag_permissions' refusal (inside raise_perm_exc's parentheses) of a tag the caller may not set."""
+    return f"/, Sys.Modify for modifying tag '{tag}'"
+
+
+def unknown_config_option(param: str, option: str) -> ApiError:
+    """A `delete` or `revert` naming an option the guest type does not have."""
+    return parameter_error({param: f"unknown option '{option}'"})
+
+
+def revert_clash(kind: str, option: str, deleted: bool) -> ApiError:
+    """An option both reverted and set (`deleted` False) or deleted. qemu-server and pve-container
+    word it differently and name different parameters; these are their texts, quotes as they are."""
+    quote = "" if kind == "qemu" else "'"
+    used = f"'-delete {option}'" if deleted else f"'-{option}'"
+    text = f"you can't use {used} and {quote}-revert {option}' at the same time"
+    named = deleted == (kind == "qemu")  # qemu names `revert` for a deleted option, pve-container `delete`
+    return parameter_error({"revert" if named else "delete": text})
+
+
 def permission_failed(what: str | None) -> ApiError:
     """PVE's raise_perm_exc: the failed check in parentheses when there is one to name."""
     return ApiError(403, f"Permission check failed ({what})" if what else "Permission check failed")
