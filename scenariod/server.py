@@ -478,6 +478,8 @@ class Service:
         call = Call(scenario, world, node, op, method, segments, params, req, user)
         answered_by = BUILTIN
         try:
+            if params and (query or body) and scenario.service == "pve":  # a few names looked up, no copy
+                _refuse_repeated_path_parameter(params, query, body)
             raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
             if runtime.permissions is not None:  # PVE checks privileges before it verifies parameters
                 runtime.permissions(call, raw_args)
@@ -637,6 +639,16 @@ def _multi(pairs: Any) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _refuse_repeated_path_parameter(params: dict[str, str], query: dict[str, Any], body: dict[str, Any]) -> None:
+    """pve-http-server's rest_handler: a query or body parameter naming a path parameter must hold
+    the same value (compared as strings), else 400 before the privilege check. PBS and PDM keep
+    the path's value (as proxmox-rest-server does with a JSON body)."""
+    for name in sorted(params):
+        for sent in (query, body):
+            if name in sent and str(sent[name]) != params[name]:
+                raise wire.path_parameter_conflict(name)
 
 
 def _form(text: str) -> dict[str, Any]:

@@ -125,6 +125,11 @@ def parameter_error(errors: dict[str, str]) -> ApiError:
     return ApiError(400, PARAMETER_VERIFICATION_FAILED, errors=errors)
 
 
+def path_parameter_conflict(name: str) -> ApiError:
+    """pve-http-server: a parameter sent again in the query or body with another value than the path's."""
+    return parameter_error({name: "duplicate parameter (already defined in URI) with conflicting values!"})
+
+
 def guest_config_missing(node: str, vmid: Any, guest_type: str) -> ApiError:
     folder = "qemu-server" if guest_type == "qemu" else "lxc"
     return ApiError(500, f"Configuration file 'nodes/{node}/{folder}/{vmid}.conf' does not exist")

@@ -139,3 +139,22 @@ def test_cluster_options_answer_the_tags_a_user_may_set(pve: Running) -> None:
     assert root["allowed-tags"] == ["db", "prod", "seen", "web"]  # root: every tag in use and registered
     ci = as_user(pve, *CI)
     assert data(ci.get("/cluster/options")) == {"console": "xtermjs", "allowed-tags": ["db", "web"]}
+
+
+def test_a_parameter_repeating_the_path_must_agree_with_it(pve: Running) -> None:
+    conflict = "duplicate parameter (already defined in URI) with conflicting values!"
+    vm = "/nodes/pve1/qemu/101/config"
+    r = pve.client.put(vm, data={"vmid": 100, "cores": 2})
+    assert (r.status_code, r.json()["errors"]) == (400, {"vmid": conflict})
+    assert r.reason_phrase == "Parameter verification failed."
+    assert pve.client.get(vm, params={"node": "pve2"}).json()["errors"] == {"node": conflict}
+    assert pve.client.put(vm, json={"vmid": 100}).json()["errors"] == {"vmid": conflict}
+    assert ok(pve, "GET", vm)["cores"] == 4  # nothing changed
+    # the same value again is no conflict (as a string or a JSON number)
+    assert pve.client.put(vm, data={"vmid": 101, "node": "pve1", "cores": 2}).status_code == 200
+    assert pve.client.put(vm, json={"vmid": 101, "cores": 3}).status_code == 200
+    assert ok(pve, "GET", vm, node="pve1")["cores"] == 3
+    # before the privilege check: a user without any privilege learns of the conflict first
+    ci = as_user(pve, *CI)
+    assert ci.put(vm, data={"vmid": 100}).json()["errors"] == {"vmid": conflict}
+    assert refused(ci.put(vm, data={"vmid": 101, "cores": 1})).startswith("Permission check failed")
