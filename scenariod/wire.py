@@ -130,6 +130,18 @@ def path_parameter_conflict(name: str) -> ApiError:
     return parameter_error({name: "duplicate parameter (already defined in URI) with conflicting values!"})
 
 
+# proxmox-subscription's check against Proxmox's shop, as it fails on a node without internet access
+# (ureq's words for a name that does not resolve), and Subscription.pm's refusal to update an offline key.
+SUBSCRIPTION_CHECK_OFFLINE = (
+    "Error checking subscription: https://shop.proxmox.com/modules/servers/licensing/verify.php: Dns Failed: "
+    "resolve dns name 'shop.proxmox.com:443': failed to lookup address information: "
+    "Temporary failure in name resolution"
+)
+SUBSCRIPTION_OFFLINE_KEY = (
+    "Updating offline key not possible - please remove and re-add subscription key to switch to online key."
+)
+
+
 def guest_config_missing(node: str, vmid: Any, guest_type: str) -> ApiError:
     folder = "qemu-server" if guest_type == "qemu" else "lxc"
     return ApiError(500, f"Configuration file 'nodes/{node}/{folder}/{vmid}.conf' does not exist")

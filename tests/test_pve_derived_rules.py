@@ -158,3 +158,70 @@ def test_a_parameter_repeating_the_path_must_agree_with_it(pve: Running) -> None
     ci = as_user(pve, *CI)
     assert ci.put(vm, data={"vmid": 100}).json()["errors"] == {"vmid": conflict}
     assert refused(ci.put(vm, data={"vmid": 101, "cores": 1})).startswith("Permission check failed")
+
+
+def test_a_subscription_key_cannot_be_checked_offline(pve: Running) -> None:
+    sub = "/nodes/pve1/subscription"
+    fresh = ok(pve, "GET", sub)
+    assert fresh["status"] == "notfound" and fresh["message"] == "There is no subscription key"
+    # the key passes the local checks, is written alone (which reads back as no key), then the
+    # online check fails: a 500 in proxmox-subscription's words, and the node still has no key
+    r = pve.client.put(sub, data={"key": "pve2c-0123456789"})
+    assert r.status_code == 500
+    assert r.json()["message"].startswith("Error checking subscription: https://shop.proxmox.com/")
+    assert ok(pve, "GET", sub) == fresh
+    assert pve.client.put(sub, data={"key": "nokey"}).status_code == 400  # the schema's pattern
+    assert ok(pve, "POST", sub) is None  # nothing to update without a key
+
+
+def test_a_seeded_subscription_updates_and_deletes_as_pve_does(serve) -> None:
+    s = serve(
+        """
+        scenariod: 1
+        name: subscriptions
+        auth:
+          users:
+            - {userid: root@pam, password: secret}
+            - {userid: ci@pve, password: ci-password}
+        state:
+          /nodes:
+            - {node: pve1, status: online}
+            - {node: pve2, status: online}
+          /nodes/pve1/subscription:
+            {status: active, key: pve2c-0123456789, serverid: 0A1B2C3D4E5F60718293A4B5C6D7E8F9, sockets: 1,
+             checktime: 1700000000, productname: "Proxmox VE Community Subscription 2 CPUs/year",
+             url: "https://www.proxmox.com/en/proxmox-virtual-environment/pricing", message: null}
+          /nodes/pve2/subscription:
+            {status: active, key: pve4b-0123456789, signature: c2lnbmVk, serverid: 0A1B, checktime: 1700000000,
+             sockets: 2}
+        """
+    )
+    s.login()
+    sub = "/nodes/pve1/subscription"
+    fresh_url = "https://www.proxmox.com/en/proxmox-virtual-environment/pricing"
+    # an unsigned key last checked long ago is checked again: offline, that fails and nothing changes
+    r = s.client.post(sub)
+    assert (r.status_code, r.json()["message"].split(":")[0]) == (500, "Error checking subscription")
+    assert s.client.get(sub).json()["data"]["status"] == "active"
+    r = s.client.post("/nodes/pve2/subscription", data={"force": 1})
+    assert r.json()["message"] == (
+        "Updating offline key not possible - please remove and re-add subscription key to switch to online key.\n"
+    )
+    # a key for fewer sockets than the host has is refused before anything is written
+    r = s.client.put("/nodes/pve2/subscription", data={"key": "pve1c-0123456789"})
+    assert (r.status_code, r.json()["message"]) == (500, "wrong number of sockets (1 < 2)\n")
+    assert s.client.get("/nodes/pve2/subscription").json()["data"]["key"] == "pve4b-0123456789"
+    # without Sys.Audit on the node: the status, its message and the shop's URL only
+    ci = as_user(s, "ci@pve", "ci-password")
+    assert data(ci.get(sub)) == {"status": "active", "message": None, "url": fresh_url}
+    assert "serverid" not in data(ci.get("/nodes/pve1/subscription"))
+    # DELETE: no key any more; the node's server ID stays what it was
+    assert s.client.delete(sub).status_code == 200
+    gone = s.client.get(sub).json()["data"]
+    assert gone == {
+        "status": "notfound",
+        "message": "There is no subscription key",
+        "url": fresh_url,
+        "serverid": "0A1B2C3D4E5F60718293A4B5C6D7E8F9",
+    }
+    assert data(ci.get(sub)) == {"status": "notfound", "message": "There is no subscription key", "url": fresh_url}
