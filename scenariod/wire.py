@@ -142,6 +142,16 @@ SUBSCRIPTION_OFFLINE_KEY = (
 )
 
 
+def sdn_lock_refused(failure: str) -> ApiError:
+    """pve-network's lock_sdn_config with a missing or wrong token, as pmxcfs's domain lock wraps the
+    die (Perl's own `at FILE line N.` included: the die has no newline)."""
+    return ApiError(
+        500,
+        f"{failure}: error with cfs lock 'domain-sdn': invalid lock token provided! "
+        "at /usr/share/perl5/PVE/Network/SDN.pm line 291.",
+    )
+
+
 def guest_config_missing(node: str, vmid: Any, guest_type: str) -> ApiError:
     folder = "qemu-server" if guest_type == "qemu" else "lxc"
     return ApiError(500, f"Configuration file 'nodes/{node}/{folder}/{vmid}.conf' does not exist")

@@ -4,6 +4,7 @@ HTTP, against scenarios/two-node.yaml (VM 101 on pve1, container 200 on pve2).""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -225,3 +226,41 @@ def test_a_seeded_subscription_updates_and_deletes_as_pve_does(serve) -> None:
         "serverid": "0A1B2C3D4E5F60718293A4B5C6D7E8F9",
     }
     assert data(ci.get(sub)) == {"status": "notfound", "message": "There is no subscription key", "url": fresh_url}
+
+
+def test_the_sdn_lock_guards_every_sdn_write(pve: Running) -> None:
+    def refused_500(r: httpx.Response) -> str:
+        assert r.status_code == 500, r.text
+        return r.json()["message"]
+
+    wrong = "error with cfs lock 'domain-sdn': invalid lock token provided! at /usr/share/perl5/PVE/Network/SDN.pm"
+    # without a lock, writes need no token
+    ok(pve, "POST", "/cluster/sdn/zones", zone="z1", type="simple")
+    token = ok(pve, "POST", "/cluster/sdn/lock")
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", token)
+    # held: a second lock, and every write without the token, is refused in pve-network's words
+    assert refused_500(pve.client.post("/cluster/sdn/lock")).startswith(
+        f"could not acquire lock for SDN config: {wrong}"
+    )
+    r = pve.client.post("/cluster/sdn/zones", data={"zone": "z2", "type": "simple"})
+    assert refused_500(r).startswith(f"create sdn zone object failed: {wrong}")
+    r = pve.client.put("/cluster/sdn/zones/z1", data={"mtu": 1400, "lock-token": "not-it"})
+    assert refused_500(r).startswith("update sdn zone object failed: error with cfs lock")
+    assert refused_500(pve.client.delete("/cluster/sdn/ipams/pve")).startswith("delete sdn zone object failed: ")
+    r = pve.client.post("/cluster/sdn/vnets", data={"vnet": "v1", "zone": "z1"})
+    assert refused_500(r).startswith("create sdn vnet object failed: ")
+    assert refused_500(pve.client.put("/cluster/sdn")).startswith("could not commit SDN config: ")
+    assert refused_500(pve.client.delete("/cluster/sdn/lock")).startswith("could not release lock: ")
+    assert [z["zone"] for z in ok(pve, "GET", "/cluster/sdn/zones")] == ["z1"]
+    # with the token: written, and the token is never stored with the object
+    ok(pve, "POST", "/cluster/sdn/vnets", vnet="v1", zone="z1", **{"lock-token": token})
+    assert "lock-token" not in ok(pve, "GET", "/cluster/sdn/vnets/v1")
+    ok(pve, "POST", "/cluster/sdn/rollback", **{"lock-token": token, "release-lock": 0})  # kept
+    assert pve.client.post("/cluster/sdn/zones", data={"zone": "z3", "type": "simple"}).status_code == 500
+    # applying with the token releases the lock (release-lock defaults to 1)
+    ok(pve, "PUT", "/cluster/sdn", **{"lock-token": token})
+    ok(pve, "POST", "/cluster/sdn/zones", zone="z3", type="simple")
+    # a forced release needs no token
+    ok(pve, "POST", "/cluster/sdn/lock")
+    ok(pve, "DELETE", "/cluster/sdn/lock", force=1)
+    ok(pve, "DELETE", "/cluster/sdn/zones/z3")
