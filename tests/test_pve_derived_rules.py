@@ -4,12 +4,14 @@ HTTP, against scenarios/two-node.yaml (VM 101 on pve1, container 200 on pve2).""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import ssl
 from typing import Any
 
 import httpx
 import pytest
-from conftest import SCENARIOS, Running, serving
+from conftest import SCENARIOS, Running, serving, start_service
 from test_access import CI, as_user, data, refused
 from test_derived import ok
 
@@ -264,3 +266,76 @@ def test_the_sdn_lock_guards_every_sdn_write(pve: Running) -> None:
     ok(pve, "POST", "/cluster/sdn/lock")
     ok(pve, "DELETE", "/cluster/sdn/lock", force=1)
     ok(pve, "DELETE", "/cluster/sdn/zones/z3")
+
+
+SOURCE = """scenariod: 1
+name: src
+service: pve
+auth:
+  users: [{userid: root@pam, password: secret}]
+state:
+  /nodes:
+    - {node: pve1, status: online}
+  /storage:
+    - {storage: local-lvm, type: lvmthin, vgname: pve, thinpool: data, content: "images,rootdir"}
+  /nodes/pve1/qemu:
+    - {vmid: 100, name: web-01, status: stopped}
+  /nodes/pve1/qemu/100/config:
+    {name: web-01, memory: 2048, scsi0: "local-lvm:vm-100-disk-0,size=32G",
+     unused0: "local-lvm:vm-100-disk-1", unused1: "local-lvm:vm-100-disk-2",
+     net0: "virtio=BC:24:11:AA:01:00,bridge=vmbr0"}
+  /nodes/pve1/storage/local-lvm/content:
+    - {volid: "local-lvm:vm-100-disk-1", size: 4294967296, format: raw, vmid: 100, content: images}
+"""
+TARGET = """scenariod: 1
+name: dst
+service: pve
+auth:
+  users: [{userid: root@pam, password: secret}]
+  tokens: [{tokenid: "root@pam!migrate", secret: "0d5e1c3a-7b2f-4e8d-9a61-c4f0b8e2d713"}]
+state:
+  /nodes:
+    - {node: dst1, status: online}
+  /storage:
+    - {storage: tank, type: zfspool, pool: tank, content: "images,rootdir"}
+"""
+
+
+def test_remote_migration_carries_unused_disks_to_the_mapped_storage(tmp_path) -> None:
+    (tmp_path / "src.yaml").write_text(SOURCE)
+    (tmp_path / "dst.yaml").write_text(TARGET)
+    source, stop_source = start_service(tmp_path / "src.yaml")
+    target, stop_target = start_service(tmp_path / "dst.yaml", tls=True)
+    try:
+        source.login()
+        token = "PVEAPIToken=root@pam!migrate=0d5e1c3a-7b2f-4e8d-9a61-c4f0b8e2d713"
+        target.client.headers["Authorization"] = token
+        pem = ssl.get_server_certificate(("127.0.0.1", target.service.port))
+        pin = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+        pin = ":".join(pin[i : i + 2] for i in range(0, len(pin), 2))
+        endpoint = f"host=127.0.0.1,port={target.service.port},apitoken={token},fingerprint={pin}"
+        upid = ok(
+            source,
+            "POST",
+            "/nodes/pve1/qemu/100/remote_migrate",
+            **{"target-endpoint": endpoint, "target-vmid": 300, "target-storage": "tank", "target-bridge": "vmbr0"},
+        )
+        log = [e["t"] for e in source.client.get(f"/nodes/pve1/tasks/{upid}/log", params={"limit": 0}).json()["data"]]
+        assert any(line.endswith("found local disk 'local-lvm:vm-100-disk-1' (unused)") for line in log), log
+        assert any(line.endswith("copying local disk images") for line in log)
+        # copied first, the unused disks take the first free numbers for 300 on the target, then scsi0
+        assert any(
+            line.endswith("volume 'local-lvm:vm-100-disk-1' is 'tank:vm-300-disk-0' on the target") for line in log
+        )
+        assert any(
+            line.endswith("volume 'local-lvm:vm-100-disk-2' is 'tank:vm-300-disk-1' on the target") for line in log
+        )
+        config = target.client.get("/nodes/dst1/qemu/300/config").json()["data"]
+        assert (config["unused0"], config["unused1"]) == ("tank:vm-300-disk-0", "tank:vm-300-disk-1")
+        assert config["scsi0"].startswith("tank:vm-300-disk-2,")
+        listed = {v["volid"]: v for v in target.client.get("/nodes/dst1/storage/tank/content").json()["data"]}
+        assert listed["tank:vm-300-disk-0"]["size"] == 4294967296  # the source volume's size
+        assert {"tank:vm-300-disk-1", "tank:vm-300-disk-2"} <= set(listed)
+    finally:
+        stop_source()
+        stop_target()
