@@ -478,9 +478,9 @@ class Service:
         call = Call(scenario, world, node, op, method, segments, params, req, user)
         answered_by = BUILTIN
         try:
-            if params and (query or body) and scenario.service == "pve":  # a few names looked up, no copy
-                _refuse_repeated_path_parameter(params, query, body)
             raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
+            if len(raw_args) != len(query) + len(body) + len(params) and scenario.service == "pve":  # a name repeated
+                _refuse_repeated_path_parameter(params, query, body)
             if runtime.permissions is not None:  # PVE checks privileges before it verifies parameters
                 runtime.permissions(call, raw_args)
             args = call.args = op.validator.validate(raw_args)
@@ -645,10 +645,9 @@ def _refuse_repeated_path_parameter(params: dict[str, str], query: dict[str, Any
     """pve-http-server's rest_handler: a query or body parameter naming a path parameter must hold
     the same value (compared as strings), else 400 before the privilege check. PBS and PDM keep
     the path's value (as proxmox-rest-server does with a JSON body)."""
-    for name in sorted(params):
-        for sent in (query, body):
-            if name in sent and str(sent[name]) != params[name]:
-                raise wire.path_parameter_conflict(name)
+    clashes = [n for n, v in params.items() if (n in query and str(query[n]) != v) or (n in body and str(body[n]) != v)]
+    if clashes:
+        raise wire.path_parameter_conflict(min(clashes))  # rest_handler checks them in sorted order
 
 
 def _form(text: str) -> dict[str, Any]:
