@@ -60,39 +60,41 @@ def datacenter_options(store: StateStore) -> dict[str, Any]:
     return options
 
 
-def allowed_tags(store: StateStore, view: Viewer | None) -> tuple[set[str], set[str], bool]:
-    """get_allowed_tags: (tags the caller may set, registered tags, whether any tag is allowed)."""
-    privileged = view is None or view.can("/", "Sys.Modify")
+def _rules(store: StateStore) -> tuple[str, list[str], set[str]]:
+    """(user-allow, user-allow-list, registered-tags) of the datacenter options."""
     options = datacenter_options(store)
-    registered = set(options.get("registered-tags", ()))
     access = options.get("user-tag-access", {})
-    user_allow = access.get("user-allow", "free")
-    allowed: set[str] = set()
-    if user_allow != "none" or privileged:
-        allowed.update(access.get("user-allow-list", ()))
+    return access.get("user-allow", "free"), access.get("user-allow-list", []), set(options.get("registered-tags", ()))
+
+
+def allowed_tags(store: StateStore, view: Viewer | None) -> set[str]:
+    """get_allowed_tags: the tags the caller may set (and see offered)."""
+    privileged = view is None or view.can("/", "Sys.Modify")
+    user_allow, allow_list, registered = _rules(store)
+    allowed: set[str] = set(allow_list) if user_allow != "none" or privileged else set()
     if user_allow in ("free", "existing") or privileged:
         for _, _, item in guests(store):
-            if item.get("tags") and (view is None or privileged or view.can(f"/vms/{item.get('vmid')}", "VM.Audit")):
+            if not item.get("tags"):
+                continue
+            if privileged or (view is not None and view.can(f"/vms/{item.get('vmid')}", "VM.Audit")):
                 allowed.update(split_tags(item["tags"]))
-    if privileged:
-        allowed |= registered
-    else:
-        allowed -= registered
-    return allowed, registered, user_allow == "free"
+    return allowed | registered if privileged else allowed - registered
 
 
 def assert_tag_permissions(view: Viewer, store: StateStore, old: Any, new: Any) -> None:
     """The tags added or removed (counted, as PVE counts them) each allowed, else Proxmox's 403.
-    The caller has checked VM.Config.Options on the guest first, as PVE does."""
+    The caller has checked VM.Config.Options on the guest first, as PVE does. Under `free` only
+    the registered tags are limited, so the guests' tags are not gathered then."""
     if view.can("/", "Sys.Modify"):
         return
     before, after = split_tags(old), split_tags(new)
     changed = {t for t in {*before, *after} if before.count(t) != after.count(t)}
     if not changed:
         return
-    allowed, registered, freeform = allowed_tags(store, view)
+    user_allow, _, registered = _rules(store)
+    allowed = None if user_allow == "free" else allowed_tags(store, view)
     for tag in sorted(changed):
-        if (tag not in allowed and not freeform) or tag in registered:
+        if tag in registered or (allowed is not None and tag not in allowed):
             raise wire.permission_failed(wire.tag_needs_sys_modify(tag))
 
 
@@ -104,5 +106,5 @@ def cluster_options(call: Call) -> dict[str, Any]:
     options = datacenter_options(call.store)
     if view is not None and not view.can("/", "Sys.Audit"):
         options = {k: options[k] for k in ("console", "tag-style") if k in options}
-    options["allowed-tags"] = sorted(allowed_tags(call.store, view)[0])
+    options["allowed-tags"] = sorted(allowed_tags(call.store, view))
     return options
