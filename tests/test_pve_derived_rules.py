@@ -75,6 +75,11 @@ def test_revert_is_checked_as_each_guest_type_checks_it(pve: Running) -> None:
     assert refused(ci.put(ct, data={"revert": "hookscript"})) == (
         "Permission check failed (changing the hookscript is only allowed for root@pam)\n"
     )
+    # the order differs: pve-container checks what is removed before the names, qemu-server the names first
+    assert refused(ci.put(ct, data={"revert": "swap", "swap": 256})).endswith("VM.Config.Memory)\n")
+    assert errors(ci.put(vm, data={"revert": "memory", "memory": 256})) == {
+        "delete": "you can't use '-memory' and -revert memory' at the same time"
+    }
     assert {k: v for k, v in ok(pve, "GET", vm).items() if k not in ("tags", "digest")} == {
         k: v for k, v in before.items() if k != "digest"
     }

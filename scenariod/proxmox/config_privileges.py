@@ -217,16 +217,17 @@ def check_update(
 ) -> None:
     """A config update's checks: every deleted and every set option, then volumes and devices.
 
-    A reverted option: pve-container checks it as a deletion; qemu-server puts the current value
-    back as if it were set again and checks only what its update loop checks by value (drives,
-    devices, tags), not check_vm_modify_config_perm's table."""
+    A reverted option (qemu's): qemu-server puts the current value back as if it were set again and
+    checks only what its update loop checks by value (drives, devices, tags), not
+    check_vm_modify_config_perm's table. pve-container checks a reverted option as a deletion: its
+    caller passes those with `deleted`."""
     view = viewer(call)
     if view is None:
         return
     checks = _Checks(view, vmid, None, call.store)
     if kind == "lxc":
         unprivileged = bool(int(old.get("unprivileged", 0) or 0))
-        for opt in (*deleted, *reverted):
+        for opt in deleted:
             _lxc_option(checks, opt, None, old, unprivileged, delete=True)
         for opt, value in fields.items():
             _lxc_option(checks, opt, value, old, unprivileged)

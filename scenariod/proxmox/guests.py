@@ -464,13 +464,15 @@ def update_config(call: Call) -> Any:
     cfg = config_of(store, node, kind, vmid)
     removed = _id_list(call.args.get("delete"))
     reverted = _id_list(call.args.get("revert"))
-    if reverted:
+    if kind == "lxc":  # pve-container: lock and digest, the privileges to remove (a revert removes), then the names
+        _check_lock_and_digest(call, cfg, vmid)
+        config_privileges.check_update(call, kind, vmid, {}, [*removed, *reverted], cfg, [])
         _check_reverted(call, kind, reverted, removed)
-    config_privileges.check_update(call, kind, vmid, _config_fields(call.args), removed, cfg, reverted)
-    _check_lock(cfg, vmid, call)
-    digest = call.args.get("digest")
-    if digest and digest != digest_of(cfg, call.scenario.service):
-        raise wire.DIGEST_MISMATCH
+        config_privileges.check_update(call, kind, vmid, _config_fields(call.args), [], cfg, [])
+    else:  # qemu-server: the names, the privileges, then lock and digest
+        _check_reverted(call, kind, reverted, removed)
+        config_privileges.check_update(call, kind, vmid, _config_fields(call.args), removed, cfg, reverted)
+        _check_lock_and_digest(call, cfg, vmid)
     fields = derive_fields(call, kind, int(vmid), _config_fields(call.args), cfg)
     unknown = [k for k in removed if k not in cfg and k not in fields]
     if unknown and kind == "lxc":
@@ -497,6 +499,13 @@ def update_config(call: Call) -> Any:
 def _id_list(value: Any) -> list[str]:
     """A `pve-configid-list` (`delete`, `revert`) as PVE's split_list splits it."""
     return [k for k in _ID_LIST.split(str(value or "")) if k]
+
+
+def _check_lock_and_digest(call: Call, cfg: dict[str, Any], vmid: Any) -> None:
+    _check_lock(cfg, vmid, call)
+    digest = call.args.get("digest")
+    if digest and digest != digest_of(cfg, call.scenario.service):
+        raise wire.DIGEST_MISMATCH
 
 
 def _check_reverted(call: Call, kind: str, reverted: list[str], removed: list[str]) -> None:
