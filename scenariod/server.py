@@ -479,6 +479,8 @@ class Service:
         answered_by = BUILTIN
         try:
             raw_args = {**query, **body, **params} if body else ({**query, **params} if query else dict(params))
+            if len(raw_args) != len(query) + len(body) + len(params) and scenario.service == "pve":  # a name repeated
+                _refuse_repeated_path_parameter(params, query, body)
             if runtime.permissions is not None:  # PVE checks privileges before it verifies parameters
                 runtime.permissions(call, raw_args)
             args = call.args = op.validator.validate(raw_args)
@@ -637,6 +639,15 @@ def _multi(pairs: Any) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _refuse_repeated_path_parameter(params: dict[str, str], query: dict[str, Any], body: dict[str, Any]) -> None:
+    """pve-http-server's rest_handler: a query or body parameter naming a path parameter must hold
+    the same value (compared as strings), else 400 before the privilege check. PBS and PDM keep
+    the path's value (as proxmox-rest-server does with a JSON body)."""
+    clashes = [n for n, v in params.items() if (n in query and str(query[n]) != v) or (n in body and str(body[n]) != v)]
+    if clashes:
+        raise wire.path_parameter_conflict(min(clashes))  # rest_handler checks them in sorted order
 
 
 def _form(text: str) -> dict[str, Any]:

@@ -125,6 +125,33 @@ def parameter_error(errors: dict[str, str]) -> ApiError:
     return ApiError(400, PARAMETER_VERIFICATION_FAILED, errors=errors)
 
 
+def path_parameter_conflict(name: str) -> ApiError:
+    """pve-http-server: a parameter sent again in the query or body with another value than the path's."""
+    return parameter_error({name: "duplicate parameter (already defined in URI) with conflicting values!"})
+
+
+# proxmox-subscription's check against Proxmox's shop, as it fails on a node without internet access
+# (ureq's words for a name that does not resolve), and Subscription.pm's refusal to update an offline key.
+SUBSCRIPTION_CHECK_OFFLINE = (
+    "Error checking subscription: https://shop.proxmox.com/modules/servers/licensing/verify.php: Dns Failed: "
+    "resolve dns name 'shop.proxmox.com:443': failed to lookup address information: "
+    "Temporary failure in name resolution"
+)
+SUBSCRIPTION_OFFLINE_KEY = (
+    "Updating offline key not possible - please remove and re-add subscription key to switch to online key."
+)
+
+
+def sdn_lock_refused(failure: str) -> ApiError:
+    """pve-network's lock_sdn_config with a missing or wrong token, as pmxcfs's domain lock wraps the
+    die (Perl's own `at FILE line N.` included: the die has no newline)."""
+    return ApiError(
+        500,
+        f"{failure}: error with cfs lock 'domain-sdn': invalid lock token provided! "
+        "at /usr/share/perl5/PVE/Network/SDN.pm line 291.",
+    )
+
+
 def guest_config_missing(node: str, vmid: Any, guest_type: str) -> ApiError:
     folder = "qemu-server" if guest_type == "qemu" else "lxc"
     return ApiError(500, f"Configuration file 'nodes/{node}/{folder}/{vmid}.conf' does not exist")
@@ -301,6 +328,26 @@ def no_backups_on(storage: str) -> str:
 def only_root_config(option: str, verb: str = "set", what: str | None = None) -> str:
     """qemu-server's refusal of an option only root@pam may set (a die: HTTP 500)."""
     return f"only root can {verb} '{option}' config" + (f" for {what}" if what else "")
+
+
+def tag_needs_sys_modify(tag: str) -> str:
+    """assert_tag_permissions' refusal (inside raise_perm_exc's parentheses) of a tag the caller may not set."""
+    return f"/, Sys.Modify for modifying tag '{tag}'"
+
+
+def unknown_config_option(param: str, option: str) -> ApiError:
+    """A `delete` or `revert` naming an option the guest type does not have."""
+    return parameter_error({param: f"unknown option '{option}'"})
+
+
+def revert_clash(kind: str, option: str, deleted: bool) -> ApiError:
+    """An option both reverted and set (`deleted` False) or deleted. qemu-server and pve-container
+    word it differently and name different parameters; these are their texts, quotes as they are."""
+    quote = "" if kind == "qemu" else "'"
+    used = f"'-delete {option}'" if deleted else f"'-{option}'"
+    text = f"you can't use {used} and {quote}-revert {option}' at the same time"
+    named = deleted == (kind == "qemu")  # qemu names `revert` for a deleted option, pve-container `delete`
+    return parameter_error({"revert" if named else "delete": text})
 
 
 def permission_failed(what: str | None) -> ApiError:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from .access import Viewer, viewer
+from .tags import assert_tag_permissions
 from .volumes import LXC_DISK, QEMU_DISK, UNUSED, option, split_drive
 
 if TYPE_CHECKING:
+    from ..state import StateStore
     from ..world import Call
 
 # qemu-server's option tables (PVE/API2/Qemu.pm): option -> the privilege it needs on the guest.
@@ -87,8 +89,8 @@ _NUMBERED = re.compile(r"^(?:numa|net|ipconfig)\d+$")
 class _Checks:
     """One caller's checks on one guest (PVE's check_vm_perm: the pool first, if there is one)."""
 
-    def __init__(self, view: Viewer, vmid: Any, pool: str | None) -> None:
-        self.view, self.vmid, self.pool = view, vmid, pool
+    def __init__(self, view: Viewer, vmid: Any, pool: str | None, store: StateStore | None = None) -> None:
+        self.view, self.vmid, self.pool, self.store = view, vmid, pool, store
 
     def guest(self, *privs: str, any_of: bool = False) -> None:
         if self.pool and self._holds(f"/pool/{self.pool}", privs, any_of):
@@ -104,6 +106,12 @@ class _Checks:
         for priv in privs:
             if not self.view.can(path, priv):
                 raise wire.permission_denied(path, priv)
+
+    def tags(self, old: Any, new: Any) -> None:
+        """assert_tag_permissions: VM.Config.Options on the guest, then each tag changed."""
+        self.guest("VM.Config.Options")
+        if self.store is not None:
+            assert_tag_permissions(self.view, self.store, old, new)
 
     def _holds(self, path: str, privs: tuple[str, ...], any_of: bool) -> bool:
         if any_of:
@@ -166,7 +174,7 @@ def check_create(call: Call, kind: str, vmid: int, fields: dict[str, Any]) -> No
         return
     args = call.args
     pool = str(args["pool"]) if args.get("pool") else None
-    checks = _Checks(view, vmid, pool)
+    checks = _Checks(view, vmid, pool, call.store)
     if kind == "lxc" and not args.get("restore") and args.get("unprivileged") in (0, "0", False):
         checks.on("/", "Sys.Modify")
     if args.get("ha-managed"):
@@ -186,6 +194,8 @@ def check_create(call: Call, kind: str, vmid: int, fields: dict[str, Any]) -> No
             _qemu_option(checks, opt)
         for opt, value in fields.items():
             _qemu_device(checks, opt, value, creating=True)
+        if "tags" in fields:  # create_vm checks them when it writes the configuration
+            checks.tags(None, fields["tags"])
     else:
         for opt, value in fields.items():
             if opt != "unprivileged":  # pve-container takes it out of the parameters first
@@ -197,13 +207,24 @@ def check_create(call: Call, kind: str, vmid: int, fields: dict[str, Any]) -> No
 
 
 def check_update(
-    call: Call, kind: str, vmid: Any, fields: dict[str, Any], deleted: list[str], old: dict[str, Any]
+    call: Call,
+    kind: str,
+    vmid: Any,
+    fields: dict[str, Any],
+    deleted: list[str],
+    old: dict[str, Any],
+    reverted: list[str],
 ) -> None:
-    """A config update's checks: every deleted and every set option, then volumes and devices."""
+    """A config update's checks: every deleted and every set option, then volumes and devices.
+
+    A reverted option (qemu's): qemu-server puts the current value back as if it were set again and
+    checks only what its update loop checks by value (drives, devices, tags), not
+    check_vm_modify_config_perm's table. pve-container checks a reverted option as a deletion: its
+    caller passes those with `deleted`."""
     view = viewer(call)
     if view is None:
         return
-    checks = _Checks(view, vmid, None)
+    checks = _Checks(view, vmid, None, call.store)
     if kind == "lxc":
         unprivileged = bool(int(old.get("unprivileged", 0) or 0))
         for opt in deleted:
@@ -222,11 +243,15 @@ def check_update(
             checks.guest("VM.Config.Disk")
         elif QEMU_DISK.match(opt) and isinstance(old.get(opt), str):
             _qemu_drive(checks, old[opt])
+        elif opt == "tags":
+            checks.tags(old.get(opt), "")
         else:
             _qemu_device(checks, opt, old.get(opt), creating=False, delete=True)
-    for opt, value in fields.items():
+    for opt, value in [*fields.items(), *((opt, old[opt]) for opt in reverted if opt in old)]:
         if QEMU_DISK.match(opt) or opt == "cdrom":
             _qemu_drive(checks, str(value))
+        elif opt == "tags":
+            checks.tags(old.get(opt), value)
         else:
             _qemu_device(checks, opt, value, creating=False, old=old.get(opt))
 
@@ -237,9 +262,7 @@ def check_update(
 def _qemu_option(checks: _Checks, opt: str) -> None:
     """check_vm_modify_config_perm for one option (drives and devices are checked by value)."""
     if QEMU_DISK.match(opt) or opt == "cdrom" or _QEMU_DEVICES.match(opt) or opt == "tags":
-        if opt == "tags":
-            checks.guest("VM.Config.Options")  # assert_tag_permissions, for tags that are not privileged
-        return
+        return  # checked by value (tags: assert_tag_permissions)
     needed = _QEMU_OPTIONS.get(opt)
     if needed is None and _NUMBERED.match(opt):
         needed = {"numa": "VM.Config.CPU", "net": "VM.Config.Network"}.get(opt.rstrip("0123456789"))
@@ -354,7 +377,9 @@ def _lxc_option(
         _lxc_features(checks, value, old.get(opt), unprivileged, delete)
     elif opt == "hookscript":
         raise wire.permission_failed("changing the hookscript is only allowed for root@pam")
-    else:  # tags (assert_tag_permissions) and every other option
+    elif opt == "tags":
+        checks.tags(old.get(opt), "" if delete else value)
+    else:
         checks.guest("VM.Config.Options")
 
 

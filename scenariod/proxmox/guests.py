@@ -64,6 +64,8 @@ _NOT_CONFIG = frozenset(
 _SIZE = re.compile(r"size=(\d+(?:\.\d+)?)([KMGT]?)")
 _UNITS = {"": 1, "K": 1024, "M": MiB, "G": GiB, "T": 1024 * GiB}
 _DISK_KEYS = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$|^rootfs$")
+_ID_LIST = re.compile(r"[\0;,\s]+")
+_INDEX = re.compile(r"\d+$")  # net0 is the description's net[n]
 _DISK_PREFIXES = ("scsi", "virtio", "sata", "ide", "efidisk", "tpmstate", "rootfs")  # a cheap test first
 
 
@@ -460,12 +462,17 @@ def update_config(call: Call) -> Any:
     node, kind, vmid = _guest(call)
     store = call.store
     cfg = config_of(store, node, kind, vmid)
-    removed = [k for k in re.split(r"[,;\s]+", str(call.args.get("delete") or "")) if k]
-    config_privileges.check_update(call, kind, vmid, _config_fields(call.args), removed, cfg)
-    _check_lock(cfg, vmid, call)
-    digest = call.args.get("digest")
-    if digest and digest != digest_of(cfg, call.scenario.service):
-        raise wire.DIGEST_MISMATCH
+    removed = _id_list(call.args.get("delete"))
+    reverted = _id_list(call.args.get("revert"))
+    if kind == "lxc":  # pve-container: lock and digest, the privileges to remove (a revert removes), then the names
+        _check_lock_and_digest(call, cfg, vmid)
+        config_privileges.check_update(call, kind, vmid, {}, [*removed, *reverted], cfg, [])
+        _check_reverted(call, kind, reverted, removed)
+        config_privileges.check_update(call, kind, vmid, _config_fields(call.args), [], cfg, [])
+    else:  # qemu-server: the names, the privileges, then lock and digest
+        _check_reverted(call, kind, reverted, removed)
+        config_privileges.check_update(call, kind, vmid, _config_fields(call.args), removed, cfg, reverted)
+        _check_lock_and_digest(call, cfg, vmid)
     fields = derive_fields(call, kind, int(vmid), _config_fields(call.args), cfg)
     unknown = [k for k in removed if k not in cfg and k not in fields]
     if unknown and kind == "lxc":
@@ -487,6 +494,33 @@ def update_config(call: Call) -> Any:
         return _task(call, effect)
     effect()
     return None
+
+
+def _id_list(value: Any) -> list[str]:
+    """A `pve-configid-list` (`delete`, `revert`) as PVE's split_list splits it."""
+    return [k for k in _ID_LIST.split(str(value or "")) if k]
+
+
+def _check_lock_and_digest(call: Call, cfg: dict[str, Any], vmid: Any) -> None:
+    _check_lock(cfg, vmid, call)
+    digest = call.args.get("digest")
+    if digest and digest != digest_of(cfg, call.scenario.service):
+        raise wire.DIGEST_MISMATCH
+
+
+def _check_reverted(call: Call, kind: str, reverted: list[str], removed: list[str]) -> None:
+    """`revert` names options of the guest type, none also set or deleted (qemu-server's and
+    pve-container's checks, in their order). Pending changes are not kept apart: every change
+    applies at once, as on a stopped guest, so a revert leaves the configuration as it is."""
+    props = call.op.parameters.get("properties", {})
+    for opt in reverted:
+        if opt in _NOT_CONFIG or (opt not in props and _INDEX.sub("[n]", opt) not in props):
+            raise wire.unknown_config_option("revert", opt)
+        if opt in call.args:
+            raise wire.revert_clash(kind, opt, deleted=False)
+    for opt in removed:
+        if opt in reverted:
+            raise wire.revert_clash(kind, opt, deleted=True)
 
 
 @handles("PUT", "/nodes/{node}/qemu/{vmid}/unlink")

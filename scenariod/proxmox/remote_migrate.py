@@ -6,7 +6,8 @@ fingerprint) and asks the target's `/cluster/status` which node it is (`local`):
 cannot reach, whose certificate it does not trust or that refuses the token fails the call with
 PVE::APIClient's words. The worker (a `qmigrate` task) creates the VM on that node with
 `POST /nodes/{node}/qemu`: the same configuration with every disk allocated anew on the mapped
-storage (so named for the target vmid there) and the bridges mapped; it waits for the target's
+storage (so named for the target vmid there) and the bridges mapped, unused disks copied first
+(allocated through the target's storage content API) and kept as its unusedN; it waits for the target's
 task, then destroys the source VM (`delete=1`) or keeps it stopped and locked (`lock: migrate`),
 as PVE does. An online migration of a running VM leaves it running on the target. Real PVE
 moves configuration and disks through the target's `mtunnel` websocket, which scenariod does
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 8006
 POLL_SECONDS = 0.1  # how often the worker asks the target whether its task has ended
 _DROPPED = ("lock", "parent", "digest", "pending")  # not part of what reaches the target's config
+_DISK_NUMBER = re.compile(r"-disk-(\d+)(?:\.\w+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,15 +155,21 @@ def _set_lock(store: StateStore, node: str, vmid: int, lock: str | None) -> None
 
 def target_config(
     store: StateStore, source: dict[str, Any], vmid: int, storages: IdMap, bridges: IdMap, log: Callable[[str], None]
-) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+) -> tuple[dict[str, Any], list[tuple[str, str]], list[tuple[str, volumes.Volume]]]:
     """What the target creates: every local disk as a new allocation on its mapped storage (`SID:GiB`,
-    cloud-init as `SID:cloudinit`), bridges mapped; with the (drive, source volume) of each disk."""
+    cloud-init as `SID:cloudinit`), bridges mapped; with the (drive, source volume) of each disk,
+    and the (unusedN, source volume) of each unused disk, which is copied over before the VM is made."""
     owned = {v.volid: v for v in volumes.guest_volumes(source, "qemu", vmid, store)}
     fields: dict[str, Any] = {}
     disks: list[tuple[str, str]] = []
+    unused: list[tuple[str, volumes.Volume]] = []
     allocating: list[str] = []
     for key, value in source.items():
-        if key in _DROPPED or volumes.UNUSED.match(key):
+        if key in _DROPPED:
+            continue
+        if volumes.UNUSED.match(key):
+            if isinstance(value, str) and value in owned:
+                unused.append((key, owned[value]))
             continue
         if isinstance(value, str) and volumes.QEMU_DISK.match(key):
             volid, rest = volumes.split_drive(value)
@@ -186,9 +195,46 @@ def target_config(
                     log(f"mapped: {key} from {part[7:]} to {mapped}")
                     parts[n] = f"bridge={mapped}"
             fields[key] = ",".join(parts)
+    for _, volume in sorted(unused, key=lambda u: u[1].volid):
+        log(f"found local disk '{volume.volid}' (unused)")
     for line in allocating:
         log(line)
-    return fields, disks
+    return fields, disks, unused
+
+
+async def copy_unused(
+    call: Call,
+    target: Target,
+    node: str,
+    vmid: int,
+    unused: list[tuple[str, volumes.Volume]],
+    storages: IdMap,
+    log: Callable[[str], None],
+) -> dict[str, str]:
+    """sync_offline_local_volumes: each unused disk allocated on its mapped storage, named for the
+    target's vmid with the first disk numbers free there (before the VM's own disks take theirs);
+    the unusedN keys of the target's configuration, pointing at them."""
+    if not unused:
+        return {}
+    log("copying local disk images")
+    taken: dict[str, set[int]] = {}
+    out: dict[str, str] = {}
+    for key, volume in unused:
+        sid = storages.map(volume.storage)
+        if sid not in taken:
+            listed = await ask(call, target, "GET", f"/nodes/{node}/storage/{sid}/content", {"vmid": vmid})
+            names = (str(e.get("volid", "")) for e in listed or () if isinstance(e, dict))
+            taken[sid] = {int(m.group(1)) for n in names if (m := _DISK_NUMBER.search(n))}
+        number = next(n for n in range(len(taken[sid]) + 1) if n not in taken[sid])
+        taken[sid].add(number)
+        size = volume.size or volumes.imported_size(call.store, volume.volid)  # what the source storage lists
+        params = {"vmid": vmid, "filename": f"vm-{vmid}-disk-{number}", "size": str(max(size // 1024, 1))}
+        if volume.format in ("raw", "qcow2", "vmdk"):
+            params["format"] = volume.format
+        new = await ask(call, target, "POST", f"/nodes/{node}/storage/{sid}/content", params)
+        log(f"volume '{volume.volid}' is '{new}' on the target")
+        out[key] = str(new)
+    return out
 
 
 @handles("POST", "/nodes/{node}/qemu/{vmid}/remote_migrate")
@@ -234,7 +280,8 @@ async def remote_migrate(call: Call) -> TaskRequest:
             if store.keys(("nodes", node, "qemu", str(vmid), "snapshot")):
                 raise wire.ApiError(500, wire.REMOTE_MIGRATE_WITH_SNAPSHOTS)
             source = config_of(store, node, "qemu", vmid)
-            fields, disks = target_config(store, source, vmid, storages, bridges, log)
+            fields, disks, unused = target_config(store, source, vmid, storages, bridges, log)
+            fields.update(await copy_unused(call, target, target_node, target_vmid, unused, storages, log))
             fields["vmid"] = target_vmid
             if running:
                 fields["start"] = True

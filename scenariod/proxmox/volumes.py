@@ -218,7 +218,9 @@ def allocate_disks(
 ) -> dict[str, Any]:
     """`fields` with every `STORAGE:SIZE` allocation (and cloud-init, import-from) named as PVE names it."""
     disk_key = QEMU_DISK if kind == "qemu" else LXC_DISK
-    held = dict(cfg)
+    # numbers taken: the configuration's volumes, and the volumes the call itself names (an unusedN
+    # or a disk given by volume id), kept under their own keys so a replaced disk keeps its number too
+    held = {**cfg, **{f"+{k}": v for k, v in fields.items()}}
     out = dict(fields)
     for key, value in fields.items():
         if not (isinstance(value, str) and disk_key.match(key)):
