@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, filelimits, wire
+from .gcpause import serve_built
 
 if TYPE_CHECKING:
     from .apidesc import ApiDescription
@@ -425,7 +426,7 @@ async def _serve(scenarios: list, args: argparse.Namespace, state_files: list[St
             f"at {service.url}/api2/json{ca}",
             flush=True,
         )
-    gc.enable()
+    serve_built()  # and collect from here on
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from . import generic, wire
 from .apidesc import ApiNode, Operation
@@ -42,6 +43,10 @@ def _data_check(scenario: Scenario, route: Route) -> Callable[[Any], list[str]] 
     return rendered_check(scenario.service, scenario.api, route.when)
 
 
+TARGETS = 4096  # request paths whose Target a Runtime remembers
+TARGET_PATH = 512  # characters: a longer path is located anew on every request
+
+
 @dataclass(slots=True, frozen=True)
 class Plan:
     """What a request to one operation needs beyond its parameters, decided once per Runtime:
@@ -55,6 +60,22 @@ class Plan:
     faults: bool  # a scenario fault may match
     routes: bool  # a scenario route may match
     task_rules: bool  # a scenario `tasks` rule may match
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """Where a request path leads (steps 1 and 3 of the pipeline), the same on every repeat.
+
+    `segments` and `params` are shared by every request to this path: the pipeline hands each
+    request its own copies."""
+
+    fmt: str  # json, extjs, ... as the path says (the pipeline refuses one it does not serve)
+    path: str  # the API path, decoded, as the journal and the rules see it
+    segments: list[str]
+    node: ApiNode | None  # None: no such path in the API description
+    params: dict[str, str]
+    op: Operation | None  # None: the path takes no such method
+    plan: Plan | None
 
 
 @dataclass(slots=True)
@@ -102,6 +123,39 @@ class Runtime:
         self._ruleless: dict[int, bool] = {}
         self._write_only: dict[int, frozenset[str]] = {}
         self._plans: dict[int, Plan] = {}
+        self._targets: dict[tuple[str, str], Target] = {}
+
+    def target(self, method: str, raw: str) -> Target:
+        """Where `method` (HEAD read as GET) on `raw`, a path from `/api2/` on without its query,
+        leads: remembered per method and path (clients repeat theirs), at most `TARGETS` of
+        them, each path at most `TARGET_PATH` characters long."""
+        key = (method, raw)
+        found = self._targets.get(key)
+        if found is None:
+            found = self._locate(method, raw)
+            if len(raw) <= TARGET_PATH:
+                if len(self._targets) >= TARGETS:
+                    self._targets.clear()
+                self._targets[key] = found
+        return found
+
+    def _locate(self, method: str, raw: str) -> Target:
+        fmt, _, api_path = raw[6:].partition("/")  # after "/api2/"
+        segments = api_path.split("/")
+        if "" in segments:  # a trailing or doubled slash
+            segments = [s for s in segments if s]
+        if "%" in api_path:
+            segments = [unquote(s) for s in segments]
+        path = "/" + "/".join(segments)
+        api = self.scenario.api
+        resolved = api.resolve_segments(segments)
+        if resolved is None and (whole := api.resolve_fragment(segments)) is not None:
+            segments, resolved = whole[0], whole[1:]
+        if resolved is None:
+            return Target(fmt, path, segments, None, {}, None, None)
+        node, params = resolved
+        op = node.ops.get(method)
+        return Target(fmt, path, segments, node, params, op, None if op is None else self.plan(node, op, method))
 
     def plan(self, node: ApiNode, op: Operation, method: str) -> Plan:
         """The Plan of `method` (the op's method, HEAD read as GET) on `node`."""

@@ -1,9 +1,10 @@
 """The HTTP server: one Service per scenario file, and the request pipeline.
 
 `Service.handle_api` is the whole pipeline, top to bottom, in the order of its numbered
-steps: 0. replay (an identical GET whose answer cannot have changed), 1. split format and
-path, 2. parse query and body (before resolving, so the journal shows what was sent even for
-an unknown path), 3. resolve in the API description, 4. faults, 5. auth, 6. routes,
+steps: 0. replay (an identical GET whose answer cannot have changed), 1. find where the path
+leads (format, API node, operation and its plan: remembered per path, runtime.Target), 2. parse
+query and body (before refusing, so the journal shows what was sent even for an unknown path),
+3. refuse a path or method the API description does not have, 4. faults, 5. auth, 6. routes,
 7. validate parameters, 8. behave (a Proxmox handler, else generic CRUD; a handler that asks
 another server returns a coroutine, awaited here; a task request becomes a UPID), 9. answer
 (envelope, replay memo, journal). Each step is a call into the module that owns it.
@@ -21,6 +22,7 @@ import os
 import secrets
 import ssl
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 from ipaddress import ip_address
 from pathlib import Path
@@ -35,6 +37,7 @@ from jmespath.exceptions import JMESPathError
 from . import __version__, faults, generic, wire
 from .clock import clock
 from .control import handle_control
+from .gcpause import release_built
 from .journal import AUTH, BUILTIN, FAULT, ROUTE, TASK, Entry
 from .matching import jmespath_options
 from .openapi import build_openapi
@@ -156,6 +159,7 @@ class Service:
         predecessor's tasks stop; the request log follows the new journal)."""
         old = self.world
         old.tasks.cancel_all()
+        release_built()
         self.world = self._attach(self.new_world(old.name))
         return self.world
 
@@ -164,6 +168,7 @@ class Service:
         step on the event loop, so no request sees half of it. Hung requests are released."""
         scenario = prepared.scenario
         self.release_hangs()
+        release_built()
         if prepared.reset:
             self.world = self._fresh(self.world, scenario)
             for sid, world in list(self.sessions.items()):  # in place: the order is the LRU order
@@ -306,12 +311,18 @@ class Service:
 
     # -- the front door -----------------------------------------------------------------------
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    def handle(self, request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        """Every request: an API call of the default World goes straight into the pipeline (no
+        coroutine in between on the hot path), the rest through `_door`."""
         raw = request.raw_path.split("?", 1)[0]
+        if raw.startswith("/api2/") and not request.headers.get("X-Scenariod-Session"):
+            return self.handle_api(request, raw, self.world, None)
+        return self._door(request, raw)
+
+    async def _door(self, request: web.BaseRequest, raw: str) -> web.StreamResponse:
+        """Sessions (/_session/{id}/..., X-Scenariod-Session), the control API and the few other paths."""
         if raw.startswith("/api2/"):
-            sid = request.headers.get("X-Scenariod-Session")
-            if not sid:
-                return await self.handle_api(request, raw, self.world, None)
+            sid = request.headers["X-Scenariod-Session"]
             if not self.valid_session_id(sid):
                 return _json({"error": f"invalid session id {sid[:140]!r}: 1-128 letters, digits or -_.:@+~="}, 400)
             return await self.handle_api(request, raw, self.api_session_world(sid), sid)
@@ -373,17 +384,11 @@ class Service:
                 response = web.Response(body=answer.payload, headers=_JSON_HEADERS)
                 return self._finish(entry, world, response, 200, BUILTIN, "", started)
 
-        # 1. format and path
-        rest = raw[6:]  # after "/api2/"
-        fmt, _, api_path = rest.partition("/")
-        segments = api_path.split("/")
-        if "" in segments:  # a trailing or doubled slash
-            segments = [s for s in segments if s]
-        if "%" in api_path:
-            segments = [unquote(s) for s in segments]
-        path = "/" + "/".join(segments)
+        # 1. format and path (and 3., where they lead: both remembered per path, runtime.py)
         if method == "HEAD":
             method = "GET"
+        where = runtime.target(method, raw)
+        fmt, path = where.fmt, where.path
         extjs = fmt == "extjs"
 
         # 2. parse query and body (before resolving, so the journal shows what was sent)
@@ -417,16 +422,12 @@ class Service:
             unknown = wire.not_implemented(method, path, fmt)
             return self._finish(entry, world, _error(unknown, False), 501, BUILTIN, unknown.message, started)
 
-        # 3. resolve in the API description
-        resolved = scenario.api.resolve_segments(segments)
-        if resolved is None and (whole := scenario.api.resolve_fragment(segments)) is not None:
-            segments, resolved = whole[0], whole[1:]
-        op = resolved[0].ops.get(method) if resolved is not None else None
-        if resolved is None or op is None:
+        # 3. a path or method the API description does not have
+        node, op, plan = where.node, where.op, where.plan
+        if node is None or op is None or plan is None:
             unknown = wire.not_implemented(method, path, fmt)
             return self._finish(entry, world, _error(unknown, extjs), 501, BUILTIN, unknown.message, started)
-        node, params = resolved
-        plan = runtime.plan(node, op, method)  # what this operation needs (runtime.py)
+        segments, params = list(where.segments), dict(where.params)  # this request's own
         req = Request(method, path, segments, params, query, body, headers, world.options)
 
         # A session's first request runs in a provisional World, which becomes the session's
@@ -688,7 +689,7 @@ def _buffered_body(request: web.BaseRequest) -> bytes | None:
         return None
     raw = content.read_nowait()
     if len(raw) > request.client_max_size:
-        raise wire.ApiError(413, web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)).text)
+        raise wire.ApiError(413, web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)).text or "")
     return raw
 
 

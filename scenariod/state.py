@@ -2,7 +2,9 @@
 
 A collection's items live at their own paths (`/nodes/pve1/qemu/100`), so that deleting
 an item removes everything below it and listing a collection is a walk over one node's
-children. `generation` changes on every write, so derived views can be cached until then.
+children. `generation` changes on every write, so derived views can be cached until then;
+`version(section)` changes with every write below one top-level segment, so what reads only
+that section (a token's verdict reads `/access`) outlives writes elsewhere.
 """
 
 from __future__ import annotations
@@ -52,6 +54,21 @@ class StateStore:
     def __init__(self) -> None:
         self._root = _Node()
         self.generation = 0
+        self._sections: dict[str, int] = {}  # writes below each top-level segment
+        self._anywhere = 0  # writes that name no one section (the root, `touch`)
+
+    def version(self, section: str) -> int:
+        """A number that changes with every write below `/section`, and with every write that
+        names no section (`touch`): what a view of that section alone is cached on."""
+        return self._sections.get(section, 0) + self._anywhere
+
+    def _wrote(self, segs: list[str] | tuple[str, ...]) -> None:
+        self.generation += 1
+        if segs:
+            sections = self._sections
+            sections[segs[0]] = sections.get(segs[0], 0) + 1
+        else:
+            self._anywhere += 1
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -125,13 +142,14 @@ class StateStore:
 
     def set(self, path: PathLike, value: Any) -> None:
         node = self._root
-        for seg in split(path):
+        segs = split(path) if isinstance(path, str) else path  # segments as given: no copy
+        for seg in segs:
             child = node.children.get(seg)
             if child is None:
                 child = node.children[seg] = _Node()
             node = child
         node.value = value
-        self.generation += 1
+        self._wrote(segs)
 
     def setdefault(self, path: PathLike, value: Any) -> Any:
         current = self.get(path)
@@ -143,15 +161,14 @@ class StateStore:
     def delete(self, path: PathLike) -> bool:
         """Remove the value at `path` and everything below it."""
         segs = split(path)
-        if not segs:
+        if segs:
+            parent = self._find(segs[:-1])
+            if parent is None or segs[-1] not in parent.children:
+                return False
+            del parent.children[segs[-1]]
+        else:
             self._root = _Node()
-            self.generation += 1
-            return True
-        parent = self._find(segs[:-1])
-        if parent is None or segs[-1] not in parent.children:
-            return False
-        del parent.children[segs[-1]]
-        self.generation += 1
+        self._wrote(segs)
         return True
 
     def move(self, src: PathLike, dst: PathLike) -> None:
@@ -166,7 +183,8 @@ class StateStore:
         for seg in dsegs[:-1]:
             node = node.children.setdefault(seg, _Node())
         node.children[dsegs[-1]] = subtree
-        self.generation += 1
+        self._wrote(segs)
+        self._wrote(dsegs)
 
     def clear(self, path: PathLike) -> bool:
         """Remove the value at `path` but keep what is stored below it (`delete` removes both)."""
@@ -174,7 +192,7 @@ class StateStore:
         if node is None or node.value is MISSING:
             return False
         node.value = MISSING
-        self.generation += 1
+        self._wrote(split(path))
         return True
 
     def alias(self, path: PathLike, target: PathLike) -> bool:
@@ -199,12 +217,13 @@ class StateStore:
         for seg in segs[:-1]:
             parent = parent.children.setdefault(seg, _Node())
         parent.children[segs[-1]] = shared
-        self.generation += 1
+        self._wrote(segs)
+        self._wrote(tsegs)
         return True
 
     def touch(self) -> None:
-        """Mark a change made in place to a stored value."""
-        self.generation += 1
+        """Mark a change made in place to a stored value (anywhere: every section's version moves)."""
+        self._wrote(())
 
     def copy(self) -> StateStore:
         other = StateStore()
@@ -245,7 +264,7 @@ def ensure_ancestors(store: StateStore, api: ApiDescription, path: PathLike) -> 
     """Seeding `/nodes/pve1/qemu/100/config` implies node pve1 and guest 100 exist."""
     segs = split(path)
     _descend(store, segs, api.path_nodes(segs))
-    store.generation += 1
+    store.touch()
 
 
 def _descend(store: StateStore, segs: list[str], nodes: list[ApiNode | None]) -> _Node:
@@ -307,4 +326,4 @@ def _seed(store: StateStore, api: ApiDescription, state: dict[str, Any]) -> None
                 tree.value = {}  # an explicitly empty collection: remember it exists
         else:
             tree.value = copy_plain(value)
-    store.generation += 1
+    store.touch()

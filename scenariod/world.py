@@ -99,10 +99,11 @@ class World:
         self.route_counts.clear()
         self.store.touch()  # a new generation: every cached view is built again
 
-    def cached(self, key: Any, build: Callable[[], Any]) -> Any:
-        """A value computed once per state generation (views of an unchanged cluster are free)."""
+    def cached(self, key: Any, build: Callable[[], Any], section: str | None = None) -> Any:
+        """A value computed once per state generation (views of an unchanged cluster are free),
+        or once per version of one `section` (`access`) for a value that reads nothing else."""
         hit = self.cache.get(key)
-        generation = self.store.generation
+        generation = self.store.generation if section is None else self.store.version(section)
         if hit is not None and hit[0] == generation:
             return hit[1]
         value = build()

@@ -147,3 +147,15 @@ def test_a_verified_token_is_checked_again_on_every_call(serve):
     assert httpx.get(f"{s.api}/version", headers=new).status_code == 200
     assert httpx.post(f"{s.url}/_scenariod/clock", json={"advance": "2h"}).status_code == 200
     assert httpx.get(f"{s.api}/version", headers=new).status_code == 401
+    # a write elsewhere (a pool) keeps the verdict; the token's own `expire` passing ends it, as
+    # PVE's verify_token refuses an expired token
+    assert httpx.put(f"{s.api}/access/users/bob@pve", headers=root, data={"expire": 0}).status_code == 200
+    assert httpx.post(f"{s.api}/pools", headers=root, data={"poolid": "elsewhere"}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 200
+    now = int(httpx.get(f"{s.url}/_scenariod/clock").json()["now"])
+    token = f"{s.api}/access/users/bob@pve/token/ci"
+    assert httpx.put(token, headers=root, data={"expire": now + 60}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 200
+    assert httpx.post(f"{s.url}/_scenariod/clock", json={"advance": "2m"}).status_code == 200
+    assert httpx.get(f"{s.api}/version", headers=new).status_code == 401
+    assert httpx.get(f"{s.api}/version", headers=root).status_code == 200

@@ -390,9 +390,14 @@ GUARDS["pve"] = check
 
 def _separated(call: Call, tokenid: str) -> bool:
     """Whether a token is privilege-separated (read directly: root's tokens skip the ACL index)."""
-    userid, _, name = tokenid.partition("!")
-    token = call.store.get(("access", "users", userid, "token", name))
-    return bool(int(token.get("privsep", 1) or 0)) if isinstance(token, dict) else True
+    store = call.store
+
+    def read() -> bool:
+        userid, _, name = tokenid.partition("!")
+        token = store.get(("access", "users", userid, "token", name))
+        return bool(int(token.get("privsep", 1) or 0)) if isinstance(token, dict) else True
+
+    return call.world.cached(("privsep", tokenid), read, "access")
 
 
 def _template(path: str, args: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from .. import wire
 from ..clock import clock
-from ..state import MISSING
+from ..state import MISSING, StateStore
 from . import handles, prepares
 
 if TYPE_CHECKING:
@@ -75,13 +75,9 @@ class Authenticator:
         self.lifetime = scenario.auth.ticket_lifetime
         self.cookie = wire.COOKIE_NAMES[self.service]
         self.token_scheme, self.token_sep = wire.TOKEN_SCHEMES[self.service]
-        # An Authorization header that verified -> (the stored secret it matched, token id, the
-        # token's state path, user id): a client repeats its header on every call, and a repeat
-        # then skips the parsing and the constant-time comparison. A World that holds that very
-        # string as the token's secret holds the header's secret; any other (a changed secret,
-        # another World's) is compared in full. The state is still read on every call, so a
-        # token revoked or its user disabled or expired is refused at once.
-        self._verified: dict[str, tuple[str, str, tuple[str, ...], str]] = {}
+        # An Authorization header that verified: a client repeats its header on every call, and a
+        # repeat then skips the parsing and the constant-time comparison (see _Verified).
+        self._verified: dict[str, _Verified] = {}
 
     def authenticate(
         self, request: web.BaseRequest, method: str, world: World, node: ApiNode, req: Request
@@ -143,10 +139,8 @@ class Authenticator:
             named = self._ticket_fields(cookie_ticket(request.cookies.get(self.cookie, "")).rpartition("::")[0])
             until = named[1] + self.lifetime if named else 0.0
         if self.mode == "enforce":
-            account = world.store.get(("access", "users", user.split("!", 1)[0]))
-            expire = int(account.get("expire", 0) or 0) if isinstance(account, dict) else 0
-            if expire:
-                until = min(until, expire)
+            userid, _, name = user.partition("!")
+            until = min(until, active_until(world, userid, name or None))
         return until
 
     def _csrf_ok(self, token: str, user: str, world: World) -> bool:
@@ -161,12 +155,13 @@ class Authenticator:
     def _token(self, header: str, world: World) -> str:
         secrets = world.secrets.get("tokens", {}) if self.mode != "any" else None
         known = self._verified.get(header)
-        if known is not None and secrets is not None:
-            kept, tokenid, path, userid = known
-            if secrets.get(tokenid) is kept:
-                if world.store.has(path) and user_enabled(world, userid):
-                    return tokenid
-                raise wire.ApiError(401, wire.AUTH_FAILURE)
+        if known is not None and secrets is not None and secrets.get(known.tokenid) is known.secret:
+            store = world.store
+            if known.store is store and known.version == store.version("access") and clock(world) < known.until:
+                return known.tokenid
+            if known.active(world):
+                return known.tokenid
+            raise wire.ApiError(401, wire.AUTH_FAILURE)
         scheme, _, value = header.partition("=")
         if scheme.strip() != self.token_scheme or "!" not in value:
             raise wire.ApiError(401, wire.AUTH_FAILURE)
@@ -177,17 +172,14 @@ class Authenticator:
         if secrets is None:  # mode `any`: any well-formed token
             return tokenid
         stored = secrets.get(tokenid)
-        path = ("access", "users", userid, "token", name)
-        if (
-            stored is None
-            or not same_secret(secret, stored)
-            or not world.store.has(path)  # gone with its user
-            or not user_enabled(world, userid)
-        ):
+        if stored is None or not same_secret(secret, stored):
+            raise wire.ApiError(401, wire.AUTH_FAILURE)
+        known = _Verified(stored, tokenid, userid, name)
+        if not known.active(world):
             raise wire.ApiError(401, wire.AUTH_FAILURE)
         if len(self._verified) >= _VERIFIED_SIZE:
             self._verified.clear()
-        self._verified[header] = (stored, tokenid, path, userid)
+        self._verified[header] = known
         return tokenid
 
     def login(self, call: Call) -> dict[str, Any]:
@@ -221,14 +213,48 @@ class Authenticator:
         }
 
 
-def user_enabled(world: World, userid: str) -> bool:
+class _Verified:
+    """A token header that verified against a World's stored secret, and that World's verdict.
+
+    The secret kept is the very string the World held: a World holding that object holds the
+    header's secret, and any other (a changed secret, another World's) is compared in full.
+    The verdict (token and user active until `until`) holds while nothing under /access
+    changed in `store`: a token revoked, or its user disabled or expired, is refused at once."""
+
+    __slots__ = ("secret", "tokenid", "userid", "name", "store", "version", "until")
+
+    def __init__(self, secret: str, tokenid: str, userid: str, name: str) -> None:
+        self.secret, self.tokenid, self.userid, self.name = secret, tokenid, userid, name
+        self.store: StateStore | None = None
+        self.version = -1
+        self.until = 0.0
+
+    def active(self, world: World) -> bool:
+        """Whether the token and its user are active now, read from the state (and remembered)."""
+        store = world.store
+        self.store, self.version = store, store.version("access")
+        self.until = active_until(world, self.userid, self.name)
+        return clock(world) < self.until
+
+
+def active_until(world: World, userid: str, token: str | None = None) -> float:
+    """Until when (world clock) the account, and its token `token`, stay usable: 0 when they
+    are not (gone, disabled), infinity when nothing expires. PVE refuses an expired token too
+    (verify_token: "token expired")."""
     user = world.store.get(("access", "users", userid))
-    if user is MISSING or not isinstance(user, dict):
-        return False
-    if str(user.get("enable", 1)) in ("0", "False", "false"):
-        return False
-    expire = int(user.get("expire", 0) or 0)
-    return not expire or expire > clock(world)
+    if not isinstance(user, dict) or str(user.get("enable", 1)) in ("0", "False", "false"):
+        return 0.0
+    until = int(user.get("expire", 0) or 0) or math.inf
+    if token is not None:
+        found = world.store.get(("access", "users", userid, "token", token))
+        if not isinstance(found, dict):
+            return 0.0  # gone with its user, or revoked
+        until = min(until, int(found.get("expire", 0) or 0) or math.inf)
+    return until
+
+
+def user_enabled(world: World, userid: str) -> bool:
+    return clock(world) < active_until(world, userid)
 
 
 # --- state: declared users and tokens are users and tokens of the API ------------------------
