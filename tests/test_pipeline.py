@@ -3,11 +3,14 @@ type, and the seeded delays of routes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
 
 from scenariod import faults
+from scenariod import runtime as rt
+from scenariod.scenario import load_scenario
 
 ECHO = """
 scenariod: 1
@@ -103,3 +106,18 @@ def test_a_route_delay_is_drawn_from_the_seed(serve):
     entries = httpx.get(f"{s.url}/_scenariod/journal", params={"session": "t1"}).json()["entries"]
     assert [e["path"] for e in entries] == ["/version"]
     assert entries[0]["latency_ms"] / 1000 >= drawn[0] - 0.002
+
+
+def test_where_a_path_leads_is_remembered_within_bounds() -> None:
+    """Runtime.target keeps at most TARGETS paths, none longer than TARGET_PATH."""
+    r = rt.Runtime(load_scenario(str(Path(__file__).parents[1] / "scenarios" / "two-node.yaml")))
+    first = r.target("GET", "/api2/json/nodes/pve1/qemu/100/config")
+    assert first.node is not None and first.params == {"node": "pve1", "vmid": "100"} and first.plan is not None
+    assert r.target("GET", "/api2/json/nodes/pve1/qemu/100/config") is first
+    assert r.target("PATCH", "/api2/json/nodes").op is None
+    assert r.target("GET", "/api2/json/no/such/path").node is None
+    long = "/api2/json/nodes/" + "x" * rt.TARGET_PATH
+    assert r.target("GET", long) is not r.target("GET", long)
+    for n in range(rt.TARGETS + 10):
+        r.target("GET", f"/api2/json/nodes/pve1/qemu/{n}/status/current")
+    assert len(r._targets) <= rt.TARGETS

@@ -73,3 +73,24 @@ def test_alias_refuses_what_it_cannot_share(store: StateStore) -> None:
         store.alias("/nodes/pbs1/self", "/nodes/pbs1")  # a cycle
     with pytest.raises(ValueError):
         store.alias("/", "/nodes/pbs1")
+
+
+def test_a_section_version_moves_with_writes_below_it_and_with_touch() -> None:
+    """What reads only /access (a token's verdict) may be kept while other sections change."""
+    store = StateStore()
+    access = store.version("access")
+    store.set(("pools", "web"), {"poolid": "web"})
+    store.delete("/pools/web")
+    assert store.version("access") == access
+    for write in (
+        lambda: store.set(("access", "users", "bob@pve"), {"userid": "bob@pve"}),
+        lambda: store.clear("/access/users/bob@pve"),
+        lambda: store.delete(("access", "users")),
+        lambda: store.move("/nodes/pve1", "/access/moved"),
+        lambda: store.touch(),  # a change in place: it says not where
+        lambda: store.delete("/"),
+    ):
+        store.set(("nodes", "pve1"), {"node": "pve1"})
+        before = store.version("access")
+        write()
+        assert store.version("access") > before
