@@ -338,3 +338,13 @@ def test_allocating_an_image_and_destroying_its_guest(pve: Running) -> None:
     assert content(pve, "pve1", "ceph-vm", vmid=101) == []
     # backups stay when their guest goes
     assert [e["content"] for e in content(pve, "pve1", "local", vmid=101)] == ["backup"]
+
+
+def test_a_new_disk_takes_a_number_the_storage_has_free(pve: Running) -> None:
+    """pve-storage names a new image after what the storage holds, a leftover image included."""
+    ok(pve, "POST", "/nodes/pve1/storage/ceph-vm/content", filename="vm-150-disk-0", size="1G", vmid=150)
+    ok(pve, "POST", "/nodes/pve1/qemu", vmid=150, scsi0="ceph-vm:2", scsi1="ceph-vm:1")
+    cfg = ok(pve, "GET", "/nodes/pve1/qemu/150/config")
+    assert cfg["scsi0"].startswith("ceph-vm:vm-150-disk-1,") and cfg["scsi1"].startswith("ceph-vm:vm-150-disk-2,")
+    on_storage = sorted(e["volid"] for e in content(pve, "pve1", "ceph-vm", vmid=150))
+    assert on_storage == ["ceph-vm:vm-150-disk-0", "ceph-vm:vm-150-disk-1", "ceph-vm:vm-150-disk-2"]

@@ -276,11 +276,19 @@ def _restored_config(call: Call, kind: str, vmid: int, archive: str) -> dict[str
 
 def derive_fields(call: Call, kind: str, vmid: int, fields: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """`fields` as PVE stores them over `cfg`: new disks named and sized, NICs with a MAC."""
-    out = volumes.allocate_disks(call.store, fields, cfg, kind, vmid, call.args.get("storage"))
+    node = str(call.args.get("target") or call.params.get("node") or "")
+    out = volumes.allocate_disks(
+        call.store, fields, cfg, kind, vmid, call.args.get("storage"), lambda sid: _on_storage(call, node, sid)
+    )
     for key, value in fields.items():
         if volumes.NET.match(key) and isinstance(value, str):
             out[key] = volumes.derive_net(value, kind, _mac_for(call, vmid, key, cfg.get(key)))
     return out
+
+
+def _on_storage(call: Call, node: str, sid: str) -> list[str]:
+    """The volume ids kept on storage `sid` as `node` sees it (a leftover disk among them)."""
+    return [entry["volid"] for entry in storage.stored_content(call.store, node, sid)]
 
 
 def _mac_for(call: Call, vmid: int, key: str, old: Any) -> Callable[[], str]:
@@ -699,8 +707,9 @@ def _cloned_config(
             if colon and volumes.option(rest, "media") != "cdrom" and "cloudinit" not in name:
                 into = storage if linked else (target_storage or storage)
                 scfg = volumes.storage_config(call.store, into)
-                taken = volumes.disk_numbers(new_cfg, into, newid)
-                number = next(n for n in range(len(taken) + 1) if n not in taken)
+                on = str(call.args.get("target") or call.params["node"])
+                held = [*new_cfg.values(), *_on_storage(call, on, into)]
+                number = volumes.free_disk_number(held, into, newid)
                 fmt = call.args.get("format") or (name.rsplit(".", 1)[-1] if "." in name else None)
                 new_name = volumes.volume_name(scfg, newid, number, kind, fmt)
                 if linked:
@@ -828,8 +837,7 @@ def move_disk(call: Call) -> TaskRequest:
     scfg = volumes.storage_config(call.store, str(into))
     if kind == "qemu":
         volumes.holds_guests(scfg, str(into), kind)
-    taken = volumes.disk_numbers(cfg, str(into), int(vmid))
-    number = next(n for n in range(len(taken) + 1) if n not in taken)
+    number = volumes.free_disk_number([*cfg.values(), *_on_storage(call, node, str(into))], str(into), int(vmid))
     new_volume = f"{into}:{volumes.volume_name(scfg, int(vmid), number, kind, call.args.get('format'))}"
     _, cfg_path = _paths(node, kind, vmid)
 

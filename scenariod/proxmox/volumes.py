@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -189,16 +189,17 @@ def holds_guests(scfg: dict[str, Any], storage: str, kind: str) -> None:
         raise wire.parameter_error({"storage": wire.storage_refuses_guests(kind, storage)})
 
 
-def disk_numbers(cfg: dict[str, Any], storage: str, vmid: int) -> set[int]:
-    """Disk numbers the guest already holds on `storage` (find_free_diskname looks per storage)."""
+def free_disk_number(values: Iterable[Any], storage: str, vmid: int) -> int:
+    """The first disk number of `vmid` on `storage` that none of `values` (drive values, volume
+    ids: the guest's and what the storage already holds) takes: find_free_diskname, per storage."""
     taken: set[int] = set()
     prefix = storage + ":"
-    for value in cfg.values():
+    for value in values:
         if isinstance(value, str) and value.startswith(prefix):
             for m in _DISK_NUMBER.finditer(value):
                 if int(m.group(1)) == vmid:
                     taken.add(int(m.group(2)))
-    return taken
+    return next(n for n in range(len(taken) + 1) if n not in taken)
 
 
 def volume_name(scfg: dict[str, Any], vmid: int, number: int, kind: str, fmt: str | None, base: bool = False) -> str:
@@ -214,9 +215,17 @@ def volume_name(scfg: dict[str, Any], vmid: int, number: int, kind: str, fmt: st
 
 
 def allocate_disks(
-    store: StateStore, fields: dict[str, Any], cfg: dict[str, Any], kind: str, vmid: int, default_storage: str | None
+    store: StateStore,
+    fields: dict[str, Any],
+    cfg: dict[str, Any],
+    kind: str,
+    vmid: int,
+    default_storage: str | None,
+    on_storage: Callable[[str], Iterable[str]] = lambda storage: (),
 ) -> dict[str, Any]:
-    """`fields` with every `STORAGE:SIZE` allocation (and cloud-init, import-from) named as PVE names it."""
+    """`fields` with every `STORAGE:SIZE` allocation (and cloud-init, import-from) named as PVE
+    names it: the first disk number free on the storage (pve-storage's find_free_diskname reads
+    the storage itself: `on_storage` gives the volume ids already there, a leftover among them)."""
     disk_key = QEMU_DISK if kind == "qemu" else LXC_DISK
     # numbers taken: the configuration's volumes, and the volumes the call itself names (an unusedN
     # or a disk given by volume id), kept under their own keys so a replaced disk keeps its number too
@@ -246,8 +255,7 @@ def allocate_disks(
         holds_guests(scfg, into, kind)
         size = _new_size(store, key, float(m.group(2)), rest, scfg)
         fmt = option(rest, "format")
-        taken = disk_numbers(held, into, vmid)
-        number = next(n for n in range(len(taken) + 1) if n not in taken)
+        number = free_disk_number([*held.values(), *on_storage(into)], into, vmid)
         name = volume_name(scfg, vmid, number, kind, fmt)
         keep = [p for p in rest if not p.startswith(("format=", "import-from=", "size="))]
         if kind == "lxc":
