@@ -7,7 +7,9 @@ method reads its request body and answers `{"data": null}` (or the bytes of
 with a finished task's status). `--route PATH=FILE` gives
 one path its own pre-serialized body (a dict lookup per request). It uses the same low-level
 `aiohttp.web.Server` and the same kind of TLS context as scenariod, so the difference
-between the two is what scenariod does per request.
+between the two is what scenariod does per request. `--one-block` answers as scenariod does
+(scenariod/answer.py: a small 200 JSON answer written as one block of bytes, not through
+`web.Response`): the like-for-like ceiling, where the default is aiohttp's own.
 
     python benchmarks/bare_server.py --port 18000 [--cert CERT --key KEY] [--body-file FILE]
 """
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import signal
 import ssl
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -39,6 +42,9 @@ def main() -> None:
         metavar="PATH=FILE",
         help="answer GETs of PATH (query ignored) with the bytes of FILE (repeatable)",
     )
+    parser.add_argument(
+        "--one-block", action="store_true", help="answer as scenariod does (scenariod.answer.json_answer)"
+    )
     args = parser.parse_args()
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the benchmark servers listen on loopback only")
@@ -58,16 +64,26 @@ def main() -> None:
     asyncio.run(serve(args, get_body, other_body, routes))
 
 
+def _answer_with(one_block: bool) -> Callable[[web.BaseRequest, bytes], web.StreamResponse]:
+    if one_block:
+        from scenariod.answer import json_answer  # only then: the default ceiling imports nothing of scenariod
+
+        return json_answer
+    return lambda request, body: web.Response(body=body, headers=_HEADERS)
+
+
 async def serve(args: argparse.Namespace, get_body: bytes, other_body: bytes, routes: dict[str, bytes]) -> None:
 
-    async def handle(request: web.BaseRequest) -> web.Response:
+    answer = _answer_with(args.one_block)
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if request.method in ("GET", "HEAD"):
             if routes:
-                return web.Response(body=routes.get(request.raw_path.split("?", 1)[0], get_body), headers=_HEADERS)
-            return web.Response(body=get_body, headers=_HEADERS)
+                return answer(request, routes.get(request.raw_path.split("?", 1)[0], get_body))
+            return answer(request, get_body)
         if request.body_exists:
             await request.read()
-        return web.Response(body=other_body, headers=_HEADERS)
+        return answer(request, other_body)
 
     ssl_context = None
     if args.cert:

@@ -10,7 +10,8 @@ how a change to the hot path is judged before run.py reports the ratios.
 
 Each SRC is a folder holding `scenariod/` and `scenarios/` (served as
 `python -m scenariod run SRC/scenarios/two-node.yaml --http --no-tui --no-reload` with
-PYTHONPATH=SRC); `bare` is benchmarks/bare_server.py. All servers start first; then for
+PYTHONPATH=SRC); `bare` is benchmarks/bare_server.py, `bare-block` the same with --one-block.
+All servers start first; then for
 --rounds rounds, the order rotated, each gets GET /nodes (after 1 s of warm-up), POST /pools
 with new pool ids, and DELETE /pools of the pools that POST made, for --duration s each
 (wrk, 8 connections, server on CPU 0 and wrk on CPU 1). Printed: the median CPU µs per
@@ -32,10 +33,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def spec(src: str, cache: Path) -> ServerSpec:
-    if src == "bare":
-        return ServerSpec(
-            "bare", lambda p, t: [sys.executable, str(HERE / "bare_server.py"), "--port", str(p)], auth_checked=False
-        )
+    if src in ("bare", "bare-block"):
+        block = ["--one-block"] if src == "bare-block" else []
+        argv = [sys.executable, str(HERE / "bare_server.py"), *block, "--port"]
+        return ServerSpec(src, lambda p, t: [*argv, str(p)], auth_checked=False)
     root = Path(src).resolve()
     scenario = root / "scenarios" / "two-node.yaml"
     argv = [sys.executable, "-m", "scenariod", "run", str(scenario), "--no-tui", "--no-reload", "--http", "--port"]

@@ -7,6 +7,7 @@
 Starts, one at a time on this machine (loopback only):
   scenariod    `scenariod run scenarios/two-node.yaml --no-tui --no-reload [--http]`
   bare         benchmarks/bare_server.py: aiohttp answering a fixed {"data": []} (the ceiling)
+  bare-block   the same with --one-block: answering as scenariod does (scenariod/answer.py)
   fakepve      from PyPI, in benchmarks/.peers-venv (benchmarks/peer_fakepve.py starts it)
   proxmox-sdk  from PyPI, its mock mode: `uvicorn proxmox_sdk.mock_main:app` (the app its
                `proxmox-sdk-mock` command serves), in benchmarks/.peers-venv
@@ -51,7 +52,7 @@ from harness import (  # noqa: E402
 )
 
 SCENARIO = ROOT / "scenarios" / "two-node.yaml"
-SERVERS = ("scenariod", "bare", "fakepve", "proxmox-sdk")
+SERVERS = ("scenariod", "bare", "bare-block", "fakepve", "proxmox-sdk")
 PEERS = ("fakepve", "proxmox-sdk")
 
 # The endpoints. {n} is the load generator's counter: unique pool ids for POST, and the
@@ -158,6 +159,13 @@ def make_specs(
             bare_argv,
             auth_checked=False,
             note='benchmarks/bare_server.py: aiohttp web.Server, fixed {"data": []}',
+        ),
+        "bare-block": ServerSpec(
+            "bare-block",
+            lambda port, tls: [*bare_argv(port, tls), "--one-block"],
+            auth_checked=False,
+            note="benchmarks/bare_server.py --one-block: the same, answering as scenariod does (scenariod/answer.py), "
+            "the like-for-like ceiling; the targets divide by bare",
         ),
         "fakepve": ServerSpec(
             "fakepve",

@@ -24,7 +24,6 @@ import ssl
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
-from email.utils import formatdate
 from ipaddress import ip_address
 from pathlib import Path
 from types import CoroutineType
@@ -33,10 +32,10 @@ from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
-from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 from jmespath.exceptions import JMESPathError
 
 from . import __version__, faults, generic, wire
+from .answer import json_answer, json_response
 from .clock import clock
 from .control import handle_control
 from .gcpause import release_built
@@ -383,7 +382,7 @@ class Service:
             ):
                 entry = world.journal.open("GET", answer.path, answer.query, {}, headers, session, answer.fmt)
                 entry.user = answer.user
-                response = _answer(request, answer.payload)
+                response = json_answer(request, answer.payload)
                 return self._finish(entry, world, response, 200, BUILTIN, "", started)
 
         # 1. format and path (and 3., where they lead: both remembered per path, runtime.py)
@@ -539,7 +538,7 @@ class Service:
                     payload,
                 ),
             )
-        response = _answer(request, payload) if entry.answered_by is not FAULT else _json_response(payload)
+        response = json_answer(request, payload) if entry.answered_by is not FAULT else json_response(payload)
         return self._finish(entry, world, response, 200, answered_by, "", started)
 
     def _finish(
@@ -612,60 +611,6 @@ def is_loopback(host: str) -> bool:
         return ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-class _Written(web.StreamResponse):
-    """A 200 answer sent as one block of bytes: the status line, the headers aiohttp's own
-    Response sends for it (the same, in the same order), the body. aiohttp builds a header
-    multidict and serializes it for every answer; this is the pipeline's answer to nearly
-    every request, so its bytes are joined directly. Only what aiohttp reads of a returned
-    response is kept: `prepare` writes, `write_eof` has nothing left, the connection stays."""
-
-    def __init__(self, block: bytes) -> None:  # no StreamResponse state: none of it is used
-        self._block = block
-
-    @property
-    def keep_alive(self) -> bool:
-        return True
-
-    async def prepare(self, request: web.BaseRequest) -> None:
-        transport = request.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(self._block)
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        return None
-
-
-_WRITTEN_MAX = 64 << 10  # bytes of body sent as one block; a larger answer goes through aiohttp's flow control
-_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: " + wire.JSON_CONTENT_TYPE.encode() + b"\r\nContent-Length: "
-_SERVER = b"\r\nServer: " + SERVER_SOFTWARE.encode() + b"\r\n\r\n"
-_date: list[Any] = [0, b""]  # the second and its Date header value, formatted once a second
-
-
-def _answer(request: web.BaseRequest, payload: bytes) -> web.StreamResponse:
-    """The pipeline's 200 JSON answer: one block (`_Written`) to a keep-alive HTTP/1.1 request
-    with nothing waiting to be sent on its connection, else aiohttp's Response (HEAD, HTTP/1.0,
-    `Connection: close`, a large body, or a client not reading its answers: aiohttp's writer
-    then waits for it)."""
-    transport = request.transport
-    if (
-        len(payload) > _WRITTEN_MAX
-        or transport is None
-        or transport.get_write_buffer_size()
-        or request.version != HttpVersion11
-        or not request.keep_alive
-        or request.method == "HEAD"
-    ):
-        return _json_response(payload)
-    now = int(time.time())
-    if now != _date[0]:
-        _date[0], _date[1] = now, formatdate(now, usegmt=True).encode()
-    return _Written(b"".join((_HEAD, str(len(payload)).encode(), b"\r\nDate: ", _date[1], _SERVER, payload)))
-
-
-def _json_response(payload: bytes) -> web.Response:
-    return web.Response(body=payload, headers=_JSON_HEADERS)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
