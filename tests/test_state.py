@@ -73,3 +73,21 @@ def test_alias_refuses_what_it_cannot_share(store: StateStore) -> None:
         store.alias("/nodes/pbs1/self", "/nodes/pbs1")  # a cycle
     with pytest.raises(ValueError):
         store.alias("/", "/nodes/pbs1")
+
+
+def test_leaves_get_children_of_their_own_in_the_store_and_in_its_copies(store: StateStore) -> None:
+    # Leaves share one empty children mapping until something is stored below them: a write
+    # below one leaf, in the store or in a copy (a reset World), shows under that leaf only.
+    store.set("/pools/a", {"poolid": "a"})
+    store.set("/pools/b", {"poolid": "b"})
+    store.alias("/nodes/localhost", "/nodes/pbs1")
+    other = store.copy()
+    other.set("/pools/a/members/x", {"id": "x"})
+    store.set("/pools/b/members/y", {"id": "y"})
+    assert other.keys("/pools/a/members") == ["x"] and other.keys("/pools/b/members") == []
+    assert store.keys("/pools/b/members") == ["y"] and store.keys("/pools/a/members") == []
+    assert other.get("/nodes/pbs1") == {"node": "pbs1"}
+    other.set("/nodes/localhost/time", {"timezone": "UTC"})  # the alias is one subtree in the copy too
+    assert other.get("/nodes/pbs1/time") == {"timezone": "UTC"} and not store.has("/nodes/pbs1/time")
+    other.delete("/pools/a/members/x")
+    assert other.keys("/pools/a/members") == [] and other.keys("/pools/b") == []
