@@ -270,7 +270,9 @@ included) and keeps, per operation, `name`, `description`, `parameters`, `return
 `permissions`, `protected`, `proxyto`, `allowtoken`, `download_allowed`, and `method` where
 the viewer's label (DOWNLOAD/UPLOAD) differs from the HTTP verb. From schemas it drops only
 the viewer's display keys (`typetext`, `verbose_description`, `renderer`,
-`format_description`); everything else is as published.
+`format_description`); everything else is as published. In the newest descriptions
+(`pve`, `pbs`, `pdm`) each operation's `parameters` schema is stored as JSON text, which
+scenariod parses on the operation's first use.
 
 | file | product | version | source | paths | operations | source sha256 (.gz) |
 |---|---|---|---|---|---|---|
