@@ -5,8 +5,9 @@
 `ApiDescription.load("pve", "8.4")` pins an earlier release: `data/pve-8.4.api.json.gz`
 holds only what differs from the newest description, and is rebuilt over it here.
 Routing a request costs one dict lookup per path segment, whatever the size of the API.
-Everything per operation that is costly (the parameter validator) is built on first use,
-because loading is on the startup path.
+Everything per operation that is costly (its parameters schema, stored as JSON text in the
+newest descriptions, and the parameter validator) is built on first use, because loading is
+on the startup path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import gzip
 import re
 from collections.abc import Iterator, Sequence
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -83,7 +84,10 @@ class Operation:
         "download_allowed",
         "returns_upid",
         "_validator",
+        "_parameters_text",
     )
+
+    parameters: dict[str, Any]
 
     def __init__(self, node: ApiNode, method: str, raw: dict[str, Any], returns_upid: bool) -> None:
         self.node = node
@@ -92,7 +96,11 @@ class Operation:
         self.label: str = raw.get("method", method)
         self.name: str | None = raw.get("name")
         self.description: str = raw.get("description") or ""
-        self.parameters: dict[str, Any] = raw.get("parameters") or {}
+        parameters = raw.get("parameters")
+        if isinstance(parameters, str):  # the newest descriptions' JSON text: parsed on first use
+            self._parameters_text = parameters
+        else:
+            self.parameters = parameters or {}
         self.returns: dict[str, Any] = raw.get("returns") or {}
         self.permissions: dict[str, Any] | None = raw.get("permissions")
         self.protected = bool(raw.get("protected"))
@@ -102,6 +110,13 @@ class Operation:
         self.download_allowed = bool(raw.get("download_allowed"))
         self.returns_upid = returns_upid
         self._validator: Validator | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only while the `parameters` slot is unset: parsed once, a plain slot read after that.
+        if name != "parameters":
+            raise AttributeError(name)
+        self.parameters = orjson.loads(self._parameters_text) or {}
+        return self.parameters
 
     @property
     def path(self) -> str:
@@ -433,8 +448,10 @@ def _returns_upid(method: str, returns: dict[str, Any]) -> bool:
     return not description and not pattern and "format" not in returns
 
 
-def _data_dir() -> Any:
-    return resources.files("scenariod") / "data"
+def _data_dir() -> Path:
+    # the package's own folder, not importlib.resources (its import, zipfile's included, cost
+    # each start ~1.5 ms): scenariod is installed as files (cache.py reads the same folder)
+    return Path(__file__).resolve().parent / "data"
 
 
 def _bundled_services() -> list[str]:
@@ -516,10 +533,19 @@ def _rebuilt(entry: dict[str, Any], base: dict[str, Any] | None) -> dict[str, An
     return op
 
 
+def _parsed(op: dict[str, Any]) -> dict[str, Any]:
+    """A newest description's raw operation with its `parameters` text parsed."""
+    text = op.get("parameters")
+    return {**op, "parameters": orjson.loads(text)} if isinstance(text, str) else op
+
+
 @cache
 def _load_release(service: str, release: str) -> ApiDescription:
     doc = _read(f"{service}-{release}")
-    base = {entry["path"]: entry["methods"] for entry in _read(doc["base"])["paths"]}
+    base = {
+        entry["path"]: {verb: _parsed(op) for verb, op in entry["methods"].items()}
+        for entry in _read(doc["base"])["paths"]
+    }
     paths = []
     for entry in doc["paths"]:
         here = base.get(entry["path"], {})

@@ -14,7 +14,6 @@ import gc
 import os
 import signal
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -288,7 +287,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(resources.files("scenariod").joinpath("data/scenario.schema.json").read_text())
+    sys.stdout.write((Path(__file__).resolve().parent / "data" / "scenario.schema.json").read_text())
     return 0
 
 

@@ -211,15 +211,48 @@ _CONVERT: dict[str, Callable[[str], Any]] = {
 }
 
 
+# ruamel.yaml's YAML 1.2 implicit resolvers: the rows of ruamel.yaml.resolver.implicit_resolvers
+# for (1, 2), in its order: tag, pattern, flags, the first characters each applies to. Copied,
+# so that the fast reading does not import ruamel.yaml (~19 ms of a first start);
+# tests/test_loading.py checks that it is still ruamel's table.
+YAML12_RESOLVERS: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
+    ("tag:yaml.org,2002:bool", "^(?:true|True|TRUE|false|False|FALSE)$", re.X | re.U, ("t", "T", "f", "F")),
+    (
+        "tag:yaml.org,2002:float",
+        "^(?:\n         [-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+]?[0-9]+)?\n        |[-+]?(?:[0-9][0-9_]*)"
+        "(?:[eE][-+]?[0-9]+)\n        |[-+]?\\.[0-9_]+(?:[eE][-+][0-9]+)?\n        |[-+]?\\.(?:inf|Inf|INF)\n"
+        "        |\\.(?:nan|NaN|NAN))$",
+        re.X | re.U,
+        tuple("-+0123456789."),
+    ),
+    (
+        "tag:yaml.org,2002:int",
+        "^(?:[-+]?0b[0-1_]+\n        |[-+]?0o?[0-7_]+\n        |[-+]?[0-9_]+\n        |[-+]?0x[0-9a-fA-F_]+)$",
+        re.X | re.U,
+        tuple("-+0123456789"),
+    ),
+    ("tag:yaml.org,2002:merge", "^(?:<<)$", re.U, ("<",)),
+    ("tag:yaml.org,2002:null", "^(?: ~\n        |null|Null|NULL\n        | )$", re.X | re.U, ("~", "n", "N", "")),
+    (
+        "tag:yaml.org,2002:timestamp",
+        "^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]\n        |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?\n"
+        "        (?:[Tt]|[ \\t]+)[0-9][0-9]?\n        :[0-9][0-9] :[0-9][0-9] (?:\\.[0-9]*)?\n"
+        "        (?:[ \\t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$",
+        re.X | re.U,
+        tuple("0123456789"),
+    ),
+    ("tag:yaml.org,2002:value", "^(?:=)$", re.U, ("=",)),
+    ("tag:yaml.org,2002:yaml", "^(?:!|&|\\*)$", re.U, ("!", "&", "*")),
+)
+
+
 def _resolvers() -> dict[str, list[tuple[Any, Callable[[str], Any]]]]:
     """ruamel.yaml's YAML 1.2 implicit resolvers, by first character (the same table)."""
-    from ruamel.yaml.resolver import implicit_resolvers
-
     table: dict[str, list[tuple[Any, Callable[[str], Any]]]] = {}
-    for versions, tag, regexp, first in implicit_resolvers:
-        if (1, 2) in versions:
-            for ch in first:
-                table.setdefault(ch, []).append((regexp, _CONVERT.get(tag, _unsure)))
+    for tag, pattern, flags, first in YAML12_RESOLVERS:
+        regexp = re.compile(pattern, flags)
+        for ch in first:
+            table.setdefault(ch, []).append((regexp, _CONVERT.get(tag, _unsure)))
     return table
 
 

@@ -112,6 +112,8 @@ def _display_path(file: Path) -> str:
 
 @dataclass(slots=True)
 class CompiledFault:
+    """A fault rule ready to match: its rule, its number and its compiled parts."""
+
     fault: Fault
     number: int  # 1-based, as the journal names it
     label: str  # "fault #2 (error 595) at scenarios/x.yaml:31"

@@ -29,6 +29,8 @@ FAULT, ROUTE, TASK, AUTH, BUILTIN, CONTROL = "fault", "route", "task", "auth", "
 
 @dataclass(slots=True)
 class Entry:
+    """One request as the journal keeps it (a docstring also spares dataclass building one with inspect at import)."""
+
     id: int
     time: float  # wall clock, seconds
     method: str

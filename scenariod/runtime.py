@@ -24,6 +24,8 @@ from .scenario.seeds import rendered_check
 
 @dataclass(slots=True)
 class CompiledRoute:
+    """A route rule ready to answer: its `respond` and its compiled templates."""
+
     respond: Respond
     data: Template | None
     body: Template | None
@@ -80,6 +82,8 @@ class Target:
 
 @dataclass(slots=True)
 class CompiledTask:
+    """A `tasks` rule ready to run: its rule and its log lines as templates."""
+
     rule: TaskRule
     log: list[tuple[float, Template]]
 

@@ -23,7 +23,26 @@ class _Node:
 
     def __init__(self) -> None:
         self.value: Any = MISSING
-        self.children: dict[str, _Node] = {}
+        # Most nodes are leaves (every item of a large collection): they share the one empty
+        # _LEAF until something is stored below them (`_kids`), 64 bytes less per item.
+        self.children: dict[str, _Node] = _LEAF
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Node:
+        other = memo[id(self)] = _Node()  # an aliased subtree (`alias`) stays one in the copy
+        other.value = copy.deepcopy(self.value, memo)
+        if self.children is not _LEAF:
+            other.children = {seg: copy.deepcopy(child, memo) for seg, child in self.children.items()}
+        return other
+
+
+_LEAF: dict[str, _Node] = {}  # never written: `_kids` gives a node its own dict first
+
+
+def _kids(node: _Node) -> dict[str, _Node]:
+    """`node`'s children, to add to."""
+    if node.children is _LEAF:
+        node.children = {}
+    return node.children
 
 
 def normalize(path: str) -> str:
@@ -146,7 +165,7 @@ class StateStore:
         for seg in segs:
             child = node.children.get(seg)
             if child is None:
-                child = node.children[seg] = _Node()
+                child = _kids(node)[seg] = _Node()
             node = child
         node.value = value
         self._wrote(segs)
@@ -181,8 +200,8 @@ class StateStore:
         dsegs = split(dst)
         node = self._root
         for seg in dsegs[:-1]:
-            node = node.children.setdefault(seg, _Node())
-        node.children[dsegs[-1]] = subtree
+            node = _kids(node).setdefault(seg, _Node())
+        _kids(node)[dsegs[-1]] = subtree
         self._wrote(segs)
         self._wrote(dsegs)
 
@@ -215,8 +234,8 @@ class StateStore:
                 self.set(moved, value)
         parent = self._root
         for seg in segs[:-1]:
-            parent = parent.children.setdefault(seg, _Node())
-        parent.children[segs[-1]] = shared
+            parent = _kids(parent).setdefault(seg, _Node())
+        _kids(parent)[segs[-1]] = shared
         self._wrote(segs)
         self._wrote(tsegs)
         return True
@@ -275,7 +294,7 @@ def _descend(store: StateStore, segs: list[str], nodes: list[ApiNode | None]) ->
     for i, seg in enumerate(segs):
         child = tree.children.get(seg)
         if child is None:
-            child = tree.children[seg] = _Node()
+            child = _kids(tree)[seg] = _Node()
         collection = nodes[i]  # the API node of segs[:i]: is `seg` one of its items?
         if collection is not None and collection.kind == "collection" and child.value is MISSING:
             child.value = {collection.key_field or collection.key: coerce_key(collection, seg)}
@@ -320,7 +339,7 @@ def _seed(store: StateStore, api: ApiDescription, state: dict[str, Any]) -> None
                     continue
                 item_node = tree.children.get(str(key))
                 if item_node is None:
-                    item_node = tree.children[str(key)] = _Node()
+                    item_node = _kids(tree)[str(key)] = _Node()
                 item_node.value = copy_plain(item)
             if not value and tree.value is MISSING:
                 tree.value = {}  # an explicitly empty collection: remember it exists

@@ -49,6 +49,8 @@ class TaskRequest:
 
 @dataclass(slots=True)
 class Task:
+    """A worker task: what its UPID, status and log answer."""
+
     upid: str
     node: str
     pid: int

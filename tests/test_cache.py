@@ -32,6 +32,7 @@ def no_reading_and_no_schema(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(fastload, "load", refuse)
     monkeypatch.setattr(scenario_compile, "schema_validator", refuse)
+    monkeypatch.setattr(scenario_compile, "is_valid", refuse)
     monkeypatch.setattr(scenario_compile, "yaml_loader", refuse)
     monkeypatch.setattr(positions, "yaml_loader", refuse)
 

@@ -351,3 +351,11 @@ def test_a_wrong_seed_in_a_large_file_is_placed_without_the_exact_reading_of_it(
     assert done.stderr.splitlines()[0].startswith(f'{path}:{line}:{column}: status: "lots"')
     assert done.stderr.splitlines()[-1] == "1 problem(s) in 1 file(s)"
     assert after.ru_utime - before.ru_utime < 1.5
+
+
+def test_the_fast_reading_types_plain_scalars_with_ruamels_yaml_12_table() -> None:
+    # fastload keeps a copy (it does not import ruamel.yaml): it must stay ruamel's own table
+    from ruamel.yaml.resolver import implicit_resolvers
+
+    theirs = tuple((tag, rx.pattern, rx.flags, tuple(first)) for v, tag, rx, first in implicit_resolvers if (1, 2) in v)
+    assert fastload.YAML12_RESOLVERS == theirs

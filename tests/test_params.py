@@ -36,7 +36,8 @@ def _load_ops(service: str) -> dict[tuple[str, str], dict[str, Any]]:
             data = json.load(fh)
         for entry in data["paths"]:
             for method, info in (entry.get("methods") or {}).items():
-                ops[(entry["path"], method)] = info
+                text = info.get("parameters")  # stored as JSON text (tools/regen_apidata.py)
+                ops[(entry["path"], method)] = {**info, "parameters": json.loads(text)} if text else info
         return ops
     with gzip.open(_SHARED / f"{service}.apidoc.json.gz") as fh:
         tree = json.load(fh)

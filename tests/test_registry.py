@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -49,6 +50,8 @@ def list_ha_resources(call):
 
 
 def test_every_module_in_the_package_is_imported() -> None:
+    for service in proxmox.SERVICE_PACKAGES:  # as the first lookup for a PBS or PDM server does
+        proxmox.load_behaviours(service)
     on_disk = {
         ".".join(("scenariod.proxmox", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
         for path in PACKAGE.rglob("*.py")
@@ -114,3 +117,22 @@ def test_a_host_worker_started_at_localhost_names_the_host(serve: Any) -> None:
     assert parse_upid(upid)["node"] == "backup1"
     status = s.client.get(f"/nodes/backup1/tasks/{upid}/status").json()["data"]
     assert status["node"] == "backup1" and status["type"] == "aptupdate"
+
+
+def test_a_service_package_is_imported_when_its_service_is_first_served() -> None:
+    # A fresh process: serving PVE imports none of pbs/ and pdm/ (start-up time and memory);
+    # the first lookup for PBS registers pbs/ (and a PBS world is prepared by its seeders).
+    code = """
+import sys
+from scenariod.server import Service
+from scenariod.scenario import load_scenario
+from scenariod.proxmox import handler_for
+service = Service(load_scenario("scenarios/two-node.yaml"), host="127.0.0.1", port=0, tls=False)
+service.world
+print(sorted(m for m in sys.modules if m.startswith(("scenariod.proxmox.pbs.", "scenariod.proxmox.pdm."))))
+print(handler_for("pbs", "GET", "/admin/datastore").__module__)
+print(any(m.startswith("scenariod.proxmox.pdm.") for m in sys.modules))
+"""
+    root = PACKAGE.parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "scenariod.proxmox.pbs.datastores", "False"]

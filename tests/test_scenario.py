@@ -1132,3 +1132,72 @@ def test_one_missing_sentinel() -> None:
     assert copy.deepcopy({"v": MISSING})["v"] is MISSING
     assert pickle.loads(pickle.dumps(MISSING)) is MISSING
     assert state.StateStore().get("/nodes/pve1") is MISSING
+
+
+def test_the_model_classes_behave_as_frozen_dataclasses() -> None:
+    # model.frozen shares its methods instead of generating them (start-up time): each model
+    # class must still behave as @dataclass(frozen=True, slots=True) does, twin for twin.
+    import copy
+    import dataclasses
+    import pickle
+
+    from scenariod.scenario import model
+
+    twin_of = {
+        cls: dataclasses.dataclass(frozen=True, slots=True)(
+            type(
+                cls.__name__,
+                (),
+                {
+                    "__annotations__": {f.name: f.type for f in dataclasses.fields(cls)},
+                    "__qualname__": cls.__qualname__,
+                    **{
+                        f.name: dataclasses.field(default=f.default, default_factory=f.default_factory)
+                        if f.default_factory is not dataclasses.MISSING
+                        else f.default
+                        for f in dataclasses.fields(cls)
+                        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                    },
+                },
+            )
+        )
+        for cls in (model.Listen, model.Limits, model.Respond, model.Delay, model.When)
+    }
+    samples = {
+        model.Listen: [(), ("h", 1), {"port": 8006, "tls": False}],
+        model.Limits: [(), {"journal": 5, "remote_cache": 1.5}],
+        model.Respond: [(), {"data": None, "status": 404, "headers": {"a": "b"}}],
+        model.Delay: [("fixed",), {"kind": "uniform", "min": 1.0, "max": 2.5}],
+        model.When: [(frozenset({"GET"}), "/x"), {"methods": None, "path": None, "line": 3}],
+    }
+    for cls, twin in twin_of.items():
+        made = []
+        for args in samples[cls]:
+            ours = cls(**args) if isinstance(args, dict) else cls(*args)
+            theirs = twin(**args) if isinstance(args, dict) else twin(*args)
+            assert repr(ours) == repr(theirs)
+            assert [getattr(ours, f.name) for f in dataclasses.fields(cls)] == [
+                getattr(theirs, f.name) for f in dataclasses.fields(twin)
+            ]
+            assert ours == copy.deepcopy(ours) == pickle.loads(pickle.dumps(ours))
+            assert ours == dataclasses.replace(ours) and dataclasses.asdict(ours) == dataclasses.asdict(ours)
+            try:
+                assert hash(ours) == hash(copy.copy(ours))
+            except TypeError:  # a dict field: unhashable, as the dataclass is
+                with pytest.raises(TypeError):
+                    hash(theirs)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                ours.line = 1  # type: ignore[misc]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                del ours.line  # type: ignore[misc]
+            made.append(ours)
+        assert made[0] != made[1]
+        assert made[0] != twin(*samples[cls][0])  # another class: never equal, as between dataclasses
+        assert cls.__match_args__ == twin.__match_args__
+        with pytest.raises(TypeError):
+            cls(*range(len(dataclasses.fields(cls)) + 1))
+        with pytest.raises(TypeError):
+            cls(no_such_field=1)
+    assert model.Respond().headers is not model.Respond().headers  # a fresh default each
+    with pytest.raises(TypeError):
+        model.Route(model.When(None, None))  # `respond` is required

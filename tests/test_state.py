@@ -94,3 +94,21 @@ def test_a_section_version_moves_with_writes_below_it_and_with_touch() -> None:
         before = store.version("access")
         write()
         assert store.version("access") > before
+
+
+def test_leaves_get_children_of_their_own_in_the_store_and_in_its_copies(store: StateStore) -> None:
+    # Leaves share one empty children mapping until something is stored below them: a write
+    # below one leaf, in the store or in a copy (a reset World), shows under that leaf only.
+    store.set("/pools/a", {"poolid": "a"})
+    store.set("/pools/b", {"poolid": "b"})
+    store.alias("/nodes/localhost", "/nodes/pbs1")
+    other = store.copy()
+    other.set("/pools/a/members/x", {"id": "x"})
+    store.set("/pools/b/members/y", {"id": "y"})
+    assert other.keys("/pools/a/members") == ["x"] and other.keys("/pools/b/members") == []
+    assert store.keys("/pools/b/members") == ["y"] and store.keys("/pools/a/members") == []
+    assert other.get("/nodes/pbs1") == {"node": "pbs1"}
+    other.set("/nodes/localhost/time", {"timezone": "UTC"})  # the alias is one subtree in the copy too
+    assert other.get("/nodes/pbs1/time") == {"timezone": "UTC"} and not store.has("/nodes/pbs1/time")
+    other.delete("/pools/a/members/x")
+    assert other.keys("/pools/a/members") == [] and other.keys("/pools/b") == []

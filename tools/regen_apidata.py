@@ -16,6 +16,10 @@ flat, compact list of paths with what the mock needs at run time: routing, valid
 OpenAPI document and deterministic answers. Display-only keys (typetext, verbose_description,
 renderer, format_description) are dropped. Output is byte-for-byte reproducible: the tree's
 own order, no whitespace, gzip mtime 0, no stored file name.
+
+In the newest descriptions each operation's `parameters` schema is stored as JSON text (a
+string inside the document): apidesc.py parses it on the operation's first use, so that
+loading a description (on every start) builds only what routing needs.
 """
 
 from __future__ import annotations
@@ -187,6 +191,23 @@ def write(out: Path, doc: dict[str, Any], paths: list[dict[str, Any]], sha: str)
     return stats
 
 
+def parameters_as_text(paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The paths with each operation's `parameters` as compact JSON text (see the module's doc)."""
+    return [
+        {
+            "path": p["path"],
+            "methods": {
+                verb: {
+                    k: json.dumps(v, ensure_ascii=False, separators=(",", ":")) if k == "parameters" else v
+                    for k, v in op.items()
+                }
+                for verb, op in p["methods"].items()
+            },
+        }
+        for p in paths
+    ]
+
+
 def delta_props(schema: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     """A parameters/returns schema whose properties equal to the base's are written SAME."""
     props, base_props = schema.get("properties"), base.get("properties")
@@ -249,7 +270,9 @@ included) and keeps, per operation, `name`, `description`, `parameters`, `return
 `permissions`, `protected`, `proxyto`, `allowtoken`, `download_allowed`, and `method` where
 the viewer's label (DOWNLOAD/UPLOAD) differs from the HTTP verb. From schemas it drops only
 the viewer's display keys (`typetext`, `verbose_description`, `renderer`,
-`format_description`); everything else is as published.
+`format_description`); everything else is as published. In the newest descriptions
+(`pve`, `pbs`, `pdm`) each operation's `parameters` schema is stored as JSON text, which
+scenariod parses on the operation's first use.
 
 | file | product | version | source | paths | operations | source sha256 (.gz) |
 |---|---|---|---|---|---|---|
@@ -299,7 +322,7 @@ def main(argv: list[str]) -> int:
         if service == "pve":
             doc["facts"] = NEWEST_PVE_FACTS
         out = DATA_DIR / f"{service}.api.json.gz"
-        stats = write(out, doc, paths, sha)
+        stats = write(out, {**doc, "paths": parameters_as_text(paths)}, paths, sha)
         rows.append(
             f"| `{out.name}` | {product} | {version} | {source} | {stats['paths']} | {stats['ops']}"
             f" | `{stats['source_sha256']}` |"

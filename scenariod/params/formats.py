@@ -14,6 +14,24 @@ from .values import perl_true, split_list
 from .wording import WORDING
 
 _PW = WORDING["pve"]
+
+
+class _Lazy:
+    """A pattern compiled on its first search, then searched as compiled (`search` is the
+    compiled pattern's own method from then on). Compiling every format's pattern at import
+    cost each start ~7 ms (the IPv6 ones most), though most formats are never checked."""
+
+    __slots__ = ("search", "_args")
+
+    def __init__(self, regex: str, flags: int = 0) -> None:
+        self._args = (regex, flags)
+        self.search: Callable[[str], re.Match[str] | None] = self._first_search
+
+    def _first_search(self, value: str) -> re.Match[str] | None:
+        self.search = re.compile(*self._args).search
+        return self.search(value)
+
+
 _BLANK_RE = re.compile(r"^\s*$")
 _FORMAT_SUFFIX_RE = re.compile(r"^(.*?)(?:-(list|opt|alist))?$")
 
@@ -34,31 +52,31 @@ _IPV6RE = (
     rf"(?:(?:(?:(?:{_IPV6H16}:){{0,6}}{_IPV6H16})?::))"
     ")"
 )
-_IPV4_FULL = re.compile(rf"^(?:{_IPV4RE})$")
-_IPV6_FULL = re.compile(rf"^(?:{_IPV6RE})$")
-_CIDRV4 = re.compile(rf"^(?:{_IPV4RE})(?:/(\d+))$")
-_CIDRV6 = re.compile(rf"^(?:{_IPV6RE})(?:/(\d+))$")
+_IPV4_FULL = _Lazy(rf"^(?:{_IPV4RE})$")
+_IPV6_FULL = _Lazy(rf"^(?:{_IPV6RE})$")
+_CIDRV4 = _Lazy(rf"^(?:{_IPV4RE})(?:/(\d+))$")
+_CIDRV6 = _Lazy(rf"^(?:{_IPV6RE})(?:/(\d+))$")
 _DNS_LABEL = r"([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?)"
-_DNS_NAME = re.compile(rf"^({_DNS_LABEL}\.)*{_DNS_LABEL}$")
+_DNS_NAME = _Lazy(rf"^({_DNS_LABEL}\.)*{_DNS_LABEL}$")
 _EMAIL_USER_RE = r"[\w\+\-\~]+(\.[\w\+\-\~]+)*"
-_EMAIL = re.compile(rf"^{_EMAIL_USER_RE}@[a-zA-Z0-9\-]+(\.[a-zA-Z0-9\-]+)*$")
-_EMAIL_USER = re.compile(rf"^{_EMAIL_USER_RE}$")
+_EMAIL = _Lazy(rf"^{_EMAIL_USER_RE}@[a-zA-Z0-9\-]+(\.[a-zA-Z0-9\-]+)*$")
+_EMAIL_USER = _Lazy(rf"^{_EMAIL_USER_RE}$")
 _REALM_RE = r"[A-Za-z][A-Za-z0-9\.\-_]+"
 _USER_RE = r"[^\s:/]+"
-_ID_RE = re.compile(r"^[a-z][a-z0-9\-\_\.]*[a-z0-9]$", re.I)
-# Every pattern compiled once, here: a verifier runs per request, and re.search(pattern, ...)
-# pays a lookup in re's cache each time.
-_USERID_RE = re.compile(rf"^({_USER_RE})\@({_REALM_RE})$")
-_VLAN_RE = re.compile(r"^(\d+)(?:-(\d+))?$")
-_STARTUP_PART_RE = re.compile(r"^(order=)?(\d+)$|^up=(\d+)$|^down=(\d+)$")
-_POOLID_RE = re.compile(r"^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$")
-_DIR_OVERRIDE_RE = re.compile(r"^([a-z]+)=([^.]*(?:\.?[^.]+)+)$")
-_IDMAP_PAIR_RE = re.compile(r"^([^:]+):([^:]+)$")
-_TFA_HEX_RE = re.compile(r"^v2-0x[0-9a-fA-F]{16,128}$")
-_TFA_B32_RE = re.compile(r"^v2-[A-Z2-7=]{16,128}$")
-_TFA_OLD_RE = re.compile(r"^(?:[A-Z2-7=]{16}|[A-Fa-f0-9]{40})$")
-_IPV4_CONFIG_WORD_RE = re.compile(r"^(?:dhcp|manual)$")
-_IPV6_CONFIG_WORD_RE = re.compile(r"^(?:auto|dhcp|manual)$")
+_ID_RE = _Lazy(r"^[a-z][a-z0-9\-\_\.]*[a-z0-9]$", re.I)
+# Every pattern compiled once (on first use): a verifier runs per request, and
+# re.search(pattern, ...) pays a lookup in re's cache each time.
+_USERID_RE = _Lazy(rf"^({_USER_RE})\@({_REALM_RE})$")
+_VLAN_RE = _Lazy(r"^(\d+)(?:-(\d+))?$")
+_STARTUP_PART_RE = _Lazy(r"^(order=)?(\d+)$|^up=(\d+)$|^down=(\d+)$")
+_POOLID_RE = _Lazy(r"^[A-Za-z0-9\.\-_]+(?:/[A-Za-z0-9\.\-_]+){0,2}$")
+_DIR_OVERRIDE_RE = _Lazy(r"^([a-z]+)=([^.]*(?:\.?[^.]+)+)$")
+_IDMAP_PAIR_RE = _Lazy(r"^([^:]+):([^:]+)$")
+_TFA_HEX_RE = _Lazy(r"^v2-0x[0-9a-fA-F]{16,128}$")
+_TFA_B32_RE = _Lazy(r"^v2-[A-Z2-7=]{16,128}$")
+_TFA_OLD_RE = _Lazy(r"^(?:[A-Z2-7=]{16}|[A-Fa-f0-9]{40})$")
+_IPV4_CONFIG_WORD_RE = _Lazy(r"^(?:dhcp|manual)$")
+_IPV6_CONFIG_WORD_RE = _Lazy(r"^(?:auto|dhcp|manual)$")
 _IPV4_MASKS = {
     ".".join(str((((0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF) >> s) & 0xFF) for s in (24, 16, 8, 0))
     for bits in range(0, 33)
@@ -67,7 +85,7 @@ _STORAGE_CONTENT = {"images", "rootdir", "vztmpl", "iso", "backup", "snippets", 
 
 
 def _regex_format(name: str, regex: str, flags: int = 0) -> Callable[[str], str | None]:
-    compiled = re.compile(regex, flags)
+    compiled = _Lazy(regex, flags)
     message = _PW["format:" + name]
 
     def verify(value: str) -> str | None:
@@ -82,7 +100,7 @@ def _fmt_ip(value: str) -> bool:
     return bool(_IPV4_FULL.search(value) or _IPV6_FULL.search(value))
 
 
-def _cidr_ok(regex: re.Pattern[str], value: str, top: int) -> bool:
+def _cidr_ok(regex: _Lazy, value: str, top: int) -> bool:
     m = regex.search(value)
     return bool(m) and 7 < int(m.group(1)) <= top
 

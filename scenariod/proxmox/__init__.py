@@ -2,7 +2,10 @@
 
 Adding a behaviour: put a module anywhere under `scenariod/proxmox/` (subpackages too) and
 decorate its functions; the package imports every module it holds when it is first imported,
-so there is no list to keep. A path with no behaviour is answered by generic CRUD.
+so there is no list to keep. A path with no behaviour is answered by generic CRUD. The
+subpackages named after a service (`SERVICE_PACKAGES`: pbs/, pdm/) hold behaviours of that
+service only, and are imported when the registry is first asked about their service: a PVE
+server does not import them at start-up (~5 ms, 0.6 MB).
 
 - `@handles(METHOD, TEMPLATE, services)` registers a handler. It takes a `world.Call` and
   returns the answer's data, a `wire.Reply`, or a `tasks.TaskRequest` (or a coroutine that
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +132,8 @@ async def stop_behaviours() -> None:
 
 
 def handler_for(service: str, method: str, template: str) -> Handler | None:
+    if service not in _LOADED:
+        load_behaviours(service)
     found = _HANDLERS.get((service, method, template))
     if found is None and service in _FALLBACKS:
         for prefix, methods, fallback in _FALLBACKS[service]:
@@ -137,18 +143,39 @@ def handler_for(service: str, method: str, template: str) -> Handler | None:
 
 
 def prepare_state(world: World, scenario: Scenario) -> None:
+    if scenario.service not in _LOADED:
+        load_behaviours(scenario.service)
     for fn in _PREPARERS.get(scenario.service, ()):
         fn(world, scenario)
 
 
-def discover(package: str) -> list[str]:
-    """Import every module under `package` (its decorators register it); the names imported."""
+def discover(package: str, later: tuple[str, ...] = ()) -> list[str]:
+    """Import every module under `package` (its decorators register it) but those of its
+    subpackages named in `later`; the names imported."""
     root = importlib.import_module(package)
+    deferred = tuple(f"{package}.{name}." for name in later)
     found = []
     for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        if deferred and f"{info.name}.".startswith(deferred):
+            continue
         importlib.import_module(info.name)
         found.append(info.name)
     return found
 
 
-BEHAVIOURS = discover(__name__)
+SERVICE_PACKAGES = ("pbs", "pdm")
+BEHAVIOURS = discover(__name__, later=SERVICE_PACKAGES)
+_LOADED: set[str] = {"pve"}  # the services whose behaviours are all registered
+_loading = threading.Lock()  # a reload prepares its Runtime in a thread
+
+
+def load_behaviours(service: str) -> None:
+    """Register `service`'s own subpackage (`SERVICE_PACKAGES`), once; the registry's
+    lookups call this before answering about a service."""
+    with _loading:
+        if service in _LOADED:
+            return
+        if service in SERVICE_PACKAGES:
+            package = f"{__name__}.{service}"
+            BEHAVIOURS.extend((package, *discover(package)))
+        _LOADED.add(service)

@@ -16,7 +16,6 @@ import time
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from .. import generic, wire
 from ..clock import clock
@@ -327,6 +326,8 @@ def node_time(call: Call) -> Any:
     zone = stored.get("timezone") if isinstance(stored, dict) else None
     zone = str(zone or node_data.TIMEZONE)
     now = int(clock(call.world))
+    from zoneinfo import ZoneInfo  # lazy for start-up speed: zoneinfo (and sysconfig) cost each start ~2 ms
+
     try:
         offset = ZoneInfo(zone).utcoffset(datetime.fromtimestamp(now))
     except (KeyError, ValueError):  # a timezone the scenario wrote that zoneinfo does not know

@@ -22,6 +22,8 @@ from .. import wire
 
 @dataclass(frozen=True, slots=True)
 class PowerAction:
+    """One power call: the status it ends in and the statuses it runs from."""
+
     target: str  # the status the guest ends in
     needs: tuple[str, ...] = ()  # the statuses the action runs from (empty: any)
     refusal: Callable[[str, Any], str] | None = None  # wire wording (kind, vmid) when not in `needs`

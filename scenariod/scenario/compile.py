@@ -56,7 +56,7 @@ from .model import (
     When,
 )
 from .positions import Positions, key_text, plain, yaml_loader
-from .schema import schema_validator, state_is_free_form
+from .schema import is_valid, schema_validator, state_is_free_form
 from .seeds import Finding, SeedChecker, route_operation, writable_fields
 from .templates import TemplateError, compile_expression, jmespath_problem, split_template
 
@@ -249,15 +249,15 @@ class FileCompiler:
     # stage 2: schema
 
     def validate(self) -> None:
-        validator = schema_validator()
-        seen: set[tuple] = set()
         doc = self.doc
         if isinstance(doc.get("state"), dict) and state_is_free_form():
             doc = {**doc, "state": {}}
+        if not self.exact:  # the fast reading: a problem sends the file to the exact one, which words it
+            self.unsure = not is_valid(doc)
+            return
+        validator = schema_validator()
+        seen: set[tuple] = set()
         for err in validator.iter_errors(doc):
-            if not self.exact:  # a problem: only the exact reading reports it
-                self.unsure = True
-                return
             self.bad.append(tuple(err.absolute_path))
             for path, at, msg in translate(err):
                 self.bad.append(tuple(path))

@@ -13,9 +13,10 @@ compiler), so serving a scenario never pays for reading one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING as _NO_DEFAULT
+from dataclasses import FrozenInstanceError, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 EFFECTS = ("delay", "error", "reset", "hang", "truncate", "empty", "garbage", "dribble")
@@ -114,9 +115,89 @@ class ScenarioInvalid(Exception):
 
 
 # --- the dataclasses --------------------------------------------------------------------------
+#
+# `@frozen` is `@dataclass(frozen=True, slots=True)` with the methods shared instead of
+# generated: dataclass compiles six methods per frozen class with `exec` (~0.6 ms a class), and
+# every scenariod process builds these classes at start-up. They are dataclasses all the same
+# (`fields`, `replace`, `asdict`), and ==, hash, repr, immutability and pickling behave as
+# dataclass's (tests/test_scenario.py compares them with a @dataclass twin).
+
+_C = TypeVar("_C")
+# what a @dataclass(frozen=True, slots=True) declares of itself (one empty class, built once)
+_FROZEN_PARAMS = dataclass(frozen=True, slots=True)(type("_Frozen", (), {})).__dataclass_params__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def frozen(cls: type[_C]) -> type[_C]:
+    made: Any = dataclass(cls, init=False, repr=False, eq=False, slots=True)  # fields and slots only
+    made._specs = tuple((f.name, f.default, f.default_factory) for f in fields(made))
+    made.__dataclass_params__ = _FROZEN_PARAMS
+    made.__init__, made.__repr__, made.__eq__, made.__hash__ = _init, _repr, _eq, _hash
+    made.__setattr__, made.__delattr__ = _refuse_set, _refuse_delete
+    made.__getstate__, made.__setstate__ = _getstate, _setstate
+    result: type[_C] = made
+    return result
+
+
+def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    specs = type(self)._specs
+    if len(args) > len(specs):
+        raise TypeError(f"{type(self).__name__}() takes {len(specs)} positional arguments but {len(args)} were given")
+    for i, (name, default, factory) in enumerate(specs):
+        if i < len(args):
+            if name in kwargs:
+                raise TypeError(f"{type(self).__name__}() got multiple values for argument '{name}'")
+            value = args[i]
+        elif name in kwargs:
+            value = kwargs.pop(name)
+        elif default is not _NO_DEFAULT:
+            value = default
+        elif factory is not _NO_DEFAULT:
+            value = factory()
+        else:
+            raise TypeError(f"{type(self).__name__}() missing required argument: '{name}'")
+        object.__setattr__(self, name, value)
+    if kwargs:
+        raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+
+
+def _values(self: Any) -> tuple[Any, ...]:
+    return tuple([getattr(self, name) for name, _, _ in type(self)._specs])
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name, _, _ in type(self)._specs)
+    return f"{type(self).__qualname__}({shown})"
+
+
+def _eq(self: Any, other: Any) -> Any:
+    if other.__class__ is self.__class__:
+        return _values(self) == _values(other)
+    return NotImplemented
+
+
+def _hash(self: Any) -> int:
+    return hash(_values(self))
+
+
+def _refuse_set(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _refuse_delete(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _getstate(self: Any) -> list[Any]:
+    return list(_values(self))
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for (name, _, _), value in zip(type(self)._specs, state, strict=True):
+        object.__setattr__(self, name, value)
+
+
+@frozen
 class Listen:
     """`listen`: None means "not given" (the command line and the service defaults decide).
 
@@ -131,7 +212,7 @@ class Listen:
     key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AuthSpec:
     """`auth`, with defaults applied.
 
@@ -154,7 +235,7 @@ class AuthSpec:
     permissions: str = "enforce"  # privilege checks (PVE, PBS, PDM) on every call under mode enforce; "off" skips them
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Limits:
     """`limits`: what an instance keeps in memory (the schema documents each); for a PDM, how
     long a live remote's answers are kept, how long one may take, and how many remote requests
@@ -174,7 +255,7 @@ class Limits:
     client_timeout: float = 10.0  # seconds a client has to send a request's headers, and its body
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class When:
     """A compiled-to-plain `when`.
 
@@ -196,7 +277,7 @@ class When:
     line: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Delay:
     """A delay: `fixed` (`seconds`), `uniform` (`min`..`max`) or `lognormal` (`median`,
     `sigma`, capped at `max`; `max` is `math.inf` when the file gives no cap)."""
@@ -209,7 +290,7 @@ class Delay:
     sigma: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Respond:
     """`respond`: `data` is MISSING when not given (None is a valid `data: null`); `body` is
     the raw body or None. Strings in data/body/header values may hold `${...}` templates
@@ -222,7 +303,7 @@ class Respond:
     delay: Delay | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Route:
     """One `routes` entry; `line` of the entry, `index` in the list."""
 
@@ -232,7 +313,7 @@ class Route:
     index: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Fault:
     """One `faults` entry.
 
@@ -258,7 +339,7 @@ class Fault:
     line: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TaskRule:
     """One `tasks` entry. `duration` in seconds before time_scale (None: the default).
     `log`: (at seconds, line template) in time order; a plain string line takes the `at` of
@@ -273,7 +354,7 @@ class TaskRule:
     index: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Expect:
     """One `expect` entry: between `min` and `max` (None: no upper bound) matching requests.
     count N -> N..N; never -> 0..0; min/max as given (min defaults to 0 when only max is
@@ -287,7 +368,7 @@ class Expect:
     index: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Scenario:
     """A loaded, valid scenario file.
 
