@@ -392,7 +392,7 @@ class Service:
         fmt, path = where.fmt, where.path
         extjs = fmt == "extjs"
 
-        # 2. parse query and body (before resolving, so the journal shows what was sent)
+        # 2. parse query and body (before refusing anything, so the journal shows what was sent)
         raw_query = target.partition("?")[2]  # read here, not through yarl's MultiDict
         if "#" in raw_query:  # a fragment is not part of the query
             raw_query = raw_query.partition("#")[0]
@@ -690,7 +690,9 @@ def _buffered_body(request: web.BaseRequest) -> bytes | None:
         return None
     raw = content.read_nowait()
     if len(raw) > request.client_max_size:
-        raise wire.ApiError(413, web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)).text or "")
+        raise wire.ApiError(
+            413, web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)).text or "Request Entity Too Large"
+        )
     return raw
 
 
