@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from .. import wire
 from ..clock import clock
-from ..state import MISSING, StateStore
+from ..state import MISSING
 from . import handles, prepares
 
 if TYPE_CHECKING:
@@ -75,9 +75,14 @@ class Authenticator:
         self.lifetime = scenario.auth.ticket_lifetime
         self.cookie = wire.COOKIE_NAMES[self.service]
         self.token_scheme, self.token_sep = wire.TOKEN_SCHEMES[self.service]
-        # An Authorization header that verified: a client repeats its header on every call, and a
-        # repeat then skips the parsing and the constant-time comparison (see _Verified).
-        self._verified: dict[str, _Verified] = {}
+        # An Authorization header that verified -> (the stored secret it matched, token id, user id,
+        # token name): a client repeats its header on every call, and a repeat then skips the
+        # parsing and the constant-time comparison. A World that holds that very string as the
+        # token's secret holds the header's secret; any other (a changed secret, another World's)
+        # is compared in full. Whether the token and its user are active is asked of the World on
+        # every call (`token_active`), so a token revoked, or its user disabled or expired, is
+        # refused at once.
+        self._verified: dict[str, tuple[str, str, str, str]] = {}
 
     def authenticate(
         self, request: web.BaseRequest, method: str, world: World, node: ApiNode, req: Request
@@ -155,13 +160,12 @@ class Authenticator:
     def _token(self, header: str, world: World) -> str:
         secrets = world.secrets.get("tokens", {}) if self.mode != "any" else None
         known = self._verified.get(header)
-        if known is not None and secrets is not None and secrets.get(known.tokenid) is known.secret:
-            store = world.store
-            if known.store is store and known.version == store.version("access") and clock(world) < known.until:
-                return known.tokenid
-            if known.active(world):
-                return known.tokenid
-            raise wire.ApiError(401, wire.AUTH_FAILURE)
+        if known is not None and secrets is not None:
+            kept, tokenid, userid, name = known
+            if secrets.get(tokenid) is kept:
+                if token_active(world, userid, name):
+                    return tokenid
+                raise wire.ApiError(401, wire.AUTH_FAILURE)
         scheme, _, value = header.partition("=")
         if scheme.strip() != self.token_scheme or "!" not in value:
             raise wire.ApiError(401, wire.AUTH_FAILURE)
@@ -172,14 +176,11 @@ class Authenticator:
         if secrets is None:  # mode `any`: any well-formed token
             return tokenid
         stored = secrets.get(tokenid)
-        if stored is None or not same_secret(secret, stored):
-            raise wire.ApiError(401, wire.AUTH_FAILURE)
-        known = _Verified(stored, tokenid, userid, name)
-        if not known.active(world):
+        if stored is None or not same_secret(secret, stored) or not token_active(world, userid, name):
             raise wire.ApiError(401, wire.AUTH_FAILURE)
         if len(self._verified) >= _VERIFIED_SIZE:
             self._verified.clear()
-        self._verified[header] = known
+        self._verified[header] = (stored, tokenid, userid, name)
         return tokenid
 
     def login(self, call: Call) -> dict[str, Any]:
@@ -213,28 +214,11 @@ class Authenticator:
         }
 
 
-class _Verified:
-    """A token header that verified against a World's stored secret, and that World's verdict.
-
-    The secret kept is the very string the World held: a World holding that object holds the
-    header's secret, and any other (a changed secret, another World's) is compared in full.
-    The verdict (token and user active until `until`) holds while nothing under /access
-    changed in `store`: a token revoked, or its user disabled or expired, is refused at once."""
-
-    __slots__ = ("secret", "tokenid", "userid", "name", "store", "version", "until")
-
-    def __init__(self, secret: str, tokenid: str, userid: str, name: str) -> None:
-        self.secret, self.tokenid, self.userid, self.name = secret, tokenid, userid, name
-        self.store: StateStore | None = None
-        self.version = -1
-        self.until = 0.0
-
-    def active(self, world: World) -> bool:
-        """Whether the token and its user are active now, read from the state (and remembered)."""
-        store = world.store
-        self.store, self.version = store, store.version("access")
-        self.until = active_until(world, self.userid, self.name)
-        return clock(world) < self.until
+def token_active(world: World, userid: str, name: str) -> bool:
+    """Whether the API token and its user are usable now: read from the state once per version
+    of /access (`World.cached`), so writes elsewhere cost a token nothing."""
+    until = world.cached(("token", userid, name), lambda: active_until(world, userid, name), "access")
+    return clock(world) < until
 
 
 def active_until(world: World, userid: str, token: str | None = None) -> float:

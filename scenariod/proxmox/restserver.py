@@ -21,7 +21,7 @@ from ..clock import clock
 from ..state import MISSING
 from ..tasks import TaskRequest
 from . import falls_back, handles, prepares
-from .auth import create_user, forget_user_secrets, user_enabled
+from .auth import active_until, create_user, forget_user_secrets
 from .rest_privileges import allowed
 
 if TYPE_CHECKING:
@@ -141,17 +141,13 @@ def _token_item(userid: str, name: str, fields: Any) -> dict[str, Any]:
 
 def authid_active(world: World, authid: str) -> bool:
     """CachedUserInfo's is_active_auth_id: the user exists, enabled and unexpired, and so does
-    the token where `authid` names one."""
+    the token where `authid` names one (a PBS/PDM token has its own `enable` too)."""
     userid, bang, name = authid.partition("!")
-    if not user_enabled(world, userid):
-        return False
-    if not bang:
-        return True
-    token = world.store.get(("access", "users", userid, "token", name))
-    if not isinstance(token, dict) or not truthy(token.get("enable", True)):
-        return False
-    expire = int(token.get("expire", 0) or 0)
-    return not expire or expire > clock(world)
+    if bang:
+        token = world.store.get(("access", "users", userid, "token", name))
+        if isinstance(token, dict) and not truthy(token.get("enable", True)):
+            return False
+    return clock(world) < active_until(world, userid, name if bang else None)
 
 
 def truthy(value: Any) -> bool:
