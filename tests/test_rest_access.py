@@ -226,6 +226,22 @@ def test_pbs_token_has_what_both_it_and_its_user_have(pbs: Running) -> None:
         assert refused(token.get("/admin/datastore/store1/groups")) == ns_denied(LISTING, "/datastore/store1")
 
 
+@pytest.mark.parametrize("product", ["pbs", "pdm"])
+def test_a_disabled_token_is_refused_at_its_next_call(product: str, request: pytest.FixtureRequest) -> None:
+    """PBS and PDM tokens carry their own `enable`: a disabled one no longer authenticates
+    (is_active_auth_id), though it verified a moment before."""
+    running: Running = request.getfixturevalue(product)
+    user = "robot@pbs" if product == "pbs" else "robot@pdm"
+    ok(running, "POST", "/access/users", userid=user, password="robot-password")
+    made = ok(running, "POST", f"/access/users/{user}/token/deploy")
+    with as_token(running, f"{user}!deploy", made["value"]) as token:
+        assert token.get("/version").status_code == 200
+        ok(running, "PUT", f"/access/users/{user}/token/deploy", enable=0)
+        assert token.get("/version").status_code == 401
+        ok(running, "PUT", f"/access/users/{user}/token/deploy", enable=1)
+        assert token.get("/version").status_code == 200
+
+
 def test_pbs_unprivileged_user_may_set_acl_of_its_own_tokens_only(pbs: Running) -> None:
     ok(pbs, "POST", "/access/users", userid="ops@pbs", password="ops-password")
     ok(pbs, "POST", "/access/users/ops@pbs/token/deploy")

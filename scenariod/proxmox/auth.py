@@ -223,18 +223,24 @@ def token_active(world: World, userid: str, name: str) -> bool:
 
 def active_until(world: World, userid: str, token: str | None = None) -> float:
     """Until when (world clock) the account, and its token `token`, stay usable: 0 when they
-    are not (gone, disabled), infinity when nothing expires. PVE refuses an expired token too
-    (verify_token: "token expired")."""
+    are not (gone, disabled: a PBS/PDM token has its own `enable`), infinity when nothing
+    expires. PVE refuses an expired token too (verify_token: "token expired"), PBS and PDM a
+    disabled or expired one (is_active_auth_id)."""
     user = world.store.get(("access", "users", userid))
-    if not isinstance(user, dict) or str(user.get("enable", 1)) in ("0", "False", "false"):
+    if not isinstance(user, dict) or not _enabled(user):
         return 0.0
     until = int(user.get("expire", 0) or 0) or math.inf
     if token is not None:
         found = world.store.get(("access", "users", userid, "token", token))
-        if not isinstance(found, dict):
-            return 0.0  # gone with its user, or revoked
+        if not isinstance(found, dict) or not _enabled(found):
+            return 0.0  # gone with its user, revoked, or disabled
         until = min(until, int(found.get("expire", 0) or 0) or math.inf)
     return until
+
+
+def _enabled(item: dict[str, Any]) -> bool:
+    """A boolean `enable` as Proxmox parses one (1/0, true/false, yes/no, on/off), on by default."""
+    return str(item.get("enable", 1)).lower() not in ("0", "false", "no", "off", "")
 
 
 def user_enabled(world: World, userid: str) -> bool:

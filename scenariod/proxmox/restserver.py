@@ -141,12 +141,8 @@ def _token_item(userid: str, name: str, fields: Any) -> dict[str, Any]:
 
 def authid_active(world: World, authid: str) -> bool:
     """CachedUserInfo's is_active_auth_id: the user exists, enabled and unexpired, and so does
-    the token where `authid` names one (a PBS/PDM token has its own `enable` too)."""
+    the token where `authid` names one."""
     userid, bang, name = authid.partition("!")
-    if bang:
-        token = world.store.get(("access", "users", userid, "token", name))
-        if isinstance(token, dict) and not truthy(token.get("enable", True)):
-            return False
     return clock(world) < active_until(world, userid, name if bang else None)
 
 
