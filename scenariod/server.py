@@ -60,6 +60,7 @@ log = logging.getLogger("scenariod")
 _JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
 
 
 class _Site(web.TCPSite):
@@ -400,11 +401,11 @@ class Service:
         try:
             if not has_body:
                 body = {}
-            elif (whole := _buffered_body(request)) is not None:  # it came with the headers: no wait
-                body = _parameters(request, whole)
+            elif (whole := _buffered_body(request, ctype := _content_type(request))) is not None:
+                body = _parameters(ctype, whole)  # it came with the headers: no wait
             else:
                 async with asyncio.timeout(scenario.limits.client_timeout):  # a stalled body is cut off
-                    body = await _read_body(request)
+                    body = await _read_body(request, ctype)
         except TimeoutError:
             body = {}
             entry = world.journal.open(method, path, query, body, {}, session, fmt)
@@ -682,34 +683,36 @@ def _content_type(request: web.BaseRequest) -> str:
     return _FORM if ctype == _FORM else request.content_type  # else aiohttp parses the header
 
 
-def _buffered_body(request: web.BaseRequest) -> bytes | None:
+def _buffered_body(request: web.BaseRequest, ctype: str) -> bytes | None:
     """The whole body, taken from the buffer, when it arrived with the headers (the usual small
     form): no read loop, no timer. None when it must be awaited, or is multipart."""
     content = request.content
-    if not content.is_eof() or _content_type(request) == "multipart/form-data":
+    if not content.is_eof() or ctype == _MULTIPART:
         return None
     raw = content.read_nowait()
     if len(raw) > request.client_max_size:
-        raise wire.ApiError(
-            413, web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)).text or "Request Entity Too Large"
-        )
+        raise _too_large(web.HTTPRequestEntityTooLarge(request.client_max_size, len(raw)))
     return raw
 
 
-async def _read_body(request: web.BaseRequest) -> dict[str, Any]:
+async def _read_body(request: web.BaseRequest, ctype: str) -> dict[str, Any]:
     """A body still arriving (or multipart), read in full; parsed as `_parameters` says."""
     try:
-        if _content_type(request) == "multipart/form-data":
+        if ctype == _MULTIPART:
             return _multi(await request.post())
         raw = await request.read()
     except (ValueError, LookupError) as exc:  # no boundary, an unknown charset, a part not UTF-8
         raise wire.malformed_body("form data", str(exc)) from None
     except web.HTTPRequestEntityTooLarge as exc:
-        raise wire.ApiError(413, exc.text or "Request Entity Too Large") from None
-    return _parameters(request, raw)
+        raise _too_large(exc) from None
+    return _parameters(ctype, raw)
 
 
-def _parameters(request: web.BaseRequest, raw: bytes) -> dict[str, Any]:
+def _too_large(exc: web.HTTPRequestEntityTooLarge) -> wire.ApiError:
+    return wire.ApiError(413, exc.text or "Request Entity Too Large")
+
+
+def _parameters(ctype: str, raw: bytes) -> dict[str, Any]:
     """Form-encoded or JSON parameters, as Proxmox accepts both; hostile bodies answer 400.
 
     A form is read as pveproxy reads it: UTF-8 whatever the charset says, a byte that is not
@@ -717,7 +720,7 @@ def _parameters(request: web.BaseRequest, raw: bytes) -> dict[str, Any]:
     deeper than `MAX_BODY_DEPTH` is refused: nothing could serve such a value back."""
     if not raw.strip():
         return {}
-    if _content_type(request) == "application/json":
+    if ctype == "application/json":
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
