@@ -310,23 +310,32 @@ def _many_guests(nodes: int, per_node: int, fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_large(
+    tmp_path: Path, fmt: str, text: str, needle: str
+) -> tuple[Path, int, int, subprocess.CompletedProcess[str], float]:
+    """`scenariod check` of `text` as a file: its path, the line and column of `needle` in it,
+    what check did, and the CPU seconds it took."""
+    path = tmp_path / f"many.{fmt}"
+    path.write_text(text)
+    offset = text.index(needle)
+    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-m", "scenariod", "check", str(path)], capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return path, line, column, done, after.ru_utime - before.ru_utime
+
+
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_a_warning_in_a_large_file_is_placed_without_the_exact_reading_of_it(tmp_path: Path, fmt: str) -> None:
     """`scenariod check` of a large file warns at the very place the exact reading names, in
     a fraction of the CPU time that reading would take (it reads the one state entry)."""
     text = _many_guests(20, 300, fmt)
-    path = tmp_path / f"many.{fmt}"
-    path.write_text(text)
-    offset = text.index('"rack"' if fmt == "json" else "rack:")
-    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-m", "scenariod", "check", str(path)], capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    path, line, column, done, cpu = _check_large(tmp_path, fmt, text, '"rack"' if fmt == "json" else "rack:")
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
         f"{path}:{line}:{column}: warning: `rack` is not a field of the /nodes/{{node}}/qemu item schema (served as seeded)"
     ]
-    assert after.ru_utime - before.ru_utime < 1.5  # the exact reading of the whole file: 2.5 s and more
+    assert cpu < 1.5  # the exact reading of the whole file: 2.5 s and more
     root = yaml_loader().load(text)  # the exact reading places it there too
     assert tuple(root["state"]["/nodes/pve2/qemu"][7].lc.key("rack")) == (line - 1, column - 1)
 
@@ -340,17 +349,11 @@ def test_a_wrong_seed_in_a_large_file_is_placed_without_the_exact_reading_of_it(
         if fmt == "json"
         else text.replace("status: running", "status: lots", 1)
     )
-    path = tmp_path / f"many.{fmt}"
-    path.write_text(text)
-    offset = text.index('"lots"' if fmt == "json" else "lots")
-    line, column = text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-m", "scenariod", "check", str(path)], capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    path, line, column, done, cpu = _check_large(tmp_path, fmt, text, '"lots"' if fmt == "json" else "lots")
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines()[0].startswith(f'{path}:{line}:{column}: status: "lots"')
     assert done.stderr.splitlines()[-1] == "1 problem(s) in 1 file(s)"
-    assert after.ru_utime - before.ru_utime < 1.5
+    assert cpu < 1.5
 
 
 def test_the_fast_reading_types_plain_scalars_with_ruamels_yaml_12_table() -> None:
