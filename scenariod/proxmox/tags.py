@@ -11,10 +11,10 @@ when a limited user changes a tag.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from .. import wire
+from ..params.values import split_list
 from . import handles
 from .access import Viewer, viewer
 from .cluster import guests
@@ -24,14 +24,13 @@ if TYPE_CHECKING:
     from ..world import Call
 
 _OPTIONS = ("cluster", "options")
-_SPLIT = re.compile(r"[\0;,\s]+")  # PVE::Tools::split_list
 
 
 def split_tags(value: Any) -> list[str]:
-    """A tag list as PVE splits it (`;`, `,` or blanks between tags)."""
+    """A tag list as PVE splits it (PVE::Tools::split_list: `;`, `,` or blanks between tags)."""
     if isinstance(value, list):
         return [str(v) for v in value]
-    return [t for t in _SPLIT.split(str(value or "")) if t]
+    return split_list(str(value or ""))
 
 
 def _user_tag_access(value: Any) -> dict[str, Any]:
