@@ -19,9 +19,9 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11
 
 from . import wire
 
-__all__ = ["OneBlock", "json_answer", "json_response"]
+__all__ = ["JSON_HEADERS", "OneBlock", "json_answer", "json_response"]
 
-_JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
+JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 
 
 class OneBlock(web.StreamResponse):
@@ -72,4 +72,4 @@ def json_answer(request: web.BaseRequest, payload: bytes) -> web.StreamResponse:
 
 
 def json_response(payload: bytes) -> web.Response:
-    return web.Response(body=payload, headers=_JSON_HEADERS)
+    return web.Response(body=payload, headers=JSON_HEADERS)

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from . import __version__, filelimits
 from . import scenario as scenarios  # its loader is imported on first use (start-up speed)
+from .answer import JSON_HEADERS
 from .clock import clock
 from .journal import CONTROL, Entry, Journal
 from .matching import match_path
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 PREFIX = "/_scenariod"
 SESSION_HEADER = "X-Scenariod-Session"
 ALL = "*"
-_JSON_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
 VERIFY_FAILED = 409  # GET/POST /_scenariod/verify when an expectation is not met
 
 
@@ -61,7 +61,7 @@ def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) 
     return web.Response(
         body=orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS),
         status=status,
-        headers={**_JSON_HEADERS, **(headers or {})},
+        headers={**JSON_HEADERS, **(headers or {})},
     )
 
 

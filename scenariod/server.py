@@ -35,7 +35,7 @@ from aiohttp import web
 from jmespath.exceptions import JMESPathError
 
 from . import __version__, faults, generic, wire
-from .answer import json_answer, json_response
+from .answer import JSON_HEADERS, json_answer, json_response
 from .clock import clock
 from .control import handle_control
 from .gcpause import release_built
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scenariod")
 
-_JSON_HEADERS = {"Content-Type": wire.JSON_CONTENT_TYPE}
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
@@ -354,7 +353,7 @@ class Service:
                 }
             )
         if raw == "/openapi.json":
-            return web.Response(body=orjson.dumps(build_openapi(self.scenario.api, self.url)), headers=_JSON_HEADERS)
+            return web.Response(body=orjson.dumps(build_openapi(self.scenario.api, self.url)), headers=JSON_HEADERS)
         return web.Response(status=404, text="Not Found\n")
 
     # -- the pipeline ---------------------------------------------------------------------------
@@ -582,7 +581,7 @@ class Service:
             world.route_counts[route.index] = n
             rng = faults.seeded_rng(int(seed), route.index, n, "route delay")
             await asyncio.sleep(faults.draw_delay(respond.delay, rng))
-        headers = dict(_JSON_HEADERS)
+        headers = dict(JSON_HEADERS)
         headers.update({k: str(v) for k, v in route.headers.render(req).items()})
         status = respond.status
         if route.body is not None:
@@ -615,17 +614,17 @@ def is_loopback(host: str) -> bool:
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(value), status=status, headers=_JSON_HEADERS)
+    return web.Response(body=orjson.dumps(value), status=status, headers=JSON_HEADERS)
 
 
 def _error(err: wire.ApiError, extjs: bool, headers: dict[str, str] | None = None) -> web.Response:
     if extjs:
-        return web.Response(body=wire.extjs_error_body(err), headers=headers or _JSON_HEADERS)
+        return web.Response(body=wire.extjs_error_body(err), headers=headers or JSON_HEADERS)
     return web.Response(
         body=wire.error_body(err),
         status=err.status,
         reason=wire.reason_for(err.message),
-        headers=headers or _JSON_HEADERS,
+        headers=headers or JSON_HEADERS,
     )
 
 
